@@ -1,0 +1,77 @@
+/**
+ * Every failure that should end the process with a documented exit code is one of these.
+ * The CLI entry point (scripts/shipshape.ts) is the only place that maps them to exit codes.
+ */
+export const ExitCode = {
+  ok: 0,
+  rolledBack: 1,
+  usage: 2,
+  unavailable: 3,
+  refused: 4,
+  needsPerson: 5,
+} as const
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode]
+
+export class ShipshapeError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: ExitCodeValue,
+    readonly remedy?: string,
+  ) {
+    super(message)
+    this.name = new.target.name
+  }
+}
+
+/** Bad command-line usage. */
+export class UsageError extends ShipshapeError {
+  constructor(message: string, remedy?: string) {
+    super(message, ExitCode.usage, remedy)
+  }
+}
+
+/** Invalid configuration; the message names the file, line and key. */
+export class ConfigError extends ShipshapeError {
+  constructor(
+    message: string,
+    readonly problems: ConfigProblem[] = [],
+  ) {
+    super(message, ExitCode.usage)
+  }
+}
+
+export interface ConfigProblem {
+  file: string
+  line?: number
+  column?: number
+  key: string
+  message: string
+}
+
+/** A required component (Docker engine, rclone, compose) is unavailable. */
+export class UnavailableError extends ShipshapeError {
+  constructor(message: string, remedy?: string) {
+    super(message, ExitCode.unavailable, remedy)
+  }
+}
+
+/** A safety check refused the operation before anything changed. */
+export class RefusedError extends ShipshapeError {
+  constructor(message: string, remedy?: string) {
+    super(message, ExitCode.refused, remedy)
+  }
+}
+
+/** The operation failed and was rolled back cleanly. */
+export class RolledBackError extends ShipshapeError {
+  constructor(message: string, remedy?: string) {
+    super(message, ExitCode.rolledBack, remedy)
+  }
+}
+
+/** The operation failed and could not be fully rolled back: a person must look. */
+export class NeedsPersonError extends ShipshapeError {
+  constructor(message: string, remedy?: string) {
+    super(message, ExitCode.needsPerson, remedy)
+  }
+}
