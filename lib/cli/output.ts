@@ -1,0 +1,78 @@
+import ora, { type Ora } from 'ora'
+
+/**
+ * Where a command writes: human text to stderr, machine output (JSON, Markdown) to stdout.
+ * Spinners only on a TTY and never with --json or --quiet.
+ */
+export interface Output {
+  readonly json: boolean
+  readonly quiet: boolean
+  readonly interactive: boolean
+  /** Human progress/info line (stderr); silenced by --quiet. */
+  info(line: string): void
+  /** Warning (stderr); shown even with --quiet. */
+  warn(line: string): void
+  /** Human report body (stderr); silenced by --quiet. */
+  human(text: string): void
+  /** Machine output on stdout (JSON or Markdown). */
+  data(text: string): void
+  spinner(text: string): Spinner
+}
+
+export interface Spinner {
+  update(text: string): void
+  succeed(text?: string): void
+  fail(text?: string): void
+  stop(): void
+}
+
+export interface OutputOptions {
+  json?: boolean
+  quiet?: boolean
+  stdout?: NodeJS.WritableStream
+  stderr?: NodeJS.WritableStream & { isTTY?: boolean }
+}
+
+const noSpinner: Spinner = { update() {}, succeed() {}, fail() {}, stop() {} }
+
+export function createOutput(opts: OutputOptions = {}): Output {
+  const stdout = opts.stdout ?? process.stdout
+  const stderr = opts.stderr ?? process.stderr
+  const json = Boolean(opts.json)
+  const quiet = Boolean(opts.quiet)
+  const interactive = Boolean(stderr.isTTY) && !process.env.CI
+  const line = (s: string) => stderr.write(s.endsWith('\n') ? s : s + '\n')
+  return {
+    json,
+    quiet,
+    interactive,
+    info: (s) => {
+      if (!quiet) line(s)
+    },
+    warn: (s) => line(`warning: ${s}`),
+    human: (s) => {
+      if (!quiet) line(s)
+    },
+    data: (s) => {
+      stdout.write(s.endsWith('\n') ? s : s + '\n')
+    },
+    spinner(text) {
+      if (!interactive || json || quiet) return noSpinner
+      const s: Ora = ora({ text, stream: stderr as NodeJS.WriteStream }).start()
+      return {
+        update: (t) => {
+          s.text = t
+        },
+        succeed: (t) => {
+          s.succeed(t)
+        },
+        fail: (t) => {
+          s.fail(t)
+        },
+        stop: () => {
+          s.stop()
+        },
+      }
+    },
+  }
+}

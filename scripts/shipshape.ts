@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander'
+import { ProcessOutput } from 'zx'
+import { ShipshapeError, ExitCode } from '../lib/errors.js'
+import { reportCommand } from './report.js'
+import { configCommand } from './config.js'
+
+function buildProgram(): Command {
+  const program = new Command('shipshape')
+    .description('Keep a Docker host lean and safe: measure, decide, act, verify, undo.')
+    .option('-c, --config <file>', 'host config file (default: $SHIPSHAPE_CONFIG, config/hosts/<hostname>.yaml, embedded default)')
+    .option('-H, --docker-host <url>', 'Docker engine address (default: $DOCKER_HOST, config docker.host, unix:///var/run/docker.sock)')
+    .option('--json', 'machine-readable output on stdout')
+    .option('-q, --quiet', 'no progress or human output; warnings and errors only')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+  program.addCommand(reportCommand())
+  program.addCommand(configCommand())
+  for (const cmd of program.commands) cmd.exitOverride()
+  return program
+}
+
+/** The one place errors become exit codes (see lib/errors.ts and README "Exit codes"). */
+function exitCodeFor(err: unknown): number {
+  if (err instanceof ShipshapeError) return err.exitCode
+  if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage
+  return ExitCode.rolledBack
+}
+
+function describe(err: unknown): string | undefined {
+  if (err instanceof CommanderError) return undefined // commander already printed it
+  if (err instanceof ShipshapeError) {
+    return err.remedy ? `shipshape: ${err.message}\n  fix: ${err.remedy}` : `shipshape: ${err.message}`
+  }
+  if (err instanceof ProcessOutput) return `shipshape: command failed (exit ${err.exitCode}): ${err.stderr.trim() || err.message}`
+  if (err instanceof Error) {
+    return process.env.SHIPSHAPE_DEBUG ? `shipshape: ${err.stack}` : `shipshape: unexpected error: ${err.message}`
+  }
+  return `shipshape: unexpected error: ${String(err)}`
+}
+
+async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv)
+    return Number(process.exitCode ?? 0)
+  } catch (err) {
+    const text = describe(err)
+    if (text) process.stderr.write(text + '\n')
+    return exitCodeFor(err)
+  }
+}
+
+process.exitCode = await main(process.argv)
