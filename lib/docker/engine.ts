@@ -1,0 +1,158 @@
+import http from 'node:http'
+import https from 'node:https'
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import Docker from 'dockerode'
+import { UnavailableError } from '../errors.js'
+import type { EngineAddress } from './address.js'
+import {
+  CLIENT_MIN_API,
+  compareApiVersions,
+  detectImageStore,
+  negotiateApiVersion,
+  normalizeContainer,
+  normalizeDiskUsage,
+  normalizeHistory,
+} from './normalize.js'
+import type { ContainerSummary, DiskUsage, EngineInfo, HistoryEntry } from './types.js'
+
+/** The engine port: everything shipshape asks of Docker goes through here. */
+export interface Engine {
+  readonly info: EngineInfo
+  /** Raw dockerode client, for lib/docker only. */
+  readonly api: Docker
+  diskUsage(): Promise<DiskUsage>
+  imageHistory(imageId: string): Promise<HistoryEntry[]>
+  listContainers(): Promise<ContainerSummary[]>
+  close(): void
+}
+
+export interface ConnectOptions {
+  /** How long the engine may take to answer the first call (ms). */
+  timeoutMs?: number
+  /** Parallel requests on the keep-alive connection pool. */
+  maxSockets?: number
+  env?: NodeJS.ProcessEnv
+  /** Warnings (e.g. an engine older than supported). */
+  warn?: (line: string) => void
+}
+
+function modemOptions(addr: EngineAddress, agent: http.Agent, env: NodeJS.ProcessEnv): Docker.DockerOptions {
+  if (addr.kind === 'unix') return { socketPath: addr.socketPath, agent } as Docker.DockerOptions
+  const opts: Docker.DockerOptions = { host: addr.host, port: addr.port, protocol: addr.protocol }
+  if (addr.protocol === 'https') {
+    const dir = env.DOCKER_CERT_PATH
+    if (dir) {
+      opts.ca = readFileSync(path.join(dir, 'ca.pem'))
+      opts.cert = readFileSync(path.join(dir, 'cert.pem'))
+      opts.key = readFileSync(path.join(dir, 'key.pem'))
+    }
+  } else {
+    ;(opts as { agent?: http.Agent }).agent = agent
+  }
+  return opts
+}
+
+function describeCause(err: unknown): string {
+  const e = err as NodeJS.ErrnoException
+  if (e?.code === 'ENOENT') return 'no such socket'
+  if (e?.code === 'EACCES') return 'permission denied (run as root or join the docker group)'
+  if (e?.code === 'ECONNREFUSED') return 'connection refused'
+  return e?.code ?? e?.message ?? String(err)
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms)
+  })
+  return Promise.race([p, t]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * Connect to the engine, negotiate the API version, read what the rest of shipshape needs
+ * to know about it. An engine that does not answer within timeoutMs → UnavailableError (exit 3).
+ */
+export async function connectEngine(addr: EngineAddress, opts: ConnectOptions = {}): Promise<Engine> {
+  const env = opts.env ?? process.env
+  const timeoutMs = opts.timeoutMs ?? 4000
+  const agent = new (addr.kind === 'tcp' && addr.protocol === 'https' ? https.Agent : http.Agent)({
+    keepAlive: true,
+    maxSockets: opts.maxSockets ?? 8,
+  })
+  const unreachable = (cause: string) =>
+    new UnavailableError(
+      `Docker engine unreachable at ${addr.url}: ${cause}`,
+      'start the engine, or point shipshape at it with --docker-host / DOCKER_HOST / docker.host in the config',
+    )
+  const base = modemOptions(addr, agent, env)
+  let version: Docker.DockerVersion
+  try {
+    const probe = new Docker({ ...base, timeout: timeoutMs })
+    version = await withTimeout(probe.version(), timeoutMs, () =>
+      unreachable(`no answer within ${timeoutMs / 1000} s`),
+    )
+  } catch (err) {
+    agent.destroy()
+    if (err instanceof UnavailableError) throw err
+    throw unreachable(describeCause(err))
+  }
+  const engineApi = version.ApiVersion
+  if (compareApiVersions(engineApi, CLIENT_MIN_API) < 0) {
+    opts.warn?.(
+      `engine API ${engineApi} (Docker ${version.Version}) is older than the oldest supported (${CLIENT_MIN_API}, Docker 20.10); results may be incomplete`,
+    )
+  }
+  const apiVersion = negotiateApiVersion(engineApi)
+  const api = new Docker({ ...base, version: `v${apiVersion}` })
+  let rawInfo: Record<string, unknown>
+  try {
+    rawInfo = await withTimeout(api.info() as Promise<Record<string, unknown>>, timeoutMs, () =>
+      unreachable(`no answer to /info within ${timeoutMs / 1000} s`),
+    )
+  } catch (err) {
+    agent.destroy()
+    if (err instanceof UnavailableError) throw err
+    throw unreachable(describeCause(err))
+  }
+  const info: EngineInfo = {
+    address: addr.url,
+    version: version.Version,
+    apiVersion,
+    engineApiVersion: engineApi,
+    os: `${version.Os}`,
+    arch: `${version.Arch}`,
+    storageDriver: String(rawInfo.Driver ?? ''),
+    dockerRootDir: String(rawInfo.DockerRootDir ?? ''),
+    imageStore: detectImageStore(rawInfo),
+  }
+  const named = (what: string) => (err: unknown) => {
+    const e = err as { statusCode?: number; json?: { message?: string }; message?: string }
+    const msg = e?.json?.message ?? e?.message ?? String(err)
+    throw new Error(`${what}: ${msg}`)
+  }
+  return {
+    info,
+    api,
+    async diskUsage() {
+      const raw = (await api.df().catch(named('engine disk usage (/system/df)'))) as Record<string, unknown>
+      return normalizeDiskUsage(raw)
+    },
+    async imageHistory(imageId) {
+      const raw = (await api
+        .getImage(imageId)
+        .history()
+        .catch(named(`history of image ${imageId}`))) as Record<string, unknown>[]
+      return raw.map(normalizeHistory)
+    },
+    async listContainers() {
+      const raw = (await api
+        .listContainers({ all: true })
+        .catch(named('container list'))) as unknown as Record<string, unknown>[]
+      return raw.map(normalizeContainer)
+    },
+    close() {
+      agent.destroy()
+    },
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * The one adapter for differences between engine versions (API 1.41 … 1.45+) and image
+ * stores. Pure functions from raw API payloads to lib/docker/types.ts; nothing else in
+ * shipshape reads raw engine fields.
+ */
+import type {
+  BuildCacheRecord,
+  ContainerSummary,
+  DiskUsage,
+  HistoryEntry,
+  ImageSummary,
+  MountSummary,
+  VolumeSummary,
+} from './types.js'
+
+type Raw = Record<string, unknown>
+
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null)
+const str = (v: unknown): string => (typeof v === 'string' ? v : '')
+const strs = (v: unknown): string[] =>
+  Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []
+const labels = (v: unknown): Record<string, string> =>
+  v && typeof v === 'object' ? (v as Record<string, string>) : {}
+const unixToIso = (v: unknown): string => {
+  const n = num(v)
+  return n === null ? '' : new Date(n * 1000).toISOString()
+}
+const isoOrNull = (v: unknown): string | null => {
+  const s = str(v)
+  if (!s || s.startsWith('0001-01-01')) return null
+  const d = new Date(s)
+  return Number.isNaN(d.getTime()) ? null : d.toISOString()
+}
+/** -1 means "not computed" in the engine API. */
+const measured = (v: unknown): number | null => {
+  const n = num(v)
+  return n === null || n < 0 ? null : n
+}
+
+export function normalizeImage(raw: Raw): ImageSummary {
+  // API 1.44 dropped VirtualSize; before it, Size and VirtualSize were equal for images.
+  const size = num(raw.Size) ?? num(raw.VirtualSize) ?? 0
+  return {
+    id: str(raw.Id),
+    tags: strs(raw.RepoTags).filter((t) => t !== '<none>:<none>'),
+    digests: strs(raw.RepoDigests).filter((t) => t !== '<none>@<none>'),
+    createdAt: unixToIso(raw.Created),
+    sizeBytes: size,
+    sharedBytes: measured(raw.SharedSize),
+    containers: measured(raw.Containers),
+    labels: labels(raw.Labels),
+  }
+}
+
+export function normalizeHistory(raw: Raw): HistoryEntry {
+  return {
+    id: str(raw.Id),
+    createdAt: unixToIso(raw.Created),
+    createdBy: str(raw.CreatedBy),
+    sizeBytes: num(raw.Size) ?? 0,
+    tags: strs(raw.Tags),
+    comment: str(raw.Comment),
+  }
+}
+
+function normalizeMount(raw: Raw): MountSummary {
+  const m: MountSummary = {
+    type: str(raw.Type),
+    source: str(raw.Source),
+    destination: str(raw.Destination),
+    readOnly: raw.RW === false,
+  }
+  if (raw.Name) m.name = str(raw.Name)
+  return m
+}
+
+export function normalizeContainer(raw: Raw): ContainerSummary {
+  const names = strs(raw.Names)
+  return {
+    id: str(raw.Id),
+    name: (names[0] ?? '').replace(/^\//, ''),
+    image: str(raw.Image),
+    imageId: str(raw.ImageID),
+    state: str(raw.State),
+    status: str(raw.Status),
+    createdAt: unixToIso(raw.Created),
+    sizeRwBytes: measured(raw.SizeRw),
+    mounts: Array.isArray(raw.Mounts) ? (raw.Mounts as Raw[]).map(normalizeMount) : [],
+    labels: labels(raw.Labels),
+  }
+}
+
+export function normalizeVolume(raw: Raw): VolumeSummary {
+  const usage = (raw.UsageData ?? {}) as Raw
+  return {
+    name: str(raw.Name),
+    driver: str(raw.Driver),
+    mountpoint: str(raw.Mountpoint),
+    sizeBytes: measured(usage.Size),
+    refCount: measured(usage.RefCount),
+    labels: labels(raw.Labels),
+  }
+}
+
+export function normalizeBuildCache(raw: Raw): BuildCacheRecord {
+  return {
+    id: str(raw.ID),
+    type: str(raw.Type),
+    description: str(raw.Description),
+    sizeBytes: num(raw.Size) ?? 0,
+    inUse: raw.InUse === true,
+    shared: raw.Shared === true,
+    createdAt: isoOrNull(raw.CreatedAt),
+    lastUsedAt: isoOrNull(raw.LastUsedAt),
+  }
+}
+
+/** GET /system/df. Fills an image's container count from the container list when the engine left it out. */
+export function normalizeDiskUsage(raw: Raw): DiskUsage {
+  const containers = ((raw.Containers as Raw[] | null) ?? []).map(normalizeContainer)
+  const images = ((raw.Images as Raw[] | null) ?? []).map(normalizeImage)
+  const uses = new Map<string, number>()
+  for (const c of containers) uses.set(c.imageId, (uses.get(c.imageId) ?? 0) + 1)
+  for (const img of images) if (img.containers === null) img.containers = uses.get(img.id) ?? 0
+  const layersSize = num(raw.LayersSize)
+  return {
+    layersSize: layersSize ?? images.reduce((a, i) => a + i.sizeBytes, 0),
+    images,
+    containers,
+    volumes: ((raw.Volumes as Raw[] | null) ?? []).map(normalizeVolume),
+    buildCache: ((raw.BuildCache as Raw[] | null) ?? []).map(normalizeBuildCache),
+  }
+}
+
+export function detectImageStore(info: Raw): 'classic' | 'containerd' {
+  const status = (info.DriverStatus as unknown[][] | null) ?? []
+  const snapshotter = status.some(
+    (kv) => Array.isArray(kv) && kv[0] === 'driver-type' && String(kv[1]).includes('snapshotter'),
+  )
+  return snapshotter ? 'containerd' : 'classic'
+}
+
+/** Compare dotted API versions ("1.41" < "1.45"). */
+export function compareApiVersions(a: string, b: string): number {
+  const pa = a.split('.').map(Number)
+  const pb = b.split('.').map(Number)
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0)
+    if (d !== 0) return d
+  }
+  return 0
+}
+
+/** Newest API version shipshape is tested against; newer engines still serve it. */
+export const CLIENT_MAX_API = '1.45'
+/** Oldest API version shipshape supports (Docker 20.10). */
+export const CLIENT_MIN_API = '1.41'
+
+export function negotiateApiVersion(engineApi: string): string {
+  return compareApiVersions(engineApi, CLIENT_MAX_API) < 0 ? engineApi : CLIENT_MAX_API
+}

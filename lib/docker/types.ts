@@ -1,0 +1,88 @@
+/** Engine data as shipshape uses it, the same on every engine version (see normalize.ts). */
+
+export interface EngineInfo {
+  address: string
+  version: string
+  /** API version shipshape speaks (negotiated). */
+  apiVersion: string
+  /** Newest API version the engine offers. */
+  engineApiVersion: string
+  os: string
+  arch: string
+  storageDriver: string
+  dockerRootDir: string
+  imageStore: 'classic' | 'containerd'
+}
+
+export interface ImageSummary {
+  id: string
+  tags: string[]
+  digests: string[]
+  createdAt: string
+  sizeBytes: number
+  /** Bytes shared with other images; null when the engine did not compute it. */
+  sharedBytes: number | null
+  /** Containers (running or stopped) using it; null when the engine did not count. */
+  containers: number | null
+  labels: Record<string, string>
+}
+
+export interface HistoryEntry {
+  id: string
+  createdAt: string
+  createdBy: string
+  sizeBytes: number
+  tags: string[]
+  comment: string
+}
+
+export interface MountSummary {
+  type: string
+  source: string
+  destination: string
+  readOnly: boolean
+  name?: string
+}
+
+export interface ContainerSummary {
+  id: string
+  name: string
+  image: string
+  imageId: string
+  state: string
+  status: string
+  createdAt: string
+  /** Bytes written in the container's own layer; null when not computed. */
+  sizeRwBytes: number | null
+  mounts: MountSummary[]
+  labels: Record<string, string>
+}
+
+export interface VolumeSummary {
+  name: string
+  driver: string
+  mountpoint: string
+  /** null when the engine could not measure it (non-local driver). */
+  sizeBytes: number | null
+  refCount: number | null
+  labels: Record<string, string>
+}
+
+export interface BuildCacheRecord {
+  id: string
+  type: string
+  description: string
+  sizeBytes: number
+  inUse: boolean
+  shared: boolean
+  createdAt: string | null
+  lastUsedAt: string | null
+}
+
+export interface DiskUsage {
+  layersSize: number
+  images: ImageSummary[]
+  containers: ContainerSummary[]
+  volumes: VolumeSummary[]
+  buildCache: BuildCacheRecord[]
+}

@@ -1,0 +1,104 @@
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { imageRef } from './analyze.js'
+import { REPORT_SCHEMA, type Growth, type Report } from './types.js'
+
+/** What changed since a previous report. Pure. */
+export function computeGrowth(prev: Report, cur: Report, previousFile: string, top: number): Growth {
+  const sizeOf = (r: Report) => new Map(r.images.map((i) => [imageRef(i), i.sizeBytes]))
+  const before = sizeOf(prev)
+  const after = sizeOf(cur)
+  const images: Growth['images'] = []
+  const newImages: Growth['newImages'] = []
+  for (const [ref, size] of after) {
+    const old = before.get(ref)
+    if (old === undefined) newImages.push({ ref, sizeBytes: size })
+    else if (old !== size) images.push({ ref, previousBytes: old, currentBytes: size, deltaBytes: size - old })
+  }
+  const removedImages = [...before]
+    .filter(([ref]) => !after.has(ref))
+    .map(([ref, sizeBytes]) => ({ ref, sizeBytes }))
+  const prevPaths = new Map<string, number>()
+  for (const p of prev.paths) {
+    if (p.sizeBytes !== null) prevPaths.set(p.path, p.sizeBytes)
+    for (const c of p.children) prevPaths.set(c.path, c.sizeBytes)
+  }
+  const paths: Growth['paths'] = []
+  for (const p of cur.paths) {
+    for (const e of [{ path: p.path, sizeBytes: p.sizeBytes }, ...p.children]) {
+      const old = prevPaths.get(e.path)
+      if (old === undefined || e.sizeBytes === null || old === e.sizeBytes) continue
+      paths.push({ path: e.path, previousBytes: old, currentBytes: e.sizeBytes, deltaBytes: e.sizeBytes - old })
+    }
+  }
+  const byDelta = <T extends { deltaBytes: number }>(a: T, b: T) => Math.abs(b.deltaBytes) - Math.abs(a.deltaBytes)
+  const bySize = <T extends { sizeBytes: number }>(a: T, b: T) => b.sizeBytes - a.sizeBytes
+  const dd = (k: 'images' | 'containers' | 'volumes' | 'buildCache') => cur.disk[k].sizeBytes - prev.disk[k].sizeBytes
+  return {
+    previousFile,
+    previousAt: prev.generatedAt,
+    disk: {
+      images: dd('images'),
+      containers: dd('containers'),
+      volumes: dd('volumes'),
+      buildCache: dd('buildCache'),
+      total: cur.disk.totalBytes - prev.disk.totalBytes,
+    },
+    images: images.sort(byDelta).slice(0, top),
+    newImages: newImages.sort(bySize).slice(0, top),
+    removedImages: removedImages.sort(bySize).slice(0, top),
+    paths: paths.sort(byDelta).slice(0, top),
+  }
+}
+
+const PREFIX = 'shipshape-report-'
+
+export function reportFileStem(at: Date): string {
+  return PREFIX + at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')
+}
+
+/** The newest report in dir, or null (a file that does not parse is skipped with a warning). */
+export async function readPreviousReport(
+  dir: string,
+  warn: (s: string) => void,
+): Promise<{ file: string; report: Report } | null> {
+  let names: string[]
+  try {
+    names = await readdir(dir)
+  } catch {
+    return null
+  }
+  const candidates = names.filter((n) => n.startsWith(PREFIX) && n.endsWith('.json')).sort().reverse()
+  for (const name of candidates) {
+    const file = path.join(dir, name)
+    try {
+      const report = JSON.parse(await readFile(file, 'utf8')) as Report
+      if (report.schema === REPORT_SCHEMA) return { file, report }
+      warn(`${file}: not a ${REPORT_SCHEMA} report, ignored for growth`)
+    } catch (err) {
+      warn(`${file}: unreadable (${(err as Error).message}), ignored for growth`)
+    }
+  }
+  return null
+}
+
+/** Writes <dir>/shipshape-report-<UTC stamp>.{json,md} atomically (temp file + rename). */
+export async function writeReportFiles(
+  dir: string,
+  report: Report,
+  markdown: string,
+): Promise<{ jsonFile: string; markdownFile: string }> {
+  await mkdir(dir, { recursive: true })
+  const stem = path.join(dir, reportFileStem(new Date(report.generatedAt)))
+  const jsonFile = `${stem}.json`
+  const markdownFile = `${stem}.md`
+  for (const [file, text] of [
+    [jsonFile, JSON.stringify(report, null, 2) + '\n'],
+    [markdownFile, markdown],
+  ] as const) {
+    const tmp = `${file}.tmp-${process.pid}`
+    await writeFile(tmp, text, { mode: 0o640 })
+    await rename(tmp, file)
+  }
+  return { jsonFile, markdownFile }
+}

@@ -1,0 +1,217 @@
+import Table from 'cli-table3'
+import { formatBytes } from '../config/units.js'
+import { biggestLayers, imageRef } from './analyze.js'
+import type { Growth, Report, ReportImage } from './types.js'
+
+export interface RenderOptions {
+  color: boolean
+  layersPerImage: number
+}
+
+const bytes = (n: number | null | undefined): string => (n === null || n === undefined ? '—' : formatBytes(n))
+const signed = (n: number): string => (n > 0 ? `+${formatBytes(n)}` : n < 0 ? `−${formatBytes(-n)}` : '±0')
+const shortId = (id: string): string => id.replace(/^sha256:/, '').slice(0, 12)
+const day = (iso: string): string => (iso ? iso.slice(0, 10) : '—')
+
+/** "/bin/sh -c #(nop)  CMD [...]" → "CMD [...]": how a person reads `docker history`. */
+export function instruction(createdBy: string): string {
+  const s = createdBy.trim()
+  const nop = /^\/bin\/sh -c #\(nop\)\s*/.exec(s)
+  if (nop) return s.slice(nop[0].length).trim()
+  if (s.startsWith('/bin/sh -c ')) return 'RUN ' + s.slice('/bin/sh -c '.length).trim()
+  return s
+}
+
+const clip = (s: string, n: number): string => (s.length > n ? s.slice(0, n - 1) + '…' : s)
+
+function table(head: string[], color: boolean, colWidths?: (number | null)[]): Table.Table {
+  return new Table({
+    head,
+    style: color ? { head: ['cyan'] } : { head: [], border: [] },
+    ...(colWidths ? { colWidths, wordWrap: true, wrapOnWordBoundary: false } : {}),
+  })
+}
+
+function layerLines(img: ReportImage, n: number, width: number): string {
+  return biggestLayers(img, n)
+    .map((l) => `${formatBytes(l.sizeBytes).padStart(9)}  ${clip(instruction(l.createdBy) || '(no instruction)', width)}`)
+    .join('\n')
+}
+
+function growthLines(g: Growth): string[] {
+  const out = [
+    `Growth since ${g.previousAt} (${g.previousFile}): total ${signed(g.disk.total)} ` +
+      `(images ${signed(g.disk.images)}, containers ${signed(g.disk.containers)}, volumes ${signed(g.disk.volumes)}, build cache ${signed(g.disk.buildCache)})`,
+  ]
+  for (const i of g.images) out.push(`  image ${i.ref}: ${bytes(i.previousBytes)} → ${bytes(i.currentBytes)} (${signed(i.deltaBytes)})`)
+  for (const i of g.newImages) out.push(`  new image ${i.ref}: ${bytes(i.sizeBytes)}`)
+  for (const i of g.removedImages) out.push(`  removed image ${i.ref}: ${bytes(i.sizeBytes)}`)
+  for (const p of g.paths) out.push(`  ${p.path}: ${bytes(p.previousBytes)} → ${bytes(p.currentBytes)} (${signed(p.deltaBytes)})`)
+  return out
+}
+
+/** The report for a person at a terminal (written to stderr). */
+export function renderHuman(r: Report, o: RenderOptions): string {
+  const out: string[] = []
+  const e = r.engine
+  out.push(
+    `shipshape report — ${r.host} — Docker ${e.version} (API ${e.apiVersion}, ${e.storageDriver}, ${e.imageStore} image store) at ${e.address}`,
+    `config: ${r.configSource}`,
+    '',
+    'Engine disk use',
+  )
+  const d = table(['TYPE', 'COUNT', 'ACTIVE', 'SIZE', 'RECLAIMABLE'], o.color)
+  for (const [name, u] of [
+    ['Images', r.disk.images],
+    ['Containers', r.disk.containers],
+    ['Local volumes', r.disk.volumes],
+    ['Build cache', r.disk.buildCache],
+  ] as const)
+    d.push([name, u.count, u.active, bytes(u.sizeBytes), bytes(u.reclaimableBytes)])
+  d.push(['Total', '', '', bytes(r.disk.totalBytes), bytes(r.disk.reclaimableBytes)])
+  out.push(d.toString(), '')
+
+  const top = r.images.slice(0, r.thresholds.top)
+  out.push(`Images by size (top ${top.length} of ${r.images.length}; biggest layers with the instruction that made them)`)
+  if (top.length) {
+    const t = table(['IMAGE', 'ID', 'CREATED', 'SIZE', 'CTRS', 'BIGGEST LAYERS'], o.color, [32, 14, 12, 11, 6, 82])
+    for (const img of top)
+      t.push([
+        img.tags.join('\n') || '<none>',
+        shortId(img.id),
+        day(img.createdAt),
+        bytes(img.sizeBytes) + (img.big ? ' !' : ''),
+        img.containers,
+        layerLines(img, o.layersPerImage, 66),
+      ])
+    out.push(t.toString())
+  } else out.push('  (no images)')
+  const big = r.images.filter((i) => i.big)
+  out.push(
+    '',
+    `Images over ${bytes(r.thresholds.bigImageBytes)} (report.bigImage): ${big.length ? big.map((i) => `${imageRef(i)} ${bytes(i.sizeBytes)}`).join(', ') : 'none'}`,
+  )
+  const dangling = r.images.filter((i) => i.dangling)
+  out.push(
+    `Dangling images: ${dangling.length ? dangling.map((i) => `${shortId(i.id)} ${bytes(i.sizeBytes)}`).join(', ') : 'none'}`,
+  )
+
+  const stopped = r.containers.filter((c) => !c.running)
+  out.push('', `Stopped containers: ${stopped.length || 'none'}`)
+  if (stopped.length) {
+    const t = table(['NAME', 'IMAGE', 'STATUS', 'SIZE'], o.color)
+    for (const c of stopped) t.push([c.name, clip(c.image, 40), c.status, bytes(c.sizeRwBytes)])
+    out.push(t.toString())
+  }
+  out.push('', `Volumes: ${r.volumes.length || 'none'}`)
+  if (r.volumes.length) {
+    const t = table(['NAME', 'DRIVER', 'SIZE', 'IN USE'], o.color)
+    for (const v of r.volumes.slice(0, r.thresholds.top))
+      t.push([clip(v.name, 40), v.driver, bytes(v.sizeBytes), v.inUse ? `yes (${v.refCount})` : 'no'])
+    out.push(t.toString())
+  }
+
+  for (const p of r.paths) {
+    out.push('', `${p.path}: ${p.exists ? bytes(p.sizeBytes) : 'missing'}`)
+    if (p.children.length) {
+      const t = table(['PATH', 'SIZE', 'MOUNTED BY'], o.color)
+      for (const c of p.children)
+        t.push([
+          c.path,
+          bytes(c.sizeBytes),
+          c.mountedBy.map((m) => `${m.container}${m.source === c.path ? '' : ` (${m.source})`}${m.readOnly ? ' ro' : ''}`).join('\n'),
+        ])
+      out.push(t.toString())
+    }
+    for (const m of p.mounts) out.push(`  mount below (not measured): ${m.path} (${m.fsType} ${m.source})`)
+  }
+
+  out.push('', `Recommendations: ${r.recommendations.length || 'none'}`)
+  if (r.recommendations.length) {
+    const t = table(['KIND', 'TARGET', 'SAVINGS', 'RISK', 'COMMAND'], o.color)
+    for (const rec of r.recommendations)
+      t.push([rec.kind, clip(rec.target, 50), rec.estimatedSavingsBytes === null ? '?' : bytes(rec.estimatedSavingsBytes), rec.risk, rec.command])
+    out.push(t.toString())
+  }
+  if (r.growth) out.push('', ...growthLines(r.growth))
+  if (r.warnings.length) out.push('', 'Warnings:', ...r.warnings.map((w) => `  - ${w}`))
+  return out.join('\n')
+}
+
+const md = (s: string | number): string => String(s).replace(/\|/g, '\\|').replace(/\n/g, '<br>')
+function mdTable(head: string[], rows: (string | number)[][]): string {
+  return [
+    `| ${head.join(' | ')} |`,
+    `|${head.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${r.map(md).join(' | ')} |`),
+  ].join('\n')
+}
+
+/** The same report as Markdown (for --markdown and the files --out writes). */
+export function renderMarkdown(r: Report, o: Pick<RenderOptions, 'layersPerImage'>): string {
+  const e = r.engine
+  const out: string[] = [
+    `# shipshape report — ${r.host}`,
+    '',
+    `Generated ${r.generatedAt} · Docker ${e.version} (API ${e.apiVersion}, ${e.storageDriver}, ${e.imageStore} image store) at \`${e.address}\` · config: ${r.configSource}`,
+    '',
+    '## Engine disk use',
+    '',
+    mdTable(
+      ['Type', 'Count', 'Active', 'Size', 'Reclaimable'],
+      [
+        ['Images', r.disk.images],
+        ['Containers', r.disk.containers],
+        ['Local volumes', r.disk.volumes],
+        ['Build cache', r.disk.buildCache],
+      ].map(([n, u]) => {
+        const x = u as Report['disk']['images']
+        return [n as string, x.count, x.active, bytes(x.sizeBytes), bytes(x.reclaimableBytes)]
+      }).concat([['**Total**', '', '', bytes(r.disk.totalBytes), bytes(r.disk.reclaimableBytes)]]),
+    ),
+    '',
+    `## Images by size (top ${Math.min(r.thresholds.top, r.images.length)} of ${r.images.length})`,
+    '',
+    mdTable(
+      ['Image', 'ID', 'Created', 'Size', 'Containers', 'Biggest layers'],
+      r.images.slice(0, r.thresholds.top).map((i) => [
+        i.tags.join('<br>') || '&lt;none&gt;',
+        `\`${shortId(i.id)}\``,
+        day(i.createdAt),
+        bytes(i.sizeBytes) + (i.big ? ' ⚠' : ''),
+        i.containers,
+        biggestLayers(i, o.layersPerImage)
+          .map((l) => `${bytes(l.sizeBytes)} \`${instruction(l.createdBy).replace(/`/g, "'")}\``)
+          .join('<br>'),
+      ]),
+    ),
+  ]
+  const stopped = r.containers.filter((c) => !c.running)
+  if (stopped.length)
+    out.push('', '## Stopped containers', '', mdTable(['Name', 'Image', 'Status', 'Size'], stopped.map((c) => [c.name, c.image, c.status, bytes(c.sizeRwBytes)])))
+  if (r.volumes.length)
+    out.push('', '## Volumes', '', mdTable(['Name', 'Size', 'In use'], r.volumes.map((v) => [v.name, bytes(v.sizeBytes), v.inUse ? 'yes' : 'no'])))
+  for (const p of r.paths) {
+    out.push('', `## ${p.path} — ${p.exists ? bytes(p.sizeBytes) : 'missing'}`, '')
+    if (p.children.length)
+      out.push(
+        mdTable(
+          ['Path', 'Size', 'Mounted by'],
+          p.children.map((c) => [c.path, bytes(c.sizeBytes), c.mountedBy.map((m) => m.container).join(', ')]),
+        ),
+      )
+    for (const m of p.mounts) out.push(`- mount below (not measured): \`${m.path}\` (${m.fsType})`)
+  }
+  out.push('', '## Recommendations', '')
+  out.push(
+    r.recommendations.length
+      ? mdTable(
+          ['Kind', 'Target', 'Savings', 'Risk', 'Command', 'Why'],
+          r.recommendations.map((x) => [x.kind, x.target, x.estimatedSavingsBytes === null ? '?' : bytes(x.estimatedSavingsBytes), x.risk, `\`${x.command}\``, x.reason]),
+        )
+      : 'None.',
+  )
+  if (r.growth) out.push('', '## Growth', '', ...growthLines(r.growth).map((l) => `- ${l.trim()}`))
+  if (r.warnings.length) out.push('', '## Warnings', '', ...r.warnings.map((w) => `- ${w}`))
+  return out.join('\n') + '\n'
+}

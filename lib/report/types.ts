@@ -1,0 +1,124 @@
+import type { EngineInfo } from '../docker/types.js'
+
+export const REPORT_SCHEMA = 'shipshape.report/1'
+
+export type Risk = 'low' | 'medium' | 'high'
+
+export interface Recommendation {
+  kind: string
+  target: string
+  /** null when the saving cannot be known without a deeper look (e.g. before `inspect`). */
+  estimatedSavingsBytes: number | null
+  risk: Risk
+  command: string
+  reason: string
+}
+
+export interface DiskUsageByType {
+  count: number
+  active: number
+  sizeBytes: number
+  reclaimableBytes: number
+}
+
+export interface ReportLayer {
+  id: string
+  createdAt: string
+  createdBy: string
+  sizeBytes: number
+  comment: string
+}
+
+export interface ReportImage {
+  id: string
+  tags: string[]
+  digests: string[]
+  createdAt: string
+  sizeBytes: number
+  sharedBytes: number | null
+  uniqueBytes: number | null
+  containers: number
+  dangling: boolean
+  big: boolean
+  /** Every history entry, newest first, as `docker history` lists them. */
+  layers: ReportLayer[]
+}
+
+export interface ReportContainer {
+  id: string
+  name: string
+  image: string
+  imageId: string
+  state: string
+  status: string
+  createdAt: string
+  sizeRwBytes: number | null
+  running: boolean
+}
+
+export interface ReportVolume {
+  name: string
+  driver: string
+  sizeBytes: number | null
+  refCount: number | null
+  inUse: boolean
+}
+
+export interface MountedBy {
+  container: string
+  source: string
+  destination: string
+  readOnly: boolean
+}
+
+export interface PathChild {
+  path: string
+  depth: number
+  sizeBytes: number
+  mountedBy: MountedBy[]
+}
+
+export interface ReportPath {
+  path: string
+  exists: boolean
+  sizeBytes: number | null
+  /** Largest entries one and two levels down, biggest first (config report.top). */
+  children: PathChild[]
+  /** Filesystems mounted below the path: listed, not measured. */
+  mounts: { path: string; fsType: string; source: string }[]
+  warnings: string[]
+}
+
+export interface Report {
+  schema: typeof REPORT_SCHEMA
+  generatedAt: string
+  host: string
+  configSource: string
+  engine: EngineInfo
+  thresholds: { bigImageBytes: number; bigAssetsBytes: number; top: number }
+  disk: {
+    images: DiskUsageByType
+    containers: DiskUsageByType
+    volumes: DiskUsageByType
+    buildCache: DiskUsageByType
+    totalBytes: number
+    reclaimableBytes: number
+  }
+  images: ReportImage[]
+  containers: ReportContainer[]
+  volumes: ReportVolume[]
+  paths: ReportPath[]
+  recommendations: Recommendation[]
+  warnings: string[]
+  growth?: Growth
+}
+
+export interface Growth {
+  previousFile: string
+  previousAt: string
+  disk: { images: number; containers: number; volumes: number; buildCache: number; total: number }
+  images: { ref: string; previousBytes: number; currentBytes: number; deltaBytes: number }[]
+  newImages: { ref: string; sizeBytes: number }[]
+  removedImages: { ref: string; sizeBytes: number }[]
+  paths: { path: string; previousBytes: number; currentBytes: number; deltaBytes: number }[]
+}

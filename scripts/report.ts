@@ -1,0 +1,53 @@
+import { Command, InvalidArgumentError } from 'commander'
+import { loadConfig } from '../lib/config/index.js'
+import { globalOptions } from '../lib/cli/global.js'
+import { createOutput } from '../lib/cli/output.js'
+import { buildReport, renderHuman, renderMarkdown, saveReport } from '../lib/report/index.js'
+
+const positiveInt = (v: string): number => {
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number ≥ 1')
+  return n
+}
+
+export function reportCommand(): Command {
+  return new Command('report')
+    .description('Size analysis of the engine and the configured host paths, with recommendations (read-only)')
+    .option('--markdown', 'print the report as Markdown on stdout')
+    .option('--out <dir>', 'also write dated JSON + Markdown into DIR and show growth since the previous report there')
+    .option('--top <n>', 'how many images, layers and path entries to show (overrides report.top)', positiveInt)
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 report made, 2 bad usage or config, 3 Docker engine unreachable.\nJSON shape: "schema": "shipshape.report/1" (see README).',
+    )
+    .action(async (opts: { markdown?: boolean; out?: string; top?: number }, cmd: Command) => {
+      const g = globalOptions(cmd)
+      const out = createOutput({ json: g.json, quiet: g.quiet })
+      const { config, source } = await loadConfig({ file: g.config })
+      if (opts.top) config.report.top = opts.top
+      const spinner = out.spinner('Starting')
+      let report
+      try {
+        report = await buildReport({
+          config,
+          configSource: source,
+          dockerHost: g.dockerHost,
+          progress: (t) => spinner.update(t),
+          warn: (w) => out.warn(w),
+        })
+      } catch (err) {
+        spinner.stop()
+        throw err
+      }
+      spinner.stop()
+      const layersPerImage = config.report.layersPerImage
+      if (opts.out) {
+        const saved = await saveReport(report, opts.out, { layersPerImage, warn: (w) => out.warn(w) })
+        report = saved.report
+        out.info(`wrote ${saved.jsonFile} and ${saved.markdownFile}`)
+      }
+      if (g.json) out.data(JSON.stringify(report, null, 2))
+      else if (opts.markdown) out.data(renderMarkdown(report, { layersPerImage }))
+      else out.human(renderHuman(report, { color: out.interactive, layersPerImage }))
+    })
+}
