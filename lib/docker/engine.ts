@@ -107,8 +107,9 @@ export async function connectEngine(addr: EngineAddress, opts: ConnectOptions = 
   const api = new Docker({ ...base, version: `v${apiVersion}` })
   let rawInfo: Record<string, unknown>
   try {
-    rawInfo = await withTimeout(api.info() as Promise<Record<string, unknown>>, timeoutMs, () =>
-      unreachable(`no answer to /info within ${timeoutMs / 1000} s`),
+    // /info is heavier than /version on a loaded engine: give it more time once the engine has answered.
+    rawInfo = await withTimeout(api.info() as Promise<Record<string, unknown>>, Math.max(30_000, timeoutMs), () =>
+      unreachable('no answer to /info within 30 s'),
     )
   } catch (err) {
     agent.destroy()

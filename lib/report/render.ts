@@ -22,6 +22,11 @@ export function instruction(createdBy: string): string {
   return s
 }
 
+/** What made a layer: its instruction, else the engine's comment ("Imported from -"). */
+export function layerLabel(l: { createdBy: string; comment: string }): string {
+  return instruction(l.createdBy) || (l.comment ? `(${l.comment})` : '(no instruction)')
+}
+
 const clip = (s: string, n: number): string => (s.length > n ? s.slice(0, n - 1) + '…' : s)
 
 function table(head: string[], color: boolean, colWidths?: (number | null)[]): Table.Table {
@@ -34,7 +39,7 @@ function table(head: string[], color: boolean, colWidths?: (number | null)[]): T
 
 function layerLines(img: ReportImage, n: number, width: number): string {
   return biggestLayers(img, n)
-    .map((l) => `${formatBytes(l.sizeBytes).padStart(9)}  ${clip(instruction(l.createdBy) || '(no instruction)', width)}`)
+    .map((l) => `${formatBytes(l.sizeBytes).padStart(9)}  ${clip(layerLabel(l), width)}`)
     .join('\n')
 }
 
@@ -74,7 +79,7 @@ export function renderHuman(r: Report, o: RenderOptions): string {
   const top = r.images.slice(0, r.thresholds.top)
   out.push(`Images by size (top ${top.length} of ${r.images.length}; biggest layers with the instruction that made them)`)
   if (top.length) {
-    const t = table(['IMAGE', 'ID', 'CREATED', 'SIZE', 'CTRS', 'BIGGEST LAYERS'], o.color, [32, 14, 12, 11, 6, 82])
+    const t = table(['IMAGE', 'ID', 'CREATED', 'SIZE', 'CTRS', 'BIGGEST LAYERS'], o.color, [28, 14, 12, 11, 6, 60])
     for (const img of top)
       t.push([
         img.tags.join('\n') || '<none>',
@@ -82,7 +87,7 @@ export function renderHuman(r: Report, o: RenderOptions): string {
         day(img.createdAt),
         bytes(img.sizeBytes) + (img.big ? ' !' : ''),
         img.containers,
-        layerLines(img, o.layersPerImage, 66),
+        layerLines(img, o.layersPerImage, 46),
       ])
     out.push(t.toString())
   } else out.push('  (no images)')
@@ -181,7 +186,7 @@ export function renderMarkdown(r: Report, o: Pick<RenderOptions, 'layersPerImage
         bytes(i.sizeBytes) + (i.big ? ' ⚠' : ''),
         i.containers,
         biggestLayers(i, o.layersPerImage)
-          .map((l) => `${bytes(l.sizeBytes)} \`${instruction(l.createdBy).replace(/`/g, "'")}\``)
+          .map((l) => `${bytes(l.sizeBytes)} \`${layerLabel(l).replace(/`/g, "'")}\``)
           .join('<br>'),
       ]),
     ),

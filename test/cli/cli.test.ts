@@ -1,0 +1,87 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { runCli } from './run.js'
+
+let dir: string
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'ss-cli-'))
+})
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe('shipshape CLI', () => {
+  it('--help lists the commands and exits 0', async () => {
+    const r = await runCli(['--help'])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(/report/)
+    expect(r.stdout).toMatch(/config/)
+  })
+
+  it('an unknown command or option is a usage error (exit 2)', async () => {
+    expect((await runCli(['frobnicate'])).code).toBe(2)
+    expect((await runCli(['report', '--no-such-flag'])).code).toBe(2)
+    expect((await runCli(['report', '--top', 'zero'])).code).toBe(2)
+  })
+
+  it('no engine at the socket: exit 3 within 5 s, one line naming the address', async () => {
+    const sock = path.join(dir, 'absent.sock')
+    const r = await runCli(['report', '--docker-host', `unix://${sock}`])
+    expect(r.code).toBe(3)
+    expect(r.ms).toBeLessThan(5000)
+    expect(r.stderr).toContain(sock)
+    expect(r.stderr.trim().split('\n')[0]).toMatch(/unreachable/)
+  })
+
+  it('DOCKER_HOST is used when no flag is given', async () => {
+    const sock = path.join(dir, 'env.sock')
+    const r = await runCli(['report'], { DOCKER_HOST: `unix://${sock}` })
+    expect(r.code).toBe(3)
+    expect(r.stderr).toContain(sock)
+  })
+
+  it('an engine that accepts but never answers: exit 3 within 5 s', async () => {
+    const sock = path.join(dir, 'mute.sock')
+    const held: net.Socket[] = []
+    const server = net.createServer((s) => held.push(s))
+    await new Promise<void>((res) => server.listen(sock, res))
+    try {
+      const r = await runCli(['report', '--docker-host', `unix://${sock}`])
+      expect(r.code).toBe(3)
+      expect(r.ms).toBeLessThan(5000)
+      expect(r.stderr).toContain(sock)
+    } finally {
+      for (const s of held) s.destroy()
+      server.close()
+    }
+  })
+
+  describe('a bad config exits 2 naming file, line and key', () => {
+    const cases: [string, string, RegExp][] = [
+      ['syntax.yaml', 'report:\n  top: 10\n   bigImage: 2GB\n', /syntax\.yaml:3/],
+      ['unknown.yaml', 'report:\n  top: 10\n  bigimage: 2GB\n', /unknown\.yaml:3:\d+: report\.bigimage/],
+      ['badsize.yaml', 'host: x\nreport:\n  bigImage: 2 potatoes\n', /badsize\.yaml:3:\d+: report\.bigImage/],
+    ]
+    for (const [name, text, expected] of cases) {
+      it(name, async () => {
+        const file = path.join(dir, name)
+        await writeFile(file, text)
+        const viaReport = await runCli(['--config', file, 'report', '--docker-host', 'unix:///nonexistent.sock'])
+        expect(viaReport.code).toBe(2)
+        expect(viaReport.stderr).toMatch(expected)
+        const viaCheck = await runCli(['config', 'check', file])
+        expect(viaCheck.code).toBe(2)
+        expect(viaCheck.stderr).toMatch(expected)
+      })
+    }
+  })
+
+  it('a --config file that does not exist is an error, not a fallback', async () => {
+    const r = await runCli(['--config', path.join(dir, 'nope.yaml'), 'config', 'show'])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('nope.yaml')
+  })
+})
