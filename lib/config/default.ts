@@ -20,7 +20,7 @@ backupDir: /var/backups/shipshape # backup archives and copies
 
 docker:
   # host: unix:///var/run/docker.sock   # default: $DOCKER_HOST, then the local socket
-  timeout: 5s # per engine API call
+  timeout: 3s # how long the engine may take to answer; unreachable → exit 3
 
 report:
   top: 10 # biggest images, layers and directory entries shown

@@ -287,7 +287,7 @@ export const configSchema = z
         host: engineAddressSchema
           .optional()
           .describe('engine address (default: $DOCKER_HOST, then the local socket)'),
-        timeout: durationSchema.prefault('5s').describe('timeout of one engine API call'),
+        timeout: durationSchema.prefault('3s').describe('how long the engine may take to answer the first call (unreachable → exit 3)'),
       })
       .prefault({}),
     report: z

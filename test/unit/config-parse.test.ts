@@ -26,7 +26,7 @@ describe('parseConfigText: defaults', () => {
     expect(c.host).toBe('box1')
     expect(c.stateDir).toBe('/var/lib/shipshape')
     expect(c.backupDir).toBe('/var/backups/shipshape')
-    expect(c.docker).toEqual({ timeout: 5_000 })
+    expect(c.docker).toEqual({ timeout: 3_000 })
     expect(c.report).toEqual({
       top: 10,
       bigImage: 2e9,
