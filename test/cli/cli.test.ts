@@ -13,7 +13,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-describe('shipshape CLI', () => {
+describe('shipshape CLI', { timeout: 20_000 }, () => {
   it('--help lists the commands and exits 0', async () => {
     const r = await runCli(['--help'])
     expect(r.code).toBe(0)
@@ -61,7 +61,7 @@ describe('shipshape CLI', () => {
 
   describe('a bad config exits 2 naming file, line and key', () => {
     const cases: [string, string, RegExp][] = [
-      ['syntax.yaml', 'report:\n  top: 10\n   bigImage: 2GB\n', /syntax\.yaml:3/],
+      ['syntax.yaml', 'report:\n  top: 10\n   bigImage: 2GB\n', /syntax\.yaml:2:\d+: YAML syntax/],
       ['unknown.yaml', 'report:\n  top: 10\n  bigimage: 2GB\n', /unknown\.yaml:3:\d+: report\.bigimage/],
       ['badsize.yaml', 'host: x\nreport:\n  bigImage: 2 potatoes\n', /badsize\.yaml:3:\d+: report\.bigImage/],
     ]
