@@ -39,7 +39,8 @@ function timed(argv: string[], env: NodeJS.ProcessEnv): Promise<Run> {
     child.on('error', reject)
     child.on('close', (code) => {
       const wallMs = Number(process.hrtime.bigint() - t0) / 1e6
-      if (code !== 0) return reject(new Error(`${argv.join(' ')} exited ${code}: ${stderr.slice(-500)}`))
+      if (code !== 0)
+        return reject(new Error(`${argv.join(' ')} exited ${code}: ${stderr.slice(-500)}`))
       const m = /shipshape-bench-rss (\d+)/.exec(stderr)
       resolve({ wallMs, peakRssKb: m ? Number(m[1]) : null })
     })
@@ -93,7 +94,16 @@ async function main() {
     )
     const imagesNow = (await docker(engine, ['images', '-q'])).stdout.trim().split('\n').length
     const env = { ...engine.env }
-    const report = [process.execPath, cli, '--config', config, '--docker-host', engine.dockerHost, 'report', '--json']
+    const report = [
+      process.execPath,
+      cli,
+      '--config',
+      config,
+      '--docker-host',
+      engine.dockerHost,
+      'report',
+      '--json',
+    ]
     const runs: { report: Run[]; manual: Run[] } = { report: [], manual: [] }
     await timed(report, env) // warm-up: page cache, engine caches
     for (let r = 0; r < ROUNDS; r++) {

@@ -12,10 +12,19 @@ const positiveInt = (v: string): number => {
 
 export function reportCommand(): Command {
   return new Command('report')
-    .description('Size analysis of the engine and the configured host paths, with recommendations (read-only)')
+    .description(
+      'Size analysis of the engine and the configured host paths, with recommendations (read-only)',
+    )
     .option('--markdown', 'print the report as Markdown on stdout')
-    .option('--out <dir>', 'also write dated JSON + Markdown into DIR and show growth since the previous report there')
-    .option('--top <n>', 'how many images, layers and path entries to show (overrides report.top)', positiveInt)
+    .option(
+      '--out <dir>',
+      'also write dated JSON + Markdown into DIR and show growth since the previous report there',
+    )
+    .option(
+      '--top <n>',
+      'how many images, layers and path entries to show (overrides report.top)',
+      positiveInt,
+    )
     .addHelpText(
       'after',
       '\nExit codes: 0 report made, 2 bad usage or config, 3 Docker engine unreachable.\nJSON shape: "schema": "shipshape.report/1" (see README).',
@@ -42,7 +51,10 @@ export function reportCommand(): Command {
       spinner.stop()
       const layersPerImage = config.report.layersPerImage
       if (opts.out) {
-        const saved = await saveReport(report, opts.out, { layersPerImage, warn: (w) => out.warn(w) })
+        const saved = await saveReport(report, opts.out, {
+          layersPerImage,
+          warn: (w) => out.warn(w),
+        })
         report = saved.report
         out.info(`wrote ${saved.jsonFile} and ${saved.markdownFile}`)
       }

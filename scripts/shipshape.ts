@@ -8,8 +8,14 @@ import { configCommand } from './config.js'
 function buildProgram(): Command {
   const program = new Command('shipshape')
     .description('Keep a Docker host lean and safe: measure, decide, act, verify, undo.')
-    .option('-c, --config <file>', 'host config file (default: $SHIPSHAPE_CONFIG, config/hosts/<hostname>.yaml, embedded default)')
-    .option('-H, --docker-host <url>', 'Docker engine address (default: $DOCKER_HOST, config docker.host, unix:///var/run/docker.sock)')
+    .option(
+      '-c, --config <file>',
+      'host config file (default: $SHIPSHAPE_CONFIG, config/hosts/<hostname>.yaml, embedded default)',
+    )
+    .option(
+      '-H, --docker-host <url>',
+      'Docker engine address (default: $DOCKER_HOST, config docker.host, unix:///var/run/docker.sock)',
+    )
     .option('--json', 'machine-readable output on stdout')
     .option('-q, --quiet', 'no progress or human output; warnings and errors only')
     .showHelpAfterError('(run with --help for usage)')
@@ -30,11 +36,16 @@ function exitCodeFor(err: unknown): number {
 function describe(err: unknown): string | undefined {
   if (err instanceof CommanderError) return undefined // commander already printed it
   if (err instanceof ShipshapeError) {
-    return err.remedy ? `shipshape: ${err.message}\n  fix: ${err.remedy}` : `shipshape: ${err.message}`
+    return err.remedy
+      ? `shipshape: ${err.message}\n  fix: ${err.remedy}`
+      : `shipshape: ${err.message}`
   }
-  if (err instanceof ProcessOutput) return `shipshape: command failed (exit ${err.exitCode}): ${err.stderr.trim() || err.message}`
+  if (err instanceof ProcessOutput)
+    return `shipshape: command failed (exit ${err.exitCode}): ${err.stderr.trim() || err.message}`
   if (err instanceof Error) {
-    return process.env.SHIPSHAPE_DEBUG ? `shipshape: ${err.stack}` : `shipshape: unexpected error: ${err.message}`
+    return process.env.SHIPSHAPE_DEBUG
+      ? `shipshape: ${err.stack}`
+      : `shipshape: unexpected error: ${err.message}`
   }
   return `shipshape: unexpected error: ${String(err)}`
 }

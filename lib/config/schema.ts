@@ -287,7 +287,9 @@ export const configSchema = z
         host: engineAddressSchema
           .optional()
           .describe('engine address (default: $DOCKER_HOST, then the local socket)'),
-        timeout: durationSchema.prefault('3s').describe('how long the engine may take to answer the first call (unreachable → exit 3)'),
+        timeout: durationSchema
+          .prefault('3s')
+          .describe('how long the engine may take to answer the first call (unreachable → exit 3)'),
       })
       .prefault({}),
     report: z

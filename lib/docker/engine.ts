@@ -37,7 +37,11 @@ export interface ConnectOptions {
   warn?: (line: string) => void
 }
 
-function modemOptions(addr: EngineAddress, agent: http.Agent, env: NodeJS.ProcessEnv): Docker.DockerOptions {
+function modemOptions(
+  addr: EngineAddress,
+  agent: http.Agent,
+  env: NodeJS.ProcessEnv,
+): Docker.DockerOptions {
   if (addr.kind === 'unix') return { socketPath: addr.socketPath, agent } as Docker.DockerOptions
   const opts: Docker.DockerOptions = { host: addr.host, port: addr.port, protocol: addr.protocol }
   if (addr.protocol === 'https') {
@@ -73,7 +77,10 @@ function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Prom
  * Connect to the engine, negotiate the API version, read what the rest of shipshape needs
  * to know about it. An engine that does not answer within timeoutMs → UnavailableError (exit 3).
  */
-export async function connectEngine(addr: EngineAddress, opts: ConnectOptions = {}): Promise<Engine> {
+export async function connectEngine(
+  addr: EngineAddress,
+  opts: ConnectOptions = {},
+): Promise<Engine> {
   const env = opts.env ?? process.env
   const timeoutMs = opts.timeoutMs ?? 4000
   const agent = new (addr.kind === 'tcp' && addr.protocol === 'https' ? https.Agent : http.Agent)({
@@ -108,8 +115,10 @@ export async function connectEngine(addr: EngineAddress, opts: ConnectOptions = 
   let rawInfo: Record<string, unknown>
   try {
     // /info is heavier than /version on a loaded engine: give it more time once the engine has answered.
-    rawInfo = await withTimeout(api.info() as Promise<Record<string, unknown>>, Math.max(30_000, timeoutMs), () =>
-      unreachable('no answer to /info within 30 s'),
+    rawInfo = await withTimeout(
+      api.info() as Promise<Record<string, unknown>>,
+      Math.max(30_000, timeoutMs),
+      () => unreachable('no answer to /info within 30 s'),
     )
   } catch (err) {
     agent.destroy()
@@ -136,7 +145,10 @@ export async function connectEngine(addr: EngineAddress, opts: ConnectOptions = 
     info,
     api,
     async diskUsage() {
-      const raw = (await api.df().catch(named('engine disk usage (/system/df)'))) as Record<string, unknown>
+      const raw = (await api.df().catch(named('engine disk usage (/system/df)'))) as Record<
+        string,
+        unknown
+      >
       return normalizeDiskUsage(raw)
     },
     async imageHistory(imageId) {

@@ -41,10 +41,16 @@ export function diskUsageByType(disk: DiskUsage): Report['disk'] {
   }
   let usedImageBytes = 0
   for (const i of disk.images)
-    if ((i.containers ?? 0) > 0 && i.sharedBytes !== null) usedImageBytes += i.sizeBytes - i.sharedBytes
+    if ((i.containers ?? 0) > 0 && i.sharedBytes !== null)
+      usedImageBytes += i.sizeBytes - i.sharedBytes
   images.reclaimableBytes = Math.max(0, disk.layersSize - usedImageBytes)
 
-  const containers: DiskUsageByType = { count: disk.containers.length, active: 0, sizeBytes: 0, reclaimableBytes: 0 }
+  const containers: DiskUsageByType = {
+    count: disk.containers.length,
+    active: 0,
+    sizeBytes: 0,
+    reclaimableBytes: 0,
+  }
   for (const c of disk.containers) {
     const size = c.sizeRwBytes ?? 0
     containers.sizeBytes += size
@@ -52,7 +58,12 @@ export function diskUsageByType(disk: DiskUsage): Report['disk'] {
     else containers.reclaimableBytes += size
   }
 
-  const volumes: DiskUsageByType = { count: disk.volumes.length, active: 0, sizeBytes: 0, reclaimableBytes: 0 }
+  const volumes: DiskUsageByType = {
+    count: disk.volumes.length,
+    active: 0,
+    sizeBytes: 0,
+    reclaimableBytes: 0,
+  }
   for (const v of disk.volumes) {
     const size = v.sizeBytes ?? 0
     volumes.sizeBytes += size
@@ -60,7 +71,12 @@ export function diskUsageByType(disk: DiskUsage): Report['disk'] {
     else volumes.reclaimableBytes += size
   }
 
-  const buildCache: DiskUsageByType = { count: disk.buildCache.length, active: 0, sizeBytes: 0, reclaimableBytes: 0 }
+  const buildCache: DiskUsageByType = {
+    count: disk.buildCache.length,
+    active: 0,
+    sizeBytes: 0,
+    reclaimableBytes: 0,
+  }
   let inUseBytes = 0
   for (const b of disk.buildCache) {
     if (b.inUse) buildCache.active++
@@ -90,8 +106,15 @@ function mountedBy(dir: string, containers: ContainerSummary[]): MountedBy[] {
   for (const c of containers)
     for (const m of c.mounts)
       if (m.type === 'bind' && (isUnder(m.source, dir) || isUnder(dir, m.source)))
-        out.push({ container: c.name, source: m.source, destination: m.destination, readOnly: m.readOnly })
-  return out.sort((a, b) => a.container.localeCompare(b.container) || a.source.localeCompare(b.source))
+        out.push({
+          container: c.name,
+          source: m.source,
+          destination: m.destination,
+          readOnly: m.readOnly,
+        })
+  return out.sort(
+    (a, b) => a.container.localeCompare(b.container) || a.source.localeCompare(b.source),
+  )
 }
 
 function depthBelow(p: string, root: string): number {
@@ -134,7 +157,11 @@ function slug(p: string): string {
     .toLowerCase()
 }
 
-function recommend(report: Omit<Report, 'recommendations'>, inv: Inventory, s: ReportSettings): Recommendation[] {
+function recommend(
+  report: Omit<Report, 'recommendations'>,
+  inv: Inventory,
+  s: ReportSettings,
+): Recommendation[] {
   const recs: Recommendation[] = []
   const d = report.disk
   const dangling = report.images.filter((i) => i.dangling)
@@ -142,7 +169,10 @@ function recommend(report: Omit<Report, 'recommendations'>, inv: Inventory, s: R
     recs.push({
       kind: 'prune-dangling-images',
       target: `${dangling.length} dangling image${dangling.length === 1 ? '' : 's'}`,
-      estimatedSavingsBytes: dangling.reduce((a, i) => a + (i.containers === 0 ? (i.uniqueBytes ?? 0) : 0), 0),
+      estimatedSavingsBytes: dangling.reduce(
+        (a, i) => a + (i.containers === 0 ? (i.uniqueBytes ?? 0) : 0),
+        0,
+      ),
       risk: 'low',
       command: 'shipshape prune',
       reason: 'untagged images left behind by rebuilds',
@@ -156,7 +186,8 @@ function recommend(report: Omit<Report, 'recommendations'>, inv: Inventory, s: R
       estimatedSavingsBytes: d.images.reclaimableBytes,
       risk: 'medium',
       command: 'shipshape prune',
-      reason: 'reclaimable image space (as docker system df counts it); prune keeps the newest tags and protected images',
+      reason:
+        'reclaimable image space (as docker system df counts it); prune keeps the newest tags and protected images',
     })
   }
   if (d.containers.reclaimableBytes > 0) {
@@ -191,9 +222,16 @@ function recommend(report: Omit<Report, 'recommendations'>, inv: Inventory, s: R
     })
   }
   for (const b of inv.bindSources) {
-    if (!b.isDirectory || !b.onRootFs || b.sizeBytes === null || b.sizeBytes <= s.bigAssetsBytes) continue
+    if (!b.isDirectory || !b.onRootFs || b.sizeBytes === null || b.sizeBytes <= s.bigAssetsBytes)
+      continue
     const configured = Object.entries(s.assets).find(([, a]) => a.source === b.path)?.[0]
-    const users = [...new Set(inv.disk.containers.filter((c) => c.mounts.some((m) => m.type === 'bind' && m.source === b.path)).map((c) => c.name))]
+    const users = [
+      ...new Set(
+        inv.disk.containers
+          .filter((c) => c.mounts.some((m) => m.type === 'bind' && m.source === b.path))
+          .map((c) => c.name),
+      ),
+    ]
     recs.push({
       kind: 'migrate-assets',
       target: b.path,
@@ -217,7 +255,9 @@ function recommend(report: Omit<Report, 'recommendations'>, inv: Inventory, s: R
     })
   }
   return recs.sort(
-    (a, b) => (b.estimatedSavingsBytes ?? -1) - (a.estimatedSavingsBytes ?? -1) || a.target.localeCompare(b.target),
+    (a, b) =>
+      (b.estimatedSavingsBytes ?? -1) - (a.estimatedSavingsBytes ?? -1) ||
+      a.target.localeCompare(b.target),
   )
 }
 
@@ -283,5 +323,8 @@ export function analyzeReport(inv: Inventory, s: ReportSettings, now: Date): Rep
 
 /** The biggest layers of an image, biggest first. */
 export function biggestLayers(img: ReportImage, n: number): ReportImage['layers'] {
-  return [...img.layers].filter((l) => l.sizeBytes > 0).sort((a, b) => b.sizeBytes - a.sizeBytes).slice(0, n)
+  return [...img.layers]
+    .filter((l) => l.sizeBytes > 0)
+    .sort((a, b) => b.sizeBytes - a.sizeBytes)
+    .slice(0, n)
 }

@@ -4,7 +4,12 @@ import { imageRef } from './analyze.js'
 import { REPORT_SCHEMA, type Growth, type Report } from './types.js'
 
 /** What changed since a previous report. Pure. */
-export function computeGrowth(prev: Report, cur: Report, previousFile: string, top: number): Growth {
+export function computeGrowth(
+  prev: Report,
+  cur: Report,
+  previousFile: string,
+  top: number,
+): Growth {
   const sizeOf = (r: Report) => new Map(r.images.map((i) => [imageRef(i), i.sizeBytes]))
   const before = sizeOf(prev)
   const after = sizeOf(cur)
@@ -13,7 +18,8 @@ export function computeGrowth(prev: Report, cur: Report, previousFile: string, t
   for (const [ref, size] of after) {
     const old = before.get(ref)
     if (old === undefined) newImages.push({ ref, sizeBytes: size })
-    else if (old !== size) images.push({ ref, previousBytes: old, currentBytes: size, deltaBytes: size - old })
+    else if (old !== size)
+      images.push({ ref, previousBytes: old, currentBytes: size, deltaBytes: size - old })
   }
   const removedImages = [...before]
     .filter(([ref]) => !after.has(ref))
@@ -28,12 +34,19 @@ export function computeGrowth(prev: Report, cur: Report, previousFile: string, t
     for (const e of [{ path: p.path, sizeBytes: p.sizeBytes }, ...p.children]) {
       const old = prevPaths.get(e.path)
       if (old === undefined || e.sizeBytes === null || old === e.sizeBytes) continue
-      paths.push({ path: e.path, previousBytes: old, currentBytes: e.sizeBytes, deltaBytes: e.sizeBytes - old })
+      paths.push({
+        path: e.path,
+        previousBytes: old,
+        currentBytes: e.sizeBytes,
+        deltaBytes: e.sizeBytes - old,
+      })
     }
   }
-  const byDelta = <T extends { deltaBytes: number }>(a: T, b: T) => Math.abs(b.deltaBytes) - Math.abs(a.deltaBytes)
+  const byDelta = <T extends { deltaBytes: number }>(a: T, b: T) =>
+    Math.abs(b.deltaBytes) - Math.abs(a.deltaBytes)
   const bySize = <T extends { sizeBytes: number }>(a: T, b: T) => b.sizeBytes - a.sizeBytes
-  const dd = (k: 'images' | 'containers' | 'volumes' | 'buildCache') => cur.disk[k].sizeBytes - prev.disk[k].sizeBytes
+  const dd = (k: 'images' | 'containers' | 'volumes' | 'buildCache') =>
+    cur.disk[k].sizeBytes - prev.disk[k].sizeBytes
   return {
     previousFile,
     previousAt: prev.generatedAt,
@@ -54,7 +67,13 @@ export function computeGrowth(prev: Report, cur: Report, previousFile: string, t
 const PREFIX = 'shipshape-report-'
 
 export function reportFileStem(at: Date): string {
-  return PREFIX + at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')
+  return (
+    PREFIX +
+    at
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z')
+  )
 }
 
 /** The newest report in dir, or null (a file that does not parse is skipped with a warning). */
@@ -68,7 +87,10 @@ export async function readPreviousReport(
   } catch {
     return null
   }
-  const candidates = names.filter((n) => n.startsWith(PREFIX) && n.endsWith('.json')).sort().reverse()
+  const candidates = names
+    .filter((n) => n.startsWith(PREFIX) && n.endsWith('.json'))
+    .sort()
+    .reverse()
   for (const name of candidates) {
     const file = path.join(dir, name)
     try {

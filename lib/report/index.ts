@@ -23,7 +23,11 @@ export interface ReportContext {
 /** Connect, gather, analyse. Read-only: nothing on the host or engine changes. */
 export async function buildReport(ctx: ReportContext): Promise<Report> {
   const { config } = ctx
-  const address = chooseEngineAddress({ flag: ctx.dockerHost, env: ctx.env, config: config.docker.host })
+  const address = chooseEngineAddress({
+    flag: ctx.dockerHost,
+    env: ctx.env,
+    config: config.docker.host,
+  })
   ctx.progress?.(`Connecting to ${address.url}`)
   const engine = await connectEngine(address, {
     timeoutMs: config.docker.timeout,
@@ -65,7 +69,10 @@ export async function saveReport(
 ): Promise<{ report: Report; jsonFile: string; markdownFile: string }> {
   const previous = await readPreviousReport(dir, opts.warn)
   const withGrowth: Report = previous
-    ? { ...report, growth: computeGrowth(previous.report, report, previous.file, report.thresholds.top) }
+    ? {
+        ...report,
+        growth: computeGrowth(previous.report, report, previous.file, report.thresholds.top),
+      }
     : report
   const files = await writeReportFiles(dir, withGrowth, renderMarkdown(withGrowth, opts))
   return { report: withGrowth, ...files }

@@ -45,19 +45,24 @@ const DU_TIMEOUT = '15m'
  * Disk usage of `dir` and its entries down to `maxDepth`, like `du -x`: allocated bytes,
  * hard links counted once, symlinks not followed, other filesystems not entered.
  */
-export async function scanPath(
-  dir: string,
-  mounts: MountEntry[],
-  maxDepth = 2,
-): Promise<PathScan> {
-  const scan: PathScan = { path: dir, exists: false, device: null, entries: [], mounts: [], warnings: [] }
+export async function scanPath(dir: string, mounts: MountEntry[], maxDepth = 2): Promise<PathScan> {
+  const scan: PathScan = {
+    path: dir,
+    exists: false,
+    device: null,
+    entries: [],
+    mounts: [],
+    warnings: [],
+  }
   let st
   try {
     st = await lstat(dir)
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     scan.warnings.push(
-      code === 'ENOENT' ? `${dir} does not exist` : `${dir} cannot be read (${code ?? String(err)})`,
+      code === 'ENOENT'
+        ? `${dir} does not exist`
+        : `${dir} cannot be read (${code ?? String(err)})`,
     )
     return scan
   }
@@ -72,15 +77,25 @@ export async function scanPath(
   scan.exists = true
   scan.device = st.dev
   scan.mounts = mountsBelow(mounts, dir)
-  const res = await $({ nothrow: true, quiet: true, timeout: DU_TIMEOUT })`du -x -B1 -0 --max-depth=${maxDepth} -- ${dir}`
+  const res = await $({
+    nothrow: true,
+    quiet: true,
+    timeout: DU_TIMEOUT,
+  })`du -x -B1 -0 --max-depth=${maxDepth} -- ${dir}`
   scan.entries = parseDuOutput(res.stdout)
   scan.warnings.push(...duWarnings(res.stderr))
   return scan
 }
 
 /** Total disk usage of one directory (du -sx). */
-export async function measureDir(dir: string): Promise<{ sizeBytes: number | null; warnings: string[] }> {
-  const res = await $({ nothrow: true, quiet: true, timeout: DU_TIMEOUT })`du -x -s -B1 -0 -- ${dir}`
+export async function measureDir(
+  dir: string,
+): Promise<{ sizeBytes: number | null; warnings: string[] }> {
+  const res = await $({
+    nothrow: true,
+    quiet: true,
+    timeout: DU_TIMEOUT,
+  })`du -x -s -B1 -0 -- ${dir}`
   const entry = parseDuOutput(res.stdout)[0]
   return { sizeBytes: entry ? entry.sizeBytes : null, warnings: duWarnings(res.stderr) }
 }

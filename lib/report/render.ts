@@ -8,8 +8,10 @@ export interface RenderOptions {
   layersPerImage: number
 }
 
-const bytes = (n: number | null | undefined): string => (n === null || n === undefined ? '—' : formatBytes(n))
-const signed = (n: number): string => (n > 0 ? `+${formatBytes(n)}` : n < 0 ? `−${formatBytes(-n)}` : '±0')
+const bytes = (n: number | null | undefined): string =>
+  n === null || n === undefined ? '—' : formatBytes(n)
+const signed = (n: number): string =>
+  n > 0 ? `+${formatBytes(n)}` : n < 0 ? `−${formatBytes(-n)}` : '±0'
 const shortId = (id: string): string => id.replace(/^sha256:/, '').slice(0, 12)
 const day = (iso: string): string => (iso ? iso.slice(0, 10) : '—')
 
@@ -48,10 +50,16 @@ function growthLines(g: Growth): string[] {
     `Growth since ${g.previousAt} (${g.previousFile}): total ${signed(g.disk.total)} ` +
       `(images ${signed(g.disk.images)}, containers ${signed(g.disk.containers)}, volumes ${signed(g.disk.volumes)}, build cache ${signed(g.disk.buildCache)})`,
   ]
-  for (const i of g.images) out.push(`  image ${i.ref}: ${bytes(i.previousBytes)} → ${bytes(i.currentBytes)} (${signed(i.deltaBytes)})`)
+  for (const i of g.images)
+    out.push(
+      `  image ${i.ref}: ${bytes(i.previousBytes)} → ${bytes(i.currentBytes)} (${signed(i.deltaBytes)})`,
+    )
   for (const i of g.newImages) out.push(`  new image ${i.ref}: ${bytes(i.sizeBytes)}`)
   for (const i of g.removedImages) out.push(`  removed image ${i.ref}: ${bytes(i.sizeBytes)}`)
-  for (const p of g.paths) out.push(`  ${p.path}: ${bytes(p.previousBytes)} → ${bytes(p.currentBytes)} (${signed(p.deltaBytes)})`)
+  for (const p of g.paths)
+    out.push(
+      `  ${p.path}: ${bytes(p.previousBytes)} → ${bytes(p.currentBytes)} (${signed(p.deltaBytes)})`,
+    )
   return out
 }
 
@@ -77,9 +85,15 @@ export function renderHuman(r: Report, o: RenderOptions): string {
   out.push(d.toString(), '')
 
   const top = r.images.slice(0, r.thresholds.top)
-  out.push(`Images by size (top ${top.length} of ${r.images.length}; biggest layers with the instruction that made them)`)
+  out.push(
+    `Images by size (top ${top.length} of ${r.images.length}; biggest layers with the instruction that made them)`,
+  )
   if (top.length) {
-    const t = table(['IMAGE', 'ID', 'CREATED', 'SIZE', 'CTRS', 'BIGGEST LAYERS'], o.color, [28, 14, 12, 11, 6, 60])
+    const t = table(
+      ['IMAGE', 'ID', 'CREATED', 'SIZE', 'CTRS', 'BIGGEST LAYERS'],
+      o.color,
+      [28, 14, 12, 11, 6, 60],
+    )
     for (const img of top)
       t.push([
         img.tags.join('\n') || '<none>',
@@ -112,7 +126,12 @@ export function renderHuman(r: Report, o: RenderOptions): string {
   if (r.volumes.length) {
     const t = table(['NAME', 'DRIVER', 'SIZE', 'IN USE'], o.color)
     for (const v of r.volumes.slice(0, r.thresholds.top))
-      t.push([clip(v.name, 40), v.driver, bytes(v.sizeBytes), v.inUse ? `yes (${v.refCount})` : 'no'])
+      t.push([
+        clip(v.name, 40),
+        v.driver,
+        bytes(v.sizeBytes),
+        v.inUse ? `yes (${v.refCount})` : 'no',
+      ])
     out.push(t.toString())
   }
 
@@ -124,18 +143,30 @@ export function renderHuman(r: Report, o: RenderOptions): string {
         t.push([
           c.path,
           bytes(c.sizeBytes),
-          c.mountedBy.map((m) => `${m.container}${m.source === c.path ? '' : ` (${m.source})`}${m.readOnly ? ' ro' : ''}`).join('\n'),
+          c.mountedBy
+            .map(
+              (m) =>
+                `${m.container}${m.source === c.path ? '' : ` (${m.source})`}${m.readOnly ? ' ro' : ''}`,
+            )
+            .join('\n'),
         ])
       out.push(t.toString())
     }
-    for (const m of p.mounts) out.push(`  mount below (not measured): ${m.path} (${m.fsType} ${m.source})`)
+    for (const m of p.mounts)
+      out.push(`  mount below (not measured): ${m.path} (${m.fsType} ${m.source})`)
   }
 
   out.push('', `Recommendations: ${r.recommendations.length || 'none'}`)
   if (r.recommendations.length) {
     const t = table(['KIND', 'TARGET', 'SAVINGS', 'RISK', 'COMMAND'], o.color)
     for (const rec of r.recommendations)
-      t.push([rec.kind, clip(rec.target, 50), rec.estimatedSavingsBytes === null ? '?' : bytes(rec.estimatedSavingsBytes), rec.risk, rec.command])
+      t.push([
+        rec.kind,
+        clip(rec.target, 50),
+        rec.estimatedSavingsBytes === null ? '?' : bytes(rec.estimatedSavingsBytes),
+        rec.risk,
+        rec.command,
+      ])
     out.push(t.toString())
   }
   if (r.growth) out.push('', ...growthLines(r.growth))
@@ -169,10 +200,12 @@ export function renderMarkdown(r: Report, o: Pick<RenderOptions, 'layersPerImage
         ['Containers', r.disk.containers],
         ['Local volumes', r.disk.volumes],
         ['Build cache', r.disk.buildCache],
-      ].map(([n, u]) => {
-        const x = u as Report['disk']['images']
-        return [n as string, x.count, x.active, bytes(x.sizeBytes), bytes(x.reclaimableBytes)]
-      }).concat([['**Total**', '', '', bytes(r.disk.totalBytes), bytes(r.disk.reclaimableBytes)]]),
+      ]
+        .map(([n, u]) => {
+          const x = u as Report['disk']['images']
+          return [n as string, x.count, x.active, bytes(x.sizeBytes), bytes(x.reclaimableBytes)]
+        })
+        .concat([['**Total**', '', '', bytes(r.disk.totalBytes), bytes(r.disk.reclaimableBytes)]]),
     ),
     '',
     `## Images by size (top ${Math.min(r.thresholds.top, r.images.length)} of ${r.images.length})`,
@@ -193,16 +226,36 @@ export function renderMarkdown(r: Report, o: Pick<RenderOptions, 'layersPerImage
   ]
   const stopped = r.containers.filter((c) => !c.running)
   if (stopped.length)
-    out.push('', '## Stopped containers', '', mdTable(['Name', 'Image', 'Status', 'Size'], stopped.map((c) => [c.name, c.image, c.status, bytes(c.sizeRwBytes)])))
+    out.push(
+      '',
+      '## Stopped containers',
+      '',
+      mdTable(
+        ['Name', 'Image', 'Status', 'Size'],
+        stopped.map((c) => [c.name, c.image, c.status, bytes(c.sizeRwBytes)]),
+      ),
+    )
   if (r.volumes.length)
-    out.push('', '## Volumes', '', mdTable(['Name', 'Size', 'In use'], r.volumes.map((v) => [v.name, bytes(v.sizeBytes), v.inUse ? 'yes' : 'no'])))
+    out.push(
+      '',
+      '## Volumes',
+      '',
+      mdTable(
+        ['Name', 'Size', 'In use'],
+        r.volumes.map((v) => [v.name, bytes(v.sizeBytes), v.inUse ? 'yes' : 'no']),
+      ),
+    )
   for (const p of r.paths) {
     out.push('', `## ${p.path} — ${p.exists ? bytes(p.sizeBytes) : 'missing'}`, '')
     if (p.children.length)
       out.push(
         mdTable(
           ['Path', 'Size', 'Mounted by'],
-          p.children.map((c) => [c.path, bytes(c.sizeBytes), c.mountedBy.map((m) => m.container).join(', ')]),
+          p.children.map((c) => [
+            c.path,
+            bytes(c.sizeBytes),
+            c.mountedBy.map((m) => m.container).join(', '),
+          ]),
         ),
       )
     for (const m of p.mounts) out.push(`- mount below (not measured): \`${m.path}\` (${m.fsType})`)
@@ -212,7 +265,14 @@ export function renderMarkdown(r: Report, o: Pick<RenderOptions, 'layersPerImage
     r.recommendations.length
       ? mdTable(
           ['Kind', 'Target', 'Savings', 'Risk', 'Command', 'Why'],
-          r.recommendations.map((x) => [x.kind, x.target, x.estimatedSavingsBytes === null ? '?' : bytes(x.estimatedSavingsBytes), x.risk, `\`${x.command}\``, x.reason]),
+          r.recommendations.map((x) => [
+            x.kind,
+            x.target,
+            x.estimatedSavingsBytes === null ? '?' : bytes(x.estimatedSavingsBytes),
+            x.risk,
+            `\`${x.command}\``,
+            x.reason,
+          ]),
         )
       : 'None.',
   )

@@ -62,14 +62,28 @@ describe('shipshape CLI', { timeout: 20_000 }, () => {
   describe('a bad config exits 2 naming file, line and key', () => {
     const cases: [string, string, RegExp][] = [
       ['syntax.yaml', 'report:\n  top: 10\n   bigImage: 2GB\n', /syntax\.yaml:2:\d+: YAML syntax/],
-      ['unknown.yaml', 'report:\n  top: 10\n  bigimage: 2GB\n', /unknown\.yaml:3:\d+: report\.bigimage/],
-      ['badsize.yaml', 'host: x\nreport:\n  bigImage: 2 potatoes\n', /badsize\.yaml:3:\d+: report\.bigImage/],
+      [
+        'unknown.yaml',
+        'report:\n  top: 10\n  bigimage: 2GB\n',
+        /unknown\.yaml:3:\d+: report\.bigimage/,
+      ],
+      [
+        'badsize.yaml',
+        'host: x\nreport:\n  bigImage: 2 potatoes\n',
+        /badsize\.yaml:3:\d+: report\.bigImage/,
+      ],
     ]
     for (const [name, text, expected] of cases) {
       it(name, async () => {
         const file = path.join(dir, name)
         await writeFile(file, text)
-        const viaReport = await runCli(['--config', file, 'report', '--docker-host', 'unix:///nonexistent.sock'])
+        const viaReport = await runCli([
+          '--config',
+          file,
+          'report',
+          '--docker-host',
+          'unix:///nonexistent.sock',
+        ])
         expect(viaReport.code).toBe(2)
         expect(viaReport.stderr).toMatch(expected)
         const viaCheck = await runCli(['config', 'check', file])

@@ -13,7 +13,11 @@ export interface CliResult {
 }
 
 /** Runs the built CLI (npm test builds first) with an argument array and a clean env. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  timeoutMs = 60_000,
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const t0 = Date.now()
     const child = spawn(process.execPath, [CLI, ...args], {

@@ -39,7 +39,8 @@ describeEngine('report', (getEngine) => {
   let appId: string
   let danglingId: string
 
-  const cli = (args: string[]) => runCli(['--config', config, '--docker-host', engine.dockerHost, ...args])
+  const cli = (args: string[]) =>
+    runCli(['--config', config, '--docker-host', engine.dockerHost, ...args])
 
   beforeAll(async () => {
     engine = getEngine()
@@ -49,7 +50,8 @@ describeEngine('report', (getEngine) => {
     await mkdir(music, { recursive: true })
     await mkdir(path.join(opt, 'media', 'other'), { recursive: true })
     await mkdir(path.join(opt, 'app', 'conf'), { recursive: true })
-    for (let i = 0; i < 3; i++) await writeFile(path.join(music, `track ${i} é.mp3`), Buffer.alloc(MB, i + 1))
+    for (let i = 0; i < 3; i++)
+      await writeFile(path.join(music, `track ${i} é.mp3`), Buffer.alloc(MB, i + 1))
     await writeFile(path.join(opt, 'media', 'other', 'blob'), Buffer.alloc(MB / 2, 7))
     await writeFile(path.join(opt, 'app', 'conf', 'app.ini'), 'x=1\n')
     // a mount below the scanned path: listed, not entered
@@ -72,14 +74,32 @@ describeEngine('report', (getEngine) => {
       tag: 'sst-report/dangle:1',
       dockerfile: `FROM ${base}\nRUN echo one > /v\n`,
     })
-    await buildImage(engine, { tag: 'sst-report/dangle:1', dockerfile: `FROM ${base}\nRUN echo two > /v\n` })
+    await buildImage(engine, {
+      tag: 'sst-report/dangle:1',
+      dockerfile: `FROM ${base}\nRUN echo two > /v\n`,
+    })
 
-    await dockerOk(engine, ['run', '-d', '--name', 'sst-music', '-v', `${music}:/music:ro`, 'sst-report/app:1'])
+    await dockerOk(engine, [
+      'run',
+      '-d',
+      '--name',
+      'sst-music',
+      '-v',
+      `${music}:/music:ro`,
+      'sst-report/app:1',
+    ])
     await dockerOk(engine, ['volume', 'create', 'sst-vol-used'])
     await dockerOk(engine, ['volume', 'create', 'sst-vol-free'])
     await dockerOk(engine, [
-      'run', '--name', 'sst-stopped', '-v', 'sst-vol-used:/v', 'sst-report/app:1',
-      'sh', '-c', 'dd if=/dev/zero of=/rw bs=1k count=1024 && dd if=/dev/zero of=/v/data bs=1k count=300',
+      'run',
+      '--name',
+      'sst-stopped',
+      '-v',
+      'sst-vol-used:/v',
+      'sst-report/app:1',
+      'sh',
+      '-c',
+      'dd if=/dev/zero of=/rw bs=1k count=1024 && dd if=/dev/zero of=/v/data bs=1k count=300',
     ])
 
     config = path.join(tmp, 'host.yaml')
@@ -122,12 +142,17 @@ describeEngine('report', (getEngine) => {
   })
 
   it("gives every image the engine's own Size", async () => {
-    const listed = await engineGet<{ Id: string; Size: number }[]>(engine.socketPath, '/images/json')
+    const listed = await engineGet<{ Id: string; Size: number }[]>(
+      engine.socketPath,
+      '/images/json',
+    )
     expect(report.images.map((i) => i.id).sort()).toEqual(listed.body.map((i) => i.Id).sort())
     for (const img of report.images) {
       const own = listed.body.find((i) => i.Id === img.id)!
       expect(img.sizeBytes, img.tags.join(',')).toBe(own.Size)
-      const inspected = Number(await dockerOk(engine, ['image', 'inspect', '--format', '{{.Size}}', img.id]))
+      const inspected = Number(
+        await dockerOk(engine, ['image', 'inspect', '--format', '{{.Size}}', img.id]),
+      )
       if (engine.containerdImageStore) {
         // containerd store: inspect gives the (compressed) content size; the list's Size is the
         // disk footprint (content + unpacked snapshots), which is what a disk report needs.
@@ -143,24 +168,52 @@ describeEngine('report', (getEngine) => {
   })
 
   it('lists layers exactly as docker history does', async () => {
-    const out = await dockerOk(engine, ['history', '--no-trunc', '--human=false', '--format', '{{.Size}}\t{{.CreatedBy}}', appId])
-    const expected = out.trimEnd().split('\n').map((l) => {
-      const [size, ...by] = l.split('\t')
-      return { sizeBytes: Number(size), createdBy: by.join('\t') }
-    })
+    const out = await dockerOk(engine, [
+      'history',
+      '--no-trunc',
+      '--human=false',
+      '--format',
+      '{{.Size}}\t{{.CreatedBy}}',
+      appId,
+    ])
+    const expected = out
+      .trimEnd()
+      .split('\n')
+      .map((l) => {
+        const [size, ...by] = l.split('\t')
+        return { sizeBytes: Number(size), createdBy: by.join('\t') }
+      })
     const app = report.images.find((i) => i.id === appId)!
-    expect(app.layers.map((l) => ({ sizeBytes: l.sizeBytes, createdBy: l.createdBy }))).toEqual(expected)
+    expect(app.layers.map((l) => ({ sizeBytes: l.sizeBytes, createdBy: l.createdBy }))).toEqual(
+      expected,
+    )
     const big = app.layers.find((l) => l.createdBy.includes('count=3'))!
     expect(big.sizeBytes).toBeGreaterThanOrEqual(3 * 1024 * 1024)
   })
 
   it('has the totals of docker system df', async () => {
-    const out = await dockerOk(engine, ['system', 'df', '--format', '{{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}'])
+    const out = await dockerOk(engine, [
+      'system',
+      'df',
+      '--format',
+      '{{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}',
+    ])
     const rows = Object.fromEntries(
-      out.trim().split('\n').map((l) => {
-        const [type, count, active, size, reclaimable] = l.split('\t')
-        return [type, { count: Number(count), active: Number(active), size, reclaimable: reclaimable!.split(' ')[0] }]
-      }),
+      out
+        .trim()
+        .split('\n')
+        .map((l) => {
+          const [type, count, active, size, reclaimable] = l.split('\t')
+          return [
+            type,
+            {
+              count: Number(count),
+              active: Number(active),
+              size,
+              reclaimable: reclaimable!.split(' ')[0],
+            },
+          ]
+        }),
     )
     for (const [type, key] of [
       ['Images', 'images'],
@@ -169,7 +222,13 @@ describeEngine('report', (getEngine) => {
       ['Build Cache', 'buildCache'],
     ] as const) {
       const mine = report.disk[key]
-      expect({ type, count: mine.count, active: mine.active, size: goHumanSize(mine.sizeBytes), reclaimable: goHumanSize(mine.reclaimableBytes) }).toEqual({
+      expect({
+        type,
+        count: mine.count,
+        active: mine.active,
+        size: goHumanSize(mine.sizeBytes),
+        reclaimable: goHumanSize(mine.reclaimableBytes),
+      }).toEqual({
         type,
         ...rows[type],
       })
@@ -177,8 +236,14 @@ describeEngine('report', (getEngine) => {
   })
 
   it('flags the dangling image and lists the stopped container with its size', async () => {
-    expect(report.images.find((i) => i.id === danglingId)).toMatchObject({ dangling: true, tags: [] })
-    const raw = await engineGet<{ Names: string[]; SizeRw: number }[]>(engine.socketPath, '/containers/json?all=1&size=1')
+    expect(report.images.find((i) => i.id === danglingId)).toMatchObject({
+      dangling: true,
+      tags: [],
+    })
+    const raw = await engineGet<{ Names: string[]; SizeRw: number }[]>(
+      engine.socketPath,
+      '/containers/json?all=1&size=1',
+    )
     const sizeRw = raw.body.find((c) => c.Names.includes('/sst-stopped'))!.SizeRw
     const stopped = report.containers.find((c) => c.name === 'sst-stopped')!
     expect(stopped).toMatchObject({ running: false, sizeRwBytes: sizeRw })
@@ -200,13 +265,19 @@ describeEngine('report', (getEngine) => {
     expect(p.sizeBytes).toBe(await duBytes(opt))
     const m = p.children.find((c) => c.path === music)!
     expect(m).toMatchObject({ depth: 2, sizeBytes: await duBytes(music) })
-    expect(m.mountedBy).toEqual([{ container: 'sst-music', source: music, destination: '/music', readOnly: true }])
+    expect(m.mountedBy).toEqual([
+      { container: 'sst-music', source: music, destination: '/music', readOnly: true },
+    ])
     const media = p.children.find((c) => c.path === path.join(opt, 'media'))!
     expect(media.depth).toBe(1)
     expect(media.mountedBy.map((x) => x.container)).toEqual(['sst-music'])
     expect(p.children.find((c) => c.path === path.join(opt, 'app'))?.mountedBy).toEqual([])
     // the tmpfs below is listed, not measured
-    expect(p.mounts).toContainEqual({ path: path.join(opt, 'mnt'), fsType: 'tmpfs', source: 'sstmp' })
+    expect(p.mounts).toContainEqual({
+      path: path.join(opt, 'mnt'),
+      fsType: 'tmpfs',
+      source: 'sstmp',
+    })
   })
 
   it('reports a missing path as a warning and still exits 0', () => {
@@ -221,13 +292,21 @@ describeEngine('report', (getEngine) => {
     const migrate = report.recommendations.filter((r) => r.kind === 'migrate-assets')
     if (onRoot) {
       expect(migrate).toEqual([
-        expect.objectContaining({ target: music, command: 'shipshape migrate-assets music', estimatedSavingsBytes: await duBytes(music) }),
+        expect.objectContaining({
+          target: music,
+          command: 'shipshape migrate-assets music',
+          estimatedSavingsBytes: await duBytes(music),
+        }),
       ])
     } else {
       expect(migrate).toEqual([]) // not on the root filesystem: nothing to gain there
     }
     expect(report.recommendations).toContainEqual(
-      expect.objectContaining({ kind: 'inspect-image', target: 'sst-report/app:1', command: 'shipshape inspect sst-report/app:1' }),
+      expect.objectContaining({
+        kind: 'inspect-image',
+        target: 'sst-report/app:1',
+        command: 'shipshape inspect sst-report/app:1',
+      }),
     )
     const prune = report.recommendations.find((r) => r.kind === 'prune-containers')!
     expect(prune.estimatedSavingsBytes).toBe(report.disk.containers.reclaimableBytes)
@@ -258,7 +337,9 @@ describeEngine('report', (getEngine) => {
     expect(second.code).toBe(0)
     const g = (JSON.parse(second.stdout) as Report).growth!
     expect(g.previousFile).toMatch(/shipshape-report-\d{8}T\d{6}Z\.json$/)
-    expect(g.paths).toContainEqual(expect.objectContaining({ path: music, deltaBytes: 2 * 1024 * 1024 }))
+    expect(g.paths).toContainEqual(
+      expect.objectContaining({ path: music, deltaBytes: 2 * 1024 * 1024 }),
+    )
     const files = (await readdir(out)).sort()
     expect(files.filter((f) => f.endsWith('.json'))).toHaveLength(2)
     expect(files.filter((f) => f.endsWith('.md'))).toHaveLength(2)

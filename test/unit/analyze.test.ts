@@ -6,7 +6,13 @@ import { computeGrowth } from '../../lib/report/growth.js'
 import { instruction } from '../../lib/report/render.js'
 
 const GB = 1e9
-const img = (id: string, tags: string[], size: number, shared: number, containers: number): ImageSummary => ({
+const img = (
+  id: string,
+  tags: string[],
+  size: number,
+  shared: number,
+  containers: number,
+): ImageSummary => ({
   id,
   tags,
   digests: [],
@@ -16,7 +22,13 @@ const img = (id: string, tags: string[], size: number, shared: number, container
   containers,
   labels: {},
 })
-const ctr = (name: string, imageId: string, state: string, sizeRw: number, binds: string[] = []): ContainerSummary => ({
+const ctr = (
+  name: string,
+  imageId: string,
+  state: string,
+  sizeRw: number,
+  binds: string[] = [],
+): ContainerSummary => ({
   id: `id-${name}`,
   name,
   image: imageId,
@@ -56,19 +68,74 @@ function inventory(): Inventory {
       ],
       volumes: [
         { name: 'pg', driver: 'local', mountpoint: '', sizeBytes: 300, refCount: 1, labels: {} },
-        { name: 'orphan', driver: 'local', mountpoint: '', sizeBytes: 700, refCount: 0, labels: {} },
+        {
+          name: 'orphan',
+          driver: 'local',
+          mountpoint: '',
+          sizeBytes: 700,
+          refCount: 0,
+          labels: {},
+        },
       ],
       buildCache: [
-        { id: 'a', type: 'regular', description: '', sizeBytes: 100, inUse: false, shared: false, createdAt: null, lastUsedAt: null },
-        { id: 'b', type: 'regular', description: '', sizeBytes: 40, inUse: true, shared: false, createdAt: null, lastUsedAt: null },
-        { id: 'c', type: 'regular', description: '', sizeBytes: 999, inUse: false, shared: true, createdAt: null, lastUsedAt: null },
+        {
+          id: 'a',
+          type: 'regular',
+          description: '',
+          sizeBytes: 100,
+          inUse: false,
+          shared: false,
+          createdAt: null,
+          lastUsedAt: null,
+        },
+        {
+          id: 'b',
+          type: 'regular',
+          description: '',
+          sizeBytes: 40,
+          inUse: true,
+          shared: false,
+          createdAt: null,
+          lastUsedAt: null,
+        },
+        {
+          id: 'c',
+          type: 'regular',
+          description: '',
+          sizeBytes: 999,
+          inUse: false,
+          shared: true,
+          createdAt: null,
+          lastUsedAt: null,
+        },
       ],
     },
     histories: {
       'sha256:whisper': [
-        { id: 'sha256:whisper', createdAt: '', createdBy: '/bin/sh -c #(nop)  CMD ["uvicorn"]', sizeBytes: 0, tags: [], comment: '' },
-        { id: '<missing>', createdAt: '', createdBy: '/bin/sh -c pip install --no-cache-dir -r requirements.txt', sizeBytes: 7.9 * GB, tags: [], comment: '' },
-        { id: '<missing>', createdAt: '', createdBy: '/bin/sh -c apt-get update && apt-get install -y ffmpeg git curl', sizeBytes: 0.745 * GB, tags: [], comment: '' },
+        {
+          id: 'sha256:whisper',
+          createdAt: '',
+          createdBy: '/bin/sh -c #(nop)  CMD ["uvicorn"]',
+          sizeBytes: 0,
+          tags: [],
+          comment: '',
+        },
+        {
+          id: '<missing>',
+          createdAt: '',
+          createdBy: '/bin/sh -c pip install --no-cache-dir -r requirements.txt',
+          sizeBytes: 7.9 * GB,
+          tags: [],
+          comment: '',
+        },
+        {
+          id: '<missing>',
+          createdAt: '',
+          createdBy: '/bin/sh -c apt-get update && apt-get install -y ffmpeg git curl',
+          sizeBytes: 0.745 * GB,
+          tags: [],
+          comment: '',
+        },
       ],
     },
     paths: [
@@ -84,12 +151,30 @@ function inventory(): Inventory {
           { path: '/opt/impro-manager/data', sizeBytes: 1.5e6 },
           { path: '/opt/whisperx', sizeBytes: 1e5 },
         ],
-        mounts: [{ mountPoint: '/opt/nfs', fsType: 'nfs4', source: 'srv:/x', options: [], superOptions: [], device: '0:50' }],
+        mounts: [
+          {
+            mountPoint: '/opt/nfs',
+            fsType: 'nfs4',
+            source: 'srv:/x',
+            options: [],
+            superOptions: [],
+            device: '0:50',
+          },
+        ],
         warnings: [],
       },
-      { path: '/srv/missing', exists: false, device: null, entries: [], mounts: [], warnings: ['/srv/missing does not exist'] },
+      {
+        path: '/srv/missing',
+        exists: false,
+        device: null,
+        entries: [],
+        mounts: [],
+        warnings: ['/srv/missing does not exist'],
+      },
     ],
-    bindSources: [{ path: '/opt/impro-manager/music', isDirectory: true, onRootFs: true, sizeBytes: 4.1 * GB }],
+    bindSources: [
+      { path: '/opt/impro-manager/music', isDirectory: true, onRootFs: true, sizeBytes: 4.1 * GB },
+    ],
     warnings: [],
   }
 }
@@ -107,7 +192,12 @@ describe('diskUsageByType', () => {
   it('does the arithmetic of docker system df', () => {
     const d = diskUsageByType(inventory().disk)
     // images: total LayersSize; reclaimable = total − Σ(size − shared) of used images
-    expect(d.images).toEqual({ count: 3, active: 2, sizeBytes: 12 * GB, reclaimableBytes: 12 * GB - (8.69 * GB + 0.42 * GB) })
+    expect(d.images).toEqual({
+      count: 3,
+      active: 2,
+      sizeBytes: 12 * GB,
+      reclaimableBytes: 12 * GB - (8.69 * GB + 0.42 * GB),
+    })
     expect(d.containers).toEqual({ count: 3, active: 2, sizeBytes: 8000, reclaimableBytes: 5000 })
     expect(d.volumes).toEqual({ count: 2, active: 1, sizeBytes: 1000, reclaimableBytes: 700 })
     // build cache: shared records are not counted; in-use ones are not reclaimable
@@ -125,7 +215,10 @@ describe('analyzeReport', () => {
     const w = r.images[0]!
     expect(w.big).toBe(true)
     expect(w.layers).toHaveLength(3)
-    expect(w.layers[1]).toMatchObject({ createdBy: '/bin/sh -c pip install --no-cache-dir -r requirements.txt', sizeBytes: 7.9 * GB })
+    expect(w.layers[1]).toMatchObject({
+      createdBy: '/bin/sh -c pip install --no-cache-dir -r requirements.txt',
+      sizeBytes: 7.9 * GB,
+    })
     expect(r.images[1]).toMatchObject({ dangling: true, big: true, containers: 0 })
   })
 
@@ -137,7 +230,12 @@ describe('analyzeReport', () => {
       '/opt/impro-manager/music',
     ])
     expect(opt.children[1]!.mountedBy).toEqual([
-      { container: 'impro-manager', source: '/opt/impro-manager/music', destination: '/data', readOnly: false },
+      {
+        container: 'impro-manager',
+        source: '/opt/impro-manager/music',
+        destination: '/data',
+        readOnly: false,
+      },
     ])
     expect(opt.children[0]!.depth).toBe(1)
     expect(opt.children[1]!.depth).toBe(2)
@@ -145,7 +243,12 @@ describe('analyzeReport', () => {
   })
 
   it('reports a missing path as a warning, not a crash', () => {
-    expect(r.paths[1]).toMatchObject({ path: '/srv/missing', exists: false, sizeBytes: null, children: [] })
+    expect(r.paths[1]).toMatchObject({
+      path: '/srv/missing',
+      exists: false,
+      sizeBytes: null,
+      children: [],
+    })
     expect(r.warnings).toContain('/srv/missing does not exist')
   })
 
@@ -157,13 +260,21 @@ describe('analyzeReport', () => {
       risk: 'low',
       command: 'shipshape migrate-assets impro-music',
     })
-    expect(byKind['prune-containers']).toMatchObject({ estimatedSavingsBytes: 5000, command: 'shipshape prune' })
+    expect(byKind['prune-containers']).toMatchObject({
+      estimatedSavingsBytes: 5000,
+      command: 'shipshape prune',
+    })
     expect(byKind['prune-build-cache']?.estimatedSavingsBytes).toBe(100)
     expect(byKind['prune-volumes']?.risk).toBe('high')
     expect(byKind['prune-dangling-images']?.estimatedSavingsBytes).toBe(2.42 * GB)
-    const inspect = r.recommendations.filter((x) => x.kind === 'inspect-image').map((x) => x.command)
+    const inspect = r.recommendations
+      .filter((x) => x.kind === 'inspect-image')
+      .map((x) => x.command)
     // an untagged image is named by its short id
-    expect(inspect.sort()).toEqual(['shipshape inspect old', 'shipshape inspect whisperx_whisperx:latest'])
+    expect(inspect.sort()).toEqual([
+      'shipshape inspect old',
+      'shipshape inspect whisperx_whisperx:latest',
+    ])
     // biggest savings first, unknown savings last
     expect(r.recommendations.at(-1)?.estimatedSavingsBytes).toBeNull()
   })
@@ -190,10 +301,22 @@ describe('computeGrowth', () => {
     const after = analyzeReport(inv, settings, new Date('2026-11-25T02:00:00Z'))
     const g = computeGrowth(before, after, '/r/prev.json', 10)
     expect(g.previousAt).toBe('2026-11-24T02:00:00.000Z')
-    expect(g.images).toEqual([{ ref: 'whisperx_whisperx:latest', previousBytes: 8.77 * GB, currentBytes: 9 * GB, deltaBytes: 9 * GB - 8.77 * GB }])
+    expect(g.images).toEqual([
+      {
+        ref: 'whisperx_whisperx:latest',
+        previousBytes: 8.77 * GB,
+        currentBytes: 9 * GB,
+        deltaBytes: 9 * GB - 8.77 * GB,
+      },
+    ])
     expect(g.newImages).toEqual([{ ref: 'new:1', sizeBytes: 1 * GB }])
     expect(g.removedImages.map((i) => i.ref)).toEqual(['old'])
-    expect(g.paths).toContainEqual({ path: '/opt/impro-manager/music', previousBytes: 4.1 * GB, currentBytes: 4.6 * GB, deltaBytes: 4.6 * GB - 4.1 * GB })
+    expect(g.paths).toContainEqual({
+      path: '/opt/impro-manager/music',
+      previousBytes: 4.1 * GB,
+      currentBytes: 4.6 * GB,
+      deltaBytes: 4.6 * GB - 4.1 * GB,
+    })
   })
 })
 
@@ -201,6 +324,8 @@ describe('instruction', () => {
   it('reads history like a Dockerfile', () => {
     expect(instruction('/bin/sh -c #(nop)  CMD ["sleep" "1"]')).toBe('CMD ["sleep" "1"]')
     expect(instruction('/bin/sh -c apt-get install -y git')).toBe('RUN apt-get install -y git')
-    expect(instruction('RUN /bin/sh -c pip install x # buildkit')).toBe('RUN /bin/sh -c pip install x # buildkit')
+    expect(instruction('RUN /bin/sh -c pip install x # buildkit')).toBe(
+      'RUN /bin/sh -c pip install x # buildkit',
+    )
   })
 })

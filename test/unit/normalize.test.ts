@@ -55,8 +55,22 @@ describe('normalizeDiskUsage', () => {
       LayersSize: 123,
       Images: [image141, { ...image141, Id: 'sha256:bbb', Containers: -1 }],
       Containers: [
-        { Id: 'c1', Names: ['/web'], ImageID: 'sha256:aaa', State: 'running', SizeRw: 10, Mounts: [] },
-        { Id: 'c2', Names: ['/old'], ImageID: 'sha256:aaa', State: 'exited', SizeRw: 20, Mounts: null },
+        {
+          Id: 'c1',
+          Names: ['/web'],
+          ImageID: 'sha256:aaa',
+          State: 'running',
+          SizeRw: 10,
+          Mounts: [],
+        },
+        {
+          Id: 'c2',
+          Names: ['/old'],
+          ImageID: 'sha256:aaa',
+          State: 'exited',
+          SizeRw: 20,
+          Mounts: null,
+        },
       ],
       Volumes: [{ Name: 'v', Driver: 'local', UsageData: { Size: 5, RefCount: 0 } }],
       BuildCache: null,
@@ -86,7 +100,13 @@ describe('normalizeDiskUsage', () => {
 describe('normalizeHistory', () => {
   it('keeps the full instruction and size', () => {
     expect(
-      normalizeHistory({ Id: '<missing>', Created: 0, CreatedBy: '/bin/sh -c pip install x', Size: 7, Tags: null }),
+      normalizeHistory({
+        Id: '<missing>',
+        Created: 0,
+        CreatedBy: '/bin/sh -c pip install x',
+        Size: 7,
+        Tags: null,
+      }),
     ).toEqual({
       id: '<missing>',
       createdAt: '1970-01-01T00:00:00.000Z',
@@ -113,7 +133,9 @@ describe('API version negotiation', () => {
 
 describe('detectImageStore', () => {
   it('sees the containerd snapshotter in DriverStatus', () => {
-    expect(detectImageStore({ DriverStatus: [['driver-type', 'io.containerd.snapshotter.v1']] })).toBe('containerd')
+    expect(
+      detectImageStore({ DriverStatus: [['driver-type', 'io.containerd.snapshotter.v1']] }),
+    ).toBe('containerd')
     expect(detectImageStore({ DriverStatus: [['Backing Filesystem', 'extfs']] })).toBe('classic')
     expect(detectImageStore({})).toBe('classic')
   })
