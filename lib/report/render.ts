@@ -31,11 +31,36 @@ export function layerLabel(l: { createdBy: string; comment: string }): string {
 
 const clip = (s: string, n: number): string => (s.length > n ? s.slice(0, n - 1) + '…' : s)
 
+// Borderless, like `docker system df`; boxes only where cells span several lines.
+const PLAIN = Object.fromEntries(
+  [
+    'top',
+    'top-mid',
+    'top-left',
+    'top-right',
+    'bottom',
+    'bottom-mid',
+    'bottom-left',
+    'bottom-right',
+    'left',
+    'left-mid',
+    'mid',
+    'mid-mid',
+    'right',
+    'right-mid',
+  ].map((k) => [k, '']),
+) as Record<string, string>
+
 function table(head: string[], color: boolean, colWidths?: (number | null)[]): Table.Table {
   return new Table({
     head,
     style: color ? { head: ['cyan'] } : { head: [], border: [] },
-    ...(colWidths ? { colWidths, wordWrap: true, wrapOnWordBoundary: false } : {}),
+    ...(colWidths
+      ? { colWidths, wordWrap: true, wrapOnWordBoundary: false }
+      : {
+          chars: { ...PLAIN, middle: '  ' },
+          style: { head: color ? ['cyan'] : [], border: [], 'padding-left': 0, 'padding-right': 0 },
+        }),
   })
 }
 
