@@ -91,14 +91,31 @@ stop_pid() {
 
 status=0
 
-# 1. dockerd (it stops its containers itself on SIGTERM)
-for pid in $(engine_pids dockerd); do stop_pid "$pid" 30; done
+kill_containers() {
+  local shim child
+  for shim in $(engine_pids 'containerd-shim*'); do
+    for child in $(children_of "$shim"); do kill -KILL "$child" 2>/dev/null; done
+  done
+}
+
+# 1. dockerd. On SIGTERM it stops its containers, waiting each one's stop timeout (10 s by
+#    default) for processes that ignore SIGTERM; once it is shutting down (so it restarts
+#    nothing) the containers are killed outright: this is a test engine.
+mapfile -t dockerds < <(engine_pids dockerd)
+any=0
+for pid in "${dockerds[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+for ((i = 0; i < 10; i++)); do
+  any=0
+  for pid in "${dockerds[@]}"; do alive "$pid" && any=1; done
+  ((any)) || break
+  sleep 0.1
+done
+((any)) && kill_containers
+for pid in "${dockerds[@]}"; do stop_pid "$pid" 30; done
 
 # 2. shims left behind (dockerd killed, or containerd restarting them): kill the container
 #    init processes (this takes each container's PID namespace down), then the shims.
-for shim in $(engine_pids 'containerd-shim*'); do
-  for child in $(children_of "$shim"); do kill -KILL "$child" 2>/dev/null; done
-done
+kill_containers
 
 # 3. containerd
 for pid in $(engine_pids containerd); do stop_pid "$pid" 15; done
