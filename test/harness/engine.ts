@@ -215,10 +215,15 @@ export function engineGet<T = unknown>(
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
-async function tail(file: string, lines = 40): Promise<string> {
+/** The last lines of a daemon log; with `important`, only warning/error lines if any. */
+async function tail(file: string, lines = 40, important = false): Promise<string> {
   try {
-    const text = await fsp.readFile(file, 'utf8')
-    return text.trimEnd().split('\n').slice(-lines).join('\n')
+    let all = (await fsp.readFile(file, 'utf8')).trimEnd().split('\n')
+    if (important) {
+      const bad = all.filter((l) => /level=(warning|error|fatal|panic)/.test(l))
+      all = bad.length > 0 ? bad : all.slice(-3)
+    }
+    return all.slice(-lines).join('\n')
   } catch (err) {
     return `(no ${path.basename(file)}: ${(err as Error).message})`
   }
@@ -344,20 +349,22 @@ export async function startEngine(
   if ('missing' in bins) throw new Error(bins.missing)
 
   const keep = opts.keep ?? process.env.SHIPSHAPE_KEEP_ENGINE === '1'
+  // unix socket paths are limited to 107 bytes; the longest one here is the ttrpc socket
+  const tooLong = (d: string) => Buffer.byteLength(path.join(d, 'containerd.sock.ttrpc')) > 100
   let dir: string
   if (opts.dir) {
     dir = path.resolve(opts.dir)
+    if (tooLong(dir)) throw new Error(`engine dir ${dir} is too long for unix socket paths`)
     await fsp.mkdir(dir, { recursive: true })
     if ((await fsp.readdir(dir)).length > 0) throw new Error(`engine dir ${dir} is not empty`)
   } else {
-    const base = process.env.SHIPSHAPE_ENGINE_TMPDIR ?? '/tmp'
+    const base = path.resolve(process.env.SHIPSHAPE_ENGINE_TMPDIR ?? '/tmp')
+    if (tooLong(path.join(base, 'sse-XXXXXX'))) {
+      throw new Error(`SHIPSHAPE_ENGINE_TMPDIR=${base} is too long for unix socket paths`)
+    }
     dir = await fsp.mkdtemp(path.join(base, 'sse-'))
   }
   const socketPath = path.join(dir, 'docker.sock')
-  // unix socket paths are limited to 107 bytes; the longest one here is the ttrpc socket
-  if (Buffer.byteLength(path.join(dir, 'containerd.sock.ttrpc')) > 100) {
-    throw new Error(`engine dir ${dir} is too long for unix socket paths; use a shorter one`)
-  }
   const id = randomBytes(4).toString('hex')
   const cgroupParent = `shipshape-test-${id}`
 
@@ -515,7 +522,7 @@ export async function startEngine(
   } catch (err) {
     const logs =
       `--- dockerd.log (tail) ---\n${await tail(path.join(dir, 'dockerd.log'))}\n` +
-      `--- containerd.log (tail) ---\n${await tail(path.join(dir, 'containerd.log'), 15)}`
+      `--- containerd.log (warnings/errors) ---\n${await tail(path.join(dir, 'containerd.log'), 15, true)}`
     console.error(`[shipshape harness] private ${kind} engine in ${dir} failed to start:\n${logs}`)
     await stop().catch((e: Error) => console.error(`[shipshape harness] ${e.message}`))
     throw new Error(`private ${kind} engine failed to start: ${(err as Error).message}\n${logs}`, {
