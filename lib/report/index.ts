@@ -31,7 +31,6 @@ export async function buildReport(ctx: ReportContext): Promise<Report> {
   ctx.progress?.(`Connecting to ${address.url}`)
   const engine = await connectEngine(address, {
     timeoutMs: config.docker.timeout,
-    maxSockets: config.report.concurrency,
     env: ctx.env,
     warn: ctx.warn,
   })

@@ -69,8 +69,15 @@ export interface StartEngineOptions {
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-export const repoRoot = path.resolve(here, '..', '..')
-const watchdogScript = path.join(here, 'engine-watchdog.sh')
+/** The repository root: the nearest folder with a package.json (from source or from dist/). */
+function findRepoRoot(start: string): string {
+  for (let dir = start; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir
+    if (path.dirname(dir) === dir) return path.resolve(start, '..', '..')
+  }
+}
+export const repoRoot = findRepoRoot(here)
+const watchdogScript = path.join(repoRoot, 'test', 'harness', 'engine-watchdog.sh')
 
 /** Where fetch-engines.sh extracts the newer engines. */
 export function engineCacheRoot(): string {
