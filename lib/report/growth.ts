@@ -1,4 +1,5 @@
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { UsageError } from '../errors.js'
 import path from 'node:path'
 import { imageRef } from './analyze.js'
 import { REPORT_SCHEMA, type Growth, type Report } from './types.js'
@@ -110,7 +111,13 @@ export async function writeReportFiles(
   report: Report,
   markdown: string,
 ): Promise<{ jsonFile: string; markdownFile: string }> {
-  await mkdir(dir, { recursive: true })
+  try {
+    await mkdir(dir, { recursive: true })
+  } catch (err) {
+    throw new UsageError(
+      `cannot create the report directory ${dir}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+    )
+  }
   const stem = path.join(dir, reportFileStem(new Date(report.generatedAt)))
   const jsonFile = `${stem}.json`
   const markdownFile = `${stem}.md`
@@ -119,8 +126,13 @@ export async function writeReportFiles(
     [markdownFile, markdown],
   ] as const) {
     const tmp = `${file}.tmp-${process.pid}`
-    await writeFile(tmp, text, { mode: 0o640 })
-    await rename(tmp, file)
+    try {
+      await writeFile(tmp, text, { mode: 0o640 })
+      await rename(tmp, file)
+    } catch (err) {
+      await rm(tmp, { force: true })
+      throw new UsageError(`cannot write ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`)
+    }
   }
   return { jsonFile, markdownFile }
 }

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
@@ -54,6 +54,10 @@ describeEngine('report', (getEngine) => {
       await writeFile(path.join(music, `track ${i} é.mp3`), Buffer.alloc(MB, i + 1))
     await writeFile(path.join(opt, 'media', 'other', 'blob'), Buffer.alloc(MB / 2, 7))
     await writeFile(path.join(opt, 'app', 'conf', 'app.ini'), 'x=1\n')
+    // a symlink to a big directory elsewhere: not followed
+    await mkdir(path.join(tmp, 'outside'), { recursive: true })
+    await writeFile(path.join(tmp, 'outside', 'big'), Buffer.alloc(4 * MB))
+    await symlink(path.join(tmp, 'outside'), path.join(opt, 'link'))
     // a mount below the scanned path: listed, not entered
     await mkdir(path.join(opt, 'mnt'), { recursive: true })
     await pexec('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'sstmp', path.join(opt, 'mnt')])
@@ -272,6 +276,9 @@ describeEngine('report', (getEngine) => {
     expect(media.depth).toBe(1)
     expect(media.mountedBy.map((x) => x.container)).toEqual(['sst-music'])
     expect(p.children.find((c) => c.path === path.join(opt, 'app'))?.mountedBy).toEqual([])
+    // the symlinked directory is neither followed nor counted
+    expect(p.children.some((c) => c.path.startsWith(path.join(opt, 'link')))).toBe(false)
+    expect(p.sizeBytes).toBeLessThan(4 * MB + (await duBytes(music)))
     // the tmpfs below is listed, not measured
     expect(p.mounts).toContainEqual({
       path: path.join(opt, 'mnt'),
