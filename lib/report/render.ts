@@ -126,7 +126,7 @@ export function renderHuman(r: Report, o: RenderOptions): string {
         day(img.createdAt),
         bytes(img.sizeBytes) + (img.big ? ' !' : ''),
         img.containers,
-        layerLines(img, o.layersPerImage, 46),
+        layerLines(img, o.layersPerImage, 240),
       ])
     out.push(t.toString())
   } else out.push('  (no images)')
