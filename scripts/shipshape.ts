@@ -37,7 +37,7 @@ function describe(err: unknown): string | undefined {
   if (err instanceof CommanderError) return undefined // commander already printed it
   if (err instanceof ShipshapeError) {
     return err.remedy
-      ? `shipshape: ${err.message}\n  fix: ${err.remedy}`
+      ? `shipshape: ${err.message} (fix: ${err.remedy})`
       : `shipshape: ${err.message}`
   }
   if (err instanceof ProcessOutput)

@@ -33,7 +33,8 @@ describe('shipshape CLI', { timeout: 20_000 }, () => {
     expect(r.code).toBe(3)
     expect(r.ms).toBeLessThan(5000)
     expect(r.stderr).toContain(sock)
-    expect(r.stderr.trim().split('\n')[0]).toMatch(/unreachable/)
+    expect(r.stderr.trim().split('\n')).toHaveLength(1)
+    expect(r.stderr).toMatch(/unreachable/)
   })
 
   it('DOCKER_HOST is used when no flag is given', async () => {
