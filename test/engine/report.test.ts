@@ -6,7 +6,7 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { runCli } from '../cli/run.js'
 import { engineGet, type PrivateEngine } from '../harness/engine.js'
-import { buildImage, busyboxImage, docker, dockerOk } from '../harness/fixtures.js'
+import { BUSYBOX_TAG, buildImage, busyboxImage, compose, docker, dockerOk } from '../harness/fixtures.js'
 import { describeEngine } from '../harness/suite.js'
 import type { Report } from '../../lib/report/types.js'
 
@@ -105,6 +105,20 @@ describeEngine('report', (getEngine) => {
       '-c',
       'dd if=/dev/zero of=/rw bs=1k count=1024 && dd if=/dev/zero of=/v/data bs=1k count=300',
     ])
+
+    // A BuildKit build (compose v2) leaves build-cache records, whose fields differ by engine.
+    const proj = path.join(tmp, 'bk')
+    await mkdir(proj)
+    await writeFile(
+      path.join(proj, 'Dockerfile'),
+      `FROM ${BUSYBOX_TAG}\nRUN dd if=/dev/zero of=/cache-me bs=1k count=700\n`,
+    )
+    await writeFile(
+      path.join(proj, 'compose.yaml'),
+      'services:\n  bk:\n    image: sst-report/bk:1\n    build: { context: ., network: host }\n',
+    )
+    const built = await compose(engine, 'v2', ['-p', 'sstbk', 'build'], { cwd: proj })
+    if (built.exitCode !== 0) throw new Error(`compose v2 build failed:\n${built.stderr}${built.stdout}`)
 
     config = path.join(tmp, 'host.yaml')
     await writeFile(
