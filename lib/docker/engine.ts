@@ -21,6 +21,8 @@ export interface Engine {
   readonly api: Docker
   diskUsage(): Promise<DiskUsage>
   imageHistory(imageId: string): Promise<HistoryEntry[]>
+  /** The image archive as `docker save` streams it (GET /images/{id}/get); read it with lib/docker/archive.ts. */
+  exportImage(imageId: string): Promise<NodeJS.ReadableStream>
   listContainers(): Promise<ContainerSummary[]>
   close(): void
 }
@@ -144,6 +146,12 @@ export async function connectEngine(
         .history()
         .catch(named(`history of image ${imageId}`))) as Record<string, unknown>[]
       return raw.map(normalizeHistory)
+    },
+    async exportImage(imageId) {
+      return api
+        .getImage(imageId)
+        .get()
+        .catch(named(`export of image ${imageId} (/images/{id}/get)`))
     },
     async listContainers() {
       const raw = (await api
