@@ -28,7 +28,7 @@ export interface ReportSettings {
 }
 
 const ACTIVE_STATES = ['running', 'paused', 'restarting']
-export const isActiveContainer = (c: ContainerSummary): boolean =>
+export const isActiveContainer = (c: Pick<ContainerSummary, 'state'>): boolean =>
   ACTIVE_STATES.some((s) => c.state.includes(s))
 
 /** The same arithmetic as `docker system df`, so the figures match the engine's own. */
@@ -294,17 +294,7 @@ export function analyzeReport(inv: Inventory, s: ReportSettings, now: Date): Rep
     disk,
     images,
     containers: inv.disk.containers
-      .map((c) => ({
-        id: c.id,
-        name: c.name,
-        image: c.image,
-        imageId: c.imageId,
-        state: c.state,
-        status: c.status,
-        createdAt: c.createdAt,
-        sizeRwBytes: c.sizeRwBytes,
-        running: isActiveContainer(c),
-      }))
+      .map(({ mounts: _m, labels: _l, ...c }) => ({ ...c, running: isActiveContainer(c) }))
       .sort((a, b) => a.name.localeCompare(b.name)),
     volumes: inv.disk.volumes
       .map((v) => ({

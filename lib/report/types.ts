@@ -1,4 +1,4 @@
-import type { EngineInfo } from '../docker/types.js'
+import type { ContainerSummary, EngineInfo } from '../docker/types.js'
 
 export const REPORT_SCHEMA = 'shipshape.report/1'
 
@@ -44,17 +44,7 @@ export interface ReportImage {
   layers: ReportLayer[]
 }
 
-export interface ReportContainer {
-  id: string
-  name: string
-  image: string
-  imageId: string
-  state: string
-  status: string
-  createdAt: string
-  sizeRwBytes: number | null
-  running: boolean
-}
+export type ReportContainer = Omit<ContainerSummary, 'mounts' | 'labels'> & { running: boolean }
 
 export interface ReportVolume {
   name: string
