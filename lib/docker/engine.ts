@@ -9,10 +9,20 @@ import {
   detectImageStore,
   negotiateApiVersion,
   normalizeContainer,
+  normalizeContainerDetails,
+  normalizeImageDetails,
   normalizeDiskUsage,
   normalizeHistory,
 } from './normalize.js'
-import type { ContainerSummary, DiskUsage, EngineInfo, HistoryEntry } from './types.js'
+import { PassThrough } from 'node:stream'
+import type {
+  ContainerDetails,
+  ContainerSummary,
+  DiskUsage,
+  EngineInfo,
+  HistoryEntry,
+  ImageDetails,
+} from './types.js'
 
 /** The engine port: everything shipshape asks of Docker goes through here. */
 export interface Engine {
@@ -24,7 +34,30 @@ export interface Engine {
   /** The image archive as `docker save` streams it (GET /images/{id}/get); read it with lib/docker/archive.ts. */
   exportImage(imageId: string): Promise<NodeJS.ReadableStream>
   listContainers(): Promise<ContainerSummary[]>
+  /** One container by id or name (the container endpoint only); null when there is none. */
+  inspectContainer(idOrName: string): Promise<ContainerDetails | null>
+  /** One image by id or reference (the image endpoint only); null when there is none. */
+  inspectImage(ref: string): Promise<ImageDetails | null>
+  /**
+   * Runs argv in a running container and waits for its output to end (then reads the exit
+   * code). On timeout the stream is closed and `timedOut` is set; the process inside may go on.
+   */
+  exec(containerId: string, argv: string[], opts?: ExecOptions): Promise<ExecResult>
   close(): void
+}
+
+export interface ExecOptions {
+  timeoutMs?: number
+  /** keep at most this many bytes of each of stdout and stderr (default 1 MiB) */
+  maxOutputBytes?: number
+  user?: string
+}
+
+export interface ExecResult {
+  exitCode: number | null
+  stdout: string
+  stderr: string
+  timedOut: boolean
 }
 
 export interface ConnectOptions {
@@ -158,6 +191,78 @@ export async function connectEngine(
         .listContainers({ all: true })
         .catch(named('container list'))) as unknown as Record<string, unknown>[]
       return raw.map(normalizeContainer)
+    },
+    async inspectContainer(idOrName) {
+      try {
+        return normalizeContainerDetails(
+          (await api.getContainer(idOrName).inspect()) as unknown as Record<string, unknown>,
+        )
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode === 404) return null
+        return named(`container ${idOrName}`)(err)
+      }
+    },
+    async inspectImage(ref) {
+      try {
+        return normalizeImageDetails(
+          (await api.getImage(ref).inspect()) as unknown as Record<string, unknown>,
+        )
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode === 404) return null
+        return named(`image ${ref}`)(err)
+      }
+    },
+    async exec(containerId, argv, opts = {}) {
+      const max = opts.maxOutputBytes ?? 1024 * 1024
+      const container = api.getContainer(containerId)
+      const exec = await container
+        .exec({ Cmd: argv, AttachStdout: true, AttachStderr: true, User: opts.user ?? '' })
+        .catch(named(`exec in container ${containerId}`))
+      const stream = (await exec
+        .start({ hijack: true, stdin: false })
+        .catch(named(`exec in container ${containerId}`))) as NodeJS.ReadWriteStream & {
+        destroy(): void
+      }
+      const collect = () => {
+        const chunks: Buffer[] = []
+        let size = 0
+        const sink = new PassThrough()
+        sink.on('data', (c: Buffer) => {
+          if (size < max) chunks.push(c.subarray(0, max - size))
+          size += c.length
+        })
+        return { sink, text: () => Buffer.concat(chunks).toString('utf8') }
+      }
+      const out = collect()
+      const err = collect()
+      api.modem.demuxStream(stream, out.sink, err.sink)
+      let timedOut = false
+      await new Promise<void>((resolve, reject) => {
+        const timer = opts.timeoutMs
+          ? setTimeout(() => {
+              timedOut = true
+              stream.destroy()
+              resolve()
+            }, opts.timeoutMs)
+          : undefined
+        const done = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+        stream.on('end', done)
+        stream.on('close', done)
+        stream.on('error', (e: Error) => {
+          clearTimeout(timer)
+          reject(new Error(`exec in container ${containerId}: ${e.message}`))
+        })
+      })
+      const info = timedOut ? null : await exec.inspect().catch(() => null)
+      return {
+        exitCode: info && typeof info.ExitCode === 'number' && !info.Running ? info.ExitCode : null,
+        stdout: out.text(),
+        stderr: err.text(),
+        timedOut,
+      }
     },
     close() {},
   }

@@ -5,7 +5,10 @@
  */
 import type {
   BuildCacheRecord,
+  ContainerDetails,
   ContainerSummary,
+  DeviceRequest,
+  ImageDetails,
   DiskUsage,
   HistoryEntry,
   ImageSummary,
@@ -158,4 +161,53 @@ export const CLIENT_MIN_API = '1.41'
 
 export function negotiateApiVersion(engineApi: string): string {
   return compareApiVersions(engineApi, CLIENT_MAX_API) < 0 ? engineApi : CLIENT_MAX_API
+}
+
+function normalizeDeviceRequest(raw: Raw): DeviceRequest {
+  return {
+    driver: str(raw.Driver),
+    count: num(raw.Count) ?? 0,
+    deviceIds: strs(raw.DeviceIDs),
+    capabilities: Array.isArray(raw.Capabilities) ? (raw.Capabilities as unknown[]).map(strs) : [],
+  }
+}
+
+export function normalizeContainerDetails(raw: Raw): ContainerDetails {
+  const state = (raw.State ?? {}) as Raw
+  const host = (raw.HostConfig ?? {}) as Raw
+  const config = (raw.Config ?? {}) as Raw
+  return {
+    id: str(raw.Id),
+    name: str(raw.Name).replace(/^\//, ''),
+    image: str(config.Image),
+    imageId: str(raw.Image),
+    running: state.Running === true,
+    status: str(state.Status),
+    runtime: str(host.Runtime),
+    deviceRequests: Array.isArray(host.DeviceRequests)
+      ? (host.DeviceRequests as Raw[]).map(normalizeDeviceRequest)
+      : [],
+    env: strs(config.Env),
+    workingDir: str(config.WorkingDir),
+    labels: labels(config.Labels),
+    mounts: Array.isArray(raw.Mounts) ? (raw.Mounts as Raw[]).map(normalizeMount) : [],
+  }
+}
+
+export function normalizeImageDetails(raw: Raw): ImageDetails {
+  const config = (raw.Config ?? {}) as Raw
+  const health = (config.Healthcheck ?? null) as Raw | null
+  const test = health ? strs(health.Test) : []
+  return {
+    id: str(raw.Id),
+    tags: strs(raw.RepoTags).filter((t) => t !== '<none>:<none>'),
+    sizeBytes: num(raw.Size) ?? 0,
+    user: str(config.User),
+    workingDir: str(config.WorkingDir),
+    env: strs(config.Env),
+    entrypoint: strs(config.Entrypoint),
+    cmd: strs(config.Cmd),
+    labels: labels(config.Labels),
+    healthcheck: test.length > 0 && test[0] !== 'NONE',
+  }
 }

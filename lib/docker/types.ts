@@ -86,3 +86,43 @@ export interface DiskUsage {
   volumes: VolumeSummary[]
   buildCache: BuildCacheRecord[]
 }
+
+export interface DeviceRequest {
+  driver: string
+  count: number
+  deviceIds: string[]
+  capabilities: string[][]
+}
+
+/** GET /containers/{id}/json, the fields shipshape reads. */
+export interface ContainerDetails {
+  id: string
+  name: string
+  image: string
+  imageId: string
+  running: boolean
+  status: string
+  /** HostConfig.Runtime (e.g. "runc", "nvidia") */
+  runtime: string
+  deviceRequests: DeviceRequest[]
+  env: string[]
+  workingDir: string
+  labels: Record<string, string>
+  mounts: MountSummary[]
+}
+
+/** GET /images/{name}/json, the fields shipshape reads. */
+export interface ImageDetails {
+  id: string
+  tags: string[]
+  /** inspect's Size: under the containerd image store the compressed content only */
+  sizeBytes: number
+  user: string
+  workingDir: string
+  env: string[]
+  entrypoint: string[]
+  cmd: string[]
+  labels: Record<string, string>
+  /** a HEALTHCHECK other than NONE */
+  healthcheck: boolean
+}
