@@ -192,7 +192,7 @@ export const healthSchema = z
     }
   })
 
-export const gpuExpectations = ['expected-used', 'expected-unused', 'unknown'] as const
+export const gpuExpectations = ['required', 'expected-unused', 'unknown'] as const
 
 export const serviceSchema = z
   .strictObject({
@@ -208,10 +208,15 @@ export const serviceSchema = z
       .optional()
       .describe('Dockerfile, relative to build (default: Dockerfile)'),
     health: healthSchema.optional(),
+    sourceDir: absPathSchema
+      .optional()
+      .describe('application source on the host (torch-check looks there for CUDA calls too)'),
     gpu: z
       .enum(gpuExpectations)
       .default('unknown')
-      .describe('whether the service is meant to use a GPU (torch-check compares)'),
+      .describe(
+        'required: the service needs a GPU; expected-unused: it should run on CPU (torch-check flags a mismatch)',
+      ),
   })
   .superRefine((s, ctx) => {
     if (s.compose === undefined && s.container === undefined) {

@@ -373,7 +373,7 @@ describe('services, assets, schedule', () => {
     })
     expect(
       problemsOf(yaml('services:', '  w: { container: w, gpu: maybe }')).problems[0]?.message,
-    ).toBe("'maybe' is not one of expected-used, expected-unused, unknown")
+    ).toBe("'maybe' is not one of required, expected-unused, unknown")
   })
 
   it('a service name must be a docker-style name', () => {
