@@ -1,7 +1,9 @@
-import Table from 'cli-table3'
+import { clip, layerLabel, table } from '../cli/table.js'
 import { formatBytes } from '../config/units.js'
 import { biggestLayers, imageRef } from './analyze.js'
 import type { Growth, Report, ReportImage } from './types.js'
+
+export { instruction, layerLabel } from '../cli/table.js'
 
 export interface RenderOptions {
   color: boolean
@@ -14,55 +16,6 @@ const signed = (n: number): string =>
   n > 0 ? `+${formatBytes(n)}` : n < 0 ? `−${formatBytes(-n)}` : '±0'
 const shortId = (id: string): string => id.replace(/^sha256:/, '').slice(0, 12)
 const day = (iso: string): string => (iso ? iso.slice(0, 10) : '—')
-
-/** "/bin/sh -c #(nop)  CMD [...]" → "CMD [...]": how a person reads `docker history`. */
-export function instruction(createdBy: string): string {
-  const s = createdBy.trim()
-  const nop = /^\/bin\/sh -c #\(nop\)\s*/.exec(s)
-  if (nop) return s.slice(nop[0].length).trim()
-  if (s.startsWith('/bin/sh -c ')) return 'RUN ' + s.slice('/bin/sh -c '.length).trim()
-  return s
-}
-
-/** What made a layer: its instruction, else the engine's comment ("Imported from -"). */
-export function layerLabel(l: { createdBy: string; comment: string }): string {
-  return instruction(l.createdBy) || (l.comment ? `(${l.comment})` : '(no instruction)')
-}
-
-const clip = (s: string, n: number): string => (s.length > n ? s.slice(0, n - 1) + '…' : s)
-
-// Borderless, like `docker system df`; boxes only where cells span several lines.
-const PLAIN = Object.fromEntries(
-  [
-    'top',
-    'top-mid',
-    'top-left',
-    'top-right',
-    'bottom',
-    'bottom-mid',
-    'bottom-left',
-    'bottom-right',
-    'left',
-    'left-mid',
-    'mid',
-    'mid-mid',
-    'right',
-    'right-mid',
-  ].map((k) => [k, '']),
-) as Record<string, string>
-
-function table(head: string[], color: boolean, colWidths?: (number | null)[]): Table.Table {
-  return new Table({
-    head,
-    style: color ? { head: ['cyan'] } : { head: [], border: [] },
-    ...(colWidths
-      ? { colWidths, wordWrap: true, wrapOnWordBoundary: false }
-      : {
-          chars: { ...PLAIN, middle: '  ' },
-          style: { head: color ? ['cyan'] : [], border: [], 'padding-left': 0, 'padding-right': 0 },
-        }),
-  })
-}
 
 function layerLines(img: ReportImage, n: number, width: number): string {
   return biggestLayers(img, n)
