@@ -127,8 +127,14 @@ async function withTempDir<T>(prefix: string, fn: (dir: string) => Promise<T>): 
   }
 }
 
-/** Write files (relative paths, / separated) under dir; refuses paths that leave dir. */
-async function writeFiles(dir: string, files: Record<string, string | Buffer>): Promise<void> {
+/** Content of a fixture file: text, bytes, or `{ size }` = that many zero bytes (sparse). */
+export type FixtureFile = string | Buffer | { size: number }
+
+/**
+ * Write files (relative paths, / separated) under dir; refuses paths that leave dir.
+ * `{ size: n }` becomes a sparse file of n zero bytes (ftruncate: no memory, no disk).
+ */
+async function writeFiles(dir: string, files: Record<string, FixtureFile>): Promise<void> {
   for (const [name, content] of Object.entries(files)) {
     const target = path.resolve(dir, name)
     if (path.isAbsolute(name) || !target.startsWith(dir + path.sep)) {
@@ -137,7 +143,15 @@ async function writeFiles(dir: string, files: Record<string, string | Buffer>): 
       )
     }
     await fsp.mkdir(path.dirname(target), { recursive: true })
-    await fsp.writeFile(target, content)
+    if (typeof content === 'string' || Buffer.isBuffer(content)) {
+      await fsp.writeFile(target, content)
+    } else {
+      if (!Number.isSafeInteger(content.size) || content.size < 0) {
+        throw new Error(`fixture file ${JSON.stringify(name)}: bad size ${content.size}`)
+      }
+      await fsp.writeFile(target, '')
+      await fsp.truncate(target, content.size)
+    }
   }
 }
 
@@ -267,8 +281,8 @@ async function importBusybox(docker: Docker, tag: string): Promise<string> {
 export interface BuildImageOptions {
   tag: string
   dockerfile: string
-  /** extra files in the build context (relative paths) */
-  files?: Record<string, string | Buffer>
+  /** extra files in the build context (relative paths); `{ size }`: n zero bytes */
+  files?: Record<string, FixtureFile>
   labels?: Record<string, string>
   buildArgs?: Record<string, string>
   /** network for RUN steps: 'none' (default) or 'host'; a private engine has no bridge */
