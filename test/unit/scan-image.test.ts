@@ -1,0 +1,301 @@
+// scanImage end to end on synthetic `docker save` archives (tar-stream pack(), both layouts,
+// plain and gzip layers, blobs out of layer order) through readImageArchive, with a fake engine.
+import { Readable } from 'node:stream'
+import zlib from 'node:zlib'
+import tar from 'tar-stream'
+import { describe, expect, it } from 'vitest'
+import type { Engine } from '../../lib/docker/engine.js'
+import type { ImageDetails } from '../../lib/docker/types.js'
+import { UsageError } from '../../lib/errors.js'
+import { contentWanted, scanImage } from '../../lib/scan/scan.js'
+
+interface Spec {
+  name: string
+  type?: 'file' | 'directory' | 'symlink' | 'link'
+  linkname?: string
+  content?: string | Buffer
+}
+
+async function collect(stream: AsyncIterable<unknown>): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const c of stream) chunks.push(Buffer.from(c as Uint8Array))
+  return Buffer.concat(chunks)
+}
+
+async function tarOf(specs: Spec[]): Promise<Buffer> {
+  const p = tar.pack()
+  const out = collect(p)
+  for (const s of specs) {
+    const type = s.type ?? 'file'
+    const header = {
+      name: s.name,
+      type,
+      mode: type === 'directory' ? 0o755 : 0o644,
+      mtime: new Date(1_700_000_000_000),
+      ...(s.linkname ? { linkname: s.linkname } : {}),
+    }
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: Error | null) => (err ? reject(err) : resolve())
+      if (type === 'file') p.entry(header, Buffer.from(s.content ?? ''), done)
+      else p.entry(header, done)
+    })
+  }
+  p.finalize()
+  return out
+}
+
+function chunked(buf: Buffer, size = 4096): Readable {
+  const parts: Buffer[] = []
+  for (let i = 0; i < buf.length; i += size) parts.push(buf.subarray(i, i + size))
+  return Readable.from(parts, { objectMode: false })
+}
+
+const SP = 'usr/local/lib/python3.11/site-packages'
+const bytes = (n: number, fill = 0x61) => Buffer.alloc(n, fill)
+const STATUS = [
+  'Package: tzdata',
+  'Status: install ok installed',
+  'Installed-Size: 2',
+  'Architecture: all',
+  'Version: 2024a-0+deb12u1',
+  '',
+].join('\n')
+const RECORD = [
+  'tiny/__init__.py,sha256=x,300',
+  'tiny/core.so,sha256=y,4000',
+  '../../../bin/tiny,sha256=z,50',
+  'tiny-1.0.dist-info/RECORD,,',
+  '',
+].join('\n')
+const VERSION_PY = "__version__ = '2.8.0+cu128'\ncuda: Optional[str] = '12.8'\n"
+const APP = 'import torch\n\nmodel = torch.nn.Linear(2, 2)\nmodel.to("cuda")\n'
+
+// layer 1: a base with dpkg, python, torch's version.py, app code, a big file, a dir
+const layer1: Spec[] = [
+  { name: './', type: 'directory' },
+  { name: 'etc/', type: 'directory' },
+  { name: 'etc/os-release', type: 'symlink', linkname: '../usr/lib/os-release' },
+  { name: 'usr/lib/os-release', content: 'ID=debian\nVERSION_ID="12"\n' },
+  { name: 'usr/share/zoneinfo/UTC', content: bytes(1000) },
+  { name: 'usr/share/doc/tzdata/changelog.gz', content: bytes(200) },
+  { name: 'var/lib/dpkg/status', content: STATUS },
+  {
+    name: 'var/lib/dpkg/info/tzdata.list',
+    content: '/.\n/usr\n/usr/share/zoneinfo/UTC\n/usr/share/doc/tzdata/changelog.gz\n',
+  },
+  { name: `${SP}/tiny/__init__.py`, content: bytes(300) },
+  { name: `${SP}/tiny/core.so`, content: bytes(4000) },
+  { name: 'usr/local/bin/tiny', content: bytes(50) },
+  { name: `${SP}/tiny-1.0.dist-info/RECORD`, content: RECORD },
+  { name: `${SP}/torch/version.py`, content: VERSION_PY },
+  { name: `${SP}/torch/cuda/__init__.py`, content: 'x = y.cuda()\n' }, // not app code
+  { name: 'big', content: bytes(100_000) },
+  { name: 'app/main.py', content: APP },
+  { name: 'app/old.py', content: 'model.cuda()\n' },
+  { name: 'opt/tool.py', content: 'model.cuda()\n' }, // app code outside WorkingDir
+  { name: 'd/', type: 'directory' },
+  { name: 'd/a', content: bytes(10) },
+  { name: 'd/e/f', content: bytes(20) },
+  { name: 'app/__pycache__/main.cpython-311.pyc', content: bytes(64) },
+]
+// layer 2: rm /big, overwrite the dpkg status, delete app/old.py, replace /d (opaque)
+const layer2: Spec[] = [
+  { name: '.wh.big', content: '' },
+  { name: 'app/', type: 'directory' },
+  { name: 'app/.wh.old.py', content: '' },
+  { name: 'app/main.py', content: APP.replace('model.to("cuda")', 'model.to("cpu")\nx.cuda()') },
+  { name: 'd/', type: 'directory' },
+  { name: 'd/.wh..wh..opq', content: '' },
+  { name: 'd/c', content: bytes(5) },
+  { name: 'root/.cache/pip/http/x', content: bytes(700) },
+  { name: 'usr/local/bin/tiny2', type: 'link', linkname: 'usr/local/bin/tiny' },
+]
+
+const config = {
+  architecture: 'amd64',
+  os: 'linux',
+  config: { WorkingDir: '/app' },
+  rootfs: { type: 'layers', diff_ids: ['sha256:l1', 'sha256:l2'] },
+  history: [
+    { created_by: 'ADD rootfs /', comment: 'Imported from -' },
+    { created_by: 'WORKDIR /app', empty_layer: true },
+    { created_by: 'RUN rm /big …' },
+  ],
+}
+
+/** Docker 25+: gzip blobs, layer 2 first in the archive, manifest.json last. */
+async function ociArchive(): Promise<Buffer> {
+  const b = (hex: string) => `blobs/sha256/${hex}`
+  return tarOf([
+    { name: b('02'), content: zlib.gzipSync(await tarOf(layer2)) },
+    { name: b('cc'), content: JSON.stringify(config) },
+    { name: b('f1'), content: zlib.gzipSync(await tarOf(layer1)) },
+    { name: 'index.json', content: '{"schemaVersion":2,"manifests":[]}' },
+    {
+      name: 'manifest.json',
+      content: JSON.stringify([{ Config: b('cc'), RepoTags: [], Layers: [b('f1'), b('02')] }]),
+    },
+    { name: 'oci-layout', content: '{"imageLayoutVersion":"1.0.0"}' },
+  ])
+}
+
+/** Docker 20.10: plain `<id>/layer.tar` in name order. */
+async function legacyArchive(): Promise<Buffer> {
+  return tarOf([
+    { name: 'aa/', type: 'directory' },
+    { name: 'aa/layer.tar', content: await tarOf(layer2) },
+    { name: 'cfg.json', content: JSON.stringify(config) },
+    { name: 'ff/', type: 'directory' },
+    { name: 'ff/layer.tar', content: await tarOf(layer1) },
+    {
+      name: 'manifest.json',
+      content: JSON.stringify([
+        { Config: 'cfg.json', RepoTags: ['app:1'], Layers: ['ff/layer.tar', 'aa/layer.tar'] },
+      ]),
+    },
+  ])
+}
+
+const ID = 'sha256:' + 'ab'.repeat(32)
+
+function fakeEngine(archive: Buffer, opts: { listedSize?: number } = {}): Engine {
+  const details: ImageDetails = {
+    id: ID,
+    tags: ['app:1'],
+    sizeBytes: 777,
+    user: '',
+    workingDir: '/app',
+    env: ['PATH=/usr/bin'],
+    entrypoint: [],
+    cmd: ['python', 'main.py'],
+    labels: { a: 'b' },
+    healthcheck: false,
+  }
+  return {
+    info: { address: 'unix:///fake.sock' },
+    api: {
+      listImages: async () => [
+        { Id: 'sha256:other', Size: 1 },
+        { Id: ID, Size: opts.listedSize ?? 123_456, RepoTags: ['app:1'] },
+      ],
+    },
+    inspectImage: async (ref: string) => (ref === 'app:1' || ref === ID ? details : null),
+    exportImage: async (id: string) => {
+      if (id !== ID) throw new Error(`exported ${id}, not the image id`)
+      return chunked(archive)
+    },
+  } as unknown as Engine
+}
+
+/** Σ content bytes of the regular files of a layer's specs. */
+const fileBytes = (specs: Spec[]) =>
+  specs
+    .filter((s) => (s.type ?? 'file') === 'file' && !s.name.split('/').pop()!.startsWith('.wh.'))
+    .reduce((a, s) => a + Buffer.byteLength(s.content ?? ''), 0)
+const layer1Total = fileBytes(layer1)
+
+describe.each([
+  ['OCI layout, gzip layers', ociArchive],
+  ['legacy layout, plain layers', legacyArchive],
+])('scanImage: %s', (_name, make) => {
+  it('measures layers, waste and the final filesystem', async () => {
+    const archive = await make()
+    let progressed = 0
+    const scan = await scanImage(fakeEngine(archive), 'app:1', {
+      progress: (b) => (progressed = b),
+    })
+    expect(progressed).toBe(archive.length)
+    const app2 = APP.length - 'model.to("cuda")'.length + 'model.to("cpu")\nx.cuda()'.length
+    expect(scan.layers.map((l) => [l.index, l.createdBy, l.comment, l.files])).toEqual([
+      [0, 'ADD rootfs /', 'Imported from -', 18],
+      [1, 'RUN rm /big …', '', 4],
+    ])
+    expect(scan.layers[0]!.addedBytes).toBe(layer1Total)
+    expect(scan.layers[1]!.addedBytes).toBe(app2 + 5 + 700)
+    expect(fileBytes(layer2)).toBe(app2 + 5 + 700)
+    // big, app/old.py, app/main.py (overwritten), d/a, d/e/f: all added by layer 0
+    expect(scan.layers.map((l) => l.wastedBytes)).toEqual([100_000 + 13 + APP.length + 30, 0])
+    expect(scan.wastedBytes).toBe(100_000 + 13 + APP.length + 30)
+    expect(scan.totalBytes).toBe(layer1Total + app2 + 705)
+    expect(scan.finalBytes).toBe(scan.totalBytes - scan.wastedBytes)
+    expect(scan.files).toBe(18 + 4 - 5)
+    expect(scan.image).toMatchObject({
+      id: ID,
+      tags: ['app:1'],
+      engineSizeBytes: 123_456,
+      workingDir: '/app',
+      cmd: ['python', 'main.py'],
+      osRelease: { ID: 'debian', VERSION_ID: '12' },
+    })
+    expect(scan.image.layout).toBe(make === ociArchive ? 'oci' : 'legacy')
+  })
+
+  it('reads dpkg, Python distributions, torch and CUDA calls from the winning layer', async () => {
+    const scan = await scanImage(fakeEngine(await make()), ID)
+    expect(scan.dpkg).toEqual({
+      packages: [
+        { name: 'tzdata', version: '2024a-0+deb12u1', sizeBytes: 1200, installedSizeBytes: 2048 },
+      ],
+    })
+    expect(scan.python.sitePackages).toEqual([SP])
+    expect(scan.python.distributions).toEqual([
+      {
+        name: 'tiny',
+        version: '1.0',
+        path: `${SP}/tiny-1.0.dist-info`,
+        sizeBytes: 300 + 4000 + 50 + RECORD.length,
+        files: 4,
+      },
+    ])
+    expect(scan.torch).toEqual({ version: '2.8.0+cu128', cuda: '12.8', path: `${SP}/torch` })
+    // main.py as layer 2 left it; old.py deleted; opt/tool.py outside WorkingDir; torch not app code
+    expect(scan.cudaCalls).toEqual([{ path: 'app/main.py', line: 5, text: 'x.cuda()' }])
+    expect(scan.buckets['pip-cache']).toMatchObject({ bytes: 700, files: 1 })
+    expect(scan.buckets.pycache).toMatchObject({ bytes: 64, files: 1 })
+    expect(scan.buckets['package-docs']).toMatchObject({ bytes: 200 })
+    expect(scan.directories[0]).toEqual({
+      path: 'usr',
+      sizeBytes: expect.any(Number),
+      files: expect.any(Number),
+    })
+  })
+
+  it('takes code directories besides the WorkingDir', async () => {
+    const scan = await scanImage(fakeEngine(await make()), ID, { codeDirs: ['/opt'] })
+    expect(scan.cudaCalls.map((c) => c.path)).toEqual(['app/main.py', 'opt/tool.py'])
+  })
+})
+
+describe('scanImage errors', () => {
+  it('an image the engine does not have is a usage error naming it', async () => {
+    const err = await scanImage(fakeEngine(Buffer.alloc(0)), 'nope:1').catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(UsageError)
+    expect((err as UsageError).exitCode).toBe(2)
+    expect((err as Error).message).toContain('nope:1')
+  })
+
+  it('a truncated archive rejects', async () => {
+    const archive = await ociArchive()
+    await expect(
+      scanImage(fakeEngine(archive.subarray(0, archive.length - 3000)), ID),
+    ).rejects.toThrow(/truncated|corrupt|manifest/)
+  })
+})
+
+describe('contentWanted', () => {
+  it('keeps the few texts the analysis reads and greps application Python', () => {
+    expect(contentWanted('var/lib/dpkg/status', 10)).toBe('text')
+    expect(contentWanted('var/lib/dpkg/info/libc6:amd64.list', 10)).toBe('text')
+    expect(contentWanted('var/lib/dpkg/info/libc6.md5sums', 10)).toBeNull()
+    expect(contentWanted(`${SP}/torch-2.8.0.dist-info/RECORD`, 10)).toBe('text')
+    expect(contentWanted(`${SP}/torch-2.8.0.dist-info/METADATA`, 10)).toBe('text')
+    expect(contentWanted(`${SP}/torch/RECORD`, 10)).toBeNull()
+    expect(contentWanted(`${SP}/torch/version.py`, 300)).toBe('text')
+    expect(contentWanted(`${SP}/torch/nn/linear.py`, 300)).toBeNull()
+    expect(contentWanted('app/main.py', 300)).toBe('python')
+    expect(contentWanted('app/huge.py', 2 * 1024 * 1024)).toBeNull()
+    expect(contentWanted('usr/lib/python3.11/os.py', 300)).toBeNull()
+    expect(contentWanted('etc/os-release', 300)).toBe('text')
+    expect(contentWanted('etc/passwd', 300)).toBeNull()
+  })
+})
