@@ -4,6 +4,8 @@ import { ProcessOutput } from 'zx'
 import { ShipshapeError, ExitCode } from '../lib/errors.js'
 import { reportCommand } from './report.js'
 import { configCommand } from './config.js'
+import { inspectCommand } from './inspect.js'
+import { torchCheckCommand } from './torch-check.js'
 
 function buildProgram(): Command {
   const program = new Command('shipshape')
@@ -21,6 +23,8 @@ function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
   program.addCommand(reportCommand())
+  program.addCommand(inspectCommand())
+  program.addCommand(torchCheckCommand())
   program.addCommand(configCommand())
   for (const cmd of program.commands) cmd.exitOverride()
   return program

@@ -1,0 +1,72 @@
+import { chooseEngineAddress } from '../docker/address.js'
+import { connectEngine, type Engine } from '../docker/engine.js'
+import type { Config } from '../config/index.js'
+import { scanImage } from '../scan/scan.js'
+import type { ScanResult } from '../scan/types.js'
+import { inspectFindings, type Finding } from './rules.js'
+
+export const INSPECT_SCHEMA = 'shipshape.inspect/1'
+
+export interface InspectReport extends ScanResult {
+  schema: typeof INSPECT_SCHEMA
+  generatedAt: string
+  engine: { address: string; version: string; imageStore: 'classic' | 'containerd' }
+  findings: Finding[]
+}
+
+export interface InspectContext {
+  config: Config
+  dockerHost?: string | undefined
+  env?: NodeJS.ProcessEnv
+  now?: () => Date
+  progress?: (text: string) => void
+  warn?: (text: string) => void
+}
+
+/** Connects to the engine the way every command does (--docker-host › DOCKER_HOST › config). */
+export async function openEngine(
+  ctx: Pick<InspectContext, 'config' | 'dockerHost' | 'env' | 'warn'>,
+): Promise<Engine> {
+  const address = chooseEngineAddress({
+    flag: ctx.dockerHost,
+    env: ctx.env,
+    config: ctx.config.docker.host,
+  })
+  return connectEngine(address, {
+    timeoutMs: ctx.config.docker.timeout,
+    env: ctx.env,
+    warn: ctx.warn,
+  })
+}
+
+/** Scan one image on an open engine and judge it. Read-only. */
+export async function inspectImageOn(
+  engine: Engine,
+  imageRef: string,
+  ctx: InspectContext,
+): Promise<InspectReport> {
+  const scan = await scanImage(engine, imageRef, {
+    top: ctx.config.report.top,
+    progress: (bytes) => ctx.progress?.(`Reading ${imageRef}: ${(bytes / 1e6).toFixed(0)} MB`),
+  })
+  return {
+    schema: INSPECT_SCHEMA,
+    generatedAt: (ctx.now ?? (() => new Date()))().toISOString(),
+    engine: {
+      address: engine.info.address,
+      version: engine.info.version,
+      imageStore: engine.info.imageStore,
+    },
+    ...scan,
+    findings: inspectFindings(scan),
+  }
+}
+
+export async function runInspect(imageRef: string, ctx: InspectContext): Promise<InspectReport> {
+  const engine = await openEngine(ctx)
+  try {
+    return await inspectImageOn(engine, imageRef, ctx)
+  } finally {
+    engine.close()
+  }
+}

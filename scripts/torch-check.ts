@@ -1,0 +1,81 @@
+import { Command } from 'commander'
+import { loadConfig } from '../lib/config/index.js'
+import { formatBytes } from '../lib/config/units.js'
+import { globalOptions } from '../lib/cli/global.js'
+import { createOutput } from '../lib/cli/output.js'
+import { table } from '../lib/cli/table.js'
+import { runTorchCheck, type TorchCheckReport } from '../lib/torch/index.js'
+
+function render(r: TorchCheckReport, color: boolean): string {
+  const out = [
+    `shipshape torch-check — host GPU: ${r.hostGpu.present ? `yes (${r.hostGpu.evidence.join(', ')})` : 'none'}`,
+    '',
+  ]
+  const t = table(['TARGET', 'KIND', 'VERDICT', 'TORCH', 'CUDA', 'SAVINGS'], color)
+  for (const x of r.targets)
+    t.push([
+      x.target + (x.service ? ` (${x.service})` : ''),
+      x.kind + (x.container ? (x.container.running ? ', running' : ', stopped') : ''),
+      x.verdict,
+      x.torch?.version ?? '—',
+      x.torch ? (x.torch.cuda ?? 'CPU') : '—',
+      x.estimatedSavingsBytes ? formatBytes(x.estimatedSavingsBytes) : '—',
+    ])
+  out.push(t.toString())
+  for (const x of r.targets) {
+    out.push('', `${x.target}: ${x.verdict}`)
+    for (const reason of x.reasons) out.push(`  - ${reason}`)
+    for (const c of x.codeCalls.slice(0, 5))
+      out.push(`  - CUDA call: /${c.path}:${c.line}: ${c.text}`)
+    for (const f of x.findings) out.push(`  ! ${f}`)
+    if (x.suggestion) out.push('  suggestion:', ...x.suggestion.split('\n').map((l) => `    ${l}`))
+  }
+  return out.join('\n')
+}
+
+export function torchCheckCommand(): Command {
+  return new Command('torch-check')
+    .description(
+      'Is torch a CUDA or a CPU build, is a GPU requested and present, does the code call CUDA: a verdict with the saving of the CPU build (read-only)',
+    )
+    .argument(
+      '[target...]',
+      'containers (running or stopped) or images; container:NAME / image:REF to force one',
+    )
+    .option('--all', 'every container, and every image no container uses')
+    .option('--no-scan', 'skip the static scan of the image content (runtime probe only)')
+    .option('--timeout <seconds>', 'how long the python probe in a container may take', '30')
+    .addHelpText(
+      'after',
+      '\nVerdicts: gpu-unused | gpu-used | cpu-only | no-torch | unknown.\nExit codes: 0 checked, 2 bad usage/config or unknown target, 3 Docker engine unreachable.\nJSON shape: "schema": "shipshape.torch-check/1" (see README).',
+    )
+    .action(
+      async (
+        targets: string[],
+        opts: { all?: boolean; scan: boolean; timeout: string },
+        cmd: Command,
+      ) => {
+        const g = globalOptions(cmd)
+        const out = createOutput({ json: g.json, quiet: g.quiet })
+        const { config } = await loadConfig({ file: g.config })
+        const spinner = out.spinner('Checking torch')
+        try {
+          const report = await runTorchCheck(
+            { config, dockerHost: g.dockerHost, warn: (w) => out.warn(w) },
+            targets,
+            {
+              all: opts.all,
+              scan: opts.scan,
+              probeTimeoutMs: Math.max(1, Number(opts.timeout) || 30) * 1000,
+              progress: (t) => spinner.update(t),
+            },
+          )
+          spinner.stop()
+          if (g.json) out.data(JSON.stringify(report, null, 2))
+          else out.human(render(report, out.interactive))
+        } finally {
+          spinner.stop()
+        }
+      },
+    )
+}
