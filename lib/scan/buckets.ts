@@ -6,7 +6,8 @@
  *
  * A directory rule counts the whole subtree once (its top entries are the matching
  * directories); a file rule counts single files. Buckets overlap one another on purpose
- * (torch ⊃ libtorch-cuda, nvidia-libs ⊃ most of cudnn); within one bucket nothing counts twice.
+ * (torch ⊃ libtorch-cuda); nvidia-libs, libtorch-cuda, cudnn and triton are disjoint, so their sum
+ * is the CUDA weight of an image; within one bucket nothing counts twice.
  * Paths are relative to the image root ('usr/share/doc').
  *
  *   pycache        files under __pycache__ directories
@@ -20,7 +21,7 @@
  *   torch          (site|dist)-packages/torch
  *   libtorch-cuda  torch/lib/libtorch_cuda*, libc10_cuda*, libtorch_nvrtc*, libcaffe2_nvrtc*
  *   nvidia-libs    (site|dist)-packages/nvidia
- *   cudnn          libcudnn* files anywhere
+ *   cudnn          libcudnn* files outside the nvidia-* wheels (those are in nvidia-libs)
  *   triton         (site|dist)-packages/triton
  *   cuda-toolkit   usr/local/cuda*
  */
@@ -60,6 +61,11 @@ type FileRule = (s: string[], n: number) => boolean
 
 const underPyPackages = (s: string[], n: number, name: string) =>
   n >= 2 && s[n - 1] === name && PY_PACKAGE_DIRS.has(s[n - 2]!)
+
+const underNvidiaWheel = (s: string[], n: number) => {
+  for (let i = 1; i < n - 1; i++) if (s[i] === 'nvidia' && PY_PACKAGE_DIRS.has(s[i - 1]!)) return true
+  return false
+}
 
 const DIR_RULES: [BucketName, DirRule][] = [
   ['pycache', (s, n) => s[n - 1] === '__pycache__'],
@@ -116,7 +122,8 @@ const FILE_RULES: [BucketName, FileRule][] = [
     'libtorch-cuda',
     (s, n) => n >= 3 && s[n - 2] === 'lib' && s[n - 3] === 'torch' && LIBTORCH_CUDA.test(s[n - 1]!),
   ],
-  ['cudnn', (s, n) => s[n - 1]!.startsWith('libcudnn')],
+  // outside the nvidia-* wheels (those are counted in nvidia-libs): system or torch/lib copies
+  ['cudnn', (s, n) => s[n - 1]!.startsWith('libcudnn') && !underNvidiaWheel(s, n)],
 ]
 
 const DIR_RULE_BITS = DIR_RULES.map(([name]) => bit(name))
