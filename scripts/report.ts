@@ -17,6 +17,10 @@ export function reportCommand(): Command {
     )
     .option('--markdown', 'print the report as Markdown on stdout')
     .option(
+      '--deep',
+      'also scan every image over report.bigImage (as inspect) and recommend from what it finds',
+    )
+    .option(
       '--out <dir>',
       'also write dated JSON + Markdown into DIR and show growth since the previous report there',
     )
@@ -29,37 +33,43 @@ export function reportCommand(): Command {
       'after',
       '\nExit codes: 0 report made, 2 bad usage or config, 3 Docker engine unreachable.\nJSON shape: "schema": "shipshape.report/1" (see README).',
     )
-    .action(async (opts: { markdown?: boolean; out?: string; top?: number }, cmd: Command) => {
-      const g = globalOptions(cmd)
-      const out = createOutput({ json: g.json, quiet: g.quiet })
-      const { config, source } = await loadConfig({ file: g.config })
-      if (opts.top) config.report.top = opts.top
-      const spinner = out.spinner('Starting')
-      let report
-      try {
-        report = await buildReport({
-          config,
-          configSource: source,
-          dockerHost: g.dockerHost,
-          progress: (t) => spinner.update(t),
-          warn: (w) => out.warn(w),
-        })
-      } catch (err) {
+    .action(
+      async (
+        opts: { markdown?: boolean; out?: string; top?: number; deep?: boolean },
+        cmd: Command,
+      ) => {
+        const g = globalOptions(cmd)
+        const out = createOutput({ json: g.json, quiet: g.quiet })
+        const { config, source } = await loadConfig({ file: g.config })
+        if (opts.top) config.report.top = opts.top
+        const spinner = out.spinner('Starting')
+        let report
+        try {
+          report = await buildReport({
+            config,
+            configSource: source,
+            dockerHost: g.dockerHost,
+            deep: opts.deep,
+            progress: (t) => spinner.update(t),
+            warn: (w) => out.warn(w),
+          })
+        } catch (err) {
+          spinner.stop()
+          throw err
+        }
         spinner.stop()
-        throw err
-      }
-      spinner.stop()
-      const layersPerImage = config.report.layersPerImage
-      if (opts.out) {
-        const saved = await saveReport(report, opts.out, {
-          layersPerImage,
-          warn: (w) => out.warn(w),
-        })
-        report = saved.report
-        out.info(`wrote ${saved.jsonFile} and ${saved.markdownFile}`)
-      }
-      if (g.json) out.data(JSON.stringify(report, null, 2))
-      else if (opts.markdown) out.data(renderMarkdown(report, { layersPerImage }))
-      else out.human(renderHuman(report, { color: out.interactive, layersPerImage }))
-    })
+        const layersPerImage = config.report.layersPerImage
+        if (opts.out) {
+          const saved = await saveReport(report, opts.out, {
+            layersPerImage,
+            warn: (w) => out.warn(w),
+          })
+          report = saved.report
+          out.info(`wrote ${saved.jsonFile} and ${saved.markdownFile}`)
+        }
+        if (g.json) out.data(JSON.stringify(report, null, 2))
+        else if (opts.markdown) out.data(renderMarkdown(report, { layersPerImage }))
+        else out.human(renderHuman(report, { color: out.interactive, layersPerImage }))
+      },
+    )
 }

@@ -1,5 +1,5 @@
-import { chooseEngineAddress } from '../docker/address.js'
-import { connectEngine, type Engine } from '../docker/engine.js'
+import type { Engine } from '../docker/engine.js'
+import { openEngine } from '../docker/open.js'
 import type { Config } from '../config/index.js'
 import { scanImage } from '../scan/scan.js'
 import type { ScanResult } from '../scan/types.js'
@@ -21,22 +21,6 @@ export interface InspectContext {
   now?: () => Date
   progress?: (text: string) => void
   warn?: (text: string) => void
-}
-
-/** Connects to the engine the way every command does (--docker-host › DOCKER_HOST › config). */
-export async function openEngine(
-  ctx: Pick<InspectContext, 'config' | 'dockerHost' | 'env' | 'warn'>,
-): Promise<Engine> {
-  const address = chooseEngineAddress({
-    flag: ctx.dockerHost,
-    env: ctx.env,
-    config: ctx.config.docker.host,
-  })
-  return connectEngine(address, {
-    timeoutMs: ctx.config.docker.timeout,
-    env: ctx.env,
-    warn: ctx.warn,
-  })
 }
 
 /** Scan one image on an open engine and judge it. Read-only. */

@@ -1,7 +1,8 @@
-import { connectEngine } from '../docker/engine.js'
-import { chooseEngineAddress } from '../docker/address.js'
+import { openEngine } from '../docker/open.js'
+import { inspectImageOn } from '../inspect/index.js'
 import type { Config } from '../config/index.js'
-import { analyzeReport } from './analyze.js'
+import { analyzeReport, imageRef } from './analyze.js'
+import { withDeepFindings, type DeepResult } from './deep.js'
 import { gatherInventory } from './gather.js'
 import { computeGrowth, readPreviousReport, writeReportFiles } from './growth.js'
 import { renderMarkdown } from './render.js'
@@ -18,29 +19,21 @@ export interface ReportContext {
   now?: () => Date
   progress?: (text: string) => void
   warn?: (text: string) => void
+  /** also scan every image over report.bigImage (inspect) and recommend from its findings */
+  deep?: boolean
 }
 
 /** Connect, gather, analyse. Read-only: nothing on the host or engine changes. */
 export async function buildReport(ctx: ReportContext): Promise<Report> {
   const { config } = ctx
-  const address = chooseEngineAddress({
-    flag: ctx.dockerHost,
-    env: ctx.env,
-    config: config.docker.host,
-  })
-  ctx.progress?.(`Connecting to ${address.url}`)
-  const engine = await connectEngine(address, {
-    timeoutMs: config.docker.timeout,
-    env: ctx.env,
-    warn: ctx.warn,
-  })
+  const engine = await openEngine({ ...ctx, progress: ctx.progress })
   try {
     const inventory = await gatherInventory(engine, {
       paths: config.report.paths,
       concurrency: config.report.concurrency,
       progress: ctx.progress,
     })
-    return analyzeReport(
+    const report = analyzeReport(
       inventory,
       {
         host: config.host,
@@ -52,6 +45,19 @@ export async function buildReport(ctx: ReportContext): Promise<Report> {
       },
       (ctx.now ?? (() => new Date()))(),
     )
+    if (!ctx.deep) return report
+    const deep: DeepResult[] = []
+    for (const img of report.images.filter((i) => i.big)) {
+      const ref = imageRef(img)
+      ctx.progress?.(`Deep scan of ${ref}`)
+      try {
+        const r = await inspectImageOn(engine, img.id, { config, progress: ctx.progress })
+        deep.push({ image: ref, id: img.id, wastedBytes: r.wastedBytes, findings: r.findings })
+      } catch (err) {
+        report.warnings.push(`deep scan of ${ref} failed: ${(err as Error).message}`)
+      }
+    }
+    return withDeepFindings(report, deep)
   } finally {
     engine.close()
   }

@@ -1,4 +1,5 @@
 import type { ContainerSummary, EngineInfo } from '../docker/types.js'
+import type { Finding } from '../inspect/rules.js'
 
 export const REPORT_SCHEMA = 'shipshape.report/1'
 
@@ -101,6 +102,8 @@ export interface Report {
   recommendations: Recommendation[]
   warnings: string[]
   growth?: Growth
+  /** only with --deep: each image over report.bigImage, scanned (see shipshape.inspect/1) */
+  deep?: { image: string; id: string; wastedBytes: number; findings: Finding[] }[]
 }
 
 export interface Growth {

@@ -1,6 +1,9 @@
 // torch-check and inspect on real containers of the run's engine: a CUDA torch build in a
 // container that asks for no GPU, a CPU build, a GPU request with CUDA calls in the code
 // (created, not started: no GPU here), no python at all, and a broken torch import.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
 import { afterAll, beforeAll, expect } from 'vitest'
 import { requireEngine, type PrivateEngine } from '../harness/engine.js'
 import { BUSYBOX_TAG, buildImage, docker, dockerOk } from '../harness/fixtures.js'
@@ -14,6 +17,7 @@ import { describeEngine, engineTest as test } from '../harness/suite.js'
 import { runCli } from '../cli/run.js'
 import type { TorchCheckReport, TorchTarget } from '../../lib/torch/index.js'
 import type { InspectReport } from '../../lib/inspect/index.js'
+import type { Report } from '../../lib/report/types.js'
 
 const SITE = `/${DEBIAN_SITE_PACKAGES}`
 const NVIDIA = { 'nvidia-cublas-cu12': 30_000_000, 'nvidia-cudnn-cu12': 20_000_000 }
@@ -267,5 +271,33 @@ describeEngine('torch-check and inspect', (getEngine) => {
     expect(human.code).toBe(0)
     expect(human.stderr).toMatch(/cuda-torch/)
     expect(human.stderr).toMatch(/download\.pytorch\.org\/whl\/cpu/)
+  })
+
+  test('report --deep turns the scan of a big image into recommendations', async ({ engine }) => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ss-deep-'))
+    try {
+      const config = path.join(dir, 'deep.yaml')
+      await writeFile(config, 'report:\n  bigImage: 100MB\n')
+      const r = await runCli(
+        ['--config', config, '--docker-host', engine.dockerHost, 'report', '--deep', '--json'],
+        {},
+        300_000,
+      )
+      expect(r.code).toBe(0)
+      const rep = JSON.parse(r.stdout) as Report
+      const big = rep.images.filter((i) => i.big).map((i) => i.tags[0] ?? i.id)
+      expect(rep.deep?.map((d) => d.image).sort()).toEqual(big.sort())
+      const cuda = rep.recommendations.find(
+        (x) => x.kind === 'image-cuda-torch' && x.target === 'sst-torch/cuda:1',
+      )
+      expect(cuda?.estimatedSavingsBytes).toBe(target('sst-cuda').estimatedSavingsBytes)
+      expect(cuda?.command).toBe('shipshape torch-check image:sst-torch/cuda:1')
+      // the generic "inspect it" recommendation is gone for the images that were scanned
+      expect(
+        rep.recommendations.filter((x) => x.kind === 'inspect-image' && big.includes(x.target)),
+      ).toEqual([])
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })

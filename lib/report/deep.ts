@@ -1,0 +1,48 @@
+import type { Finding } from '../inspect/rules.js'
+import type { Recommendation, Report, Risk } from './types.js'
+
+export interface DeepResult {
+  image: string
+  id: string
+  wastedBytes: number
+  findings: Finding[]
+}
+
+const RISK: Record<string, Risk> = {
+  'cuda-torch': 'medium',
+  'build-tools': 'medium',
+  'non-slim-base': 'medium',
+}
+
+/**
+ * `report --deep`: the findings of each big image's scan become recommendations, in place of
+ * the generic "inspect it" one. Pure.
+ */
+export function withDeepFindings(report: Report, deep: DeepResult[]): Report {
+  const scanned = new Set(deep.map((d) => d.image))
+  const recs: Recommendation[] = report.recommendations.filter(
+    (r) => !(r.kind === 'inspect-image' && scanned.has(r.target)),
+  )
+  for (const d of deep) {
+    for (const f of d.findings) {
+      if (f.estimatedSavingsBytes <= 0) continue
+      recs.push({
+        kind: `image-${f.rule}`,
+        target: d.image,
+        estimatedSavingsBytes: f.estimatedSavingsBytes,
+        risk: RISK[f.rule] ?? 'low',
+        command:
+          f.rule === 'cuda-torch'
+            ? `shipshape torch-check image:${d.image}`
+            : `shipshape inspect ${d.image}`,
+        reason: `${f.message}; fix in the Dockerfile, then rebuild (shipshape rebuild SERVICE)`,
+      })
+    }
+  }
+  recs.sort(
+    (a, b) =>
+      (b.estimatedSavingsBytes ?? -1) - (a.estimatedSavingsBytes ?? -1) ||
+      a.target.localeCompare(b.target),
+  )
+  return { ...report, recommendations: recs, deep }
+}
