@@ -55,6 +55,16 @@ export class UnavailableError extends ShipshapeError {
   }
 }
 
+/** The engine answered a call with an error, or stopped answering mid-way. */
+export class EngineError extends ShipshapeError {
+  constructor(
+    message: string,
+    readonly statusCode?: number,
+  ) {
+    super(message, ExitCode.unavailable)
+  }
+}
+
 /** A safety check refused the operation before anything changed. */
 export class RefusedError extends ShipshapeError {
   constructor(message: string, remedy?: string) {

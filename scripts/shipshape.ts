@@ -66,3 +66,6 @@ async function main(argv: string[]): Promise<number> {
 }
 
 process.exitCode = await main(process.argv)
+// Everything is done: if a stuck socket or child still holds the event loop, do not hang a
+// timer's unit forever (unref'd: it never delays a normal exit).
+setTimeout(() => process.exit(), 2000).unref()

@@ -21,6 +21,7 @@ backupDir: /var/backups/shipshape # backup archives and copies
 docker:
   # host: unix:///var/run/docker.sock   # default: $DOCKER_HOST, then the local socket
   timeout: 3s # how long the engine may take to answer; unreachable → exit 3
+  callTimeout: 2m # a later call silent this long is abandoned (hung engine → exit 3)
 
 report:
   top: 10 # biggest images, layers and directory entries shown

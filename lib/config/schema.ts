@@ -10,6 +10,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { validateDetailed } from 'node-cron'
 import * as z from 'zod'
+import { parseEngineAddress } from '../docker/address.js'
+import type { ShipshapeError } from '../errors.js'
 import {
   durationSetting,
   parseDuration,
@@ -117,13 +119,18 @@ const httpUrlSchema = z
   .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
   .refine((u) => URL.canParse(u) && new URL(u).password === '', NO_SECRET_IN_URL)
 
+// The same parser the engine connection uses, so `config check` accepts exactly what works.
 const engineAddressSchema = z
   .string({ error: 'must be an engine address' })
-  .regex(
-    /^(unix|tcp|ssh|npipe|http|https):\/\/\S+$/,
-    'must be an engine address such as unix:///var/run/docker.sock or tcp://10.0.0.2:2376',
-  )
   .refine((u) => !URL.canParse(u) || new URL(u).password === '', NO_SECRET_IN_URL)
+  .superRefine((u, ctx) => {
+    try {
+      parseEngineAddress(u)
+    } catch (err) {
+      const e = err as ShipshapeError
+      ctx.addIssue({ code: 'custom', message: e.remedy ? `${e.message} (${e.remedy})` : e.message })
+    }
+  })
 
 const cronSchema = z
   .string({ error: 'must be a cron expression such as "0 2 * * *"' })
@@ -294,7 +301,12 @@ export const configSchema = z
           .describe('engine address (default: $DOCKER_HOST, then the local socket)'),
         timeout: durationSchema
           .prefault('3s')
+          .refine((ms) => ms >= 1000, 'must be at least 1s')
           .describe('how long the engine may take to answer the first call (unreachable → exit 3)'),
+        callTimeout: durationSchema
+          .prefault('2m')
+          .refine((ms) => ms >= 1000, 'must be at least 1s')
+          .describe('a later engine call silent this long is abandoned (a hung engine → exit 3)'),
       })
       .prefault({}),
     report: z

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import Docker from 'dockerode'
-import { UnavailableError } from '../errors.js'
+import { EngineError, UnavailableError } from '../errors.js'
 import type { EngineAddress } from './address.js'
 import {
   CLIENT_MIN_API,
@@ -63,6 +63,8 @@ export interface ExecResult {
 export interface ConnectOptions {
   /** How long the engine may take to answer the first call (ms). */
   timeoutMs?: number
+  /** A later call whose socket stays silent this long is abandoned (ms). */
+  callTimeoutMs?: number
   env?: NodeJS.ProcessEnv
   /** Warnings (e.g. an engine older than supported). */
   warn?: (line: string) => void
@@ -84,6 +86,9 @@ function modemOptions(addr: EngineAddress, env: NodeJS.ProcessEnv): Docker.Docke
   }
   return opts
 }
+
+/** No byte from the engine for this long on an open request → the request is abandoned. */
+export const IDLE_TIMEOUT_MS = 120_000
 
 function describeCause(err: unknown): string {
   const e = err as NodeJS.ErrnoException
@@ -134,7 +139,13 @@ export async function connectEngine(
     )
   }
   const apiVersion = negotiateApiVersion(engineApi)
-  const api = new Docker({ ...base, version: `v${apiVersion}` })
+  // Every later call: a socket idle this long is a hung engine (a request in flight would
+  // otherwise keep the process alive forever). Streams that make progress are not affected.
+  const api = new Docker({
+    ...base,
+    version: `v${apiVersion}`,
+    timeout: opts.callTimeoutMs ?? IDLE_TIMEOUT_MS,
+  })
   let rawInfo: Record<string, unknown>
   try {
     // /info is heavier than /version on a loaded engine: give it more time once the engine has answered.
@@ -158,10 +169,19 @@ export async function connectEngine(
     dockerRootDir: String(rawInfo.DockerRootDir ?? ''),
     imageStore: detectImageStore(rawInfo),
   }
+  // The engine answered with an error, or stopped answering: the component failed (exit 3).
   const named = (what: string) => (err: unknown) => {
-    const e = err as { statusCode?: number; json?: { message?: string }; message?: string }
+    const e = err as {
+      statusCode?: number
+      json?: { message?: string }
+      message?: string
+      code?: string
+    }
     const msg = e?.json?.message ?? e?.message ?? String(err)
-    throw new Error(`${what}: ${msg}`)
+    throw new EngineError(
+      `${what}: ${msg}${e?.code === 'ECONNRESET' && !e?.statusCode ? ' (no answer: timed out or connection lost)' : ''}`,
+      e?.statusCode,
+    )
   }
   return {
     info,

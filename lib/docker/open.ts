@@ -5,7 +5,7 @@ export interface OpenEngineOptions {
   /** --docker-host */
   dockerHost?: string | undefined
   env?: NodeJS.ProcessEnv
-  config: { docker: { host?: string | undefined; timeout: number } }
+  config: { docker: { host?: string | undefined; timeout: number; callTimeout: number } }
   warn?: ((line: string) => void) | undefined
   progress?: ((text: string) => void) | undefined
 }
@@ -18,5 +18,10 @@ export async function openEngine(o: OpenEngineOptions): Promise<Engine> {
     config: o.config.docker.host,
   })
   o.progress?.(`Connecting to ${address.url}`)
-  return connectEngine(address, { timeoutMs: o.config.docker.timeout, env: o.env, warn: o.warn })
+  return connectEngine(address, {
+    timeoutMs: o.config.docker.timeout,
+    callTimeoutMs: o.config.docker.callTimeout,
+    env: o.env,
+    warn: o.warn,
+  })
 }

@@ -1,4 +1,5 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import http from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -18,7 +19,7 @@ describe('shipshape CLI', { timeout: 20_000 }, () => {
     const r = await runCli(['--help'])
     expect(r.code).toBe(0)
     expect(r.stdout).toMatch(/report/)
-    expect(r.stdout).toMatch(/config/)
+    expect(r.stdout).toMatch(/^\s+config\s/m)
   })
 
   it('an unknown command or option is a usage error (exit 2)', async () => {
@@ -56,6 +57,33 @@ describe('shipshape CLI', { timeout: 20_000 }, () => {
       expect(r.stderr).toContain(sock)
     } finally {
       for (const s of held) s.destroy()
+      server.close()
+    }
+  })
+
+  it('an engine that hangs on a later call: exit 3 after docker.callTimeout, naming the call', async () => {
+    const sock = path.join(dir, 'hang.sock')
+    const server = http.createServer((req, res) => {
+      if (req.url === '/version') {
+        res.setHeader('content-type', 'application/json')
+        res.end(
+          JSON.stringify({ Version: '20.10.24', ApiVersion: '1.41', Os: 'linux', Arch: 'amd64' }),
+        )
+      } else if (req.url?.endsWith('/info')) {
+        res.setHeader('content-type', 'application/json')
+        res.end(JSON.stringify({ Driver: 'overlay2', DockerRootDir: '/var/lib/docker' }))
+      } // anything else: never answered
+    })
+    await new Promise<void>((res) => server.listen(sock, res))
+    const config = path.join(dir, 'hang.yaml')
+    await writeFile(config, 'docker:\n  callTimeout: 2s\n')
+    try {
+      const r = await runCli(['--config', config, 'report', '--docker-host', `unix://${sock}`])
+      expect(r.code).toBe(3)
+      expect(r.ms).toBeLessThan(10_000)
+      expect(r.stderr).toMatch(/system\/df/)
+    } finally {
+      server.closeAllConnections()
       server.close()
     }
   })

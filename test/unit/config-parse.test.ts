@@ -26,7 +26,7 @@ describe('parseConfigText: defaults', () => {
     expect(c.host).toBe('box1')
     expect(c.stateDir).toBe('/var/lib/shipshape')
     expect(c.backupDir).toBe('/var/backups/shipshape')
-    expect(c.docker).toEqual({ timeout: 3_000 })
+    expect(c.docker).toEqual({ timeout: 3_000, callTimeout: 120_000 })
     expect(c.report).toEqual({
       top: 10,
       bigImage: 2e9,
@@ -165,7 +165,7 @@ describe('parseConfigText: errors name file, line, column and key', () => {
   it('unknown key with no close match lists the allowed keys', () => {
     const err = problemsOf(yaml('docker:', '  socket: /run/docker.sock'))
     expect(err.problems[0]).toMatchObject({ line: 2, column: 3, key: 'docker.socket' })
-    expect(err.problems[0]?.message).toBe("unknown key 'socket' (allowed: host, timeout)")
+    expect(err.problems[0]?.message).toBe("unknown key 'socket' (allowed: host, timeout, callTimeout)")
   })
 
   it('unknown key deep inside a record entry', () => {
