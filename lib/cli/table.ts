@@ -42,6 +42,9 @@ export function instruction(createdBy: string): string {
   const nop = /^\/bin\/sh -c #\(nop\)\s*/.exec(s)
   if (nop) return s.slice(nop[0].length).trim()
   if (s.startsWith('/bin/sh -c ')) return 'RUN ' + s.slice('/bin/sh -c '.length).trim()
+  // classic builder with build args: "|2 A=1 B=2 /bin/sh -c cmd"
+  const args = /^\|\d+ (.*?) \/bin\/sh -c (.*)$/s.exec(s)
+  if (args) return `RUN ${args[2]!.trim()}   (build args: ${args[1]})`
   return s
 }
 

@@ -55,11 +55,27 @@ export function normalizeImage(raw: Raw): ImageSummary {
   }
 }
 
+/** Names of build args / env vars whose values are secrets. */
+const SECRET_NAME =
+  /(TOKEN|SECRET|PASSW(OR)?D|PASSPHRASE|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|AUTH)/i
+
+/**
+ * Build args and ENV values baked into an image's history (`|1 HF_TOKEN=… /bin/sh -c …`,
+ * `ENV API_KEY=…`) and passwords in URLs are replaced by *** before anything prints them.
+ */
+export function redactSecrets(text: string): string {
+  return text
+    .replace(/([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|'[^']*'|\S+)/g, (m, name: string) =>
+      SECRET_NAME.test(name) ? `${name}=***` : m,
+    )
+    .replace(/\b([A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s:/@]+):[^\s@/]+@/g, '$1:***@')
+}
+
 export function normalizeHistory(raw: Raw): HistoryEntry {
   return {
     id: str(raw.Id),
     createdAt: unixToIso(raw.Created),
-    createdBy: str(raw.CreatedBy),
+    createdBy: redactSecrets(str(raw.CreatedBy)),
     sizeBytes: num(raw.Size) ?? 0,
     tags: strs(raw.Tags),
     comment: str(raw.Comment),

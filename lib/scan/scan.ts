@@ -11,6 +11,7 @@
  *
  * An image the engine does not have → UsageError (exit 2).
  */
+import { redactSecrets } from '../docker/normalize.js'
 import { Transform } from 'node:stream'
 import {
   readImageArchive,
@@ -137,7 +138,7 @@ function layerHistory(config: Record<string, unknown>): { createdBy: string; com
   return history
     .filter((h) => h && h.empty_layer !== true)
     .map((h) => ({
-      createdBy: typeof h.created_by === 'string' ? h.created_by : '',
+      createdBy: typeof h.created_by === 'string' ? redactSecrets(h.created_by) : '',
       comment: typeof h.comment === 'string' ? h.comment : '',
     }))
 }
@@ -195,10 +196,10 @@ export async function scanImage(
       const want = contentWanted(e.path, e.size)
       if (!want) return
       return content().then((buf) => {
-        const text = buf.toString('utf8')
-        if (want === 'text') entries.texts.set(e.path, text)
-        else if (text.includes('cuda')) {
-          const calls = findCudaCalls(text)
+        if (want === 'text') entries.texts.set(e.path, buf.toString('utf8'))
+        // a byte search first: decoding every application .py costs more than the tar parse
+        else if (buf.includes('cuda')) {
+          const calls = findCudaCalls(buf.toString('utf8'))
           if (calls.length) entries.cuda.set(e.path, calls)
         }
       })

@@ -6,6 +6,7 @@ import {
   normalizeDiskUsage,
   normalizeHistory,
   normalizeImage,
+  redactSecrets,
 } from '../../lib/docker/normalize.js'
 
 // Shapes as the engines send them: API 1.41 (Docker 20.10) still has VirtualSize and
@@ -138,5 +139,29 @@ describe('detectImageStore', () => {
     ).toBe('containerd')
     expect(detectImageStore({ DriverStatus: [['Backing Filesystem', 'extfs']] })).toBe('classic')
     expect(detectImageStore({})).toBe('classic')
+  })
+})
+
+describe('redactSecrets', () => {
+  it('hides secret build args, ENV values and URL passwords, keeps the rest', () => {
+    expect(
+      redactSecrets(
+        '|2 HF_TOKEN=hf_SuperSecret123 PIP_INDEX=https://pypi.org/simple /bin/sh -c pip install x',
+      ),
+    ).toBe('|2 HF_TOKEN=*** PIP_INDEX=https://pypi.org/simple /bin/sh -c pip install x')
+    expect(redactSecrets('/bin/sh -c #(nop)  ENV DB_PASSWORD="s3 cret" MODE=prod')).toBe(
+      '/bin/sh -c #(nop)  ENV DB_PASSWORD=*** MODE=prod',
+    )
+    expect(redactSecrets('RUN git clone https://user:ghp_abc@github.com/x.git')).toBe(
+      'RUN git clone https://user:***@github.com/x.git',
+    )
+    expect(redactSecrets('/bin/sh -c apt-get install -y git curl')).toBe(
+      '/bin/sh -c apt-get install -y git curl',
+    )
+  })
+  it('applies to every history entry', () => {
+    expect(normalizeHistory({ CreatedBy: '|1 API_KEY=abc /bin/sh -c make' }).createdBy).toBe(
+      '|1 API_KEY=*** /bin/sh -c make',
+    )
   })
 })
