@@ -3,6 +3,7 @@ import { loadConfig } from '../lib/config/index.js'
 import { globalOptions } from '../lib/cli/global.js'
 import { createOutput } from '../lib/cli/output.js'
 import { buildReport, renderHuman, renderMarkdown, saveReport } from '../lib/report/index.js'
+import { ensureReportDir } from '../lib/report/growth.js'
 
 const positiveInt = (v: string): number => {
   const n = Number(v)
@@ -26,7 +27,7 @@ export function reportCommand(): Command {
     )
     .option(
       '--top <n>',
-      'how many images, layers and path entries to show (overrides report.top)',
+      'how many images, volumes and path entries to show (overrides report.top)',
       positiveInt,
     )
     .addHelpText(
@@ -42,6 +43,7 @@ export function reportCommand(): Command {
         const out = createOutput({ json: g.json, quiet: g.quiet })
         const { config, source } = await loadConfig({ file: g.config })
         if (opts.top) config.report.top = opts.top
+        if (opts.out) await ensureReportDir(opts.out)
         const spinner = out.spinner('Starting')
         let report
         try {
@@ -67,6 +69,8 @@ export function reportCommand(): Command {
           report = saved.report
           out.info(`wrote ${saved.jsonFile} and ${saved.markdownFile}`)
         }
+        // machine output carries the warnings inside; a timer's journal should see them too
+        if (g.json || opts.markdown || g.quiet) for (const w of report.warnings) out.warn(w)
         if (g.json) out.data(JSON.stringify(report, null, 2))
         else if (opts.markdown) out.data(renderMarkdown(report, { layersPerImage }))
         else out.human(renderHuman(report, { color: out.interactive, layersPerImage }))

@@ -26,7 +26,7 @@ function buildProgram(): Command {
   program.addCommand(inspectCommand())
   program.addCommand(torchCheckCommand())
   program.addCommand(configCommand())
-  for (const cmd of program.commands) cmd.exitOverride()
+  for (const cmd of program.commands) cmd.exitOverride().configureHelp({ showGlobalOptions: true })
   return program
 }
 

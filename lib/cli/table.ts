@@ -52,3 +52,26 @@ export function instruction(createdBy: string): string {
 export function layerLabel(l: { createdBy: string; comment: string }): string {
   return instruction(l.createdBy) || (l.comment ? `(${l.comment})` : '(no instruction)')
 }
+
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g
+
+/** A name from the host or an image, made harmless for a terminal: control characters
+ *  (escape sequences, newlines, tabs) are shown as \xNN instead of acting. */
+export function safeText(s: string): string {
+  return s.replace(CONTROL, (c) =>
+    c === '\n' ? '\\n' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  )
+}
+
+/** Every string of a value through safeText (for renderers; JSON output escapes by itself). */
+export function displaySafe<T>(value: T): T {
+  if (typeof value === 'string') return safeText(value) as T
+  if (Array.isArray(value)) return value.map(displaySafe) as T
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(value)) out[k] = displaySafe(v)
+    return out as T
+  }
+  return value
+}

@@ -140,6 +140,7 @@ function analyzePaths(inv: Inventory, top: number): ReportPath[] {
       path: scan.path,
       exists: scan.exists,
       sizeBytes: scan.exists ? (self?.sizeBytes ?? null) : null,
+      mountedBy: scan.exists ? mountedBy(scan.path, inv.disk.containers) : [],
       children: shown,
       mounts: scan.mounts.map((m) => ({ path: m.mountPoint, fsType: m.fsType, source: m.source })),
       warnings: scan.warnings,
@@ -164,30 +165,31 @@ function recommend(
 ): Recommendation[] {
   const recs: Recommendation[] = []
   const d = report.disk
-  const dangling = report.images.filter((i) => i.dangling)
-  if (dangling.length > 0) {
+  // Savings of removing images: the bytes only they hold (size − shared), a lower bound that
+  // never counts a base layer an image in use still needs. docker system df's "reclaimable"
+  // (disk.images) is the upper bound. Dangling and tagged unused images are counted apart.
+  const unique = (imgs: ReportImage[]) => imgs.reduce((a, i) => a + (i.uniqueBytes ?? 0), 0)
+  const dangling = report.images.filter((i) => i.dangling && i.containers === 0)
+  if (dangling.length > 0 && unique(dangling) > 0) {
     recs.push({
       kind: 'prune-dangling-images',
       target: `${dangling.length} dangling image${dangling.length === 1 ? '' : 's'}`,
-      estimatedSavingsBytes: dangling.reduce(
-        (a, i) => a + (i.containers === 0 ? (i.uniqueBytes ?? 0) : 0),
-        0,
-      ),
+      estimatedSavingsBytes: unique(dangling),
       risk: 'low',
       command: 'shipshape prune',
-      reason: 'untagged images left behind by rebuilds',
+      reason: 'untagged images left behind by rebuilds (bytes no other image shares)',
     })
   }
-  if (d.images.reclaimableBytes > 0) {
-    const unused = report.images.filter((i) => i.containers === 0).length
+  const unused = report.images.filter((i) => !i.dangling && i.containers === 0)
+  if (unused.length > 0 && unique(unused) > 0) {
     recs.push({
       kind: 'prune-images',
-      target: `${unused} image${unused === 1 ? '' : 's'} no container uses`,
-      estimatedSavingsBytes: d.images.reclaimableBytes,
+      target: `${unused.length} tagged image${unused.length === 1 ? '' : 's'} no container uses`,
+      estimatedSavingsBytes: unique(unused),
       risk: 'medium',
       command: 'shipshape prune',
       reason:
-        'reclaimable image space (as docker system df counts it); prune keeps the newest tags and protected images',
+        'bytes no other image shares (at least this much; up to the reclaimable figure of the disk table); prune keeps the newest tags and protected images',
     })
   }
   if (d.containers.reclaimableBytes > 0) {

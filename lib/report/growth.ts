@@ -1,4 +1,5 @@
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { access, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { UsageError } from '../errors.js'
 import path from 'node:path'
 import { imageRef } from './analyze.js'
@@ -78,9 +79,32 @@ export function reportFileStem(at: Date): string {
 }
 
 /** The newest report in dir, or null (a file that does not parse is skipped with a warning). */
+/** Enough of a report to compare with (a truncated or foreign file is not). */
+function comparable(r: unknown): r is Report {
+  const x = r as Partial<Report> | null
+  return (
+    !!x &&
+    x.schema === REPORT_SCHEMA &&
+    typeof x.generatedAt === 'string' &&
+    Array.isArray(x.images) &&
+    Array.isArray(x.paths) &&
+    !!x.disk &&
+    ['images', 'containers', 'volumes', 'buildCache'].every(
+      (k) =>
+        typeof (x.disk as unknown as Record<string, { sizeBytes?: unknown }>)[k]?.sizeBytes ===
+        'number',
+    )
+  )
+}
+
+/**
+ * The newest report in dir written before `before` (a file from a clock set ahead is skipped),
+ * or null; a file that does not parse or is not a whole report is skipped with a warning.
+ */
 export async function readPreviousReport(
   dir: string,
   warn: (s: string) => void,
+  before: Date = new Date(8.64e15),
 ): Promise<{ file: string; report: Report } | null> {
   let names: string[]
   try {
@@ -88,21 +112,34 @@ export async function readPreviousReport(
   } catch {
     return null
   }
+  const limit = reportFileStem(before) + '.json'
   const candidates = names
-    .filter((n) => n.startsWith(PREFIX) && n.endsWith('.json'))
+    .filter((n) => n.startsWith(PREFIX) && n.endsWith('.json') && n < limit)
     .sort()
     .reverse()
   for (const name of candidates) {
     const file = path.join(dir, name)
     try {
-      const report = JSON.parse(await readFile(file, 'utf8')) as Report
-      if (report.schema === REPORT_SCHEMA) return { file, report }
-      warn(`${file}: not a ${REPORT_SCHEMA} report, ignored for growth`)
+      const report: unknown = JSON.parse(await readFile(file, 'utf8'))
+      if (comparable(report)) return { file, report }
+      warn(`${file}: not a whole ${REPORT_SCHEMA} report, ignored for growth`)
     } catch (err) {
       warn(`${file}: unreadable (${(err as Error).message}), ignored for growth`)
     }
   }
   return null
+}
+
+/** --out is checked before the report is made: a directory that exists or can be created. */
+export async function ensureReportDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true })
+    await access(dir, constants.W_OK)
+  } catch (err) {
+    throw new UsageError(
+      `cannot write reports into ${dir}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+    )
+  }
 }
 
 /** Writes <dir>/shipshape-report-<UTC stamp>.{json,md} atomically (temp file + rename). */

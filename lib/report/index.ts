@@ -72,7 +72,7 @@ export async function saveReport(
   dir: string,
   opts: { layersPerImage: number; warn: (s: string) => void },
 ): Promise<{ report: Report; jsonFile: string; markdownFile: string }> {
-  const previous = await readPreviousReport(dir, opts.warn)
+  const previous = await readPreviousReport(dir, opts.warn, new Date(report.generatedAt))
   const withGrowth: Report = previous
     ? {
         ...report,

@@ -1,6 +1,6 @@
 import { lstat } from 'node:fs/promises'
 import { $ } from 'zx'
-import { mountsBelow, type MountEntry } from '../host/mountinfo.js'
+import { isUnder, mountsBelow, type MountEntry } from '../host/mountinfo.js'
 
 export interface DuEntry {
   path: string
@@ -41,6 +41,21 @@ function duWarnings(stderr: string, limit = 5): string[] {
 
 const DU_TIMEOUT = '15m'
 
+/** du killed (timeout) or unable to run: the sizes are incomplete, and the report says so. */
+function duFailure(
+  dir: string,
+  res: { exitCode: number | null; signal: string | null; stdout: string },
+): string[] {
+  if (res.signal)
+    return [
+      `du of ${dir} was stopped (${res.signal}, limit ${DU_TIMEOUT}): its sizes are incomplete`,
+    ]
+  if (res.exitCode !== 0 && res.exitCode !== 1)
+    return [`du of ${dir} failed (exit ${res.exitCode}): its sizes are missing or incomplete`]
+  if (res.exitCode === 1 && !res.stdout) return [`du of ${dir} printed nothing: sizes unknown`]
+  return []
+}
+
 /**
  * Disk usage of `dir` and its entries down to `maxDepth`, like `du -x`: allocated bytes,
  * hard links counted once, symlinks not followed, other filesystems not entered.
@@ -76,14 +91,21 @@ export async function scanPath(dir: string, mounts: MountEntry[], maxDepth = 2):
   }
   scan.exists = true
   scan.device = st.dev
-  scan.mounts = mountsBelow(mounts, dir)
+  // what du -x does not enter: mounts of another device (a bind mount of the same filesystem
+  // is measured); network namespaces are no filesystems
+  const home = mounts
+    .filter((m) => isUnder(dir, m.mountPoint))
+    .sort((a, b) => b.mountPoint.length - a.mountPoint.length)[0]
+  scan.mounts = mountsBelow(mounts, dir).filter(
+    (m) => m.fsType !== 'nsfs' && (!home || m.device !== home.device),
+  )
   const res = await $({
     nothrow: true,
     quiet: true,
     timeout: DU_TIMEOUT,
-  })`du -x -B1 -0 --max-depth=${maxDepth} -- ${dir}`
+  })`du -a -x -B1 -0 --max-depth=${maxDepth} -- ${dir}` // -a: big files are children too
   scan.entries = parseDuOutput(res.stdout)
-  scan.warnings.push(...duWarnings(res.stderr))
+  scan.warnings.push(...duWarnings(res.stderr), ...duFailure(dir, res))
   return scan
 }
 
@@ -97,5 +119,8 @@ export async function measureDir(
     timeout: DU_TIMEOUT,
   })`du -x -s -B1 -0 -- ${dir}`
   const entry = parseDuOutput(res.stdout)[0]
-  return { sizeBytes: entry ? entry.sizeBytes : null, warnings: duWarnings(res.stderr) }
+  return {
+    sizeBytes: entry && !res.signal ? entry.sizeBytes : null,
+    warnings: [...duWarnings(res.stderr), ...duFailure(dir, res)],
+  }
 }

@@ -1,7 +1,7 @@
-import { clip, layerLabel, table } from '../cli/table.js'
+import { clip, displaySafe, layerLabel, table } from '../cli/table.js'
 import { formatBytes } from '../config/units.js'
 import { biggestLayers, imageRef } from './analyze.js'
-import type { Growth, Report, ReportImage } from './types.js'
+import type { Growth, MountedBy, Report, ReportImage } from './types.js'
 
 export { instruction, layerLabel } from '../cli/table.js'
 
@@ -42,7 +42,8 @@ function growthLines(g: Growth): string[] {
 }
 
 /** The report for a person at a terminal (written to stderr). */
-export function renderHuman(r: Report, o: RenderOptions): string {
+export function renderHuman(report: Report, o: RenderOptions): string {
+  const r = displaySafe(report)
   const out: string[] = []
   const e = r.engine
   out.push(
@@ -100,7 +101,10 @@ export function renderHuman(r: Report, o: RenderOptions): string {
     for (const c of stopped) t.push([c.name, clip(c.image, 40), c.status, bytes(c.sizeRwBytes)])
     out.push(t.toString())
   }
-  out.push('', `Volumes: ${r.volumes.length || 'none'}`)
+  out.push(
+    '',
+    `Volumes: ${r.volumes.length || 'none'}${r.volumes.length > r.thresholds.top ? ` (the ${r.thresholds.top} biggest shown)` : ''}`,
+  )
   if (r.volumes.length) {
     const t = table(['NAME', 'DRIVER', 'SIZE', 'IN USE'], o.color)
     for (const v of r.volumes.slice(0, r.thresholds.top))
@@ -114,20 +118,11 @@ export function renderHuman(r: Report, o: RenderOptions): string {
   }
 
   for (const p of r.paths) {
-    out.push('', `${p.path}: ${p.exists ? bytes(p.sizeBytes) : 'missing'}`)
+    out.push('', `${p.path}: ${pathState(p)}${mountedByText(p.path, p.mountedBy, ', ')}`)
     if (p.children.length) {
       const t = table(['PATH', 'SIZE', 'MOUNTED BY'], o.color)
       for (const c of p.children)
-        t.push([
-          c.path,
-          bytes(c.sizeBytes),
-          c.mountedBy
-            .map(
-              (m) =>
-                `${m.container}${m.source === c.path ? '' : ` (${m.source})`}${m.readOnly ? ' ro' : ''}`,
-            )
-            .join('\n'),
-        ])
+        t.push([c.path, bytes(c.sizeBytes), mountedByText(c.path, c.mountedBy, '\n')])
       out.push(t.toString())
     }
     for (const m of p.mounts)
@@ -152,7 +147,24 @@ export function renderHuman(r: Report, o: RenderOptions): string {
   return out.join('\n')
 }
 
-const md = (s: string | number): string => String(s).replace(/\|/g, '\\|').replace(/\n/g, '<br>')
+function mountedByText(path: string, mounts: MountedBy[], sep: string): string {
+  const text = mounts
+    .map(
+      (m) => `${m.container}${m.source === path ? '' : ` (${m.source})`}${m.readOnly ? ' ro' : ''}`,
+    )
+    .join(sep)
+  return sep === '\n' || !text ? text : ` — mounted by ${text}`
+}
+
+/** "5.2 GB", or why there is no size ("missing", "not a directory"). */
+function pathState(p: Report['paths'][number]): string {
+  if (p.exists) return bytes(p.sizeBytes)
+  const w = p.warnings[0] ?? ''
+  return w.startsWith(p.path + ' ') ? w.slice(p.path.length + 1) : 'missing'
+}
+
+const md = (s: string | number): string =>
+  String(s).replace(/\|/g, '\\|').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\n/g, '<br>')
 function mdTable(head: string[], rows: (string | number)[][]): string {
   return [
     `| ${head.join(' | ')} |`,
@@ -162,7 +174,8 @@ function mdTable(head: string[], rows: (string | number)[][]): string {
 }
 
 /** The same report as Markdown (for --markdown and the files --out writes). */
-export function renderMarkdown(r: Report, o: Pick<RenderOptions, 'layersPerImage'>): string {
+export function renderMarkdown(report: Report, o: Pick<RenderOptions, 'layersPerImage'>): string {
+  const r = displaySafe(report)
   const e = r.engine
   const out: string[] = [
     `# shipshape report — ${r.host}`,
@@ -191,17 +204,24 @@ export function renderMarkdown(r: Report, o: Pick<RenderOptions, 'layersPerImage
     mdTable(
       ['Image', 'ID', 'Created', 'Size', 'Containers', 'Biggest layers'],
       r.images.slice(0, r.thresholds.top).map((i) => [
-        i.tags.join('<br>') || '&lt;none&gt;',
+        i.tags.join('\n') || '<none>',
         `\`${shortId(i.id)}\``,
         day(i.createdAt),
         bytes(i.sizeBytes) + (i.big ? ' ⚠' : ''),
         i.containers,
         biggestLayers(i, o.layersPerImage)
           .map((l) => `${bytes(l.sizeBytes)} \`${layerLabel(l).replace(/`/g, "'")}\``)
-          .join('<br>'),
+          .join('\n'),
       ]),
     ),
   ]
+  const big = r.images.filter((i) => i.big)
+  const dangling = r.images.filter((i) => i.dangling)
+  out.push(
+    '',
+    `Images over ${bytes(r.thresholds.bigImageBytes)} (report.bigImage): ${big.length ? big.map((i) => `${md(imageRef(i))} ${bytes(i.sizeBytes)}`).join(', ') : 'none'}  `,
+    `Dangling images: ${dangling.length ? dangling.map((i) => `\`${shortId(i.id)}\` ${bytes(i.sizeBytes)}`).join(', ') : 'none'}`,
+  )
   const stopped = r.containers.filter((c) => !c.running)
   if (stopped.length)
     out.push(
@@ -224,7 +244,7 @@ export function renderMarkdown(r: Report, o: Pick<RenderOptions, 'layersPerImage
       ),
     )
   for (const p of r.paths) {
-    out.push('', `## ${p.path} — ${p.exists ? bytes(p.sizeBytes) : 'missing'}`, '')
+    out.push('', `## ${p.path} — ${pathState(p)}${mountedByText(p.path, p.mountedBy, ', ')}`, '')
     if (p.children.length)
       out.push(
         mdTable(
@@ -232,7 +252,7 @@ export function renderMarkdown(r: Report, o: Pick<RenderOptions, 'layersPerImage
           p.children.map((c) => [
             c.path,
             bytes(c.sizeBytes),
-            c.mountedBy.map((m) => m.container).join(', '),
+            mountedByText(c.path, c.mountedBy, '\n'),
           ]),
         ),
       )

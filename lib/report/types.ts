@@ -73,6 +73,8 @@ export interface ReportPath {
   path: string
   exists: boolean
   sizeBytes: number | null
+  /** containers whose bind mounts are this path, inside it or above it */
+  mountedBy: MountedBy[]
   /** Largest entries one and two levels down, biggest first (config report.top). */
   children: PathChild[]
   /** Filesystems mounted below the path: listed, not measured. */

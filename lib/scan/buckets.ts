@@ -63,7 +63,8 @@ const underPyPackages = (s: string[], n: number, name: string) =>
   n >= 2 && s[n - 1] === name && PY_PACKAGE_DIRS.has(s[n - 2]!)
 
 const underNvidiaWheel = (s: string[], n: number) => {
-  for (let i = 1; i < n - 1; i++) if (s[i] === 'nvidia' && PY_PACKAGE_DIRS.has(s[i - 1]!)) return true
+  for (let i = 1; i < n - 1; i++)
+    if (s[i] === 'nvidia' && PY_PACKAGE_DIRS.has(s[i - 1]!)) return true
   return false
 }
 

@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process'
 import { mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
-import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, expect, it } from 'vitest'
@@ -52,7 +51,8 @@ describeEngine('report', (getEngine) => {
 
   beforeAll(async () => {
     engine = getEngine()
-    tmp = await mkdtemp(path.join(os.tmpdir(), 'ss-report-'))
+    // inside the engine's directory: its watchdog unmounts and removes it even after a crash
+    tmp = await mkdtemp(path.join(engine.root, 'fx-report-'))
     opt = path.join(tmp, 'opt')
     music = path.join(opt, 'media', 'music')
     await mkdir(music, { recursive: true })
@@ -62,6 +62,7 @@ describeEngine('report', (getEngine) => {
       await writeFile(path.join(music, `track ${i} é.mp3`), Buffer.alloc(MB, i + 1))
     await writeFile(path.join(opt, 'media', 'other', 'blob'), Buffer.alloc(MB / 2, 7))
     await writeFile(path.join(opt, 'app', 'conf', 'app.ini'), 'x=1\n')
+    await writeFile(path.join(opt, 'backup.tar.gz'), Buffer.alloc(2 * 1024 * 1024, 3)) // a loose big file
     // a symlink to a big directory elsewhere: not followed
     await mkdir(path.join(tmp, 'outside'), { recursive: true })
     await writeFile(path.join(tmp, 'outside', 'big'), Buffer.alloc(4 * MB))
@@ -281,6 +282,8 @@ describeEngine('report', (getEngine) => {
       ['Build Cache', 'buildCache'],
     ] as const) {
       const mine = report.disk[key]
+      // the compose v2 (BuildKit) build above left build-cache records to compare
+      if (key === 'buildCache' && buildKitRan) expect(mine.count).toBeGreaterThan(0)
       expect({
         type,
         count: mine.count,
@@ -332,8 +335,15 @@ describeEngine('report', (getEngine) => {
     expect(media.mountedBy.map((x) => x.container)).toEqual(['sst-music'])
     expect(p.children.find((c) => c.path === path.join(opt, 'app'))?.mountedBy).toEqual([])
     // the symlinked directory is neither followed nor counted
-    expect(p.children.some((c) => c.path.startsWith(path.join(opt, 'link')))).toBe(false)
+    const link = path.join(opt, 'link')
+    expect(p.children.filter((c) => c.path.startsWith(link + '/'))).toEqual([])
+    expect(p.children.find((c) => c.path === link)?.sizeBytes ?? 0).toBeLessThan(MB) // the link itself
     expect(p.sizeBytes).toBeLessThan(4 * MB + (await duBytes(music)))
+    // a big file is a child like a directory
+    expect(p.children.find((c) => c.path === path.join(opt, 'backup.tar.gz'))).toMatchObject({
+      depth: 1,
+      sizeBytes: 2 * 1024 * 1024,
+    })
     // the tmpfs below is listed, not measured
     expect(p.mounts).toContainEqual({
       path: path.join(opt, 'mnt'),

@@ -165,7 +165,9 @@ describe('parseConfigText: errors name file, line, column and key', () => {
   it('unknown key with no close match lists the allowed keys', () => {
     const err = problemsOf(yaml('docker:', '  socket: /run/docker.sock'))
     expect(err.problems[0]).toMatchObject({ line: 2, column: 3, key: 'docker.socket' })
-    expect(err.problems[0]?.message).toBe("unknown key 'socket' (allowed: host, timeout, callTimeout)")
+    expect(err.problems[0]?.message).toBe(
+      "unknown key 'socket' (allowed: host, timeout, callTimeout)",
+    )
   })
 
   it('unknown key deep inside a record entry', () => {
