@@ -12,7 +12,7 @@
  * An image the engine does not have → UsageError (exit 2).
  */
 import { redactSecrets } from '../docker/normalize.js'
-import { Transform } from 'node:stream'
+import { pipeline, Transform } from 'node:stream'
 import {
   readImageArchive,
   type LayerEntry,
@@ -53,6 +53,7 @@ const KiB = 1024
 const MiB = 1024 * KiB
 /** Largest application .py file grepped for CUDA calls. */
 const APP_PY_MAX = 1 * MiB
+const PROGRESS_STEP = 4 * MiB
 
 type Want = 'text' | 'python' | null
 
@@ -152,13 +153,22 @@ async function listedSize(engine: Engine, id: string): Promise<number | null> {
   return found ? found.sizeBytes : null
 }
 
+/** Counts the bytes going through; reports every PROGRESS_STEP bytes and at the end. */
 function counting(progress: (bytes: number) => void): Transform {
   let bytes = 0
+  let reported = 0
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
       bytes += chunk.length
-      progress(bytes)
+      if (bytes - reported >= PROGRESS_STEP) {
+        reported = bytes
+        progress(bytes)
+      }
       cb(null, chunk)
+    },
+    flush(cb) {
+      if (reported !== bytes) progress(bytes)
+      cb()
     },
   })
 }
@@ -178,7 +188,9 @@ export async function scanImage(
       '`docker images` lists the images this engine has',
     )
   }
-  const engineSize = await listedSize(engine, details.id)
+  // the list (slow-ish on the containerd store) runs while the export streams
+  const listing = listedSize(engine, details.id)
+  listing.catch(() => {}) // awaited after the export
   const exported = await engine.exportImage(details.id)
 
   const blobs = new Map<string, BlobEntries>()
@@ -205,13 +217,11 @@ export async function scanImage(
       })
     },
   }
-  let source = exported
-  if (opts.progress) {
-    const counter = counting(opts.progress)
-    exported.on('error', (err: Error) => counter.destroy(err))
-    source = exported.pipe(counter)
-  }
+  const source = opts.progress
+    ? pipeline(exported, counting(opts.progress), () => {}) // errors reach readImageArchive
+    : exported
   const archive = await readImageArchive(source, visitor)
+  const engineSize = await listing
 
   // --- the final filesystem ---
   const layerBlobs = archive.layers.map((l) => l.blob)
