@@ -1,7 +1,7 @@
 // torch-check and inspect on real containers of the run's engine: a CUDA torch build in a
 // container that asks for no GPU, a CPU build, a GPU request with CUDA calls in the code
 // (created, not started: no GPU here), no python at all, and a broken torch import.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, expect } from 'vitest'
@@ -296,6 +296,44 @@ describeEngine('torch-check and inspect', (getEngine) => {
       expect(
         rep.recommendations.filter((x) => x.kind === 'inspect-image' && big.includes(x.target)),
       ).toEqual([])
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  test('a configured service: gpu: required flags the mismatch, sourceDir adds host code', async ({
+    engine,
+  }) => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ss-svc-'))
+    try {
+      await mkdir(path.join(dir, 'src'))
+      await writeFile(
+        path.join(dir, 'src', 'infer.py'),
+        'import torch\nx = torch.zeros(1)\nx = x.cuda()\n',
+      )
+      const config = path.join(dir, 'svc.yaml')
+      await writeFile(
+        config,
+        `services:\n  cuda-svc:\n    container: sst-cuda\n    gpu: required\n    sourceDir: ${JSON.stringify(path.join(dir, 'src'))}\n`,
+      )
+      const r = await runCli(
+        [
+          '--config',
+          config,
+          '--docker-host',
+          engine.dockerHost,
+          'torch-check',
+          '--json',
+          'sst-cuda',
+        ],
+        {},
+        300_000,
+      )
+      expect(r.code).toBe(0)
+      const t = (JSON.parse(r.stdout) as TorchCheckReport).targets[0]!
+      expect(t.service).toBe('cuda-svc')
+      expect(t.findings).toEqual(['configured gpu: required, but the verdict is gpu-unused'])
+      expect(t.codeCalls).toContainEqual(expect.objectContaining({ line: 3, text: 'x = x.cuda()' }))
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
