@@ -1,10 +1,10 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { runCli } from './run.js'
+import { CLI, runCli } from './run.js'
 
 let dir: string
 beforeAll(async () => {
@@ -20,6 +20,10 @@ describe('shipshape CLI', { timeout: 20_000 }, () => {
     expect(r.code).toBe(0)
     expect(r.stdout).toMatch(/report/)
     expect(r.stdout).toMatch(/^\s+config\s/m)
+  })
+
+  it('the built bin is executable (npx shipshape, systemd ExecStart)', async () => {
+    expect((await stat(CLI)).mode & 0o111).toBe(0o111)
   })
 
   it('an unknown command or option is a usage error (exit 2)', async () => {
