@@ -113,7 +113,7 @@ export async function torchCheckOn(
       if (used.has(img.id) || resolved.some((r) => r.kind === 'image' && r.image.id === img.id))
         continue
       const d = await engine.inspectImage(img.id)
-      if (d) resolved.push({ kind: 'image', target: d.tags[0] ?? img.id, image: d })
+      if (d) resolved.push({ kind: 'image', target: d.tags[0] ?? img.id.slice(7, 19), image: d })
     }
   }
   const hostGpu = await detectHostGpu()
