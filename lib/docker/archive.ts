@@ -353,7 +353,8 @@ export async function readImageArchive(
     const inner = tar.extract()
     const stages: NodeJS.ReadWriteStream[] = []
     let zstdDone: Promise<void> | undefined
-    if (compression === 'gzip') stages.push(zlib.createGunzip())
+    // 256 KiB output chunks: the default 16 KiB makes gunzip of a 1 GB layer ~2.5× slower here
+    if (compression === 'gzip') stages.push(zlib.createGunzip({ chunkSize: 256 * 1024 }))
     if (compression === 'zstd') {
       const z = zstdDecompressor(blob)
       stages.push(z.stream)
