@@ -444,7 +444,7 @@ class Execution<C> {
       this.closeError
         ? `the journal ${this.journal.file} could not be closed (${message(this.closeError)}): run again with --rollback to close it`
         : failed.begun
-          ? `fix the cause and run it again (journal: ${this.journal.file})`
+          ? `run it again once the cause is fixed; the journal is ${this.journal.file}`
           : 'run it again when ready',
       summary,
       failed.error,
