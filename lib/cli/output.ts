@@ -40,7 +40,9 @@ export function createOutput(opts: OutputOptions = {}): Output {
   const stderr = opts.stderr ?? process.stderr
   const json = Boolean(opts.json)
   const quiet = Boolean(opts.quiet)
-  const interactive = Boolean(stderr.isTTY) && !process.env.CI
+  // a pseudo-terminal with no size (columns 0) makes ora redraw endlessly: no spinner there
+  const columns = (stderr as { columns?: number }).columns
+  const interactive = Boolean(stderr.isTTY) && !process.env.CI && columns !== 0
   const line = (s: string) => stderr.write(s.endsWith('\n') ? s : s + '\n')
   return {
     json,
