@@ -2,6 +2,7 @@
  * What the deep image scan (lib/scan/scan.ts) returns: the final filesystem of an image,
  * measured, with the facts the inspect rules and the torch check read. Plain data (JSON-safe).
  */
+import type { ImageDetails } from '../docker/types.js'
 
 export interface ScannedLayer {
   /** 0 = base layer */
@@ -66,19 +67,12 @@ export interface Bucket {
   top: SizedPath[]
 }
 
-export interface ImageFacts {
-  id: string
-  tags: string[]
-  /** the engine's Size for the image */
+/** The image as the engine describes it (inspect), plus what only its content tells. */
+export interface ImageFacts extends Omit<ImageDetails, 'sizeBytes'> {
+  /** the engine's Size for the image (the listed one: under the containerd store it counts the
+   *  unpacked snapshots too, which inspect's Size leaves out) */
   engineSizeBytes: number
   layout: 'legacy' | 'oci'
-  user: string
-  workingDir: string
-  env: string[]
-  entrypoint: string[]
-  cmd: string[]
-  labels: Record<string, string>
-  healthcheck: boolean
   /** /etc/os-release of the final filesystem (ID, VERSION_ID, PRETTY_NAME …), or null */
   osRelease: Record<string, string> | null
 }

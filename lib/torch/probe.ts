@@ -39,19 +39,21 @@ export const PROBE_SCRIPT = [
 
 export const PYTHONS = ['python3', 'python']
 
+const nothingKnown = (python: string | null): RuntimeProbe => ({
+  python,
+  pythonVersion: null,
+  torch: null,
+  cuda: null,
+  cudaAvailable: null,
+  deviceCount: null,
+  importError: null,
+  error: null,
+})
+
 /** Parse the probe's output. Pure. */
 export function parseProbeOutput(python: string, stdout: string): RuntimeProbe {
   const line = stdout.split('\n').find((l) => l.startsWith(MARK))
-  const base: RuntimeProbe = {
-    python,
-    pythonVersion: null,
-    torch: null,
-    cuda: null,
-    cudaAvailable: null,
-    deviceCount: null,
-    importError: null,
-    error: null,
-  }
+  const base = nothingKnown(python)
   if (!line) return { ...base, error: 'the probe printed no answer' }
   let r: Record<string, unknown>
   try {
@@ -109,14 +111,5 @@ export async function probeTorch(
       probe.error += `: ${res.stderr.trim().split('\n').slice(-1)[0]}`
     return probe
   }
-  return {
-    python: null,
-    pythonVersion: null,
-    torch: null,
-    cuda: null,
-    cudaAvailable: null,
-    deviceCount: null,
-    importError: null,
-    error: null,
-  }
+  return nothingKnown(null) // no interpreter in the container
 }
