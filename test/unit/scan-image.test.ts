@@ -1,54 +1,12 @@
 // scanImage end to end on synthetic `docker save` archives (tar-stream pack(), both layouts,
 // plain and gzip layers, blobs out of layer order) through readImageArchive, with a fake engine.
-import { Readable } from 'node:stream'
 import zlib from 'node:zlib'
-import tar from 'tar-stream'
 import { describe, expect, it } from 'vitest'
 import type { Engine } from '../../lib/docker/engine.js'
 import type { ImageDetails } from '../../lib/docker/types.js'
 import { UsageError } from '../../lib/errors.js'
+import { chunked, tarOf, type Spec } from '../support/tar.js'
 import { contentWanted, scanImage } from '../../lib/scan/scan.js'
-
-interface Spec {
-  name: string
-  type?: 'file' | 'directory' | 'symlink' | 'link'
-  linkname?: string
-  content?: string | Buffer
-}
-
-async function collect(stream: AsyncIterable<unknown>): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  for await (const c of stream) chunks.push(Buffer.from(c as Uint8Array))
-  return Buffer.concat(chunks)
-}
-
-async function tarOf(specs: Spec[]): Promise<Buffer> {
-  const p = tar.pack()
-  const out = collect(p)
-  for (const s of specs) {
-    const type = s.type ?? 'file'
-    const header = {
-      name: s.name,
-      type,
-      mode: type === 'directory' ? 0o755 : 0o644,
-      mtime: new Date(1_700_000_000_000),
-      ...(s.linkname ? { linkname: s.linkname } : {}),
-    }
-    await new Promise<void>((resolve, reject) => {
-      const done = (err?: Error | null) => (err ? reject(err) : resolve())
-      if (type === 'file') p.entry(header, Buffer.from(s.content ?? ''), done)
-      else p.entry(header, done)
-    })
-  }
-  p.finalize()
-  return out
-}
-
-function chunked(buf: Buffer, size = 4096): Readable {
-  const parts: Buffer[] = []
-  for (let i = 0; i < buf.length; i += size) parts.push(buf.subarray(i, i + size))
-  return Readable.from(parts, { objectMode: false })
-}
 
 const SP = 'usr/local/lib/python3.11/site-packages'
 const bytes = (n: number, fill = 0x61) => Buffer.alloc(n, fill)
