@@ -44,6 +44,10 @@ export function torchCheckCommand(): Command {
     )
     .option('--all', 'every container, and every image no container uses')
     .option('--no-scan', 'skip the static scan of the image content (runtime probe only)')
+    .option(
+      '--no-probe',
+      'do not exec python in running containers (importing torch costs them memory and CPU)',
+    )
     .option('--timeout <seconds>', 'how long the python probe in a container may take', '30')
     .addHelpText(
       'after',
@@ -52,7 +56,7 @@ export function torchCheckCommand(): Command {
     .action(
       async (
         targets: string[],
-        opts: { all?: boolean; scan: boolean; timeout: string },
+        opts: { all?: boolean; scan: boolean; probe: boolean; timeout: string },
         cmd: Command,
       ) => {
         const g = globalOptions(cmd)
@@ -66,6 +70,7 @@ export function torchCheckCommand(): Command {
             {
               all: opts.all,
               scan: opts.scan,
+              probe: opts.probe,
               probeTimeoutMs: Math.max(1, Number(opts.timeout) || 30) * 1000,
               progress: (t) => spinner.update(t),
             },

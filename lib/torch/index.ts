@@ -43,6 +43,8 @@ export interface TorchCheckOptions {
   all?: boolean
   /** read the image content (the static check); off: runtime only */
   scan?: boolean
+  /** run the python probe inside running containers (it imports torch there: memory, CPU) */
+  probe?: boolean
   probeTimeoutMs?: number
   progress?: (text: string) => void
   now?: () => Date
@@ -136,7 +138,7 @@ export async function torchCheckOn(
     const codeCalls: CodeMatch[] = [...(scan?.cudaCalls ?? [])]
     if (r.kind === 'container') {
       request = gpuRequest(r.container)
-      if (r.container.running)
+      if (r.container.running && opts.probe !== false)
         runtime = await probeTorch(engine, r.container.id, opts.probeTimeoutMs)
       service = serviceOf(config, r.container)
       if (service?.[1].sourceDir)

@@ -338,4 +338,13 @@ describeEngine('torch-check and inspect', (getEngine) => {
       await rm(dir, { recursive: true, force: true })
     }
   })
+
+  test('--no-probe leaves running containers alone and judges from the image content', async () => {
+    const r = await cli(['torch-check', '--json', '--no-probe', 'sst-cuda'])
+    expect(r.code).toBe(0)
+    const t = (JSON.parse(r.stdout) as TorchCheckReport).targets[0]!
+    expect(t.runtime).toBeNull()
+    expect(t.verdict).toBe('gpu-unused')
+    expect(t.estimatedSavingsBytes).toBe(target('sst-cuda').estimatedSavingsBytes)
+  })
 })
