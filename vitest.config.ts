@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config'
 
-// Two projects:
+// Three projects:
 //   unit    test/unit/**, test/cli/**   pure and fast, no engine
+//   host    test/host/**                real rclone mounts in temp dirs (no engine)
 //   engine  test/engine/** against ONE private dockerd started by the globalSetup
 //           (kind from SHIPSHAPE_TEST_ENGINE: 20.10 | 26.1 | 26.1-containerd)
 // `npm test` runs both; `npm run test:unit` / `npm run test:engine` run one.
@@ -15,6 +16,15 @@ export default defineConfig({
           // test/cli: the built CLI against fake sockets, no engine either
           include: ['test/unit/**/*.test.ts', 'test/cli/**/*.test.ts'],
           environment: 'node',
+        },
+      },
+      {
+        test: {
+          // real rclone FUSE mounts in temp dirs (root, /dev/fuse); skipped loudly without them
+          name: 'host',
+          include: ['test/host/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 60_000,
         },
       },
       {

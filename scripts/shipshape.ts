@@ -6,6 +6,7 @@ import { reportCommand } from './report.js'
 import { configCommand } from './config.js'
 import { inspectCommand } from './inspect.js'
 import { torchCheckCommand } from './torch-check.js'
+import { migrateAssetsCommand } from './migrate-assets.js'
 
 function buildProgram(): Command {
   const program = new Command('shipshape')
@@ -25,6 +26,7 @@ function buildProgram(): Command {
   program.addCommand(reportCommand())
   program.addCommand(inspectCommand())
   program.addCommand(torchCheckCommand())
+  program.addCommand(migrateAssetsCommand())
   program.addCommand(configCommand())
   for (const cmd of program.commands) cmd.exitOverride().configureHelp({ showGlobalOptions: true })
   return program

@@ -266,6 +266,17 @@ export const assetSchema = z
     keepOriginal: durationSchema
       .prefault('7d')
       .describe('how long the local original is kept after a migration'),
+    remote: z
+      .string()
+      .min(1)
+      .regex(/:/, 'must be an rclone remote such as rd: or rd:media')
+      .optional()
+      .describe(
+        'rclone remote behind mount, checked with rclone itself (default: the mount’s source in /proc/self/mountinfo)',
+      ),
+    uploadTimeout: durationSchema
+      .prefault('30m')
+      .describe('how long to wait for the mount to upload every file to the remote'),
   })
   .superRefine((a, ctx) => {
     if (!isUnder(a.dest, a.mount)) {
@@ -294,6 +305,12 @@ export const configSchema = z
     backupDir: absPathSchema
       .prefault('/var/backups/shipshape')
       .describe('backup archives and copies'),
+    allowedRoots: z
+      .array(absPathSchema)
+      .default(['/opt', '/srv', '/home', '/data', '/var/www'])
+      .describe(
+        'directories whose subdirectories may be migrated or changed (/, /etc, /usr, /var/lib/docker… never)',
+      ),
     docker: z
       .strictObject({
         host: engineAddressSchema

@@ -43,6 +43,10 @@ export interface Engine {
    * code). On timeout the stream is closed and `timedOut` is set; the process inside may go on.
    */
   exec(containerId: string, argv: string[], opts?: ExecOptions): Promise<ExecResult>
+  /** Starts a stopped container (already running: nothing to do). */
+  startContainer(idOrName: string): Promise<void>
+  /** Stops a running container, SIGKILL after `timeoutS` (default: the container's StopTimeout, 10 s). */
+  stopContainer(idOrName: string, timeoutS?: number): Promise<void>
   close(): void
 }
 
@@ -283,6 +287,24 @@ export async function connectEngine(
         stderr: err.text(),
         timedOut,
       }
+    },
+    async startContainer(idOrName) {
+      await api
+        .getContainer(idOrName)
+        .start()
+        .catch((err: { statusCode?: number }) => {
+          if (err?.statusCode === 304) return // already started
+          return named(`start of container ${idOrName}`)(err)
+        })
+    },
+    async stopContainer(idOrName, timeoutS) {
+      await api
+        .getContainer(idOrName)
+        .stop(timeoutS === undefined ? {} : { t: timeoutS })
+        .catch((err: { statusCode?: number }) => {
+          if (err?.statusCode === 304) return // already stopped
+          return named(`stop of container ${idOrName}`)(err)
+        })
     },
     close() {},
   }

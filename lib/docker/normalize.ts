@@ -207,7 +207,15 @@ export function normalizeContainerDetails(raw: Raw): ContainerDetails {
     workingDir: str(config.WorkingDir),
     labels: labels(config.Labels),
     mounts: Array.isArray(raw.Mounts) ? (raw.Mounts as Raw[]).map(normalizeMount) : [],
+    user: str(config.User),
+    health: healthStatus((state.Health as Raw | undefined)?.Status),
+    composeProject: labels(config.Labels)['com.docker.compose.project'] ?? null,
+    composeService: labels(config.Labels)['com.docker.compose.service'] ?? null,
   }
+}
+
+function healthStatus(v: unknown): ContainerDetails['health'] {
+  return v === 'starting' || v === 'healthy' || v === 'unhealthy' ? v : null
 }
 
 export function normalizeImageDetails(raw: Raw): ImageDetails {

@@ -109,6 +109,13 @@ export interface ContainerDetails {
   workingDir: string
   labels: Record<string, string>
   mounts: MountSummary[]
+  /** Config.User as given ('' = the image's default, usually root; 'uid', 'uid:gid', 'name') */
+  user: string
+  /** State.Health.Status when the container has a HEALTHCHECK, else null */
+  health: 'starting' | 'healthy' | 'unhealthy' | null
+  /** compose labels, when compose made it */
+  composeProject: string | null
+  composeService: string | null
 }
 
 /** GET /images/{name}/json, the fields shipshape reads. */

@@ -1,0 +1,257 @@
+/**
+ * `shipshape migrate-assets NAME`: preflight (refusals → exit 4, already migrated → exit 0),
+ * then the runbook of lib/assets/steps/ under the host lock and a journal. The result is one
+ * JSON shape, shipshape.migrate-assets/1.
+ */
+import type { Output } from '../cli/output.js'
+import { formatBytes, type AssetConfig, type Config } from '../config/index.js'
+import type { Engine } from '../docker/engine.js'
+import { RefusedError, UsageError } from '../errors.js'
+import { assertLockFree } from '../host/lock.js'
+import { findUnfinishedJournals, runRunbook, type RunSummary } from '../runbook/index.js'
+import { RunbookNeedsPersonError, RunbookRolledBackError } from '../runbook/runner.js'
+import { migratePaths, stampOf, type MigrateContext, type MigrateFacts } from './context.js'
+import { preflight } from './preflight.js'
+import { migrateSteps } from './steps/index.js'
+import { readManifest } from './manifest.js'
+import { readBackupInfo } from './steps/backup.js'
+
+export const MIGRATE_SCHEMA = 'shipshape.migrate-assets/1'
+export const MIGRATE_OPERATION = 'migrate-assets'
+
+export interface MigrateOptions {
+  dryRun?: boolean
+  yes?: boolean
+  resume?: boolean
+  rollback?: boolean
+  confirm?: (q: string) => Promise<boolean>
+  now?: () => Date
+}
+
+export interface MigrateResult {
+  schema: typeof MIGRATE_SCHEMA
+  asset: string
+  source: string
+  dest: string
+  outcome:
+    'migrated' | 'already-migrated' | 'dry-run' | 'cancelled' | 'rolled-back' | 'needs-person'
+  files: number
+  bytes: number
+  backup: {
+    dir: string
+    archive: string | null
+    compression: string | null
+    archiveBytes: number | null
+  } | null
+  verified: { files: number; by: string; uploadWaitMs: number | null } | null
+  original: { path: string; keepUntil: string } | null
+  containers: string[]
+  warnings: string[]
+  journal: string | null
+  steps: RunSummary['steps']
+  error?: string
+}
+
+export function findAsset(config: Config, name: string): AssetConfig {
+  const asset = config.assets[name]
+  if (!asset) {
+    const known = Object.keys(config.assets)
+    throw new UsageError(
+      `no asset named ${name} in the host config`,
+      known.length
+        ? `configured assets: ${known.join(', ')}`
+        : 'add one under assets: in the host config (see README)',
+    )
+  }
+  return asset
+}
+
+function progressOf(out: Output) {
+  return (label: string, total: number) => {
+    const spinner = out.spinner(`${label}…`)
+    let last = 0
+    const t0 = Date.now()
+    return {
+      tick(bytes: number) {
+        const now = Date.now()
+        if (now - last < 100) return
+        last = now
+        const pct = total > 0 ? ` ${Math.min(100, Math.floor((bytes / total) * 100))}%` : ''
+        const rate = now > t0 ? ` ${formatBytes(Math.round((bytes / (now - t0)) * 1000))}/s` : ''
+        spinner.update(`${label}${pct} ${formatBytes(bytes)} of ${formatBytes(total)}${rate}`)
+      },
+      done() {
+        spinner.stop()
+      },
+    }
+  }
+}
+
+export async function runMigrateAssets(
+  ctx: { config: Config; engine: Engine; out: Output },
+  name: string,
+  opts: MigrateOptions = {},
+): Promise<MigrateResult> {
+  const { config, engine, out } = ctx
+  const asset = findAsset(config, name)
+  const now = opts.now ?? (() => new Date())
+  const args = { asset: name }
+  const continuing = Boolean(opts.resume || opts.rollback)
+  const unfinished = (await findUnfinishedJournals(config.stateDir, MIGRATE_OPERATION)).filter(
+    (j) => j.args.asset === name,
+  )
+  const prior = continuing ? unfinished[0] : undefined
+  // who else is at it comes before what the host looks like: a running migration changes it
+  if (!opts.dryRun) await assertLockFree(config.stateDir)
+  if (!continuing && unfinished[0] && !opts.dryRun) {
+    const j = unfinished[0]
+    throw new RefusedError(
+      `an unfinished ${MIGRATE_OPERATION} run of ${name} (started ${j.startedAt} by pid ${j.pid}) is in ${j.file}`,
+      'run it again with --resume to finish it, or with --rollback to undo it',
+    )
+  }
+  // a stamp fixed by the run: a resume finds the same backup, copy log and aside directory
+  const stamp = prior ? stampOf(new Date(prior.startedAt)) : stampOf(now())
+  const paths = migratePaths({
+    name,
+    asset,
+    stamp,
+    backupDir: config.backupDir,
+    stateDir: config.stateDir,
+  })
+
+  const base: MigrateResult = {
+    schema: MIGRATE_SCHEMA,
+    asset: name,
+    source: asset.source,
+    dest: asset.dest,
+    outcome: 'dry-run',
+    files: 0,
+    bytes: 0,
+    backup: null,
+    verified: null,
+    original: null,
+    containers: [],
+    warnings: [],
+    journal: null,
+    steps: [],
+  }
+
+  const pre = await preflight({ asset, config, engine, continuing: continuing && Boolean(prior) })
+  base.warnings.push(...pre.warnings)
+  for (const w of pre.warnings) out.warn(w)
+  if (pre.migrated && !unfinished.length) {
+    out.info(`${name}: already migrated (${asset.source} → ${asset.dest}); nothing to do`)
+    return { ...base, outcome: 'already-migrated' }
+  }
+  if (
+    pre.refusals.length &&
+    !(continuing && prior && pre.refusals.every((r) => r.check === 'source' || r.check === 'dest'))
+  ) {
+    const lines = pre.refusals.map((r) => `${r.message}${r.remedy ? ` (fix: ${r.remedy})` : ''}`)
+    throw new RefusedError(
+      pre.refusals.length === 1
+        ? `migrate-assets ${name} refused: ${lines[0]}`
+        : `migrate-assets ${name} refused, nothing changed:\n  - ${lines.join('\n  - ')}`,
+      pre.refusals.length === 1 ? undefined : 'fix each of the above, then run it again',
+    )
+  }
+
+  // on resume, the containers stopped before the crash are the ones to start again
+  const stopped = prior?.steps.get('stop')?.notes.containers
+  const restart = Array.isArray(stopped) ? (stopped as { id: string; name: string }[]) : pre.restart
+  const manifest = prior ? await readManifest(paths.manifest).catch(() => null) : null
+  const facts: MigrateFacts = {}
+  const mctx: MigrateContext = {
+    name,
+    asset,
+    stamp,
+    paths,
+    walked: pre.entries,
+    remote: pre.remote,
+    bindings: pre.bindings,
+    restart,
+    health: asset.health,
+    uploadTimeoutMs: asset.uploadTimeout,
+    engine,
+    out,
+    progress: progressOf(out),
+    now,
+    facts,
+  }
+  const files = manifest?.files ?? pre.files
+  const bytes = manifest?.bytes ?? pre.bytes
+  const keepUntil = new Date(now().getTime() + asset.keepOriginal).toISOString()
+
+  const finish = async (summary: RunSummary, error?: unknown): Promise<MigrateResult> => {
+    const m = await readManifest(paths.manifest).catch(() => null)
+    const outcome: MigrateResult['outcome'] =
+      summary.outcome === 'ok'
+        ? opts.rollback
+          ? 'rolled-back'
+          : 'migrated'
+        : summary.outcome === 'dry-run'
+          ? 'dry-run'
+          : summary.outcome
+    const backupDone = summary.steps.some(
+      (s) => s.id === 'backup' && (s.status === 'done' || s.status === 'skipped'),
+    )
+    return {
+      ...base,
+      outcome,
+      files: m?.files ?? files,
+      bytes: m?.bytes ?? bytes,
+      backup:
+        backupDone || m
+          ? {
+              dir: paths.workDir,
+              archive: (await readBackupInfo(paths.backupInfo))?.archive ?? null,
+              compression: facts.compression ?? null,
+              archiveBytes: facts.archiveBytes ?? null,
+            }
+          : null,
+      verified: facts.verifiedBy
+        ? {
+            files: m?.files ?? files,
+            by: facts.verifiedBy,
+            uploadWaitMs: facts.uploadWaitMs ?? null,
+          }
+        : null,
+      original: outcome === 'migrated' ? { path: paths.aside, keepUntil } : null,
+      containers: restart.map((c) => c.name),
+      journal: summary.journal,
+      steps: summary.steps,
+      ...(error ? { error: (error as Error).message } : {}),
+    }
+  }
+
+  out.info(
+    `${name}: ${asset.source} → ${asset.dest} (${files} files, ${formatBytes(bytes)}${restart.length ? `; restarts ${restart.map((c) => c.name).join(', ')}` : ''})`,
+  )
+  try {
+    const summary = await runRunbook(migrateSteps, mctx, {
+      dryRun: opts.dryRun,
+      yes: opts.yes,
+      resume: opts.resume,
+      rollback: opts.rollback,
+      stateDir: config.stateDir,
+      operation: MIGRATE_OPERATION,
+      args,
+      out,
+      confirm: opts.confirm,
+      now,
+    })
+    const result = await finish(summary)
+    if (result.outcome === 'migrated') {
+      out.info(
+        `${name}: migrated. The original stays at ${paths.aside} until ${keepUntil.slice(0, 10)} (keepOriginal); the backup is in ${paths.workDir}`,
+      )
+    }
+    return result
+  } catch (err) {
+    if (err instanceof RunbookRolledBackError || err instanceof RunbookNeedsPersonError) {
+      ;(err as { result?: MigrateResult }).result = await finish(err.summary, err)
+    }
+    throw err
+  }
+}

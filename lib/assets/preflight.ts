@@ -1,0 +1,374 @@
+/**
+ * The I/O half of the migrate-assets preflight: reads the host (lstat, mountinfo, statfs, a
+ * probe file on the mount, the engine's containers, rclone) and hands the facts to policy.ts.
+ * Writes nothing but the probe file it removes again.
+ */
+import { randomBytes } from 'node:crypto'
+import {
+  lstat,
+  readdir,
+  readFile,
+  readlink,
+  statfs,
+  stat,
+  symlink,
+  unlink,
+  writeFile,
+} from 'node:fs/promises'
+import path from 'node:path'
+import type { AssetConfig, Config } from '../config/index.js'
+import type { Engine } from '../docker/engine.js'
+import { UnavailableError } from '../errors.js'
+import { isUnder, readMountinfo, type MountEntry } from '../host/mountinfo.js'
+import {
+  displayRemote,
+  isNotConnected,
+  rcloneAvailable,
+  remoteHashes,
+  remoteOfMount,
+} from '../host/rclone.js'
+import { walkTree } from './manifest.js'
+import {
+  checkSourcePath,
+  judgeContainers,
+  judgeMount,
+  judgeSource,
+  judgeSpace,
+  judgeTree,
+  unknownRestartNames,
+  type ContainerBinding,
+  type MountState,
+  type Refusal,
+  type SourceState,
+} from './policy.js'
+import type { HashName, ManifestEntry } from './types.js'
+
+export interface RemoteInfo {
+  /** the rclone remote spec (may hold credentials: never print it; use `display`) */
+  spec: string
+  display: string
+  /** the hash both sides can compare, null: sizes from rclone + a read-back through the mount */
+  hash: HashName | null
+}
+
+export interface PreflightResult {
+  /** the source already is the symlink to dest */
+  migrated: boolean
+  refusals: Refusal[]
+  warnings: string[]
+  /** the source tree (null when it was not walked: migrated, or the source is gone) */
+  entries: ManifestEntry[] | null
+  files: number
+  bytes: number
+  mount: { allowOther: boolean; keepsSymlinks: boolean } | null
+  remote: RemoteInfo | null
+  /** containers binding the source (or a parent of it) */
+  bindings: ContainerBinding[]
+  /** running containers to stop before the swap and start after it */
+  restart: { id: string; name: string }[]
+}
+
+const TAR_OVERHEAD_PER_ENTRY = 1536
+const SPACE_MARGIN = 64 * 1024 * 1024
+
+async function sourceState(p: string): Promise<SourceState> {
+  try {
+    const st = await lstat(p)
+    if (st.isDirectory()) return { kind: 'dir' }
+    if (st.isSymbolicLink()) return { kind: 'symlink', target: await readlink(p) }
+    return { kind: 'other', what: st.isFile() ? 'file' : 'special file' }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' }
+    throw err
+  }
+}
+
+/** The mount as the kernel sees it, and whether it answers. */
+export async function mountState(
+  mount: string,
+  expectedType: string,
+  mounts?: MountEntry[],
+): Promise<{ state: MountState; entry: MountEntry | null }> {
+  const all = mounts ?? (await readMountinfo())
+  const entry = all.filter((m) => m.mountPoint === mount).at(-1) ?? null
+  try {
+    await stat(mount)
+  } catch (err) {
+    if (isNotConnected(err)) return { state: { kind: 'enotconn' }, entry }
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      return { state: { kind: 'not-mounted' }, entry }
+    throw err
+  }
+  if (!entry) return { state: { kind: 'not-mounted' }, entry }
+  if (entry.fsType !== expectedType)
+    return { state: { kind: 'wrong-type', fsType: entry.fsType }, entry }
+  const opts = [...entry.options, ...entry.superOptions]
+  return {
+    state: { kind: 'live', fsType: entry.fsType, allowOther: opts.includes('allow_other') },
+    entry,
+  }
+}
+
+/** The deepest existing directory on the way from `mount` to `p`. */
+async function deepestExisting(p: string, stopAt: string): Promise<string> {
+  let cur = p
+  for (;;) {
+    try {
+      if ((await stat(cur)).isDirectory()) return cur
+    } catch {
+      // not there yet
+    }
+    if (cur === stopAt || cur === '/') return stopAt
+    cur = path.dirname(cur)
+  }
+}
+
+/** Write, read back and remove a probe file; try a symlink too. */
+export async function probeMount(
+  dir: string,
+): Promise<{ writable: true; keepsSymlinks: boolean } | { writable: false; error: string }> {
+  const token = randomBytes(16)
+  const probe = path.join(dir, `.shipshape-probe-${process.pid}-${token.toString('hex', 0, 4)}`)
+  try {
+    await writeFile(probe, token)
+    const back = await readFile(probe)
+    if (!back.equals(token))
+      return { writable: false, error: `read back different bytes from ${probe}` }
+  } catch (err) {
+    await unlink(probe).catch(() => {})
+    return {
+      writable: false,
+      error: `${(err as NodeJS.ErrnoException).code ?? ''} ${(err as Error).message}`.trim(),
+    }
+  }
+  let keepsSymlinks = false
+  const link = `${probe}-link`
+  try {
+    await symlink(path.basename(probe), link)
+    keepsSymlinks = (await readlink(link)) === path.basename(probe)
+  } catch {
+    keepsSymlinks = false
+  }
+  await unlink(link).catch(() => {})
+  await unlink(probe).catch(() => {})
+  return { writable: true, keepsSymlinks }
+}
+
+async function destState(dest: string): Promise<'absent' | 'empty' | 'not-empty' | 'not-a-dir'> {
+  try {
+    const st = await lstat(dest)
+    if (!st.isDirectory()) return 'not-a-dir'
+    return (await readdir(dest)).length === 0 ? 'empty' : 'not-empty'
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'absent'
+    throw err
+  }
+}
+
+async function freeBytes(dir: string): Promise<{ dir: string; free: number }> {
+  let cur = dir
+  for (;;) {
+    try {
+      const s = await statfs(cur)
+      return { dir: cur, free: Number(s.bavail) * Number(s.bsize) }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || cur === '/') throw err
+      cur = path.dirname(cur)
+    }
+  }
+}
+
+/** Containers whose bind mounts involve the source; their user from inspect. */
+export async function findBindings(
+  engine: Engine,
+  source: string,
+  mount: string,
+): Promise<{
+  bindings: ContainerBinding[]
+  all: { id: string; name: string; composeService: string | null; running: boolean }[]
+}> {
+  const list = await engine.listContainers()
+  const bindings: ContainerBinding[] = []
+  for (const c of list) {
+    const binds = c.mounts.filter((m) => m.type === 'bind')
+    const related = binds.filter((m) => isUnder(m.source, source) || isUnder(source, m.source))
+    if (!related.length) continue
+    const details = await engine.inspectContainer(c.id)
+    const seesMount = binds.some((m) => isUnder(mount, m.source) && m.destination === m.source)
+    for (const m of related) {
+      bindings.push({
+        id: c.id,
+        name: c.name,
+        running: c.state === 'running',
+        user: details?.user ?? '',
+        bindSource: m.source,
+        destination: m.destination,
+        seesMount,
+      })
+    }
+  }
+  return {
+    bindings,
+    all: list.map((c) => ({
+      id: c.id,
+      name: c.name,
+      composeService: c.labels['com.docker.compose.service'] ?? null,
+      running: c.state === 'running',
+    })),
+  }
+}
+
+export interface PreflightInput {
+  asset: AssetConfig
+  config: Config
+  engine: Engine
+  /** resuming or rolling back an unfinished run: its state is expected mid-way */
+  continuing: boolean
+}
+
+export async function preflight(input: PreflightInput): Promise<PreflightResult> {
+  const { asset, config, engine } = input
+  const refusals: Refusal[] = []
+  const warnings: string[] = []
+  const result: PreflightResult = {
+    migrated: false,
+    refusals,
+    warnings,
+    entries: null,
+    files: 0,
+    bytes: 0,
+    mount: null,
+    remote: null,
+    bindings: [],
+    restart: [],
+  }
+  refusals.push(
+    ...checkSourcePath(asset.source, {
+      allowedRoots: config.allowedRoots,
+      stateDir: config.stateDir,
+      backupDir: config.backupDir,
+    }),
+  )
+  if (isUnder(config.backupDir, asset.mount)) {
+    refusals.push({
+      check: 'backup-dir',
+      message: `backupDir ${config.backupDir} is on the mount ${asset.mount}: the backup must stay on local disk`,
+    })
+  }
+  if (refusals.length) return result // a forbidden path is not even looked at
+
+  const src = await sourceState(asset.source)
+  if (!input.continuing) {
+    const judged = judgeSource(asset.source, asset.dest, src)
+    if (judged.migrated) {
+      result.migrated = true
+      return result
+    }
+    refusals.push(...judged.refusals)
+  }
+
+  const { state, entry } = await mountState(asset.mount, asset.mountType)
+  refusals.push(...judgeMount(asset.mount, asset.mountType, state))
+  if (state.kind === 'live') {
+    const probeDir = await deepestExisting(asset.dest, asset.mount)
+    const probe = await probeMount(probeDir)
+    if (!probe.writable) {
+      refusals.push({
+        check: 'mount-writable',
+        message: `cannot write to ${probeDir} on ${asset.mount}: ${probe.error}`,
+        remedy: 'check the mount is read-write and the remote has room',
+      })
+    } else {
+      result.mount = { allowOther: state.allowOther, keepsSymlinks: probe.keepsSymlinks }
+    }
+    if (!input.continuing) {
+      const d = await destState(asset.dest)
+      if (d === 'not-empty' || d === 'not-a-dir') {
+        refusals.push({
+          check: 'dest',
+          message: `dest ${asset.dest} ${d === 'not-a-dir' ? 'exists and is not a directory' : 'exists and is not empty'}`,
+          remedy: 'pick another dest, or empty it after checking what it holds',
+        })
+      }
+    }
+    const spec = asset.remote ?? (entry ? remoteOfMount(entry) : null)
+    if (spec) {
+      if (!(await rcloneAvailable())) {
+        throw new UnavailableError(
+          `rclone is needed to check the files reached the remote behind ${asset.mount}, and it is not installed`,
+          'apt-get install rclone',
+        )
+      }
+      const hashes = await remoteHashes(spec).catch((err: Error) => {
+        throw new UnavailableError(
+          `rclone cannot reach the remote ${displayRemote(spec)} behind ${asset.mount}: ${err.message}`,
+          'check `rclone about` for that remote as the user shipshape runs as, or set assets.<name>.remote',
+        )
+      })
+      result.remote = {
+        spec,
+        display: displayRemote(spec),
+        hash: hashes.find((h) => h === 'sha256') ?? hashes[0] ?? null,
+      }
+    } else {
+      warnings.push(
+        `${asset.mount} is not an rclone mount: files are verified by reading them back through it, and a write-back cache cannot be checked`,
+      )
+    }
+  }
+
+  if (src.kind === 'dir') {
+    const walked = await walkTree(asset.source)
+    result.entries = walked.entries
+    for (const e of walked.entries) {
+      if (e.kind === 'file') {
+        result.files++
+        result.bytes += e.size
+      }
+    }
+    refusals.push(
+      ...judgeTree(
+        walked.entries,
+        walked.problems,
+        result.mount?.keepsSymlinks ?? true,
+        asset.mount,
+      ),
+    )
+    if (!input.continuing) {
+      const space = await freeBytes(config.backupDir)
+      refusals.push(
+        ...judgeSpace({
+          needBytes: result.bytes + walked.entries.length * TAR_OVERHEAD_PER_ENTRY + SPACE_MARGIN,
+          freeBytes: space.free,
+          dir: space.dir,
+        }),
+      )
+    }
+  }
+
+  const found = await findBindings(engine, asset.source, asset.mount)
+  result.bindings = found.bindings
+  refusals.push(
+    ...judgeContainers(asset.source, found.bindings, {
+      path: asset.mount,
+      allowOther: result.mount?.allowOther ?? true,
+    }),
+  )
+  const unknown = unknownRestartNames(asset.restart, found.all)
+  if (unknown.length) {
+    refusals.push({
+      check: 'restart',
+      message: `restart names ${unknown.join(', ')}: no such container or compose service on this engine`,
+      remedy: 'fix assets.<name>.restart in the host config (`docker ps -a` lists the names)',
+    })
+  }
+  const restart = new Map<string, string>()
+  for (const b of found.bindings) if (b.running) restart.set(b.id, b.name)
+  for (const c of found.all) {
+    if (c.running && asset.restart.some((r) => r === c.name || r === c.composeService)) {
+      restart.set(c.id, c.name)
+    }
+  }
+  result.restart = [...restart].map(([id, name]) => ({ id, name }))
+  return result
+}

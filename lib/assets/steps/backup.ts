@@ -1,0 +1,89 @@
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { formatBytes } from '../../config/index.js'
+import type { Step } from '../../runbook/index.js'
+import {
+  chooseCompression,
+  sampleCompressibility,
+  writeBackup,
+  zstdAvailable,
+  type Compression,
+} from '../backup.js'
+import type { MigrateContext } from '../context.js'
+import { manifestOf, readManifest, writeManifest } from '../manifest.js'
+import type { HashName } from '../types.js'
+
+export interface BackupInfo {
+  archive: string
+  compression: Compression
+  archiveBytes: number
+}
+
+const EXT: Record<Compression, string> = { none: '.tar', zstd: '.tar.zst', gzip: '.tar.gz' }
+
+export async function readBackupInfo(file: string): Promise<BackupInfo | null> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as BackupInfo
+  } catch {
+    return null
+  }
+}
+
+/** Reads the source once: the archive and the manifest's hashes come from the same bytes. */
+export const backupStep: Step<MigrateContext> = {
+  id: 'backup',
+  title: 'Back up the source with a manifest of every file',
+  preview: (ctx) => [
+    `write ${ctx.paths.workDir}/archive.tar[.zst|.gz] (compression chosen by sampling the content)`,
+    `write ${ctx.paths.manifest} (path, size, mode, mtime, sha256 of every file)`,
+  ],
+  async run(ctx, journal) {
+    const entries = ctx.walked
+    if (!entries)
+      throw new Error(`the source ${ctx.paths.source} was not read (nothing to back up)`)
+    await mkdir(ctx.paths.workDir, { recursive: true, mode: 0o700 })
+    const sample = await sampleCompressibility(ctx.paths.source, entries)
+    const compression = chooseCompression(sample.ratio, await zstdAvailable())
+    const archive = path.join(ctx.paths.workDir, `archive${EXT[compression]}`)
+    await journal.note({ archive, compression, sampledRatio: Number(sample.ratio.toFixed(3)) })
+    const hashes: HashName[] = ['sha256']
+    if (ctx.remote?.hash && ctx.remote.hash !== 'sha256') hashes.push(ctx.remote.hash)
+    const total = entries.reduce((a, e) => a + e.size, 0)
+    const bar = ctx.progress('backup', total)
+    let written
+    try {
+      written = await writeBackup({
+        root: ctx.paths.source,
+        entries,
+        archive,
+        compression,
+        hashes,
+        onProgress: bar.tick,
+      })
+    } finally {
+      bar.done()
+    }
+    await writeManifest(
+      ctx.paths.manifest,
+      manifestOf(ctx.paths.source, written.entries, ctx.now()),
+    )
+    const info: BackupInfo = { archive, compression, archiveBytes: written.archiveBytes }
+    await writeFile(ctx.paths.backupInfo, JSON.stringify(info, null, 2) + '\n')
+    ctx.facts.compression = compression
+    ctx.facts.archiveBytes = written.archiveBytes
+    ctx.out.info(
+      `backup: ${archive} (${formatBytes(written.archiveBytes)}, ${compression === 'none' ? 'not compressed: the content does not compress' : compression})`,
+    )
+  },
+  async verify(ctx) {
+    const info = await readBackupInfo(ctx.paths.backupInfo)
+    if (!info) return false
+    const st = await stat(info.archive).catch(() => null)
+    if (st?.size !== info.archiveBytes) return false
+    await readManifest(ctx.paths.manifest)
+    ctx.facts.compression = info.compression
+    ctx.facts.archiveBytes = info.archiveBytes
+    return true
+  },
+  // no undo: the backup is the safety net, kept whatever happens (prune removes old ones)
+}

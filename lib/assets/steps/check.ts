@@ -1,0 +1,68 @@
+import path from 'node:path'
+import type { Step } from '../../runbook/index.js'
+import { describeFailure, waitHealthy } from '../../health/check.js'
+import { isUnder } from '../../host/mountinfo.js'
+import type { MigrateContext } from '../context.js'
+import { readManifest } from '../manifest.js'
+
+const NOT_FOUND = /executable file not found|no such file or directory.*exec|not found/i
+
+/**
+ * Each restarted container reads a file of the asset through its own bind mount, as its own
+ * user (a FUSE mount without allow_other fails here), then the configured health check runs.
+ */
+export const checkStep: Step<MigrateContext> = {
+  id: 'check',
+  title: 'Check the containers see the files and are healthy',
+  preview: (ctx) => [
+    ...ctx.restart.map((c) => `read a file of the asset inside ${c.name}, as its user`),
+    ctx.health ? 'run the health check' : 'no health check configured',
+  ],
+  async run(ctx) {
+    const manifest = await readManifest(ctx.paths.manifest)
+    const seenBy: string[] = []
+    for (const c of ctx.restart) {
+      for (const b of ctx.bindings.filter(
+        (x) => x.id === c.id && isUnder(x.bindSource, ctx.paths.source),
+      )) {
+        const rel = path.relative(ctx.paths.source, b.bindSource)
+        const file = manifest.entries.find(
+          (e) => e.kind === 'file' && (rel === '' || isUnder(e.path, rel)),
+        )
+        const inside = file
+          ? path.posix.join(
+              b.destination,
+              rel === '' ? file.path : path.posix.relative(rel, file.path),
+            )
+          : b.destination
+        const argv = file ? ['head', '-c', '1', inside] : ['ls', '-A', inside]
+        const r = await ctx.engine.exec(c.id, argv, { timeoutMs: 30_000, maxOutputBytes: 64 })
+        if (
+          r.exitCode === 126 ||
+          r.exitCode === 127 ||
+          (r.exitCode !== 0 && NOT_FOUND.test(r.stderr) && !r.stderr.includes(inside))
+        ) {
+          ctx.out.warn(`cannot check ${c.name} sees the files: the image has no ${argv[0]}`)
+          continue
+        }
+        if (r.exitCode !== 0) {
+          throw new Error(
+            `container ${c.name} cannot read ${inside} as its user${b.user ? ` (${b.user})` : ''}: ${(r.stderr || r.stdout).trim().split('\n')[0] ?? `exit ${r.exitCode}`}`,
+          )
+        }
+        seenBy.push(c.name)
+      }
+    }
+    ctx.facts.seenBy = seenBy
+    if (ctx.health) {
+      const h = await waitHealthy(ctx.health, {
+        engine: ctx.engine,
+        containers: ctx.restart.map((c) => c.id),
+      })
+      if (!h.ok)
+        throw new Error(`health check failed after ${h.attempts} attempt(s): ${describeFailure(h)}`)
+      ctx.facts.health = `healthy after ${h.attempts} attempt(s)`
+      ctx.out.info(`health check passed (${h.attempts} attempt(s))`)
+    }
+  },
+}

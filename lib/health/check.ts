@@ -1,0 +1,176 @@
+/**
+ * The health gate of every mutating command (migrate-assets now, rebuild later): the configured
+ * checks (`health.url`, `health.command`, `health.container`) pass together within
+ * `health.timeout`, tried `retries + 1` times. Credentials come from the environment or a file
+ * named in the config and never appear in a result, a log or an error.
+ */
+import { readFile } from 'node:fs/promises'
+import type { Engine } from '../docker/engine.js'
+import type { HealthConfig } from '../config/index.js'
+
+export interface HealthCheckResult {
+  kind: 'url' | 'command' | 'container'
+  /** the URL without credentials, the container name */
+  target: string
+  ok: boolean
+  detail: string
+}
+
+export interface HealthResult {
+  ok: boolean
+  attempts: number
+  /** the last attempt's checks */
+  checks: HealthCheckResult[]
+}
+
+export interface HealthContext {
+  engine: Pick<Engine, 'exec' | 'inspectContainer'>
+  /** containers the checks are about: `command` runs in the first, `container` waits for each */
+  containers: string[]
+  env?: NodeJS.ProcessEnv
+  fetch?: typeof fetch
+  sleep?: (ms: number) => Promise<void>
+  now?: () => number
+}
+
+const sleepMs = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+/** A URL safe to print: userinfo and query values dropped. */
+export function displayUrl(url: string): string {
+  try {
+    const u = new URL(url)
+    u.username = ''
+    u.password = ''
+    for (const k of [...u.searchParams.keys()]) u.searchParams.set(k, '…')
+    return u.toString()
+  } catch {
+    return '(invalid URL)'
+  }
+}
+
+async function authHeader(h: HealthConfig, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  if (!h.userEnv && !h.passwordEnv && !h.passwordFile) return undefined
+  const user = h.userEnv ? env[h.userEnv] : ''
+  if (h.userEnv && user === undefined)
+    throw new Error(`environment variable ${h.userEnv} is not set`)
+  let password = ''
+  if (h.passwordEnv) {
+    const v = env[h.passwordEnv]
+    if (v === undefined) throw new Error(`environment variable ${h.passwordEnv} is not set`)
+    password = v
+  } else if (h.passwordFile) {
+    password = (await readFile(h.passwordFile, 'utf8')).replace(/\r?\n$/, '')
+  }
+  return `Basic ${Buffer.from(`${user ?? ''}:${password}`).toString('base64')}`
+}
+
+async function checkUrl(
+  h: HealthConfig & { url: string },
+  ctx: HealthContext,
+  timeoutMs: number,
+): Promise<HealthCheckResult> {
+  const target = displayUrl(h.url)
+  try {
+    const auth = await authHeader(h, ctx.env ?? process.env)
+    const res = await (ctx.fetch ?? fetch)(h.url, {
+      headers: auth ? { authorization: auth } : {},
+      redirect: 'manual',
+      signal: AbortSignal.timeout(timeoutMs),
+    })
+    await res.body?.cancel().catch(() => {})
+    const ok = res.status === h.expectStatus
+    return {
+      kind: 'url',
+      target,
+      ok,
+      detail: `HTTP ${res.status}${ok ? '' : ` (expected ${h.expectStatus})`}`,
+    }
+  } catch (err) {
+    const e = err as Error & { cause?: { code?: string } }
+    const why =
+      e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.message)
+    return { kind: 'url', target, ok: false, detail: why }
+  }
+}
+
+async function checkCommand(
+  argv: string[],
+  ctx: HealthContext,
+  timeoutMs: number,
+): Promise<HealthCheckResult> {
+  const container = ctx.containers[0]
+  if (!container) {
+    return {
+      kind: 'command',
+      target: '(none)',
+      ok: false,
+      detail: 'no container to run the command in',
+    }
+  }
+  try {
+    const r = await ctx.engine.exec(container, argv, { timeoutMs, maxOutputBytes: 4096 })
+    if (r.timedOut)
+      return {
+        kind: 'command',
+        target: container,
+        ok: false,
+        detail: `timed out after ${timeoutMs} ms`,
+      }
+    const ok = r.exitCode === 0
+    const said = (r.stderr || r.stdout).trim().split('\n')[0]?.slice(0, 200) ?? ''
+    return {
+      kind: 'command',
+      target: container,
+      ok,
+      detail: `exit ${r.exitCode ?? '?'}${ok || !said ? '' : `: ${said}`}`,
+    }
+  } catch (err) {
+    return { kind: 'command', target: container, ok: false, detail: (err as Error).message }
+  }
+}
+
+async function checkContainer(name: string, ctx: HealthContext): Promise<HealthCheckResult> {
+  const c = await ctx.engine.inspectContainer(name)
+  if (!c) return { kind: 'container', target: name, ok: false, detail: 'no such container' }
+  if (!c.running)
+    return { kind: 'container', target: name, ok: false, detail: `not running (${c.status})` }
+  if (c.health === null) {
+    return {
+      kind: 'container',
+      target: name,
+      ok: false,
+      detail: 'has no HEALTHCHECK (set health.container: false)',
+    }
+  }
+  return { kind: 'container', target: name, ok: c.health === 'healthy', detail: c.health }
+}
+
+/** Runs the checks until they all pass together, or the time or the attempts run out. */
+export async function waitHealthy(h: HealthConfig, ctx: HealthContext): Promise<HealthResult> {
+  const sleep = ctx.sleep ?? sleepMs
+  const now = ctx.now ?? Date.now
+  const deadline = now() + h.timeout
+  const attempts = h.retries + 1
+  const spacing = Math.max(250, Math.floor(h.timeout / attempts))
+  let checks: HealthCheckResult[] = []
+  for (let i = 1; ; i++) {
+    const started = now()
+    const budget = Math.max(1000, Math.min(30_000, deadline - started))
+    checks = []
+    if (h.url) checks.push(await checkUrl({ ...h, url: h.url }, ctx, budget))
+    if (h.command) checks.push(await checkCommand(h.command, ctx, budget))
+    if (h.container) for (const c of ctx.containers) checks.push(await checkContainer(c, ctx))
+    if (checks.every((c) => c.ok)) return { ok: true, attempts: i, checks }
+    const wait = Math.min(spacing - (now() - started), deadline - now())
+    if (i >= attempts || wait < 0 || now() >= deadline) return { ok: false, attempts: i, checks }
+    await sleep(Math.max(0, wait))
+  }
+}
+
+/** One line for messages: the failing checks. */
+export function describeFailure(r: HealthResult): string {
+  return r.checks
+    .filter((c) => !c.ok)
+    .map((c) => `${c.kind} ${c.target}: ${c.detail}`)
+    .join('; ')
+}

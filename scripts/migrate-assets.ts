@@ -1,0 +1,65 @@
+import { Command } from 'commander'
+import { formatBytes } from '../lib/config/units.js'
+import { loadConfig } from '../lib/config/index.js'
+import { globalOptions } from '../lib/cli/global.js'
+import { createOutput } from '../lib/cli/output.js'
+import { openEngine } from '../lib/docker/open.js'
+import { runMigrateAssets, type MigrateResult } from '../lib/assets/index.js'
+
+function render(r: MigrateResult): string {
+  const lines = [`${r.asset}: ${r.outcome}`]
+  if (r.files) lines.push(`  files      ${r.files} (${formatBytes(r.bytes)})`)
+  if (r.backup)
+    lines.push(
+      `  backup     ${r.backup.archive ?? r.backup.dir}${r.backup.archiveBytes !== null ? ` (${formatBytes(r.backup.archiveBytes)}, ${r.backup.compression})` : ''}`,
+    )
+  if (r.verified) lines.push(`  verified   ${r.verified.files} files: ${r.verified.by}`)
+  if (r.original) lines.push(`  original   ${r.original.path} (kept until ${r.original.keepUntil})`)
+  if (r.containers.length) lines.push(`  containers ${r.containers.join(', ')}`)
+  if (r.journal) lines.push(`  journal    ${r.journal}`)
+  return lines.join('\n')
+}
+
+export function migrateAssetsCommand(): Command {
+  return new Command('migrate-assets')
+    .description(
+      'Move a configured asset directory onto an rclone mount: preflight, verified backup, verified copy, upload checked on the remote, atomic swap to a symlink, container restart and health check; rolled back on failure',
+    )
+    .argument('<name>', 'the asset, as named under assets: in the host config')
+    .option('--dry-run', 'print the plan and what each step would touch; change nothing')
+    .option('-y, --yes', 'do not ask for confirmation (needed without a TTY)')
+    .option('--resume', 'finish an interrupted run from its journal')
+    .option('--rollback', 'undo an interrupted run from its journal')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 migrated (or already migrated), 1 failed and rolled back (nothing lost), 2 bad usage/config,\n3 Docker engine or rclone unavailable, 4 refused before anything changed (lock held, mount not live,\nno space, path not allowed, unfinished run), 5 could not fully roll back: the journal says where.\nJSON shape: "schema": "shipshape.migrate-assets/1" (see README).',
+    )
+    .action(
+      async (
+        name: string,
+        opts: { dryRun?: boolean; yes?: boolean; resume?: boolean; rollback?: boolean },
+        cmd: Command,
+      ) => {
+        const g = globalOptions(cmd)
+        const out = createOutput({ json: g.json, quiet: g.quiet })
+        const { config } = await loadConfig({ file: g.config })
+        const engine = await openEngine({
+          config,
+          dockerHost: g.dockerHost,
+          warn: (w) => out.warn(w),
+        })
+        let result: MigrateResult
+        try {
+          result = await runMigrateAssets({ config, engine, out }, name, opts)
+        } catch (err) {
+          const partial = (err as { result?: MigrateResult }).result
+          if (partial && g.json) out.data(JSON.stringify(partial, null, 2))
+          throw err
+        } finally {
+          engine.close()
+        }
+        if (g.json) out.data(JSON.stringify(result, null, 2))
+        else out.human(render(result))
+      },
+    )
+}
