@@ -17,6 +17,9 @@ export const DEFAULT_CONFIG_YAML = `# yaml-language-server: $schema=./shipshape.
 # host: defaults to this machine's hostname.
 stateDir: /var/lib/shipshape # journals, reports, locks
 backupDir: /var/backups/shipshape # backup archives and copies
+# sources a mutating command may change: strictly below one of these (/, /etc, /usr,
+# /var/lib/docker… are refused whatever this says)
+allowedRoots: [/opt, /srv, /home, /data, /var/www]
 
 docker:
   # host: unix:///var/run/docker.sock   # default: $DOCKER_HOST, then the local socket

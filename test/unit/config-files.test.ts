@@ -50,6 +50,7 @@ describe('the repository’s config files', () => {
         retries: 5,
       },
       keepOriginal: 604_800_000,
+      uploadTimeout: 1_800_000,
     })
     expect(c.prune.protect.images).toEqual(['postgres:*'])
     expect(c.schedule).toEqual({ report: '0 2 * * *', prune: '30 3 * * 0' })

@@ -404,6 +404,7 @@ describe('services, assets, schedule', () => {
       mountType: 'fuse.rclone',
       restart: [],
       keepOriginal: 604_800_000,
+      uploadTimeout: 1_800_000,
     })
     const err = problemsOf(
       yaml(
