@@ -45,7 +45,7 @@ export function checkSourcePath(
   opts: { allowedRoots: string[]; stateDir: string; backupDir: string },
 ): Refusal[] {
   const out: Refusal[] = []
-  const src = path.posix.normalize(source)
+  const src = path.posix.normalize(source).replace(/(.)\/+$/, '$1')
   const own = [opts.stateDir, opts.backupDir]
   const protectedHit = PROTECTED_PATHS.find(
     (p) => src === p || (p !== '/' && isUnder(src, p)) || (p !== '/' && isUnder(p, src)),

@@ -48,6 +48,17 @@ export function displayUrl(url: string): string {
   }
 }
 
+/** fetch's errors repeat the URL as given (userinfo, query tokens): show the safe form. */
+function withoutUrl(text: string, url: string, safe: string): string {
+  let out = text.split(url).join(safe)
+  try {
+    out = out.split(new URL(url).href).join(safe)
+  } catch {
+    // not a URL: nothing more to hide
+  }
+  return out
+}
+
 async function authHeader(h: HealthConfig, env: NodeJS.ProcessEnv): Promise<string | undefined> {
   if (!h.userEnv && !h.passwordEnv && !h.passwordFile) return undefined
   const user = h.userEnv ? env[h.userEnv] : ''
@@ -89,7 +100,7 @@ async function checkUrl(
     const e = err as Error & { cause?: { code?: string } }
     const why =
       e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.message)
-    return { kind: 'url', target, ok: false, detail: why }
+    return { kind: 'url', target, ok: false, detail: withoutUrl(why, h.url, target) }
   }
 }
 
@@ -162,7 +173,7 @@ export async function waitHealthy(h: HealthConfig, ctx: HealthContext): Promise<
     if (h.container) for (const c of ctx.containers) checks.push(await checkContainer(c, ctx))
     if (checks.every((c) => c.ok)) return { ok: true, attempts: i, checks }
     const wait = Math.min(spacing - (now() - started), deadline - now())
-    if (i >= attempts || wait < 0 || now() >= deadline) return { ok: false, attempts: i, checks }
+    if (i >= attempts || now() >= deadline) return { ok: false, attempts: i, checks }
     await sleep(Math.max(0, wait))
   }
 }

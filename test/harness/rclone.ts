@@ -2,7 +2,7 @@
  * Real rclone FUSE mounts for tests: `rclone mount :local:REMOTE MNT` as a child process (never
  * --daemon: we need its pid and stderr), with an empty private config and cache dir.
  *
- *   describeRclone('listing', () => {
+ *   describeRclone('listing', () => {          // from ./rclone-suite.js (imports vitest)
  *     test('…', async () => {
  *       const m = await mountRclone({ remoteDir, mountDir, vfsCacheMode: 'writes' })
  *       try { … } finally { await m.unmount() }
@@ -20,7 +20,6 @@ import { mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { describe, test } from 'vitest'
 import { parseMountinfo } from '../../lib/host/mountinfo.js'
 
 export interface RcloneMountOptions {
@@ -368,31 +367,4 @@ function probe(): RcloneUsable {
   } finally {
     if (!isMounted(mnt)) rmSync(dir, { recursive: true, force: true })
   }
-}
-
-const warned = new Set<string>()
-
-/**
- * describe() for suites that need real rclone mounts: skips LOUDLY without rclone/FUSE, and
- * fails instead when SHIPSHAPE_REQUIRE_RCLONE=1.
- */
-export function describeRclone(name: string, fn: () => void): void {
-  const u = rcloneUsableSync()
-  if (u.ok) {
-    describe(name, fn)
-    return
-  }
-  if (process.env.SHIPSHAPE_REQUIRE_RCLONE === '1') {
-    describe(name, () => {
-      test('rclone and FUSE are usable (SHIPSHAPE_REQUIRE_RCLONE=1)', () => {
-        throw new Error(`rclone/FUSE unusable: ${u.reason}`)
-      })
-    })
-    return
-  }
-  if (!warned.has(name)) {
-    warned.add(name)
-    console.warn(`\n!!! SKIPPED rclone suite "${name}": rclone/FUSE unusable (${u.reason})\n`)
-  }
-  describe.skip(`${name} [SKIPPED: rclone/FUSE unusable: ${u.reason}]`, fn)
 }

@@ -23,7 +23,8 @@ import {
   vfsStats,
   waitForRemote,
 } from '../../lib/host/rclone.js'
-import { describeRclone, mountRclone, rcloneTempDirs, unmountAll } from '../harness/rclone.js'
+import { mountRclone, rcloneTempDirs, unmountAll } from '../harness/rclone.js'
+import { describeRclone } from '../harness/rclone-suite.js'
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 
