@@ -337,20 +337,25 @@ async function makeSymlink(e: ManifestEntry, abs: string): Promise<void> {
   await bestEffort(lutimes(abs, ...times(e.mtimeMs)))
 }
 
-/** Whether chmod sticks on the destination: one scratch file, removed right away. */
+/**
+ * Whether chmod sticks on the destination: one scratch DIRECTORY, removed right away. Not a file:
+ * on an rclone mount an empty file is uploaded when FUSE releases it, after close() returned,
+ * so an unlink right after can run first and the upload leaves the file on the remote.
+ */
 async function probeModes(dest: string): Promise<boolean> {
   const probe = path.join(dest, PROBE_NAME)
-  await (await open(probe, 'w', 0o600)).close()
+  await rmdir(probe).catch(() => {})
+  await mkdir(probe, 0o700)
   try {
     try {
-      await chmod(probe, 0o640)
+      await chmod(probe, 0o750)
     } catch (err) {
       if (UNSUPPORTED.has(errCode(err) ?? '')) return false
       throw err
     }
-    return ((await lstat(probe)).mode & 0o7777) === 0o640
+    return ((await lstat(probe)).mode & 0o7777) === 0o750
   } finally {
-    await unlink(probe)
+    await rmdir(probe)
   }
 }
 
@@ -512,13 +517,15 @@ export async function removeCopy(opts: {
     for (const d of names) {
       const rel = dir === '' ? d.name : `${dir}/${d.name}`
       const kind = kinds.get(rel)
-      if (d.isDirectory()) {
+      if (d.isDirectory() && dir === '' && d.name === PROBE_NAME) {
+        await rmdir(path.join(abs, d.name)).catch(() => kept.add(dir))
+      } else if (d.isDirectory()) {
         kept.add(dir)
         // a manifest directory still here kept leftovers, already reported from inside it
         if (kind !== 'dir') result.leftovers.push(rel)
       } else if (kind === 'file' || kind === 'symlink') doomed.push(d.name)
       else if (temps.get(dir)?.has(d.name) || (dir === '' && d.name === PROBE_NAME))
-        doomed.push(d.name)
+        doomed.push(d.name) // (a probe FILE: left by an older shipshape)
       else {
         kept.add(dir)
         result.leftovers.push(rel)

@@ -111,7 +111,9 @@ export async function runMigrateAssets(
     )
   }
   // a stamp fixed by the run: a resume finds the same backup, copy log and aside directory
-  const stamp = prior ? stampOf(new Date(prior.startedAt)) : stampOf(now())
+  // (the backup step notes it first thing; a run that never reached it created nothing)
+  const noted = prior?.steps.get('backup')?.notes.stamp
+  const stamp = typeof noted === 'string' && /^\d{8}T\d{6}Z$/.test(noted) ? noted : stampOf(now())
   const paths = migratePaths({
     name,
     asset,

@@ -312,7 +312,14 @@ describeEngine('migrate-assets', (getEngine) => {
     if (skipWithoutRclone()) return
     const f = await setup(engine, {
       allowOther: false,
-      health: ['su', '-s', '/bin/sh', 'nobody', '-c', 'head -c 1 /music/a.mp3 >/dev/null'],
+      health: [
+        'su',
+        '-s',
+        '/bin/sh',
+        'nobody',
+        '-c',
+        'head -c 1 /music/zero.txt >/dev/null && ls /music/album\\ one >/dev/null',
+      ],
     })
     const r = await cli(engine, f, ['migrate-assets', 'music', '--yes', '--json'])
     expect(r.code, r.stderr).toBe(1)
@@ -332,7 +339,7 @@ describeEngine('migrate-assets', (getEngine) => {
       '/bin/sh',
       'nobody',
       '-c',
-      'head -c 1 /music/a.mp3 >/dev/null',
+      'head -c 1 /music/zero.txt >/dev/null && ls /music/album\\ one >/dev/null',
     ])
     expect(h.exitCode).toBe(0)
   })
