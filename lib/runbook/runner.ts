@@ -359,13 +359,15 @@ class Execution<C> {
   async forward(): Promise<RunSummary> {
     const n = this.steps.length
     let failed: { step: Step<C>; error: unknown; begun: boolean } | null = null
+    // once a step runs again, what later steps did was done on an older state: they run too
+    let reran = false
     for (const [i, step] of this.steps.entries()) {
       const label = `[${i + 1}/${n}] ${step.title}`
       if (this.trap.signal) {
         failed = { step, error: new Error(`interrupted by ${this.trap.signal}`), begun: false }
         break
       }
-      if (this.journal.state.steps.get(step.id)?.status === 'done') {
+      if (!reran && this.journal.state.steps.get(step.id)?.status === 'done') {
         let ok: boolean
         try {
           ok = step.verify ? await step.verify(this.ctx) : true
@@ -383,6 +385,7 @@ class Execution<C> {
           `${step.title}: the journal says done but it does not check out: running it again`,
         )
       }
+      reran = true
       const p = this.progress(label)
       const t0 = performance.now()
       try {

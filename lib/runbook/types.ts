@@ -13,7 +13,8 @@
  *   journal   <stateDir>/journal/<operation>-<UTC stamp>-<pid>.jsonl (journal.ts), append-only,
  *             each record fsync'ed before the step's side effects start. A new run refuses while
  *             an unfinished journal of the same operation and args exists; --resume continues it
- *             (done steps skipped when verify() agrees), --rollback undoes it.
+ *             (done steps skipped when verify() agrees, up to the first step that runs again:
+ *             every step after it runs again too), --rollback undoes it.
  *   failure   a step throws, its verify() says false, or SIGINT/SIGTERM arrives (the current step
  *             finishes first; a second signal stops at once, leaving the journal to
  *             --resume/--rollback): the failed step and then the finished ones are undone in

@@ -549,6 +549,28 @@ describe('runRunbook: after a crash', () => {
     expect(await files()).toEqual(['a.txt', 'dst'])
   })
 
+  it('--resume: once a step runs again, the later "done" steps run again too', async () => {
+    const w = await JournalWriter.create(stateDir, {
+      operation: 'migrate-assets',
+      args: { asset: 'music' },
+      host: os.hostname(),
+      pid: 999_999,
+      at: '2026-03-01T00:00:00.000Z',
+      steps: [],
+    })
+    const at = '2026-03-01T00:00:01.000Z'
+    for (const id of ['a', 'b']) {
+      await w.append({ t: 'step-begin', id, at })
+      await w.append({ t: 'step-done', id, at })
+    }
+    await w.close()
+    // a's work is gone (verify says no), b's is still there (verify would say yes)
+    await writeFile(path.join(ctx.work, 'b.txt'), 'b')
+    const summary = await runRunbook([fileStep('a'), fileStep('b')], ctx, opts({ resume: true }))
+    expect(summary.steps.map((s) => s.status)).toEqual(['done', 'done'])
+    expect(ctx.events).toEqual(['verify:a', 'run:a', 'verify:a', 'run:b', 'verify:b'])
+  })
+
   it('an idempotent step re-run after its work was done but not journaled ends right', async () => {
     await crashedJournal()
     // killed after copy's rename, before its step-done record
