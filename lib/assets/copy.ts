@@ -492,11 +492,14 @@ export async function removeCopy(opts: {
   dest: string
   entries: readonly ManifestEntry[]
   concurrency?: number
+  /** dest existed (empty) before the copy: empty it, never remove it */
+  keepDest?: boolean
 }): Promise<RemoveResult> {
   const { dest } = opts
   checkEntries(opts.entries, false)
   const concurrency = Math.max(1, opts.concurrency ?? 8)
   const kinds = new Map(opts.entries.map((e) => [e.path, e.kind]))
+  const byPath = new Map(opts.entries.map((e) => [e.path, e]))
   const temps = tempNamesByDir(opts.entries.filter((e) => e.kind === 'file'))
   const result: RemoveResult = { removed: 0, leftovers: [] }
   const dirs = ['', ...opts.entries.filter((e) => e.kind === 'dir').map((e) => e.path)]
@@ -532,10 +535,21 @@ export async function removeCopy(opts: {
       }
     }
     await runPool(doomed, concurrency, new AbortController(), async (name) => {
+      const rel = dir === '' ? name : `${dir}/${name}`
+      const e = byPath.get(rel)
+      if (e?.kind === 'file') {
+        // a file changed since the copy (an app wrote it after the swap) is not ours to delete
+        const st = await lstat(path.join(abs, name)).catch(() => null)
+        if (st && (st.size !== e.size || Math.abs(st.mtimeMs - e.mtimeMs) >= 1000)) {
+          kept.add(dir)
+          result.leftovers.push(rel)
+          return
+        }
+      }
       await unlink(path.join(abs, name))
       result.removed++
     })
-    if (kept.has(dir)) continue
+    if (kept.has(dir) || (dir === '' && opts.keepDest)) continue
     try {
       await rmdir(abs)
       if (dir !== '') result.removed++

@@ -3,6 +3,7 @@
  * then the runbook of lib/assets/steps/ under the host lock and a journal. The result is one
  * JSON shape, shipshape.migrate-assets/1.
  */
+import { lstat } from 'node:fs/promises'
 import type { Output } from '../cli/output.js'
 import { formatBytes, type AssetConfig, type Config } from '../config/index.js'
 import type { Engine } from '../docker/engine.js'
@@ -11,7 +12,8 @@ import { assertLockFree } from '../host/lock.js'
 import { findUnfinishedJournals, runRunbook, type RunSummary } from '../runbook/index.js'
 import { RunbookNeedsPersonError, RunbookRolledBackError } from '../runbook/runner.js'
 import { migratePaths, stampOf, type MigrateContext, type MigrateFacts } from './context.js'
-import { preflight } from './preflight.js'
+import type { Refusal } from './policy.js'
+import { emptyPreflight, preflight } from './preflight.js'
 import { migrateSteps } from './steps/index.js'
 import { readManifest } from './manifest.js'
 import { readBackupInfo } from './steps/backup.js'
@@ -34,7 +36,13 @@ export interface MigrateResult {
   source: string
   dest: string
   outcome:
-    'migrated' | 'already-migrated' | 'dry-run' | 'cancelled' | 'rolled-back' | 'needs-person'
+    | 'migrated'
+    | 'already-migrated'
+    | 'dry-run'
+    | 'cancelled'
+    | 'refused'
+    | 'rolled-back'
+    | 'needs-person'
   files: number
   bytes: number
   backup: {
@@ -44,11 +52,14 @@ export interface MigrateResult {
     archiveBytes: number | null
   } | null
   verified: { files: number; by: string; uploadWaitMs: number | null } | null
-  original: { path: string; keepUntil: string } | null
+  /** where the original directory is when it is not at source; keepUntil: migrated runs only */
+  original: { path: string; keepUntil: string | null } | null
   containers: string[]
   warnings: string[]
   journal: string | null
   steps: RunSummary['steps']
+  /** outcome 'refused': every check that said no, with its fix */
+  refusals?: Refusal[]
   error?: string
 }
 
@@ -139,7 +150,25 @@ export async function runMigrateAssets(
     steps: [],
   }
 
-  const pre = await preflight({ asset, config, engine, continuing: continuing && Boolean(prior) })
+  // an interrupted run goes on (or back) with the paths it started with, not today's config
+  if (prior) {
+    const was = prior.steps.get('backup')?.notes ?? {}
+    const changed = (['source', 'dest', 'mount'] as const).filter(
+      (k) => typeof was[k] === 'string' && was[k] !== asset[k],
+    )
+    if (changed.length) {
+      throw new RefusedError(
+        `the unfinished run of ${name} (${prior.file}) was started with ${changed.map((k) => `${k} ${String(was[k])}`).join(', ')}; the config now says ${changed.map((k) => `${k} ${asset[k]}`).join(', ')}`,
+        'put the config back as it was for --resume/--rollback, then change it',
+      )
+    }
+  }
+
+  // a rollback must work when the mount died or the remote is unreachable: no preflight
+  const pre =
+    opts.rollback && prior
+      ? emptyPreflight()
+      : await preflight({ asset, config, engine, continuing: continuing && Boolean(prior) })
   base.warnings.push(...pre.warnings)
   for (const w of pre.warnings) out.warn(w)
   if (pre.migrated && !unfinished.length) {
@@ -151,12 +180,20 @@ export async function runMigrateAssets(
     !(continuing && prior && pre.refusals.every((r) => r.check === 'source' || r.check === 'dest'))
   ) {
     const lines = pre.refusals.map((r) => `${r.message}${r.remedy ? ` (fix: ${r.remedy})` : ''}`)
-    throw new RefusedError(
+    const err = new RefusedError(
       pre.refusals.length === 1
         ? `migrate-assets ${name} refused: ${lines[0]}`
         : `migrate-assets ${name} refused, nothing changed:\n  - ${lines.join('\n  - ')}`,
       pre.refusals.length === 1 ? undefined : 'fix each of the above, then run it again',
     )
+    ;(err as { result?: MigrateResult }).result = {
+      ...base,
+      outcome: 'refused',
+      files: pre.files,
+      bytes: pre.bytes,
+      refusals: pre.refusals,
+    }
+    throw err
   }
 
   // on resume, the containers stopped before the crash are the ones to start again
@@ -183,7 +220,6 @@ export async function runMigrateAssets(
   }
   const files = manifest?.files ?? pre.files
   const bytes = manifest?.bytes ?? pre.bytes
-  const keepUntil = new Date(now().getTime() + asset.keepOriginal).toISOString()
 
   const finish = async (summary: RunSummary, error?: unknown): Promise<MigrateResult> => {
     const m = await readManifest(paths.manifest).catch(() => null)
@@ -219,7 +255,18 @@ export async function runMigrateAssets(
             uploadWaitMs: facts.uploadWaitMs ?? null,
           }
         : null,
-      original: outcome === 'migrated' ? { path: paths.aside, keepUntil } : null,
+      original: (await lstat(paths.aside).then(
+        () => true,
+        () => false,
+      ))
+        ? {
+            path: paths.aside,
+            keepUntil:
+              outcome === 'migrated'
+                ? new Date(now().getTime() + asset.keepOriginal).toISOString()
+                : null,
+          }
+        : null,
       containers: restart.map((c) => c.name),
       journal: summary.journal,
       steps: summary.steps,
@@ -246,7 +293,7 @@ export async function runMigrateAssets(
     const result = await finish(summary)
     if (result.outcome === 'migrated') {
       out.info(
-        `${name}: migrated. The original stays at ${paths.aside} until ${keepUntil.slice(0, 10)} (keepOriginal); the backup is in ${paths.workDir}`,
+        `${name}: migrated. The original stays at ${paths.aside} until ${result.original?.keepUntil?.slice(0, 10) ?? '?'} (keepOriginal); the backup is in ${paths.workDir}`,
       )
     }
     return result

@@ -125,15 +125,36 @@ export function judgeSource(
 }
 
 export type MountState =
-  | { kind: 'live'; fsType: string; allowOther: boolean }
+  /** userId: the FUSE mount's owner (user_id=), null when not FUSE */
+  | { kind: 'live'; fsType: string; allowOther: boolean; userId: number | null }
   | { kind: 'not-mounted' }
   | { kind: 'enotconn' }
+  | { kind: 'no-access'; code: string }
   | { kind: 'wrong-type'; fsType: string }
 
 export function judgeMount(mount: string, expectedType: string, state: MountState): Refusal[] {
   switch (state.kind) {
     case 'live':
+      // dockerd (root) resolves the symlink when it starts a container: a FUSE mount of
+      // another user without allow_other is closed to it
+      if (state.userId !== null && state.userId !== 0 && !state.allowOther) {
+        return [
+          {
+            check: 'allow-other',
+            message: `${mount} is mounted by uid ${state.userId} without allow_other: dockerd (root) cannot reach it, so no container could start on the symlink`,
+            remedy: 'remount with --allow-other (and user_allow_other in /etc/fuse.conf)',
+          },
+        ]
+      }
       return []
+    case 'no-access':
+      return [
+        {
+          check: 'mount',
+          message: `${mount} cannot be read by shipshape (${state.code}): a FUSE mount of another user without allow_other`,
+          remedy: 'remount with --allow-other (and user_allow_other in /etc/fuse.conf)',
+        },
+      ]
     case 'not-mounted':
       return [
         {

@@ -19,10 +19,12 @@ import path from 'node:path'
 import type { AssetConfig, Config } from '../config/index.js'
 import type { Engine } from '../docker/engine.js'
 import { UnavailableError } from '../errors.js'
+import { describeFailure, waitHealthy } from '../health/check.js'
 import { isUnder, readMountinfo, type MountEntry } from '../host/mountinfo.js'
 import {
   displayRemote,
   isNotConnected,
+  mountRemote,
   rcloneAvailable,
   remoteHashes,
   remoteOfMount,
@@ -95,16 +97,23 @@ export async function mountState(
     await stat(mount)
   } catch (err) {
     if (isNotConnected(err)) return { state: { kind: 'enotconn' }, entry }
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
-      return { state: { kind: 'not-mounted' }, entry }
+    const code = (err as NodeJS.ErrnoException).code ?? ''
+    if (code === 'ENOENT') return { state: { kind: 'not-mounted' }, entry }
+    if (code === 'EACCES' || code === 'EPERM') return { state: { kind: 'no-access', code }, entry }
     throw err
   }
   if (!entry) return { state: { kind: 'not-mounted' }, entry }
   if (entry.fsType !== expectedType)
     return { state: { kind: 'wrong-type', fsType: entry.fsType }, entry }
   const opts = [...entry.options, ...entry.superOptions]
+  const uid = /^user_id=(\d+)$/.exec(opts.find((o) => o.startsWith('user_id=')) ?? '')
   return {
-    state: { kind: 'live', fsType: entry.fsType, allowOther: opts.includes('allow_other') },
+    state: {
+      kind: 'live',
+      fsType: entry.fsType,
+      allowOther: opts.includes('allow_other'),
+      userId: uid ? Number(uid[1]) : null,
+    },
     entry,
   }
 }
@@ -158,7 +167,9 @@ async function destState(dest: string): Promise<'absent' | 'empty' | 'not-empty'
   try {
     const st = await lstat(dest)
     if (!st.isDirectory()) return 'not-a-dir'
-    return (await readdir(dest)).length === 0 ? 'empty' : 'not-empty'
+    return (await readdir(dest)).filter((n) => !n.startsWith('.shipshape-probe-')).length === 0
+      ? 'empty'
+      : 'not-empty'
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'absent'
     throw err
@@ -226,14 +237,12 @@ export interface PreflightInput {
   continuing: boolean
 }
 
-export async function preflight(input: PreflightInput): Promise<PreflightResult> {
-  const { asset, config, engine } = input
-  const refusals: Refusal[] = []
-  const warnings: string[] = []
-  const result: PreflightResult = {
+/** What a rollback starts from: it reads nothing of the host (the journal has what it needs). */
+export function emptyPreflight(): PreflightResult {
+  return {
     migrated: false,
-    refusals,
-    warnings,
+    refusals: [],
+    warnings: [],
     entries: null,
     files: 0,
     bytes: 0,
@@ -242,6 +251,12 @@ export async function preflight(input: PreflightInput): Promise<PreflightResult>
     bindings: [],
     restart: [],
   }
+}
+
+export async function preflight(input: PreflightInput): Promise<PreflightResult> {
+  const { asset, config, engine } = input
+  const result = emptyPreflight()
+  const { refusals, warnings } = result
   refusals.push(
     ...checkSourcePath(asset.source, {
       allowedRoots: config.allowedRoots,
@@ -270,7 +285,7 @@ export async function preflight(input: PreflightInput): Promise<PreflightResult>
   const { state, entry } = await mountState(asset.mount, asset.mountType)
   refusals.push(...judgeMount(asset.mount, asset.mountType, state))
   if (state.kind === 'live') {
-    const probeDir = await deepestExisting(asset.dest, asset.mount)
+    const probeDir = await deepestExisting(path.dirname(asset.dest), asset.mount)
     const probe = await probeMount(probeDir)
     if (!probe.writable) {
       refusals.push({
@@ -310,6 +325,13 @@ export async function preflight(input: PreflightInput): Promise<PreflightResult>
         display: displayRemote(spec),
         hash: hashes.find((h) => h === 'sha256') ?? hashes[0] ?? null,
       }
+    } else if (entry?.fsType === 'fuse.rclone') {
+      const why = mountRemote(entry)
+      refusals.push({
+        check: 'remote',
+        message: `cannot tell which rclone remote is behind ${asset.mount}${'reason' in why && why.reason ? ` (${why.reason})` : ''}: without it, shipshape cannot check the files reached the remote and not only the mount's cache`,
+        remedy: `set assets.<name>.remote to the remote the mount serves (e.g. rd:)`,
+      })
     } else {
       warnings.push(
         `${asset.mount} is not an rclone mount: files are verified by reading them back through it, and a write-back cache cannot be checked`,
@@ -370,5 +392,21 @@ export async function preflight(input: PreflightInput): Promise<PreflightResult>
     }
   }
   result.restart = [...restart].map(([id, name]) => ({ id, name }))
+
+  // a service unhealthy before the migration would fail its check after it, and again after
+  // the rollback: say so now, while nothing has changed
+  if (asset.health && !input.continuing && !refusals.length) {
+    const h = await waitHealthy(asset.health, {
+      engine,
+      containers: result.restart.map((c) => c.id),
+    })
+    if (!h.ok) {
+      refusals.push({
+        check: 'health',
+        message: `the health check fails already, before anything changed: ${describeFailure(h)}`,
+        remedy: 'fix the service or assets.<name>.health first',
+      })
+    }
+  }
   return result
 }

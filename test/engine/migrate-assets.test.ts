@@ -501,6 +501,66 @@ describeEngine('migrate-assets', (getEngine) => {
     expect(await running(engine, f.container)).toBe(true)
   })
 
+  test('an unhealthy service before the run → refused (exit 4), JSON lists the refusal', async ({
+    engine,
+  }) => {
+    if (skipWithoutRclone()) return
+    const f = await setup(engine, { health: ['test', '-f', '/music/not-there'] })
+    const r = await cli(engine, f, ['migrate-assets', 'music', '--yes', '--json'])
+    expect(r.code, r.stderr).toBe(4)
+    const j = JSON.parse(r.stdout)
+    expect(j.outcome).toBe('refused')
+    expect(j.refusals.map((x: { check: string }) => x.check)).toEqual(['health'])
+    expect(await exists(f.backups)).toBe(false)
+    await expectOriginal(engine, f)
+  })
+
+  test('a file written into the source during the copy → rolled back (exit 1), nothing lost', async ({
+    engine,
+  }) => {
+    if (skipWithoutRclone()) return
+    const f = await setup(engine, { writeBack: '8s' })
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        '--config',
+        f.config,
+        '--docker-host',
+        engine.dockerHost,
+        'migrate-assets',
+        'music',
+        '--yes',
+      ],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { PATH: process.env.PATH, HOME: process.env.HOME },
+      },
+    )
+    let stderr = ''
+    let wrote = false
+    const done = new Promise<number | null>((resolve) => child.on('close', resolve))
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString()
+      if (!wrote && stderr.includes('waiting for the mount to upload')) {
+        wrote = true
+        void fs.writeFile(path.join(f.source, 'late.mp3'), 'written while migrating')
+      }
+    })
+    const code = await done
+    expect(wrote).toBe(true)
+    expect(code, stderr).toBe(1)
+    expect(stderr).toMatch(/late\.mp3 \(missing\)|late\.mp3.*changed while/s)
+    expect((await fs.lstat(f.source)).isDirectory()).toBe(true)
+    expect(await fs.readFile(path.join(f.source, 'late.mp3'), 'utf8')).toBe(
+      'written while migrating',
+    )
+    const now = await treeHashes(f.source)
+    now.delete('late.mp3')
+    expect(now).toEqual(f.before)
+    expect(await running(engine, f.container)).toBe(true)
+  })
+
   test('an inner symlink and a mount that cannot store symlinks → refused, naming it', async ({
     engine,
   }) => {

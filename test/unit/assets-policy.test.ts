@@ -182,8 +182,37 @@ describe('judgeMount', () => {
 
   it('accepts a live mount', () => {
     expect(
-      judgeMount(mount, 'fuse.rclone', { kind: 'live', fsType: 'fuse.rclone', allowOther: true }),
+      judgeMount(mount, 'fuse.rclone', {
+        kind: 'live',
+        fsType: 'fuse.rclone',
+        allowOther: true,
+        userId: 0,
+      }),
     ).toEqual([])
+  })
+
+  it('refuses a FUSE mount of another user without allow_other (dockerd could not reach it)', () => {
+    const r = judgeMount(mount, 'fuse.rclone', {
+      kind: 'live',
+      fsType: 'fuse.rclone',
+      allowOther: false,
+      userId: 1000,
+    })
+    expect(r).toHaveLength(1)
+    expect(r[0]!.message).toMatch(/uid 1000 without allow_other/)
+    expect(
+      judgeMount(mount, 'fuse.rclone', {
+        kind: 'live',
+        fsType: 'fuse.rclone',
+        allowOther: true,
+        userId: 1000,
+      }),
+    ).toEqual([])
+  })
+
+  it('refuses a mount shipshape cannot read (EACCES)', () => {
+    const r = judgeMount(mount, 'fuse.rclone', { kind: 'no-access', code: 'EACCES' })
+    expect(r[0]!.remedy).toMatch(/allow-other/)
   })
 
   it('refuses a directory with nothing mounted, pointing at findmnt', () => {

@@ -42,7 +42,12 @@ export const backupStep: Step<MigrateContext> = {
     if (!entries)
       throw new Error(`the source ${ctx.paths.source} was not read (nothing to back up)`)
     // the stamp names every path of the run: a --resume must find the same ones
-    await journal.note({ stamp: ctx.stamp })
+    await journal.note({
+      stamp: ctx.stamp,
+      source: ctx.asset.source,
+      dest: ctx.asset.dest,
+      mount: ctx.asset.mount,
+    })
     await mkdir(ctx.paths.workDir, { recursive: true, mode: 0o700 })
     const sample = await sampleCompressibility(ctx.paths.source, entries)
     const compression = chooseCompression(sample.ratio, await zstdAvailable())

@@ -1,3 +1,4 @@
+import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Step } from '../../runbook/index.js'
 import { describeFailure, waitHealthy } from '../../health/check.js'
@@ -64,5 +65,19 @@ export const checkStep: Step<MigrateContext> = {
       ctx.facts.health = `healthy after ${h.attempts} attempt(s)`
       ctx.out.info(`health check passed (${h.attempts} attempt(s))`)
     }
+    // where the original is and until when: for the operator and a later prune
+    await writeFile(
+      path.join(ctx.paths.workDir, 'original.json'),
+      JSON.stringify(
+        {
+          original: ctx.paths.aside,
+          source: ctx.paths.source,
+          dest: ctx.paths.dest,
+          keepUntil: new Date(ctx.now().getTime() + ctx.asset.keepOriginal).toISOString(),
+        },
+        null,
+        2,
+      ) + '\n',
+    )
   },
 }

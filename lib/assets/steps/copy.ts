@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises'
+import { lstat, mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { formatBytes } from '../../config/index.js'
 import type { Step } from '../../runbook/index.js'
@@ -16,7 +16,14 @@ export const copyStep: Step<MigrateContext> = {
   ],
   async run(ctx, journal) {
     const manifest = await readManifest(ctx.paths.manifest)
-    await journal.note({ dest: ctx.paths.dest })
+    // an empty dest that was there before is emptied by the undo, never removed
+    if (journal.data().destExisted === undefined) {
+      const existed = await lstat(ctx.paths.dest).then(
+        () => true,
+        () => false,
+      )
+      await journal.note({ dest: ctx.paths.dest, destExisted: existed })
+    }
     await mkdir(path.dirname(ctx.paths.doneLog), { recursive: true, mode: 0o700 })
     const bar = ctx.progress('copy', manifest.bytes)
     let r
@@ -38,10 +45,14 @@ export const copyStep: Step<MigrateContext> = {
       `copied ${r.copied} files (${formatBytes(r.bytesCopied)})${r.skipped ? `, ${r.skipped} already there from an earlier run` : ''}${r.modesKept ? '' : '; the mount does not keep file modes (rclone --file-perms/--dir-perms decide them)'}`,
     )
   },
-  async undo(ctx) {
+  async undo(ctx, journal) {
     const manifest = await readManifest(ctx.paths.manifest).catch(() => null)
     if (!manifest) return // the backup never finished: the copy never started
-    const r = await removeCopy({ dest: ctx.paths.dest, entries: manifest.entries })
+    const r = await removeCopy({
+      dest: ctx.paths.dest,
+      entries: manifest.entries,
+      keepDest: journal.data().destExisted === true,
+    })
     if (r.leftovers.length) {
       ctx.out.warn(
         `left ${r.leftovers.length} file(s) in ${ctx.paths.dest} that shipshape did not write: ${r.leftovers.slice(0, 3).join(', ')}`,

@@ -8,6 +8,7 @@ import type { MigrateContext } from '../context.js'
 import { backupStep } from './backup.js'
 import { checkStep } from './check.js'
 import { copyStep } from './copy.js'
+import { recheckStep } from './recheck.js'
 import { startStep } from './start.js'
 import { stopStep } from './stop.js'
 import { swapStep } from './swap.js'
@@ -20,6 +21,7 @@ export const migrateSteps: Step<MigrateContext>[] = [
   copyStep,
   verifyRemoteStep,
   stopStep,
+  recheckStep,
   swapStep,
   startStep,
   checkStep,

@@ -30,6 +30,7 @@ export const verifyRemoteStep: Step<MigrateContext> = {
       const rel = path.relative(ctx.asset.mount, ctx.paths.dest)
       const remotePath = remoteJoin(remote.spec, rel)
       let lastShown = -1
+      let lastAt = 0
       const cmp = await waitForRemote({
         remotePath,
         display: `${remote.display} (${rel})`,
@@ -38,7 +39,9 @@ export const verifyRemoteStep: Step<MigrateContext> = {
         timeoutMs: ctx.uploadTimeoutMs,
         intervalMs: 2000,
         onPoll: (pending) => {
-          if (pending > 0 && pending !== lastShown) {
+          // a line when the count moves, at most every 10 s (a timer's log stays readable)
+          if (pending > 0 && pending !== lastShown && Date.now() - lastAt >= 10_000) {
+            lastAt = Date.now()
             ctx.out.info(
               `waiting for the mount to upload ${pending} of ${files.length} files to the remote…`,
             )

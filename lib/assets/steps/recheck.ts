@@ -1,0 +1,37 @@
+import { lstat } from 'node:fs/promises'
+import type { Step } from '../../runbook/index.js'
+import type { MigrateContext } from '../context.js'
+import { compareEntries, readManifest, walkTree } from '../manifest.js'
+
+/**
+ * The containers ran through the backup and the copy: once they are stopped, the source must
+ * still be what was copied. A file written meanwhile would exist only in the renamed-aside
+ * original after the swap, so any difference fails the run (and undoes it) instead.
+ */
+export const recheckStep: Step<MigrateContext> = {
+  id: 'recheck',
+  title: 'Check nothing changed in the source meanwhile',
+  preview: (ctx) => [
+    `walk ${ctx.paths.source} again: every entry as in the manifest (size, mtime)`,
+  ],
+  async run(ctx) {
+    const manifest = await readManifest(ctx.paths.manifest)
+    // run again on a --resume after the swap: the original is aside by now
+    const swapped = (await lstat(ctx.paths.source).catch(() => null))?.isSymbolicLink() === true
+    const now = await walkTree(swapped ? ctx.paths.aside : ctx.paths.source)
+    const bad = compareEntries(manifest.entries, now.entries, {
+      modes: false,
+      mtimes: true,
+      owners: false,
+    })
+    if (bad.length || now.problems.length) {
+      const shown = [
+        ...bad.map((m) => `${m.path} (${m.what})`),
+        ...now.problems.map((p) => `${p.path} (${p.reason})`),
+      ]
+      throw new Error(
+        `${shown.length} entr${shown.length === 1 ? 'y' : 'ies'} of ${ctx.paths.source} changed while it was being copied: ${shown.slice(0, 5).join(', ')}${shown.length > 5 ? ', …' : ''} — something other than the stopped containers writes there; stop it and run again`,
+      )
+    }
+  },
+}
