@@ -4,7 +4,8 @@ import { loadConfig } from '../lib/config/index.js'
 import { globalOptions } from '../lib/cli/global.js'
 import { createOutput } from '../lib/cli/output.js'
 import { openEngine } from '../lib/docker/open.js'
-import { runMigrateAssets, type MigrateResult } from '../lib/assets/index.js'
+import { runMigrateAssets, runMigrateFinalize, type MigrateResult } from '../lib/assets/index.js'
+import { UsageError } from '../lib/errors.js'
 
 function render(r: MigrateResult): string {
   const lines = [`${r.asset}: ${r.outcome}`]
@@ -30,6 +31,10 @@ export function migrateAssetsCommand(): Command {
     .option('-y, --yes', 'do not ask for confirmation (needed without a TTY)')
     .option('--resume', 'finish an interrupted run from its journal')
     .option('--rollback', 'undo an interrupted run from its journal')
+    .option(
+      '--finalize',
+      'remove the originals kept aside whose keepOriginal has passed (while the migration stands)',
+    )
     .addHelpText(
       'after',
       '\nExit codes: 0 migrated (or already migrated), 1 failed and rolled back (nothing lost), 2 bad usage/config,\n3 Docker engine or rclone unavailable, 4 refused before anything changed (lock held, mount not live,\nno space, path not allowed, unfinished run), 5 could not fully roll back: the journal says where.\nJSON shape: "schema": "shipshape.migrate-assets/1" (see README).',
@@ -37,12 +42,30 @@ export function migrateAssetsCommand(): Command {
     .action(
       async (
         name: string,
-        opts: { dryRun?: boolean; yes?: boolean; resume?: boolean; rollback?: boolean },
+        opts: {
+          dryRun?: boolean
+          yes?: boolean
+          resume?: boolean
+          rollback?: boolean
+          finalize?: boolean
+        },
         cmd: Command,
       ) => {
         const g = globalOptions(cmd)
         const out = createOutput({ json: g.json, quiet: g.quiet })
         const { config } = await loadConfig({ file: g.config })
+        if (opts.finalize) {
+          if (opts.resume || opts.rollback) {
+            throw new UsageError('--finalize cannot be used with --resume or --rollback')
+          }
+          const r = await runMigrateFinalize({ config, out }, name, opts)
+          if (g.json) out.data(JSON.stringify(r, null, 2))
+          else
+            out.human(
+              `${r.asset}: ${r.outcome}${r.finalize?.removed.length ? `\n  removed ${r.finalize.removed.join(', ')}` : ''}`,
+            )
+          return
+        }
         const engine = await openEngine({
           config,
           dockerHost: g.dockerHost,

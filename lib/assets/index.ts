@@ -13,6 +13,7 @@ import { findUnfinishedJournals, runRunbook, type RunSummary } from '../runbook/
 import { RunbookNeedsPersonError, RunbookRolledBackError } from '../runbook/runner.js'
 import { migratePaths, stampOf, type MigrateContext, type MigrateFacts } from './context.js'
 import type { Refusal } from './policy.js'
+import { runFinalize } from './finalize.js'
 import { emptyPreflight, preflight } from './preflight.js'
 import { migrateSteps } from './steps/index.js'
 import { readManifest } from './manifest.js'
@@ -43,6 +44,8 @@ export interface MigrateResult {
     | 'refused'
     | 'rolled-back'
     | 'needs-person'
+    | 'finalized'
+    | 'nothing-to-finalize'
   files: number
   bytes: number
   backup: {
@@ -58,6 +61,8 @@ export interface MigrateResult {
   warnings: string[]
   journal: string | null
   steps: RunSummary['steps']
+  /** --finalize: originals removed, and the ones that stay with why */
+  finalize?: { removed: string[]; kept: { original: string; why: string }[] }
   /** outcome 'refused': every check that said no, with its fix */
   refusals?: Refusal[]
   error?: string
@@ -302,5 +307,39 @@ export async function runMigrateAssets(
       ;(err as { result?: MigrateResult }).result = await finish(err.summary, err)
     }
     throw err
+  }
+}
+
+/** `--finalize`: the kept originals whose time is up go (see finalize.ts). */
+export async function runMigrateFinalize(
+  ctx: { config: Config; out: Output },
+  name: string,
+  opts: MigrateOptions = {},
+): Promise<MigrateResult> {
+  const asset = findAsset(ctx.config, name)
+  const r = await runFinalize(ctx, name, opts)
+  const removed = r.summary?.outcome === 'ok' ? r.due.map((k) => k.original) : ([] as string[])
+  return {
+    schema: MIGRATE_SCHEMA,
+    asset: name,
+    source: asset.source,
+    dest: asset.dest,
+    outcome: !r.summary
+      ? 'nothing-to-finalize'
+      : r.summary.outcome === 'ok'
+        ? 'finalized'
+        : r.summary.outcome === 'dry-run' || r.summary.outcome === 'cancelled'
+          ? r.summary.outcome
+          : 'needs-person',
+    files: 0,
+    bytes: 0,
+    backup: null,
+    verified: null,
+    original: null,
+    containers: [],
+    warnings: [],
+    journal: r.summary?.journal ?? null,
+    steps: r.summary?.steps ?? [],
+    finalize: { removed, kept: r.kept },
   }
 }

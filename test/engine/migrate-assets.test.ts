@@ -132,6 +132,7 @@ describeEngine('migrate-assets', (getEngine) => {
       count?: number
       sizeMb?: number
       source?: string
+      keepOriginal?: string
     } = {},
   ): Promise<Fixture> {
     const root = await fs.mkdtemp(path.join(os.tmpdir(), 'ss-mig-'))
@@ -192,6 +193,7 @@ describeEngine('migrate-assets', (getEngine) => {
         `    restart: [${f.container}]`,
         `    health: { command: ${JSON.stringify(health)}, timeout: 15s, retries: 2 }`,
         '    uploadTimeout: 2m',
+        ...(o.keepOriginal ? [`    keepOriginal: ${o.keepOriginal}`] : []),
       ].join('\n') + '\n',
     )
     return f
@@ -248,6 +250,39 @@ describeEngine('migrate-assets', (getEngine) => {
     const again = await cli(engine, f, ['migrate-assets', 'music', '--yes', '--json'])
     expect(again.code, again.stderr).toBe(0)
     expect(JSON.parse(again.stdout).outcome).toBe('already-migrated')
+    // the original is kept for keepOriginal (7d): --finalize leaves it
+    const fin = await cli(engine, f, ['migrate-assets', 'music', '--finalize', '--yes', '--json'])
+    expect(fin.code, fin.stderr).toBe(0)
+    expect(JSON.parse(fin.stdout).outcome).toBe('nothing-to-finalize')
+    expect(await exists(j.original.path)).toBe(true)
+  })
+
+  test('--finalize removes the original once keepOriginal has passed, the migration intact', async ({
+    engine,
+  }) => {
+    if (skipWithoutRclone()) return
+    const f = await setup(engine, { keepOriginal: '1s' })
+    const r = await cli(engine, f, ['migrate-assets', 'music', '--yes', '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    const aside = JSON.parse(r.stdout).original.path as string
+    await new Promise((res) => setTimeout(res, 1500))
+    // a file gone from dest: the original must stay
+    const gone = path.join(f.mnt, 'music', 'zero.txt') // through the mount: its cache knows
+    await fs.rename(gone, `${gone}.away`)
+    const held = await cli(engine, f, ['migrate-assets', 'music', '--finalize', '--yes', '--json'])
+    expect(held.code, held.stderr).toBe(0)
+    expect(JSON.parse(held.stdout).outcome).toBe('nothing-to-finalize')
+    expect(held.stderr).toMatch(/missing or changed/)
+    expect(await exists(aside)).toBe(true)
+    await fs.rename(`${gone}.away`, gone)
+    const fin = await cli(engine, f, ['migrate-assets', 'music', '--finalize', '--yes', '--json'])
+    expect(fin.code, fin.stderr).toBe(0)
+    const j = JSON.parse(fin.stdout)
+    expect(j.outcome).toBe('finalized')
+    expect(j.finalize.removed).toEqual([aside])
+    expect(await exists(aside)).toBe(false)
+    expect(await fs.readlink(f.source)).toBe(path.join(f.mnt, 'music'))
+    expect(await treeHashes(path.join(f.remote, 'music'))).toEqual(f.before)
   })
 
   test('dry run: prints the plan, changes nothing', async ({ engine }) => {

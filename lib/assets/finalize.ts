@@ -1,0 +1,149 @@
+/**
+ * `shipshape migrate-assets NAME --finalize`: removes the originals a migration kept aside once
+ * their `keepOriginal` has passed — and only while the migration still stands (source is the
+ * symlink to dest) and dest still holds every file of the manifest with its size. Each removal
+ * is a runbook step (lock, journal); it cannot be undone, the backup archive stays.
+ */
+import { lstat, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import type { Output } from '../cli/output.js'
+import type { Config } from '../config/index.js'
+import { runRunbook, type RunSummary, type Step } from '../runbook/index.js'
+import { readManifest } from './manifest.js'
+
+export interface KeptOriginal {
+  /** the run's work dir in backupDir (holds original.json, manifest.json, the archive) */
+  workDir: string
+  original: string
+  source: string
+  dest: string
+  keepUntil: string
+  removedAt?: string
+}
+
+export async function findKeptOriginals(backupDir: string, name: string): Promise<KeptOriginal[]> {
+  const dir = path.join(backupDir, name)
+  const stamps = await readdir(dir).catch(() => [] as string[])
+  const out: KeptOriginal[] = []
+  for (const s of stamps.sort()) {
+    const workDir = path.join(dir, s)
+    try {
+      const j = JSON.parse(
+        await readFile(path.join(workDir, 'original.json'), 'utf8'),
+      ) as Partial<KeptOriginal>
+      if (typeof j.original === 'string' && typeof j.keepUntil === 'string') {
+        out.push({
+          workDir,
+          original: j.original,
+          source: String(j.source),
+          dest: String(j.dest),
+          keepUntil: j.keepUntil,
+          ...(j.removedAt ? { removedAt: j.removedAt } : {}),
+        })
+      }
+    } catch {
+      // a run that did not finish has no original.json: nothing kept to finalize
+    }
+  }
+  return out
+}
+
+/** Why this original may not go yet (null: it may). Reads only. */
+export async function finalizeBlocker(k: KeptOriginal, now: Date): Promise<string | null> {
+  if (k.removedAt) return `removed already (${k.removedAt})`
+  if (new Date(k.keepUntil) > now) return `kept until ${k.keepUntil}`
+  if (
+    !(await lstat(k.original).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ))
+  ) {
+    return `${k.original} is not there any more`
+  }
+  const link = await readlink(k.source).catch(() => null)
+  if (link !== k.dest) return `${k.source} is not the symlink to ${k.dest} any more`
+  const manifest = await readManifest(path.join(k.workDir, 'manifest.json')).catch(() => null)
+  if (!manifest) return `the run's manifest is unreadable`
+  let missing = 0
+  for (const e of manifest.entries) {
+    if (e.kind !== 'file') continue
+    const st = await stat(path.join(k.dest, e.path)).catch(() => null)
+    if (st?.size !== e.size) missing++
+  }
+  if (missing) return `${missing} file(s) of the manifest are missing or changed in ${k.dest}`
+  return null
+}
+
+function removeStep(k: KeptOriginal): Step<{ now: () => Date }> {
+  return {
+    id: `remove-${path.basename(k.workDir)}`,
+    title: `Remove the original kept at ${k.original}`,
+    preview: () => [
+      `rm -r ${k.original} (kept until ${k.keepUntil}; the backup in ${k.workDir} stays)`,
+    ],
+    async run(ctx) {
+      const blocker = await finalizeBlocker(k, ctx.now())
+      if (blocker && !blocker.includes('is not there any more')) throw new Error(blocker)
+      await rm(k.original, { recursive: true, force: true })
+      await writeFile(
+        path.join(k.workDir, 'original.json'),
+        JSON.stringify({ ...k, workDir: undefined, removedAt: ctx.now().toISOString() }, null, 2) +
+          '\n',
+      )
+    },
+    async verify() {
+      return !(await lstat(k.original).then(
+        () => true,
+        () => false,
+      ))
+    },
+  }
+}
+
+export interface FinalizeResult {
+  due: KeptOriginal[]
+  kept: { original: string; why: string }[]
+  summary: RunSummary | null
+}
+
+export async function runFinalize(
+  ctx: { config: Config; out: Output },
+  name: string,
+  opts: {
+    dryRun?: boolean
+    yes?: boolean
+    now?: () => Date
+    confirm?: (q: string) => Promise<boolean>
+  },
+): Promise<FinalizeResult> {
+  const now = opts.now ?? (() => new Date())
+  const all = await findKeptOriginals(ctx.config.backupDir, name)
+  const due: KeptOriginal[] = []
+  const kept: FinalizeResult['kept'] = []
+  for (const k of all) {
+    const why = await finalizeBlocker(k, now())
+    if (why) {
+      if (!k.removedAt) kept.push({ original: k.original, why })
+    } else due.push(k)
+  }
+  for (const k of kept) ctx.out.info(`${k.original}: stays (${k.why})`)
+  if (!due.length) {
+    ctx.out.info(`${name}: no original is due for removal`)
+    return { due, kept, summary: null }
+  }
+  const summary = await runRunbook(
+    due.map(removeStep),
+    { now },
+    {
+      dryRun: opts.dryRun,
+      yes: opts.yes,
+      stateDir: ctx.config.stateDir,
+      operation: 'migrate-assets-finalize',
+      args: { asset: name },
+      out: ctx.out,
+      confirm: opts.confirm,
+      now,
+    },
+  )
+  return { due, kept, summary }
+}
