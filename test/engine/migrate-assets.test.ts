@@ -445,13 +445,9 @@ describeEngine('migrate-assets', (getEngine) => {
     expect(r.code, r.stderr).toBe(0)
   })
 
-  /** Starts the CLI, waits for `ready()`, kills it with SIGKILL. */
-  async function killWhen(
-    engine: PrivateEngine,
-    f: Fixture,
-    ready: () => Promise<boolean>,
-  ): Promise<void> {
-    const child = spawn(
+  /** `migrate-assets music --yes` as a child process (to kill it, or to read stderr as it comes). */
+  function spawnMigrate(engine: PrivateEngine, f: Fixture, stderr: 'ignore' | 'pipe') {
+    return spawn(
       process.execPath,
       [
         CLI,
@@ -464,10 +460,19 @@ describeEngine('migrate-assets', (getEngine) => {
         '--yes',
       ],
       {
-        stdio: 'ignore',
+        stdio: ['ignore', 'ignore', stderr],
         env: { PATH: process.env.PATH, HOME: process.env.HOME },
       },
     )
+  }
+
+  /** Starts the CLI, waits for `ready()`, kills it with SIGKILL. */
+  async function killWhen(
+    engine: PrivateEngine,
+    f: Fixture,
+    ready: () => Promise<boolean>,
+  ): Promise<void> {
+    const child = spawnMigrate(engine, f, 'ignore')
     const closed = new Promise((r) => child.on('close', r))
     for (let i = 0; i < 1200; i++) {
       if (await ready()) break
@@ -555,27 +560,11 @@ describeEngine('migrate-assets', (getEngine) => {
   }) => {
     if (skipWithoutRclone()) return
     const f = await setup(engine, { writeBack: '8s' })
-    const child = spawn(
-      process.execPath,
-      [
-        CLI,
-        '--config',
-        f.config,
-        '--docker-host',
-        engine.dockerHost,
-        'migrate-assets',
-        'music',
-        '--yes',
-      ],
-      {
-        stdio: ['ignore', 'ignore', 'pipe'],
-        env: { PATH: process.env.PATH, HOME: process.env.HOME },
-      },
-    )
+    const child = spawnMigrate(engine, f, 'pipe')
     let stderr = ''
     let wrote = false
     const done = new Promise<number | null>((resolve) => child.on('close', resolve))
-    child.stderr.on('data', (d: Buffer) => {
+    child.stderr!.on('data', (d: Buffer) => {
       stderr += d.toString()
       if (!wrote && stderr.includes('waiting for the mount to upload')) {
         wrote = true
