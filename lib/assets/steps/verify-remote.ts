@@ -31,13 +31,17 @@ export const verifyRemoteStep: Step<MigrateContext> = {
       const remotePath = remoteJoin(remote.spec, rel)
       let lastShown = -1
       let lastAt = 0
-      const cmp = await waitForRemote({
+      const wait = {
         remotePath,
         display: `${remote.display} (${rel})`,
         expected: files,
-        hash: remote.hash ?? undefined,
-        timeoutMs: ctx.uploadTimeoutMs,
         intervalMs: 2000,
+      }
+      // sizes while the uploads go on (a listing with hashes makes many backends read every
+      // byte: once is enough), then the hashes once everything is there
+      await waitForRemote({
+        ...wait,
+        timeoutMs: ctx.uploadTimeoutMs,
         onPoll: (pending) => {
           // a line when the count moves, at most every 10 s (a timer's log stays readable)
           if (pending > 0 && pending !== lastShown && Date.now() - lastAt >= 10_000) {
@@ -48,6 +52,11 @@ export const verifyRemoteStep: Step<MigrateContext> = {
             lastShown = pending
           }
         },
+      })
+      const cmp = await waitForRemote({
+        ...wait,
+        hash: remote.hash ?? undefined,
+        timeoutMs: Math.max(60_000, ctx.uploadTimeoutMs - (Date.now() - t0)),
       })
       ctx.facts.uploadWaitMs = Date.now() - t0
       // a backend may list no hash for some files (crypt, …): those are read back below
