@@ -10,6 +10,7 @@ import type { Output } from '../cli/output.js'
 import type { Config } from '../config/index.js'
 import { runRunbook, type RunSummary, type Step } from '../runbook/index.js'
 import { readManifest } from './manifest.js'
+import { checkSourcePath } from './policy.js'
 
 export interface KeptOriginal {
   /** the run's work dir in backupDir (holds original.json, manifest.json, the archive) */
@@ -46,6 +47,25 @@ export async function findKeptOriginals(backupDir: string, name: string): Promis
     }
   }
   return out
+}
+
+/**
+ * original.json is a plain file in backupDir: before anything is removed as root, what it names
+ * must be exactly what this asset's migration makes — `<source>.shipshape-<stamp of its run
+ * dir>` for the configured source and dest, a source the allowed-roots policy accepts.
+ * Pure; null when it is.
+ */
+export function foreignOriginal(
+  k: KeptOriginal,
+  asset: { source: string; dest: string },
+  policy: { allowedRoots: string[]; stateDir: string; backupDir: string },
+): string | null {
+  const expected = `${asset.source}.shipshape-${path.basename(k.workDir)}`
+  if (k.source !== asset.source || k.dest !== asset.dest || k.original !== expected) {
+    return `${path.join(k.workDir, 'original.json')} names ${k.original}, not this asset's kept original ${expected}: not touching it`
+  }
+  const refused = checkSourcePath(asset.source, policy)
+  return refused.length ? refused[0]!.message : null
 }
 
 /** Why this original may not go yet (null: it may). Reads only. */
@@ -120,8 +140,11 @@ export async function runFinalize(
   const all = await findKeptOriginals(ctx.config.backupDir, name)
   const due: KeptOriginal[] = []
   const kept: FinalizeResult['kept'] = []
+  const asset = ctx.config.assets[name]
   for (const k of all) {
-    const why = await finalizeBlocker(k, now())
+    const why =
+      (asset ? foreignOriginal(k, asset, ctx.config) : `no asset named ${name}`) ??
+      (await finalizeBlocker(k, now()))
     if (why) {
       if (!k.removedAt) kept.push({ original: k.original, why })
     } else due.push(k)
