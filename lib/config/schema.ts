@@ -168,7 +168,9 @@ export const healthSchema = z
     timeout: durationSchema
       .prefault('60s')
       .describe('time allowed for the service to become healthy'),
-    retries: int(0, 100).default(5).describe('attempts within timeout'),
+    retries: int(0, 100)
+      .default(5)
+      .describe('tries after the first within timeout; the waits double and add up to timeout'),
     command: z
       .array(z.string(), { error: 'must be a list of arguments' })
       .min(1, 'must name a command')
@@ -218,6 +220,16 @@ export const serviceSchema = z
     sourceDir: absPathSchema
       .optional()
       .describe('application source on the host (torch-check looks there for CUDA calls too)'),
+    buildNetwork: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('network for RUN steps of a plain container build (docker build --network)'),
+    buildTimeout: durationSchema.prefault('2h').describe('a rebuild whose build takes longer fails'),
+    commitPause: z
+      .boolean()
+      .default(true)
+      .describe('pause the container while `rebuild` commits it as a backup (docker’s default)'),
     gpu: z
       .enum(gpuExpectations)
       .default('unknown')
@@ -320,6 +332,13 @@ export const configSchema = z
           .prefault('3s')
           .refine((ms) => ms >= 1000, 'must be at least 1s')
           .describe('how long the engine may take to answer the first call (unreachable → exit 3)'),
+        compose: z
+          .array(z.string().min(1))
+          .min(1)
+          .optional()
+          .describe(
+            'compose command, e.g. [docker-compose] or [docker, compose] (default: docker compose, then docker-compose)',
+          ),
         callTimeout: durationSchema
           .prefault('2m')
           .refine((ms) => ms >= 1000, 'must be at least 1s')

@@ -13,8 +13,10 @@ import {
   normalizeImageDetails,
   normalizeDiskUsage,
   normalizeHistory,
+  normalizeImage,
 } from './normalize.js'
 import { PassThrough } from 'node:stream'
+import tarStream from 'tar-stream'
 import type {
   ContainerDetails,
   ContainerSummary,
@@ -22,6 +24,7 @@ import type {
   EngineInfo,
   HistoryEntry,
   ImageDetails,
+  ImageSummary,
 } from './types.js'
 
 /** The engine port: everything shipshape asks of Docker goes through here. */
@@ -47,7 +50,43 @@ export interface Engine {
   startContainer(idOrName: string): Promise<void>
   /** Stops a running container, SIGKILL after `timeoutS` (default: the container's StopTimeout, 10 s). */
   stopContainer(idOrName: string, timeoutS?: number): Promise<void>
+  /** GET /containers/{id}/json as the engine gives it (`size`: with SizeRw); null when there is none. */
+  inspectContainerRaw(
+    idOrName: string,
+    opts?: { size?: boolean },
+  ): Promise<Docker.ContainerInspectInfo | null>
+  /** GET /images/{name}/json as the engine gives it; null when there is none. */
+  inspectImageRaw(ref: string): Promise<Docker.ImageInspectInfo | null>
+  /** Images, optionally only those with every one of `labels` ('key' or 'key=value'). */
+  listImages(opts?: { labels?: string[] }): Promise<ImageSummary[]>
+  /** Points repo:tag at an image (moves the tag when it named another one). */
+  tagImage(image: string, repo: string, tag: string): Promise<void>
+  /**
+   * DELETE /images/{ref} without force: removes a tag, and the image with its last tag when no
+   * container uses it. Returns false when there was no such image or tag.
+   */
+  removeImage(ref: string): Promise<boolean>
+  /** `docker commit`: the container's filesystem and config as a new image; returns its id. */
+  commitContainer(idOrName: string, o: CommitOptions): Promise<string>
+  /**
+   * A copy of an image with labels added (a build of `FROM <image>` with the labels: no new layer,
+   * a new id) tagged repo:tag; returns its id.
+   */
+  labelImage(
+    image: string,
+    o: { repo: string; tag: string; labels: Record<string, string> },
+  ): Promise<string>
   close(): void
+}
+
+export interface CommitOptions {
+  repo: string
+  tag: string
+  /** pause the container while committing (docker's default: true) */
+  pause: boolean
+  /** Dockerfile instructions applied to the image's config, e.g. 'LABEL a="b"' */
+  changes?: string[]
+  comment?: string
 }
 
 export interface ExecOptions {
@@ -305,6 +344,87 @@ export async function connectEngine(
           if (err?.statusCode === 304) return // already stopped
           return named(`stop of container ${idOrName}`)(err)
         })
+    },
+    async inspectContainerRaw(idOrName, o = {}) {
+      try {
+        const opts = { size: Boolean(o.size) } as Docker.ContainerInspectOptions
+        return await api.getContainer(idOrName).inspect(opts)
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode === 404) return null
+        return named(`container ${idOrName}`)(err)
+      }
+    },
+    async inspectImageRaw(ref) {
+      try {
+        return await api.getImage(ref).inspect()
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode === 404) return null
+        return named(`image ${ref}`)(err)
+      }
+    },
+    async listImages(o = {}) {
+      const filters = o.labels?.length ? { label: o.labels } : undefined
+      const raw = (await api
+        .listImages(filters ? { filters: JSON.stringify(filters) } : {})
+        .catch(named('image list'))) as unknown as Record<string, unknown>[]
+      return raw.map(normalizeImage)
+    },
+    async tagImage(image, repo, tag) {
+      await api
+        .getImage(image)
+        .tag({ repo, tag })
+        .catch(named(`tag of image ${image} as ${repo}:${tag}`))
+    },
+    async removeImage(ref) {
+      try {
+        await api.getImage(ref).remove({ force: false, noprune: false })
+        return true
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode === 404) return false
+        return named(`removal of image ${ref}`)(err)
+      }
+    },
+    async commitContainer(idOrName, o) {
+      const r = (await api
+        .getContainer(idOrName)
+        .commit({
+          repo: o.repo,
+          tag: o.tag,
+          pause: o.pause,
+          comment: o.comment,
+          changes: o.changes,
+        })
+        .catch(named(`commit of container ${idOrName}`))) as { Id?: string; ID?: string }
+      const id = r.Id ?? r.ID
+      if (!id) throw new EngineError(`commit of container ${idOrName}: the engine gave no image id`)
+      return id
+    },
+    async labelImage(image, o) {
+      const pack = tarStream.pack()
+      pack.entry({ name: 'Dockerfile', mode: 0o644 }, `FROM ${image}\n`)
+      pack.finalize()
+      const stream = (await api
+        .buildImage(pack as unknown as NodeJS.ReadableStream, {
+          t: `${o.repo}:${o.tag}`,
+          labels: o.labels,
+          networkmode: 'none',
+          rm: true,
+          forcerm: true,
+        })
+        .catch(named(`labelled copy of image ${image}`))) as NodeJS.ReadableStream
+      const events = await new Promise<{ error?: string; aux?: { ID?: string } }[]>(
+        (resolve, reject) =>
+          api.modem.followProgress(stream, (err: Error | null, res: unknown[]) =>
+            err ? reject(err) : resolve(res as { error?: string; aux?: { ID?: string } }[]),
+          ),
+      ).catch(named(`labelled copy of image ${image}`))
+      const failed = events.find((e) => e.error)
+      if (failed) throw new EngineError(`labelled copy of image ${image}: ${failed.error}`)
+      const tagged = await api
+        .getImage(`${o.repo}:${o.tag}`)
+        .inspect()
+        .catch(named(`labelled copy of image ${image}`))
+      return tagged.Id
     },
     close() {},
   }

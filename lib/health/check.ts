@@ -156,13 +156,23 @@ async function checkContainer(name: string, ctx: HealthContext): Promise<HealthC
   return { kind: 'container', target: name, ok: c.health === 'healthy', detail: c.health }
 }
 
+/**
+ * The waits between the `retries + 1` attempts: they double each time and add up to the timeout
+ * (60 s, 5 retries → 1.9, 3.9, 7.7, 15.5, 31 s), never shorter than 250 ms. A service that is up
+ * at once passes the first check; one that needs a second passes within about two.
+ */
+export function backoffWaits(timeoutMs: number, retries: number): number[] {
+  const first = retries > 0 ? timeoutMs / (2 ** retries - 1) : 0
+  return Array.from({ length: retries }, (_, k) => Math.max(250, Math.round(first * 2 ** k)))
+}
+
 /** Runs the checks until they all pass together, or the time or the attempts run out. */
 export async function waitHealthy(h: HealthConfig, ctx: HealthContext): Promise<HealthResult> {
   const sleep = ctx.sleep ?? sleepMs
   const now = ctx.now ?? Date.now
   const deadline = now() + h.timeout
   const attempts = h.retries + 1
-  const spacing = Math.max(250, Math.floor(h.timeout / attempts))
+  const waits = backoffWaits(h.timeout, h.retries)
   let checks: HealthCheckResult[] = []
   for (let i = 1; ; i++) {
     const started = now()
@@ -172,8 +182,8 @@ export async function waitHealthy(h: HealthConfig, ctx: HealthContext): Promise<
     if (h.command) checks.push(await checkCommand(h.command, ctx, budget))
     if (h.container) for (const c of ctx.containers) checks.push(await checkContainer(c, ctx))
     if (checks.every((c) => c.ok)) return { ok: true, attempts: i, checks }
-    const wait = Math.min(spacing - (now() - started), deadline - now())
     if (i >= attempts || now() >= deadline) return { ok: false, attempts: i, checks }
+    const wait = Math.min((waits[i - 1] ?? 250) - (now() - started), deadline - now())
     await sleep(Math.max(0, wait))
   }
 }

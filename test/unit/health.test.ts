@@ -9,6 +9,7 @@ import { healthSchema } from '../../lib/config/schema.js'
 import type { ExecOptions, ExecResult } from '../../lib/docker/engine.js'
 import type { ContainerDetails } from '../../lib/docker/types.js'
 import {
+  backoffWaits,
   describeFailure,
   displayUrl,
   type HealthContext,
@@ -134,8 +135,8 @@ describe('waitHealthy: command', () => {
     expect(r.ok).toBe(true)
     expect(r.attempts).toBe(2)
     expect(f.execCalls).toHaveLength(2)
-    // 60 s spread over retries + 1 = 6 attempts
-    expect(f.sleeps).toEqual([h.timeout / (h.retries + 1)])
+    // the first of 5 doubling waits that add up to 60 s: 60 / 31
+    expect(f.sleeps).toEqual([Math.round(h.timeout / 31)])
     expect(r.checks[0]?.ok).toBe(true)
   })
 
@@ -216,7 +217,7 @@ describe('waitHealthy: command', () => {
   })
 
   it('tries again after a check slower than the spacing while time is left', async () => {
-    // 60 s / 6 attempts = 10 s apart; the first try takes 15 s
+    // the first wait is 1.9 s; the first try takes 15 s
     const slow = (result: ExecResult) => (clock: { t: number }) => {
       clock.t += 15_000
       return result
@@ -552,5 +553,18 @@ describe('waitHealthy: url', () => {
     expect(r.checks[0]?.detail).toMatch(/^no answer within \d+ ms$/)
     expect(describeFailure(r)).toContain('no answer within')
     expect(Date.now() - started).toBeLessThan(5000)
+  })
+})
+
+describe('backoffWaits', () => {
+  it('doubles and adds up to the timeout', () => {
+    const w = backoffWaits(60_000, 5)
+    expect(w).toEqual([1935, 3871, 7742, 15484, 30968])
+    expect(Math.abs(w.reduce((a, b) => a + b, 0) - 60_000)).toBeLessThan(5)
+  })
+  it('never waits less than 250 ms, and not at all without retries', () => {
+    expect(backoffWaits(1000, 3)).toEqual([250, 286, 571])
+    expect(backoffWaits(60_000, 0)).toEqual([])
+    expect(backoffWaits(10_000, 100).slice(0, 3)).toEqual([250, 250, 250])
   })
 })
