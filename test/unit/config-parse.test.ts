@@ -166,7 +166,7 @@ describe('parseConfigText: errors name file, line, column and key', () => {
     const err = problemsOf(yaml('docker:', '  socket: /run/docker.sock'))
     expect(err.problems[0]).toMatchObject({ line: 2, column: 3, key: 'docker.socket' })
     expect(err.problems[0]?.message).toBe(
-      "unknown key 'socket' (allowed: host, timeout, callTimeout)",
+      "unknown key 'socket' (allowed: host, timeout, compose, callTimeout)",
     )
   })
 
@@ -337,8 +337,16 @@ describe('services, assets, schedule', () => {
       compose: '/opt/a/docker-compose.yml',
       service: 'a',
       gpu: 'unknown',
+      buildTimeout: 2 * 3600_000,
+      commitPause: true,
     })
-    expect(ok.services.b).toEqual({ container: 'b', build: '/opt/b', gpu: 'unknown' })
+    expect(ok.services.b).toEqual({
+      container: 'b',
+      build: '/opt/b',
+      gpu: 'unknown',
+      buildTimeout: 2 * 3600_000,
+      commitPause: true,
+    })
 
     const err = problemsOf(
       yaml(
