@@ -8,8 +8,8 @@ import type { Output } from '../cli/output.js'
 import { formatBytes, type AssetConfig, type Config } from '../config/index.js'
 import type { Engine } from '../docker/engine.js'
 import { RefusedError, UsageError } from '../errors.js'
-import { assertLockFree } from '../host/lock.js'
-import { findUnfinishedJournals, runRunbook, type RunSummary } from '../runbook/index.js'
+import { runRunbook, type RunSummary } from '../runbook/index.js'
+import { priorRun } from '../runbook/prior.js'
 import { RunbookNeedsPersonError, RunbookRolledBackError } from '../runbook/runner.js'
 import { migratePaths, stampOf, type MigrateContext, type MigrateFacts } from './context.js'
 import type { Refusal } from './policy.js'
@@ -113,19 +113,16 @@ export async function runMigrateAssets(
   const now = opts.now ?? (() => new Date())
   const args = { asset: name }
   const continuing = Boolean(opts.resume || opts.rollback)
-  const unfinished = (await findUnfinishedJournals(config.stateDir, MIGRATE_OPERATION)).filter(
-    (j) => j.args.asset === name,
-  )
-  const prior = continuing ? unfinished[0] : undefined
-  // who else is at it comes before what the host looks like: a running migration changes it
-  if (!opts.dryRun) await assertLockFree(config.stateDir)
-  if (!continuing && unfinished[0] && !opts.dryRun) {
-    const j = unfinished[0]
-    throw new RefusedError(
-      `an unfinished ${MIGRATE_OPERATION} run of ${name} (started ${j.startedAt} by pid ${j.pid}) is in ${j.file}`,
-      'run it again with --resume to finish it, or with --rollback to undo it',
-    )
-  }
+  const prior = await priorRun({
+    stateDir: config.stateDir,
+    operations: [MIGRATE_OPERATION],
+    key: 'asset',
+    target: name,
+    dryRun: opts.dryRun,
+    resume: opts.resume,
+    rollback: opts.rollback,
+    command: () => `shipshape migrate-assets ${name}`,
+  })
   // a stamp fixed by the run: a resume finds the same backup, copy log and aside directory
   // (the backup step notes it first thing; a run that never reached it created nothing)
   const noted = prior?.steps.get('backup')?.notes.stamp
@@ -176,7 +173,7 @@ export async function runMigrateAssets(
       : await preflight({ asset, config, engine, continuing: continuing && Boolean(prior) })
   base.warnings.push(...pre.warnings)
   for (const w of pre.warnings) out.warn(w)
-  if (pre.migrated && !unfinished.length) {
+  if (pre.migrated && !prior) {
     out.info(`${name}: already migrated (${asset.source} → ${asset.dest}); nothing to do`)
     return { ...base, outcome: 'already-migrated' }
   }

@@ -9,7 +9,6 @@ import {
   readdir,
   readFile,
   readlink,
-  statfs,
   stat,
   symlink,
   unlink,
@@ -18,6 +17,7 @@ import {
 import path from 'node:path'
 import type { AssetConfig, Config } from '../config/index.js'
 import type { Engine } from '../docker/engine.js'
+import { freeBytes } from '../host/space.js'
 import { UnavailableError } from '../errors.js'
 import { describeFailure, waitHealthy } from '../health/check.js'
 import { isUnder, readMountinfo, type MountEntry } from '../host/mountinfo.js'
@@ -173,19 +173,6 @@ async function destState(dest: string): Promise<'absent' | 'empty' | 'not-empty'
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'absent'
     throw err
-  }
-}
-
-async function freeBytes(dir: string): Promise<{ dir: string; free: number }> {
-  let cur = dir
-  for (;;) {
-    try {
-      const s = await statfs(cur)
-      return { dir: cur, free: Number(s.bavail) * Number(s.bsize) }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || cur === '/') throw err
-      cur = path.dirname(cur)
-    }
   }
 }
 
