@@ -7,6 +7,7 @@ import { configCommand } from './config.js'
 import { inspectCommand } from './inspect.js'
 import { torchCheckCommand } from './torch-check.js'
 import { migrateAssetsCommand } from './migrate-assets.js'
+import { rebuildCommand, rollbackCommand } from './rebuild.js'
 
 function buildProgram(): Command {
   const program = new Command('shipshape')
@@ -27,6 +28,8 @@ function buildProgram(): Command {
   program.addCommand(inspectCommand())
   program.addCommand(torchCheckCommand())
   program.addCommand(migrateAssetsCommand())
+  program.addCommand(rebuildCommand())
+  program.addCommand(rollbackCommand())
   program.addCommand(configCommand())
   for (const cmd of program.commands) cmd.exitOverride().configureHelp({ showGlobalOptions: true })
   return program

@@ -62,8 +62,8 @@ export interface Engine {
   /** Points repo:tag at an image (moves the tag when it named another one). */
   tagImage(image: string, repo: string, tag: string): Promise<void>
   /**
-   * DELETE /images/{ref} without force: removes a tag, and the image with its last tag when no
-   * container uses it. Returns false when there was no such image or tag.
+   * DELETE /images/{ref} without force or pruning: removes a tag, and the image with its last tag when no
+   * container uses it (never its untagged parents). Returns false when there was no such image or tag.
    */
   removeImage(ref: string): Promise<boolean>
   /** `docker commit`: the container's filesystem and config as a new image; returns its id. */
@@ -377,7 +377,7 @@ export async function connectEngine(
     },
     async removeImage(ref) {
       try {
-        await api.getImage(ref).remove({ force: false, noprune: false })
+        await api.getImage(ref).remove({ force: false, noprune: true })
         return true
       } catch (err) {
         if ((err as { statusCode?: number }).statusCode === 404) return false

@@ -1,0 +1,487 @@
+/**
+ * Recreate a plain (non-compose) container on a new image, reversibly: the old container is
+ * stopped and renamed aside, a new one with everything the operator set is created under its
+ * name; undo puts the very old container back. planRecreate() is pure (raw inspect JSON in,
+ * create options out); the I/O functions are idempotent so that a crash at any point can be
+ * resumed or undone.
+ */
+import type Docker from 'dockerode'
+import { EngineError, NeedsPersonError, RefusedError } from '../errors.js'
+import type { Engine } from './engine.js'
+
+/** Pure: what to create so the new container is the old one on `newImage`. */
+export interface RecreatePlan {
+  /** without leading '/' */
+  name: string
+  /** includes name, Image: newImage, Config fields, HostConfig, NetworkingConfig for the first network */
+  create: Docker.ContainerCreateOptions
+  /** further networks to connect after create (a create can carry only one endpoint on API < 1.44) */
+  connect: { network: string; endpoint: Docker.EndpointSettings }[]
+  /** whether the old one was running (start the new one only then) */
+  wasRunning: boolean
+}
+
+type Raw = Record<string, unknown>
+
+const isObj = (v: unknown): v is Raw => typeof v === 'object' && v !== null && !Array.isArray(v)
+const obj = (v: unknown): Raw => (isObj(v) ? v : {})
+const str = (v: unknown): string => (typeof v === 'string' ? v : '')
+const strs = (v: unknown): string[] =>
+  Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []
+const isEmpty = (v: unknown): boolean =>
+  v === null ||
+  v === undefined ||
+  v === '' ||
+  (Array.isArray(v) && v.length === 0) ||
+  (isObj(v) && Object.keys(v).length === 0)
+
+/** Deep equality of JSON values; null, undefined, '', [] and {} are all "unset". */
+function same(a: unknown, b: unknown): boolean {
+  if (isEmpty(a) && isEmpty(b)) return true
+  if (Array.isArray(a) && Array.isArray(b)) {
+    return a.length === b.length && a.every((x, i) => same(x, b[i]))
+  }
+  if (isObj(a) && isObj(b)) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)])
+    return [...keys].every((k) => same(a[k], b[k]))
+  }
+  return a === b
+}
+
+/** Entries of a {key: value} map that the image does not have with the same value. */
+function ownEntries(mine: unknown, image: unknown): Raw | undefined {
+  const base = obj(image)
+  const out: Raw = {}
+  for (const [k, v] of Object.entries(obj(mine))) {
+    if (!(k in base) || !same(base[k], v)) out[k] = v
+  }
+  return Object.keys(out).length ? out : undefined
+}
+
+const cleanPath = (p: string): string => (p.length > 1 ? p.replace(/\/+$/, '') : p)
+
+/** The container path of a HostConfig.Binds entry `src:dest[:opts]`. */
+function bindDestination(bind: string): string {
+  const parts = bind.split(':')
+  return cleanPath(parts.length >= 2 ? (parts[1] ?? '') : (parts[0] ?? ''))
+}
+
+/** The MAC docker 20.10–26.x gives an endpoint: 02:42 and the IPv4 address. */
+function derivedMac(ip: string): string {
+  const octets = ip.split('.').map(Number)
+  if (octets.length !== 4 || octets.some((n) => !(n >= 0 && n <= 255))) return ''
+  return ['02', '42', ...octets.map((n) => n.toString(16).padStart(2, '0'))].join(':')
+}
+
+/** An endpoint's MAC unless docker made it up (a stopped container's endpoint shows none). */
+function operatorMac(ep: Raw): string | undefined {
+  const mac = str(ep.MacAddress).toLowerCase()
+  const ip = str(ep.IPAddress)
+  if (!mac || (ip ? mac === derivedMac(ip) : mac.startsWith('02:42:'))) return undefined
+  return str(ep.MacAddress)
+}
+
+function endpointFor(
+  ep: Raw,
+  dropAliases: Set<string>,
+  mac: string | undefined,
+): Docker.EndpointSettings {
+  const out: Docker.EndpointSettings = {}
+  const aliases = strs(ep.Aliases).filter((a) => !dropAliases.has(a))
+  if (aliases.length) out.Aliases = [...new Set(aliases)]
+  const ipam = obj(ep.IPAMConfig)
+  if (str(ipam.IPv4Address) || str(ipam.IPv6Address) || strs(ipam.LinkLocalIPs).length) {
+    out.IPAMConfig = ipam as Docker.IPAMConfig
+  }
+  if (strs(ep.Links).length) out.Links = strs(ep.Links)
+  if (!isEmpty(ep.DriverOpts)) out.DriverOpts = obj(ep.DriverOpts) as Record<string, string>
+  if (mac) out.MacAddress = mac
+  // API 1.48+: the gateway priority an operator gave (`--network name=…,gw-priority=…`)
+  if (typeof ep.GwPriority === 'number' && ep.GwPriority !== 0) {
+    ;(out as Raw).GwPriority = ep.GwPriority
+  }
+  return out
+}
+
+/** HostConfig.Links as inspect shows them (`/db:/app/db`) back to create's `db:db`. */
+function createLink(link: string): string {
+  const i = link.indexOf(':')
+  if (i < 0) return link.replace(/^\//, '')
+  const target = link.slice(0, i).replace(/^\//, '')
+  const alias =
+    link
+      .slice(i + 1)
+      .split('/')
+      .pop() ?? ''
+  return alias ? `${target}:${alias}` : target
+}
+
+/** NetworkMode values with no endpoint of their own. */
+function noEndpoints(mode: string): boolean {
+  return mode === 'host' || mode === 'none' || mode.startsWith('container:')
+}
+
+/**
+ * What to create so the new container is the old one on `newImage`. Values the old image
+ * supplied are left out (the new image's own ENV, CMD, labels… win); values the operator set
+ * are kept. Refuses (RefusedError) a container created with --rm: stopping it would remove it
+ * and its anonymous volumes, leaving nothing to go back to.
+ */
+export function planRecreate(
+  container: Docker.ContainerInspectInfo,
+  oldImage: Docker.ImageInspectInfo,
+  newImage: string,
+): RecreatePlan {
+  const c = container as unknown as Raw
+  const id = str(c.Id)
+  const shortId = id.slice(0, 12)
+  const name = str(c.Name).replace(/^\//, '')
+  const cfg = obj(c.Config)
+  const img = obj((oldImage as unknown as Raw).Config)
+  const host = obj(c.HostConfig)
+  const mode = str(host.NetworkMode)
+  const containerMode = mode.startsWith('container:')
+
+  if (host.AutoRemove === true) {
+    throw new RefusedError(
+      `container ${name} was created with --rm: stopping it removes it and its anonymous volumes, so it cannot be kept aside for an undo`,
+      'recreate it by hand (docker run without --rm), then run the rebuild again',
+    )
+  }
+  const selfRefs = new Set([`container:${id}`, `container:${name}`, `container:${shortId}`])
+  for (const key of ['NetworkMode', 'IpcMode', 'PidMode', 'UTSMode', 'UsernsMode', 'Cgroup']) {
+    if (selfRefs.has(str(host[key]))) {
+      throw new RefusedError(
+        `container ${name}: HostConfig.${key} ${str(host[key])} names the container itself`,
+      )
+    }
+  }
+
+  const create: Docker.ContainerCreateOptions = { name, Image: newImage }
+  const out = create as Raw
+
+  // Hostname: docker's default is the short id; with another container's network namespace
+  // the engine copies that container's hostname/domain in, and refuses them on create.
+  const hostname = str(cfg.Hostname)
+  if (!containerMode && hostname && hostname !== shortId) create.Hostname = hostname
+  if (!containerMode && str(cfg.Domainname)) create.Domainname = str(cfg.Domainname)
+  for (const k of [
+    'AttachStdin',
+    'AttachStdout',
+    'AttachStderr',
+    'Tty',
+    'OpenStdin',
+    'StdinOnce',
+  ]) {
+    if (typeof cfg[k] === 'boolean') out[k] = cfg[k]
+  }
+  if (typeof cfg.StopTimeout === 'number') create.StopTimeout = cfg.StopTimeout
+  if (cfg.NetworkDisabled === true) create.NetworkDisabled = true
+  // Config.MacAddress: only ever the operator's (both engines leave it empty otherwise)
+  const mac = mode === 'host' || containerMode ? '' : str(cfg.MacAddress)
+  if (mac) create.MacAddress = mac
+
+  const imageEnv = new Set(strs(img.Env))
+  const env = strs(cfg.Env).filter((e) => !imageEnv.has(e))
+  if (env.length) create.Env = env
+
+  // Once an Entrypoint is given the engine takes no Cmd from the image: keep both together.
+  if (!same(cfg.Entrypoint, img.Entrypoint)) {
+    const entry = cfg.Entrypoint
+    create.Entrypoint = isEmpty(entry) ? [''] : (entry as string[])
+    if (!isEmpty(cfg.Cmd)) create.Cmd = strs(cfg.Cmd)
+  } else if (!same(cfg.Cmd, img.Cmd)) {
+    create.Cmd = strs(cfg.Cmd)
+  }
+  for (const k of ['WorkingDir', 'User', 'StopSignal']) {
+    if (str(cfg[k]) && str(cfg[k]) !== str(img[k])) out[k] = str(cfg[k])
+  }
+  for (const k of ['Shell', 'OnBuild']) {
+    if (!isEmpty(cfg[k]) && !same(cfg[k], img[k])) out[k] = strs(cfg[k])
+  }
+  // Healthcheck: the engine fills the fields an override left out from the image; keep only
+  // those the operator changed, the new image supplies the rest.
+  if (isObj(cfg.Healthcheck)) {
+    const own = ownEntries(cfg.Healthcheck, img.Healthcheck)
+    if (own) create.Healthcheck = own as Docker.HealthConfig
+  }
+  const exposed = ownEntries(cfg.ExposedPorts, img.ExposedPorts)
+  if (exposed && !containerMode) create.ExposedPorts = exposed as Record<string, object>
+  const volumes = ownEntries(cfg.Volumes, img.Volumes)
+  if (volumes) create.Volumes = volumes as Record<string, object>
+  const labels = ownEntries(cfg.Labels, img.Labels)
+  if (labels) create.Labels = labels as Record<string, string>
+
+  // HostConfig is the operator's input as stored; copied whole (fields of newer engines too).
+  const hc: Raw = { ...host }
+  // The engine's default masks (non-empty) would pin this engine version's list; an empty
+  // list is the operator's `--security-opt systempaths=unconfined`.
+  for (const k of ['MaskedPaths', 'ReadonlyPaths']) {
+    if (!Array.isArray(hc[k]) || strs(hc[k]).length) delete hc[k]
+  }
+  if (strs(hc.Links).length) hc.Links = strs(hc.Links).map(createLink)
+
+  // Anonymous volumes: the data stays with the service, mounted by name in the new container.
+  const containerMounts = (Array.isArray(c.Mounts) ? c.Mounts : []).map(obj)
+  const volumeAt = new Map<string, Raw>()
+  for (const m of containerMounts) {
+    if (m.Type === 'volume' && str(m.Name)) volumeAt.set(cleanPath(str(m.Destination)), m)
+  }
+  const given = new Set(strs(hc.Binds).map(bindDestination))
+  const mounts: Raw[] = (Array.isArray(hc.Mounts) ? hc.Mounts : []).map((m0) => {
+    const m = obj(m0)
+    const target = cleanPath(str(m.Target))
+    given.add(target)
+    // `--mount type=volume,dst=/x` without a source is anonymous too: name it
+    const vol = volumeAt.get(target)
+    if (m.Type === 'volume' && !str(m.Source) && vol) return { ...m, Source: str(vol.Name) }
+    return m
+  })
+  for (const [target, m] of volumeAt) {
+    if (given.has(target)) continue
+    const mount: Raw = { Type: 'volume', Source: str(m.Name), Target: str(m.Destination) }
+    if (m.RW === false) mount.ReadOnly = true
+    const driver = str(m.Driver)
+    if (driver && driver !== 'local') mount.VolumeOptions = { DriverConfig: { Name: driver } }
+    mounts.push(mount)
+    given.add(target)
+  }
+  if (mounts.length) hc.Mounts = mounts
+  create.HostConfig = hc as Docker.HostConfig
+
+  // Networks: the NetworkMode one in the create, the others connected afterwards. Aliases the
+  // engine adds by itself (the old short id; on 20.10 the hostname) are left to the engine.
+  const connect: RecreatePlan['connect'] = []
+  if (!noEndpoints(mode)) {
+    const networks = obj(obj(c.NetworkSettings).Networks)
+    const modeName = mode === 'default' || mode === '' ? 'bridge' : mode
+    const primary =
+      modeName in networks
+        ? modeName
+        : Object.keys(networks).find((k) => {
+            const nid = str(obj(networks[k]).NetworkID)
+            return nid !== '' && modeName.length >= 12 && nid.startsWith(modeName)
+          })
+    const dropAliases = new Set([shortId, hostname].filter(Boolean))
+    for (const [net, ep0] of Object.entries(networks)) {
+      const ep = obj(ep0)
+      if (net === primary) {
+        const endpoint = endpointFor(ep, dropAliases, mac || operatorMac(ep))
+        create.NetworkingConfig = { EndpointsConfig: { [net]: endpoint } }
+      } else {
+        connect.push({ network: net, endpoint: endpointFor(ep, dropAliases, operatorMac(ep)) })
+      }
+    }
+  }
+
+  return { name, create, connect, wasRunning: obj(c.State).Running === true }
+}
+
+/** The aside name of the old container during a recreate: `<name>-shipshape-old-<stamp>` */
+export function asideName(name: string, stamp: string): string {
+  // container names allow [a-zA-Z0-9_.-] only: an ISO stamp's ':' and '+' become '-'
+  return `${name}-shipshape-old-${stamp.replace(/[^a-zA-Z0-9_.-]/g, '-')}`
+}
+
+// --- engine calls ----------------------------------------------------------------------------
+
+const short = (id: string): string => id.replace(/^sha256:/, '').slice(0, 12)
+
+function statusOf(err: unknown): number | undefined {
+  return (err as { statusCode?: number } | null)?.statusCode
+}
+
+function engineError(what: string, err: unknown): EngineError {
+  const e = err as { statusCode?: number; json?: { message?: string }; message?: string } | null
+  const msg = e?.json?.message ?? e?.message ?? String(err)
+  return new EngineError(`${what}: ${msg.trim()}`, e?.statusCode)
+}
+
+/**
+ * The container with exactly this name, or whose id is (or starts with) `id`. The engine also
+ * answers a name with a container whose id merely starts with it: that one is not the one asked for.
+ */
+async function find(engine: Engine, ref: { name: string } | { id: string }): Promise<Raw | null> {
+  const key = 'name' in ref ? ref.name : ref.id
+  let raw: Raw
+  try {
+    raw = (await engine.api.getContainer(key).inspect()) as unknown as Raw
+  } catch (err) {
+    if (statusOf(err) === 404) return null
+    throw engineError(`inspect of container ${key}`, err)
+  }
+  if ('name' in ref) return str(raw.Name) === `/${ref.name}` ? raw : null
+  return sameId(str(raw.Id), ref.id) ? raw : null
+}
+
+/** `id` is the full id or an unambiguous prefix of it (12+ hex digits). */
+const sameId = (full: string, id: string): boolean =>
+  full === id || (id.length >= 12 && full.startsWith(id))
+
+async function stop(engine: Engine, id: string, label: string, timeoutS?: number): Promise<void> {
+  try {
+    await engine.api.getContainer(id).stop(timeoutS === undefined ? {} : { t: timeoutS })
+  } catch (err) {
+    if (statusOf(err) === 304) return // already stopped
+    throw engineError(`stop of container ${label} (${short(id)})`, err)
+  }
+}
+
+async function start(engine: Engine, id: string, label: string): Promise<void> {
+  try {
+    await engine.api.getContainer(id).start()
+  } catch (err) {
+    if (statusOf(err) === 304) return // already running
+    throw engineError(`start of container ${label} (${short(id)})`, err)
+  }
+}
+
+async function rename(engine: Engine, id: string, from: string, to: string): Promise<void> {
+  try {
+    await engine.api.getContainer(id).rename({ name: to })
+  } catch (err) {
+    throw engineError(`rename of container ${from} (${short(id)}) to ${to}`, err)
+  }
+}
+
+async function remove(engine: Engine, id: string, label: string): Promise<void> {
+  try {
+    // v: false — anonymous volumes stay (the old container's are shared with the new one)
+    await engine.api.getContainer(id).remove({ v: false, force: true })
+  } catch (err) {
+    if (statusOf(err) === 404) return // already gone
+    throw engineError(`removal of container ${label} (${short(id)})`, err)
+  }
+}
+
+/** A container under the name while the old one is aside: ours when it runs the plan's image. */
+function createdFrom(raw: Raw, plan: RecreatePlan): boolean {
+  return str(obj(raw.Config).Image) === plan.create.Image
+}
+
+async function createFrom(engine: Engine, name: string, plan: RecreatePlan): Promise<string> {
+  try {
+    const created = await engine.api.createContainer({ ...plan.create, name })
+    return created.id
+  } catch (err) {
+    if (statusOf(err) === 409) {
+      // a create whose answer was lost: the container is there already
+      const there = await find(engine, { name })
+      if (there && createdFrom(there, plan)) return str(there.Id)
+    }
+    throw engineError(`create of container ${name} on ${plan.create.Image}`, err)
+  }
+}
+
+/**
+ * Idempotent (may be called again after a crash at any point): stop the container `name` if it is
+ * still the old one (oldId), rename it to `aside`, create the new one from the plan under `name`,
+ * connect the extra networks, start it if the old one was running. Returns the new container id.
+ * The plan is computed by the caller from the OLD container's inspect before anything changed
+ * (and kept by the caller), so after a crash the old container may already be renamed/stopped.
+ */
+export async function recreateContainer(
+  engine: Engine,
+  o: { name: string; oldId: string; aside: string; plan: RecreatePlan; stopTimeoutS?: number },
+): Promise<{ newId: string }> {
+  const { name, oldId, aside, plan } = o
+  if (plan.create.HostConfig?.AutoRemove) {
+    throw new RefusedError(`container ${name} was created with --rm: it cannot be kept aside`)
+  }
+  let newId: string | null = null
+  const atName = await find(engine, { name })
+  if (atName && sameId(str(atName.Id), oldId)) {
+    await stop(engine, oldId, name, o.stopTimeoutS)
+    await rename(engine, oldId, name, aside)
+  } else {
+    const atAside = await find(engine, { name: aside })
+    if (!atAside || !sameId(str(atAside.Id), oldId)) {
+      throw new NeedsPersonError(
+        `recreate of ${name}: the old container ${short(oldId)} is neither under ${name} nor under ${aside}`,
+        `look for it with \`docker ps -a --filter id=${oldId}\``,
+      )
+    }
+    // renamed by hand or by an interrupted run: it must not run beside the new one
+    await stop(engine, oldId, aside, o.stopTimeoutS)
+    if (atName) {
+      if (!createdFrom(atName, plan)) {
+        throw new NeedsPersonError(
+          `recreate of ${name}: a container ${name} (${short(str(atName.Id))}) not made by this recreate holds the name; the old one is kept as ${aside}`,
+          `remove or rename that container, or undo the run`,
+        )
+      }
+      newId = str(atName.Id)
+    }
+  }
+  newId ??= await createFrom(engine, name, plan)
+
+  if (plan.connect.length) {
+    const now = await find(engine, { id: newId })
+    if (!now) throw new EngineError(`container ${name} (${short(newId)}) vanished after its create`)
+    const attached = obj(obj(now.NetworkSettings).Networks)
+    for (const { network, endpoint } of plan.connect) {
+      if (network in attached) continue
+      try {
+        await engine.api.getNetwork(network).connect({ Container: newId, EndpointConfig: endpoint })
+      } catch (err) {
+        throw engineError(
+          `connect of container ${name} (${short(newId)}) to network ${network}`,
+          err,
+        )
+      }
+    }
+  }
+  if (plan.wasRunning) await start(engine, newId, name)
+  return { newId }
+}
+
+/**
+ * Idempotent undo: whatever state recreateContainer left (nothing, old stopped, old renamed,
+ * new created, new running), put the old container back: stop and remove a container named `name`
+ * whose id is not oldId, rename `aside` (if it exists) back to `name`, start the old one if
+ * `wasRunning`. Never removes the container with id oldId.
+ */
+export async function restoreContainer(
+  engine: Engine,
+  o: { name: string; oldId: string; aside: string; wasRunning: boolean },
+): Promise<void> {
+  const { name, oldId, aside } = o
+  // Find the old one first: with it gone, the one under the name is all there is — keep it.
+  const old = await find(engine, { id: oldId })
+  if (!old) {
+    throw new NeedsPersonError(
+      `undo of the recreate of ${name}: the old container ${short(oldId)} is gone, nothing to put back`,
+    )
+  }
+  const atName = await find(engine, { name })
+  if (atName && !sameId(str(atName.Id), oldId)) {
+    await stop(engine, str(atName.Id), name)
+    await remove(engine, str(atName.Id), name)
+  }
+  const oldName = str(old.Name).replace(/^\//, '')
+  if (oldName !== name) {
+    if (oldName !== aside) {
+      throw new NeedsPersonError(
+        `undo of the recreate of ${name}: the old container ${short(oldId)} is now called ${oldName}, not ${aside}`,
+        `rename it back by hand: docker rename ${oldName} ${name}`,
+      )
+    }
+    await rename(engine, oldId, aside, name)
+  }
+  if (o.wasRunning) await start(engine, oldId, name)
+}
+
+/** After success: remove the old container kept aside (only if its id is oldId); its anonymous volumes are NOT removed (the new container uses them). */
+export async function dropAside(
+  engine: Engine,
+  o: { aside: string; oldId: string },
+): Promise<void> {
+  const atAside = await find(engine, { name: o.aside })
+  if (!atAside) return
+  if (!sameId(str(atAside.Id), o.oldId)) {
+    throw new NeedsPersonError(
+      `${o.aside} is container ${short(str(atAside.Id))}, not the old container ${short(o.oldId)}: left alone`,
+    )
+  }
+  await remove(engine, o.oldId, o.aside)
+}

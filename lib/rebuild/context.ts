@@ -1,0 +1,99 @@
+/**
+ * What every rebuild/rollback step gets: the service, its image reference, the images it moves
+ * between, the run's fixed paths, and the side-effect ports. Facts a step leaves for a later one
+ * (or for --resume/--rollback) are noted in the journal; the context is rebuilt from those notes
+ * first and from the live engine only for what no note holds.
+ */
+import path from 'node:path'
+import type { Output } from '../cli/output.js'
+import type { HealthConfig, ServiceConfig } from '../config/index.js'
+import type { ComposeTarget } from '../docker/compose.js'
+import type { Engine } from '../docker/engine.js'
+import type { HealthResult } from '../health/check.js'
+
+export const BACKUP_LABEL = 'shipshape.backup.of'
+export const BACKUP_CREATED_LABEL = 'shipshape.backup.created'
+export const BACKUP_KIND_LABEL = 'shipshape.backup.kind'
+export const PREV_PREFIX = 'shipshape-prev-'
+export const COMMIT_PREFIX = 'shipshape-backup-'
+
+/** 'app', 'app:1.2', 'reg:5000/team/app:tag' → repo and tag; null for a digest or an image id. */
+export function parseImageRef(ref: string): { repo: string; tag: string } | null {
+  if (!ref || ref.includes('@') || /^(sha256:)?[0-9a-f]{12,64}$/.test(ref)) return null
+  const slash = ref.lastIndexOf('/')
+  const colon = ref.lastIndexOf(':')
+  if (colon > slash) return { repo: ref.slice(0, colon), tag: ref.slice(colon + 1) }
+  return { repo: ref, tag: 'latest' }
+}
+
+export interface RebuildPaths {
+  /** <backupDir>/rebuild/<service>/<stamp>/: copies of the Dockerfile and compose file */
+  workDir: string
+  /** <stateDir>/logs/<operation>-<service>-<stamp>.log: build and compose output */
+  log: string
+}
+
+export function rebuildPaths(o: {
+  operation: string
+  service: string
+  stamp: string
+  backupDir: string
+  stateDir: string
+}): RebuildPaths {
+  return {
+    workDir: path.join(o.backupDir, 'rebuild', o.service, o.stamp),
+    log: path.join(o.stateDir, 'logs', `${o.operation}-${o.service}-${o.stamp}.log`),
+  }
+}
+
+export interface RebuildContext {
+  service: string
+  config: ServiceConfig
+  kind: 'compose' | 'container'
+  /** the tag the service runs, e.g. whisperx_whisperx:latest */
+  imageRef: string
+  repo: string
+  tag: string
+  /** UTC stamp of the run; names the backup tags, the work dir, the log, the aside container */
+  stamp: string
+  paths: RebuildPaths
+  /** the image the service's containers run before the run */
+  fromImageId: string
+  /** what imageRef named before the run (usually fromImageId) */
+  refWasId: string
+  /** the image the run puts the service on (rebuild: set by the build step) */
+  toImageId: string | null
+  /** the service's containers before the run */
+  containers: { id: string; name: string }[]
+  /** compose services: how to call compose */
+  compose: ComposeTarget | null
+  /** plain containers: the build (context dir, Dockerfile path, --network) */
+  build: { context: string; dockerfile: string; network?: string } | null
+  /** files copied into workDir by the backup step (absolute sources) */
+  filesToKeep: string[]
+  health: HealthConfig
+  /** the health check passed before the run: a rollback that ends unhealthy is then a failure */
+  healthyBefore: boolean
+  noCache: boolean
+  /** environment for a `docker build` child: the engine's address, no health-check secrets */
+  buildEnv: NodeJS.ProcessEnv
+  dockerCli: string
+  engine: Engine
+  out: Output
+  now(): Date
+  facts: RebuildFacts
+}
+
+export interface RebuildFacts {
+  backups: { tag: string; id: string; kind: 'image' | 'commit' }[]
+  buildMs?: number
+  recreateMs?: number
+  health?: HealthResult
+  /** containers after the run */
+  containers?: string[]
+  /** recreate finished → health decided (ms) */
+  gateMs?: number
+  /** a failed new image, left untagged for a person to look at */
+  failedImageId?: string
+  backupsKept?: boolean
+}

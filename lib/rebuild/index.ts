@@ -1,0 +1,460 @@
+/**
+ * `shipshape rebuild SERVICE` and `shipshape rollback SERVICE`: resolve the service (target.ts),
+ * judge it (policy.ts), then the runbook of steps/ under the host lock and a journal. The results
+ * are one JSON shape each: shipshape.rebuild/1, shipshape.rollback/1.
+ */
+import type { Output } from '../cli/output.js'
+import type { Config, ServiceConfig } from '../config/index.js'
+import type { Engine } from '../docker/engine.js'
+import { RefusedError, UsageError } from '../errors.js'
+import { waitHealthy } from '../health/check.js'
+import { dockerChildEnv } from '../host/run.js'
+import { freeBytes } from '../host/space.js'
+import { runRunbook, type RunSummary } from '../runbook/index.js'
+import { priorRun } from '../runbook/prior.js'
+import { RunbookNeedsPersonError, RunbookRolledBackError } from '../runbook/runner.js'
+import type { JournalState } from '../runbook/journal.js'
+import type { Refusal } from '../assets/policy.js'
+import { stampOf } from '../assets/context.js'
+import {
+  BACKUP_CREATED_LABEL,
+  BACKUP_KIND_LABEL,
+  BACKUP_LABEL,
+  COMMIT_PREFIX,
+  parseImageRef,
+  PREV_PREFIX,
+  rebuildPaths,
+  type RebuildContext,
+  type RebuildFacts,
+} from './context.js'
+import { judgeBuildSpace, judgeService } from './policy.js'
+import { rebuildSteps, rollbackSteps } from './steps/index.js'
+import { resolveTarget } from './target.js'
+
+export const REBUILD_SCHEMA = 'shipshape.rebuild/1'
+export const ROLLBACK_SCHEMA = 'shipshape.rollback/1'
+export const REBUILD_OPERATION = 'rebuild'
+export const ROLLBACK_OPERATION = 'rollback'
+
+export interface BackupImage {
+  /** repo:shipshape-prev-<stamp> or repo:shipshape-backup-<stamp> */
+  tag: string
+  id: string
+  kind: 'image' | 'commit'
+  created: string
+  sizeBytes: number
+}
+
+export interface RebuildResult {
+  schema: typeof REBUILD_SCHEMA | typeof ROLLBACK_SCHEMA
+  service: string
+  kind: 'compose' | 'container'
+  outcome:
+    | 'rebuilt'
+    | 'switched'
+    | 'already-there'
+    | 'listed'
+    | 'dry-run'
+    | 'cancelled'
+    | 'refused'
+    | 'rolled-back'
+    | 'needs-person'
+  /** ref: the service's tag; from: the image it ran; to: the image the run put it on */
+  image: { ref: string | null; from: string | null; to: string | null }
+  /** rebuild: the backups made; rollback --list: every backup of the service */
+  backups: BackupImage[] | { tag: string; id: string; kind: 'image' | 'commit' }[]
+  /** build and compose output */
+  log: string | null
+  containers: string[]
+  health: {
+    ok: boolean
+    attempts: number
+    checks: { kind: string; target: string; ok: boolean; detail: string }[]
+  } | null
+  /** ms: the build, the recreate, and the health gate (recreate done → healthy or failed) */
+  timings: { buildMs: number | null; recreateMs: number | null; gateMs: number | null }
+  /** a new image that failed, left untagged for a person to look at (docker image prune removes it) */
+  failedImage: string | null
+  warnings: string[]
+  journal: string | null
+  steps: RunSummary['steps']
+  refusals?: Refusal[]
+  error?: string
+}
+
+export interface RebuildOptions {
+  dryRun?: boolean
+  yes?: boolean
+  resume?: boolean
+  rollback?: boolean
+  noCache?: boolean
+  /** rollback: a backup tag (shipshape-prev-…, repo:tag) or an image id */
+  to?: string
+  confirm?: (q: string) => Promise<boolean>
+  now?: () => Date
+}
+
+export function findService(config: Config, name: string): ServiceConfig {
+  const s = config.services[name]
+  if (!s) {
+    const known = Object.keys(config.services)
+    throw new UsageError(
+      `no service named ${name} in the host config`,
+      known.length
+        ? `configured services: ${known.join(', ')}`
+        : 'add one under services: in the host config (see README)',
+    )
+  }
+  return s
+}
+
+/** Health-check secrets named anywhere in the config: no child but compose gets them. */
+export function secretVariables(config: Config): string[] {
+  const hs = [
+    ...Object.values(config.services).map((s) => s.health),
+    ...Object.values(config.assets).map((a) => a.health),
+  ]
+  return [...new Set(hs.flatMap((h) => (h?.passwordEnv ? [h.passwordEnv] : [])))]
+}
+
+const BACKUP_TAG = new RegExp(`:(${PREV_PREFIX}|${COMMIT_PREFIX})(\\d{8}T\\d{6}Z)$`)
+
+/** The service's backup images, newest first (labels shipshape.backup.*). */
+export async function listBackups(engine: Engine, service: string): Promise<BackupImage[]> {
+  const images = await engine.listImages({ labels: [`${BACKUP_LABEL}=${service}`] })
+  const out: BackupImage[] = []
+  for (const img of images) {
+    for (const tag of img.tags) {
+      const m = BACKUP_TAG.exec(tag)
+      if (!m) continue
+      out.push({
+        tag,
+        id: img.id,
+        kind: img.labels[BACKUP_KIND_LABEL] === 'commit' ? 'commit' : 'image',
+        created: img.labels[BACKUP_CREATED_LABEL] ?? img.createdAt,
+        sizeBytes: img.sizeBytes,
+      })
+    }
+  }
+  return out.sort((a, b) => b.created.localeCompare(a.created) || b.tag.localeCompare(a.tag))
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
+
+interface Prepared {
+  ctx: RebuildContext
+  base: RebuildResult
+  refusals: Refusal[]
+  prior: JournalState | undefined
+}
+
+async function prepare(
+  c: { config: Config; engine: Engine; out: Output },
+  name: string,
+  operation: typeof REBUILD_OPERATION | typeof ROLLBACK_OPERATION,
+  opts: RebuildOptions,
+): Promise<Prepared> {
+  const { config, engine, out } = c
+  const service = findService(config, name)
+  const now = opts.now ?? (() => new Date())
+  const prior = await priorRun({
+    stateDir: config.stateDir,
+    operations:
+      operation === REBUILD_OPERATION
+        ? [REBUILD_OPERATION, ROLLBACK_OPERATION]
+        : [ROLLBACK_OPERATION, REBUILD_OPERATION],
+    key: 'service',
+    target: name,
+    dryRun: opts.dryRun,
+    resume: opts.resume,
+    rollback: opts.rollback,
+    command: (op) => `shipshape ${op} ${name}`,
+  })
+  const composeEnv = dockerChildEnv(engine.info.address, process.env)
+  const target = await resolveTarget({
+    name,
+    service,
+    engine,
+    env: composeEnv,
+    composeCommand: config.docker.compose,
+  })
+  const first = prior?.steps.get(operation === REBUILD_OPERATION ? 'backup' : 'retag')?.notes ?? {}
+  const built = prior?.steps.get('build')?.notes ?? {}
+  const imageRef = str(first.imageRef) ?? target.imageRef
+  const parsed = imageRef ? parseImageRef(imageRef) : null
+  const noted = str(first.stamp)
+  const stamp = noted && /^\d{8}T\d{6}Z$/.test(noted) ? noted : stampOf(now())
+  const containers = Array.isArray(first.containers)
+    ? (first.containers as { id: string; name: string }[])
+    : target.containers.map((x) => ({ id: x.id, name: x.name }))
+  const fromImageId =
+    str(first.fromImageId) ??
+    target.containers.find((x) => x.running)?.imageId ??
+    target.containers[0]?.imageId ??
+    ''
+  const refWasId =
+    str(first.refWasId) ??
+    (imageRef ? (await engine.inspectImage(imageRef))?.id : undefined) ??
+    fromImageId
+  const refusals = [
+    ...target.refusals,
+    ...judgeService({
+      name,
+      service,
+      imageRef: target.imageRef,
+      containers: target.containers,
+      needRunning: operation === REBUILD_OPERATION,
+    }),
+  ]
+  const health = service.health ?? {
+    expectStatus: 200,
+    timeout: 60_000,
+    retries: 5,
+    container: true,
+  }
+  let healthyBefore = typeof first.healthyBefore === 'boolean' ? first.healthyBefore : false
+  const fresh = !prior
+  if (fresh && refusals.length === 0) {
+    // one quick try: a service already unhealthy is not one a rollback must bring back healthy
+    const h = await waitHealthy(
+      { ...health, retries: 0, timeout: Math.min(health.timeout, 10_000) },
+      { engine, containers: target.containers.map((x) => x.name) },
+    )
+    healthyBefore = h.ok
+    if (!h.ok) {
+      target.warnings.push(
+        `${name} is not healthy now: a failed ${operation} is rolled back to this unhealthy state`,
+      )
+    }
+    if (operation === REBUILD_OPERATION && engine.info.address.startsWith('unix:')) {
+      const [img, raw] = await Promise.all([
+        engine.inspectImage(fromImageId),
+        target.containers[0]
+          ? engine.inspectContainerRaw(target.containers[0].id, { size: true })
+          : null,
+      ])
+      const need = (img?.sizeBytes ?? 0) + Number((raw as { SizeRw?: number } | null)?.SizeRw ?? 0)
+      try {
+        const space = await freeBytes(engine.info.dockerRootDir || '/var/lib/docker')
+        refusals.push(
+          ...judgeBuildSpace({ needBytes: need, freeBytes: space.free, dir: space.dir }),
+        )
+      } catch (err) {
+        target.warnings.push(
+          `free space of the engine's disk unknown (${(err as Error).message}): not checked`,
+        )
+      }
+    }
+  }
+  for (const w of target.warnings) out.warn(w)
+  const ctx: RebuildContext = {
+    service: name,
+    config: service,
+    kind: target.kind,
+    imageRef: imageRef ?? '',
+    repo: parsed?.repo ?? '',
+    tag: parsed?.tag ?? '',
+    stamp,
+    paths: rebuildPaths({
+      operation,
+      service: name,
+      stamp,
+      backupDir: config.backupDir,
+      stateDir: config.stateDir,
+    }),
+    fromImageId,
+    refWasId,
+    toImageId: str(built.toImageId) ?? str(first.toImageId) ?? null,
+    containers,
+    compose: target.compose,
+    build: target.build,
+    filesToKeep: target.files,
+    health,
+    healthyBefore,
+    noCache: Boolean(opts.noCache),
+    buildEnv: dockerChildEnv(engine.info.address, process.env, secretVariables(config)),
+    dockerCli: process.env.SHIPSHAPE_DOCKER_CLI ?? 'docker',
+    engine,
+    out,
+    now,
+    facts: { backups: [] },
+  }
+  const base: RebuildResult = {
+    schema: operation === REBUILD_OPERATION ? REBUILD_SCHEMA : ROLLBACK_SCHEMA,
+    service: name,
+    kind: target.kind,
+    outcome: 'dry-run',
+    image: { ref: imageRef, from: fromImageId || null, to: ctx.toImageId },
+    backups: [],
+    log: null,
+    containers: containers.map((x) => x.name),
+    health: null,
+    timings: { buildMs: null, recreateMs: null, gateMs: null },
+    failedImage: null,
+    warnings: [...target.warnings],
+    journal: null,
+    steps: [],
+  }
+  return { ctx, base, refusals, prior }
+}
+
+function refuse(name: string, operation: string, p: Prepared): never {
+  const lines = p.refusals.map((r) => `${r.message}${r.remedy ? ` (fix: ${r.remedy})` : ''}`)
+  const err = new RefusedError(
+    p.refusals.length === 1
+      ? `${operation} ${name} refused: ${lines[0]}`
+      : `${operation} ${name} refused, nothing changed:\n  - ${lines.join('\n  - ')}`,
+    p.refusals.length === 1 ? undefined : 'fix each of the above, then run it again',
+  )
+  ;(err as { result?: RebuildResult }).result = {
+    ...p.base,
+    outcome: 'refused',
+    refusals: p.refusals,
+  }
+  throw err
+}
+
+function finish(
+  p: Prepared,
+  summary: RunSummary,
+  success: 'rebuilt' | 'switched',
+  opts: RebuildOptions,
+  error?: unknown,
+): RebuildResult {
+  const f: RebuildFacts = p.ctx.facts
+  const outcome: RebuildResult['outcome'] =
+    summary.outcome === 'ok' ? (opts.rollback ? 'rolled-back' : success) : summary.outcome
+  const logUsed = summary.steps.some(
+    (s) => s.status !== 'pending' && (s.id === 'build' || s.id === 'recreate'),
+  )
+  return {
+    ...p.base,
+    outcome,
+    image: { ...p.base.image, to: p.ctx.toImageId },
+    backups: f.backups,
+    log: logUsed ? p.ctx.paths.log : null,
+    containers: f.containers ?? p.base.containers,
+    health: f.health ?? null,
+    timings: {
+      buildMs: f.buildMs ?? null,
+      recreateMs: f.recreateMs ?? null,
+      gateMs: f.gateMs ?? null,
+    },
+    failedImage: f.failedImageId ?? null,
+    journal: summary.journal,
+    steps: summary.steps,
+    ...(error ? { error: (error as Error).message } : {}),
+  }
+}
+
+async function run(
+  p: Prepared,
+  operation: string,
+  steps: typeof rebuildSteps,
+  success: 'rebuilt' | 'switched',
+  config: Config,
+  opts: RebuildOptions,
+): Promise<RebuildResult> {
+  try {
+    const summary = await runRunbook(steps, p.ctx, {
+      dryRun: opts.dryRun,
+      yes: opts.yes,
+      resume: opts.resume,
+      rollback: opts.rollback,
+      stateDir: config.stateDir,
+      operation,
+      args: { service: p.ctx.service },
+      out: p.ctx.out,
+      confirm: opts.confirm,
+      now: p.ctx.now,
+    })
+    return finish(p, summary, success, opts)
+  } catch (err) {
+    if (err instanceof RunbookRolledBackError || err instanceof RunbookNeedsPersonError) {
+      ;(err as { result?: RebuildResult }).result = finish(p, err.summary, success, opts, err)
+    }
+    throw err
+  }
+}
+
+export async function runRebuild(
+  c: { config: Config; engine: Engine; out: Output },
+  name: string,
+  opts: RebuildOptions = {},
+): Promise<RebuildResult> {
+  const p = await prepare(c, name, REBUILD_OPERATION, opts)
+  if (p.refusals.length && !(p.prior && (opts.resume || opts.rollback))) refuse(name, 'rebuild', p)
+  c.out.info(
+    `${name}: rebuild ${p.ctx.imageRef} (${p.ctx.kind === 'compose' ? `compose ${p.ctx.compose?.cli.version} project ${p.ctx.compose?.project}` : 'plain container'}; runs ${p.ctx.fromImageId.slice(7, 19)}${opts.noCache ? '; --no-cache' : ''})`,
+  )
+  return run(p, REBUILD_OPERATION, rebuildSteps, 'rebuilt', c.config, opts)
+}
+
+export async function runRollback(
+  c: { config: Config; engine: Engine; out: Output },
+  name: string,
+  opts: RebuildOptions = {},
+): Promise<RebuildResult> {
+  const p = await prepare(c, name, ROLLBACK_OPERATION, opts)
+  if (p.refusals.length && !(p.prior && (opts.resume || opts.rollback))) refuse(name, 'rollback', p)
+  const backups = await listBackups(c.engine, name)
+  if (!p.ctx.toImageId) {
+    let to: { id: string; label: string } | null = null
+    if (opts.to) {
+      const b = backups.find((x) => x.tag === opts.to || x.tag.endsWith(`:${opts.to}`))
+      const img = b ? null : await c.engine.inspectImage(opts.to)
+      to = b ? { id: b.id, label: b.tag } : img ? { id: img.id, label: opts.to } : null
+      if (!to) {
+        throw new UsageError(
+          `no backup or image ${opts.to} for ${name}`,
+          `list the backups with: shipshape rollback ${name} --list`,
+        )
+      }
+    } else {
+      const b = backups.find((x) => x.kind === 'image')
+      if (!b) {
+        p.refusals.push({
+          check: 'backup',
+          message: `${name} has no shipshape-prev backup to roll back to`,
+          remedy: `name one with --to (shipshape rollback ${name} --list), or rebuild first`,
+        })
+        refuse(name, 'rollback', p)
+      }
+      to = { id: b.id, label: b.tag }
+    }
+    if (to.id === p.ctx.fromImageId && !opts.resume && !opts.rollback) {
+      c.out.info(`${name} already runs ${to.label} (${to.id.slice(7, 19)}): nothing to do`)
+      return { ...p.base, outcome: 'already-there', image: { ...p.base.image, to: to.id } }
+    }
+    p.ctx.toImageId = to.id
+    p.base.image.to = to.id
+    c.out.info(
+      `${name}: roll back ${p.ctx.imageRef} from ${p.ctx.fromImageId.slice(7, 19)} to ${to.label} (${to.id.slice(7, 19)})`,
+    )
+  }
+  return run(p, ROLLBACK_OPERATION, rollbackSteps, 'switched', c.config, opts)
+}
+
+export async function runListBackups(
+  c: { config: Config; engine: Engine },
+  name: string,
+): Promise<RebuildResult> {
+  const service = findService(c.config, name)
+  const backups = await listBackups(c.engine, name)
+  return {
+    schema: ROLLBACK_SCHEMA,
+    service: name,
+    kind: service.compose ? 'compose' : 'container',
+    outcome: 'listed',
+    image: { ref: null, from: null, to: null },
+    backups,
+    log: null,
+    containers: [],
+    health: null,
+    timings: { buildMs: null, recreateMs: null, gateMs: null },
+    failedImage: null,
+    warnings: [],
+    journal: null,
+    steps: [],
+  }
+}

@@ -1,0 +1,238 @@
+/**
+ * Which containers, image and build a configured service has, read from the host config, the
+ * compose file and the engine. Pure judgements are in policy.ts; this file only reads.
+ */
+import { readFile, stat } from 'node:fs/promises'
+import path from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import type { ServiceConfig } from '../config/index.js'
+import {
+  composeImageRef,
+  detectCompose,
+  type ComposeCli,
+  type ComposeTarget,
+} from '../docker/compose.js'
+import type { Engine } from '../docker/engine.js'
+import type { ContainerSummary } from '../docker/types.js'
+import type { Refusal } from '../assets/policy.js'
+import type { RebuildContext } from './context.js'
+
+const PROJECT = 'com.docker.compose.project'
+const SERVICE = 'com.docker.compose.service'
+const CONFIG_FILES = 'com.docker.compose.project.config_files'
+const WORKING_DIR = 'com.docker.compose.project.working_dir'
+const ONEOFF = 'com.docker.compose.oneoff'
+
+export interface ServiceTarget {
+  kind: 'compose' | 'container'
+  /** the service's containers, running ones first */
+  containers: { id: string; name: string; running: boolean; imageId: string }[]
+  imageRef: string | null
+  compose: ComposeTarget | null
+  build: { context: string; dockerfile: string; network?: string } | null
+  /** compose file, Dockerfile: kept by the backup step */
+  files: string[]
+  refusals: Refusal[]
+  warnings: string[]
+}
+
+const exists = (p: string) =>
+  stat(p).then(
+    (s) => s,
+    () => null,
+  )
+
+/** Compose containers of project/service (one-off `run` containers left out), by name. */
+export function composeContainersOf(
+  all: ContainerSummary[],
+  project: string,
+  service: string,
+): ContainerSummary[] {
+  return all
+    .filter(
+      (c) =>
+        c.labels[PROJECT] === project &&
+        c.labels[SERVICE] === service &&
+        !/^true$/i.test(c.labels[ONEOFF] ?? ''),
+    )
+    .sort((a, b) => a.name.localeCompare(b.name))
+}
+
+/** The service's containers now (after a recreate their ids change). */
+export async function serviceContainers(
+  c: Pick<RebuildContext, 'engine' | 'compose' | 'containers'>,
+): Promise<{ id: string; name: string }[]> {
+  if (c.compose) {
+    const all = await c.engine.listContainers()
+    return composeContainersOf(all, c.compose.project, c.compose.service).map((x) => ({
+      id: x.id,
+      name: x.name,
+    }))
+  }
+  const name = c.containers[0]?.name
+  if (!name) return []
+  const d = await c.engine.inspectContainer(name)
+  return d ? [{ id: d.id, name }] : []
+}
+
+/** The Dockerfile a compose service builds from, read from the file itself (for the backup copy). */
+function composeDockerfile(file: string, doc: unknown, service: string): string | null {
+  const svc = (doc as { services?: Record<string, { build?: unknown }> })?.services?.[service]
+  const b = svc?.build
+  if (b === undefined || b === null) return null
+  const dir = path.dirname(file)
+  if (typeof b === 'string') return path.resolve(dir, b, 'Dockerfile')
+  const o = b as { context?: string; dockerfile?: string }
+  const ctx = path.resolve(dir, o.context ?? '.')
+  return path.resolve(ctx, o.dockerfile ?? 'Dockerfile')
+}
+
+export async function resolveTarget(o: {
+  name: string
+  service: ServiceConfig
+  engine: Engine
+  env: NodeJS.ProcessEnv
+  composeCommand?: string[]
+}): Promise<ServiceTarget> {
+  const s = o.service
+  const t: ServiceTarget = {
+    kind: s.compose ? 'compose' : 'container',
+    containers: [],
+    imageRef: null,
+    compose: null,
+    build: null,
+    files: [],
+    refusals: [],
+    warnings: [],
+  }
+  const all = await o.engine.listContainers()
+  const byState = (xs: ContainerSummary[]) =>
+    [...xs]
+      .sort((a, b) => Number(b.state === 'running') - Number(a.state === 'running'))
+      .map((x) => ({ id: x.id, name: x.name, running: x.state === 'running', imageId: x.imageId }))
+
+  if (s.compose) {
+    const file = s.compose
+    const serviceName = s.service ?? o.name
+    const st = await exists(file)
+    if (!st?.isFile()) {
+      t.refusals.push({
+        check: 'compose-file',
+        message: `compose file ${file} of ${o.name} is missing`,
+        remedy: 'fix services.' + o.name + '.compose in the host config',
+      })
+      return t
+    }
+    let doc: unknown
+    try {
+      doc = parseYaml(await readFile(file, 'utf8'))
+    } catch (err) {
+      t.refusals.push({
+        check: 'compose-file',
+        message: `compose file ${file} does not parse: ${(err as Error).message.split('\n')[0]}`,
+      })
+      return t
+    }
+    const dockerfile = composeDockerfile(file, doc, serviceName)
+    if (!dockerfile) {
+      t.refusals.push({
+        check: 'build',
+        message: `compose service ${serviceName} in ${file} has no build: section (nothing to rebuild)`,
+        remedy:
+          'rebuild builds from a Dockerfile: add build: to the service, or pull a new image instead',
+      })
+    } else if (!(await exists(dockerfile))?.isFile()) {
+      t.refusals.push({
+        check: 'build',
+        message: `the Dockerfile of ${serviceName} (${dockerfile}) is missing`,
+      })
+    }
+    t.files = [file, ...(dockerfile && (await exists(dockerfile))?.isFile() ? [dockerfile] : [])]
+    // the project the running containers belong to (compose names it after the directory otherwise)
+    const candidates = all.filter(
+      (c) =>
+        c.labels[SERVICE] === serviceName &&
+        ((c.labels[CONFIG_FILES] ?? '').split(',').includes(file) ||
+          c.labels[WORKING_DIR] === path.dirname(file)),
+    )
+    const projects = [...new Set(candidates.map((c) => c.labels[PROJECT] ?? ''))]
+    if (projects.length > 1) {
+      t.refusals.push({
+        check: 'containers',
+        message: `containers of ${serviceName} from ${file} belong to several projects (${projects.join(', ')})`,
+        remedy:
+          'remove the stale project’s containers (docker compose -p NAME down), then run it again',
+      })
+      return t
+    }
+    const project = projects[0]
+    if (!project) {
+      t.refusals.push({
+        check: 'containers',
+        message: `no container of compose service ${serviceName} (${file}) exists`,
+        remedy: `start it first: docker compose -f ${file} up -d ${serviceName}`,
+      })
+      return t
+    }
+    let cli: ComposeCli
+    try {
+      cli = await detectCompose({ configured: o.composeCommand, env: o.env })
+    } catch (err) {
+      t.refusals.push({ check: 'compose', message: (err as Error).message })
+      return t
+    }
+    const first = candidates[0]
+    t.compose = {
+      cli,
+      file,
+      project,
+      service: serviceName,
+      cwd: first?.labels[WORKING_DIR] || path.dirname(file),
+      env: o.env,
+    }
+    t.containers = byState(composeContainersOf(all, project, serviceName))
+    try {
+      t.imageRef = await composeImageRef(t.compose)
+    } catch (err) {
+      t.refusals.push({
+        check: 'compose',
+        message: `compose cannot read ${file}: ${(err as Error).message.split('\n')[0]}`,
+      })
+    }
+    return t
+  }
+
+  // a plain container with a build directory
+  const name = s.container ?? o.name
+  const c = await o.engine.inspectContainer(name)
+  if (!c) {
+    t.refusals.push({
+      check: 'containers',
+      message: `no container named ${name}`,
+      remedy: 'create it first, or fix services.' + o.name + '.container',
+    })
+    return t
+  }
+  t.containers = [
+    { id: c.id, name: c.name.replace(/^\//, ''), running: c.running, imageId: c.imageId },
+  ]
+  t.imageRef = c.image
+  if (!s.build) {
+    t.refusals.push({
+      check: 'build',
+      message: `${o.name} has no build directory`,
+      remedy: `add services.${o.name}.build (and dockerfile if not ${'Dockerfile'}) to the host config`,
+    })
+    return t
+  }
+  const dockerfile = path.resolve(s.build, s.dockerfile ?? 'Dockerfile')
+  if (!(await exists(s.build))?.isDirectory()) {
+    t.refusals.push({ check: 'build', message: `build directory ${s.build} is missing` })
+  } else if (!(await exists(dockerfile))?.isFile()) {
+    t.refusals.push({ check: 'build', message: `Dockerfile ${dockerfile} is missing` })
+  } else {
+    t.files = [dockerfile]
+  }
+  t.build = { context: s.build, dockerfile, network: s.buildNetwork }
+  return t
+}

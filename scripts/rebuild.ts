@@ -1,0 +1,134 @@
+import { Command } from 'commander'
+import { globalOptions } from '../lib/cli/global.js'
+import { createOutput } from '../lib/cli/output.js'
+import { table } from '../lib/cli/table.js'
+import { formatBytes, loadConfig } from '../lib/config/index.js'
+import { openEngine } from '../lib/docker/open.js'
+import { UsageError } from '../lib/errors.js'
+import {
+  runListBackups,
+  runRebuild,
+  runRollback,
+  type RebuildOptions,
+  type RebuildResult,
+} from '../lib/rebuild/index.js'
+
+const short = (id: string | null) => (id ? id.replace(/^sha256:/, '').slice(0, 12) : '-')
+
+export function renderRebuild(r: RebuildResult): string {
+  if (r.outcome === 'listed') {
+    if (!r.backups.length) return `${r.service}: no backups`
+    const t = table(['TAG', 'KIND', 'CREATED', 'SIZE', 'ID'], false)
+    for (const b of r.backups as {
+      tag: string
+      id: string
+      kind: string
+      created?: string
+      sizeBytes?: number
+    }[]) {
+      t.push([
+        b.tag,
+        b.kind,
+        b.created?.slice(0, 19).replace('T', ' ') ?? '',
+        b.sizeBytes !== undefined ? formatBytes(b.sizeBytes) : '',
+        short(b.id),
+      ])
+    }
+    return t.toString()
+  }
+  const lines = [`${r.service}: ${r.outcome}`]
+  if (r.image.ref)
+    lines.push(`  image      ${r.image.ref}: ${short(r.image.from)} → ${short(r.image.to)}`)
+  for (const b of r.backups) lines.push(`  backup     ${b.tag} (${b.kind}, ${short(b.id)})`)
+  if (r.containers.length) lines.push(`  containers ${r.containers.join(', ')}`)
+  if (r.health)
+    lines.push(
+      `  health     ${r.health.ok ? 'ok' : 'failed'} after ${r.health.attempts} ${r.health.attempts === 1 ? 'try' : 'tries'}${r.timings.gateMs !== null ? ` (${(r.timings.gateMs / 1000).toFixed(1)} s)` : ''}`,
+    )
+  if (r.failedImage)
+    lines.push(`  failed     image ${short(r.failedImage)} left untagged for a look`)
+  if (r.log) lines.push(`  log        ${r.log}`)
+  if (r.journal) lines.push(`  journal    ${r.journal}`)
+  return lines.join('\n')
+}
+
+const EXIT_HELP = (what: string) =>
+  `\nExit codes: 0 ${what}, 1 failed and rolled back (the service is back on its image), 2 bad usage/config,\n3 Docker engine or compose unavailable, 4 refused before anything changed (lock held, no health check,\nno space, unfinished run), 5 could not fully roll back: the journal says where.`
+
+type Opts = RebuildOptions & { list?: boolean }
+
+async function act(
+  kind: 'rebuild' | 'rollback',
+  name: string,
+  opts: Opts,
+  cmd: Command,
+): Promise<void> {
+  const g = globalOptions(cmd)
+  const out = createOutput({ json: g.json, quiet: g.quiet })
+  if (opts.resume && opts.rollback)
+    throw new UsageError('--resume and --rollback exclude each other')
+  if (opts.list && (opts.resume || opts.rollback || opts.to || opts.dryRun))
+    throw new UsageError('--list only lists: no other option goes with it')
+  const { config } = await loadConfig({ file: g.config })
+  const engine = await openEngine({ config, dockerHost: g.dockerHost, warn: (w) => out.warn(w) })
+  let result: RebuildResult
+  try {
+    result = opts.list
+      ? await runListBackups({ config, engine }, name)
+      : kind === 'rebuild'
+        ? await runRebuild({ config, engine, out }, name, opts)
+        : await runRollback({ config, engine, out }, name, opts)
+  } catch (err) {
+    const partial = (err as { result?: RebuildResult }).result
+    if (partial && g.json) out.data(JSON.stringify(partial, null, 2))
+    throw err
+  } finally {
+    engine.close()
+  }
+  if (g.json) out.data(JSON.stringify(result, null, 2))
+  else out.human(renderRebuild(result))
+}
+
+export function rebuildCommand(): Command {
+  return new Command('rebuild')
+    .description(
+      'Guarded rebuild of a configured service: back up its image (tag) and container (commit), build, recreate, health-check; rolled back on failure',
+    )
+    .argument('<service>', 'the service, as named under services: in the host config')
+    .option('--no-cache', 'build every layer again (docker build --no-cache)')
+    .option('--dry-run', 'print the plan and what each step would touch; change nothing')
+    .option('-y, --yes', 'do not ask for confirmation (needed without a TTY)')
+    .option('--resume', 'finish an interrupted rebuild from its journal')
+    .option('--rollback', 'undo an interrupted rebuild from its journal')
+    .addHelpText(
+      'after',
+      `${EXIT_HELP('rebuilt and healthy')}\nJSON shape: "schema": "shipshape.rebuild/1" (see README).`,
+    )
+    .action(async (name: string, opts: RebuildOptions & { cache?: boolean }, cmd: Command) => {
+      await act('rebuild', name, { ...opts, noCache: opts.cache === false }, cmd)
+    })
+}
+
+export function rollbackCommand(): Command {
+  return new Command('rollback')
+    .description(
+      'Put a service back on a backup image (default: the newest shipshape-prev tag) and health-check it; undone if it fails',
+    )
+    .argument('<service>', 'the service, as named under services: in the host config')
+    .option(
+      '--to <tag>',
+      'a backup tag (shipshape-prev-…, shipshape-backup-…, or repo:tag) or an image id',
+    )
+    .option('--list', 'list the service’s backups and change nothing')
+    .option('--dry-run', 'print the plan and what each step would touch; change nothing')
+    .option('-y, --yes', 'do not ask for confirmation (needed without a TTY)')
+    .option('--resume', 'finish an interrupted rollback from its journal')
+    .option('--rollback', 'undo an interrupted rollback from its journal')
+    .addHelpText(
+      'after',
+      `${EXIT_HELP('on the backup and healthy (or already on it)')}\nJSON shape: "schema": "shipshape.rollback/1" (see README).`,
+    )
+    .action(async (name: string, opts: Opts, cmd: Command) => {
+      await act('rollback', name, opts, cmd)
+    })
+}

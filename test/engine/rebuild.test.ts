@@ -1,0 +1,630 @@
+/**
+ * `shipshape rebuild` and `shipshape rollback` end to end: the built CLI against the private
+ * engine, a real compose project (compose v1 always, v2 where fetched) and a plain container.
+ * The app is busybox httpd on the host network with basic auth from the environment; its
+ * /health page names the version. Every case checks what runs afterwards (container, image id,
+ * the page itself), the tags and backups, and the files shipshape wrote.
+ */
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import fs from 'node:fs/promises'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { afterEach, beforeAll, expect } from 'vitest'
+import { CLI, runCli, type CliResult } from '../cli/run.js'
+import { BUSYBOX_TAG, busyboxImage, compose, docker, dockerOk } from '../harness/fixtures.js'
+import type { PrivateEngine } from '../harness/engine.js'
+import { describeEngine, engineTest as test } from '../harness/suite.js'
+
+/** A free TCP port on 127.0.0.1 (the app listens on the host network). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer()
+    s.on('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+/** What the app's /health says with the right credentials (null: no answer). */
+async function page(port: number, user: string, pass: string): Promise<string | null> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/health`, {
+      headers: { authorization: `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}` },
+      signal: AbortSignal.timeout(3000),
+    })
+    return res.ok ? (await res.text()).trim() : `HTTP ${res.status}`
+  } catch {
+    return null
+  }
+}
+
+/** Every regular file below dir (recursively), for grepping. */
+async function filesBelow(dir: string): Promise<string[]> {
+  const out: string[] = []
+  async function walk(d: string): Promise<void> {
+    for (const e of await fs.readdir(d, { withFileTypes: true }).catch(() => [])) {
+      const p = path.join(d, e.name)
+      if (e.isDirectory()) await walk(p)
+      else if (e.isFile()) out.push(p)
+    }
+  }
+  await walk(dir)
+  return out
+}
+
+type Version = 'v1' | 'v2'
+
+interface App {
+  /** the service's name in the host config (unique per case) */
+  svc: string
+  root: string
+  proj: string
+  project: string
+  state: string
+  backups: string
+  config: string
+  port: number
+  user: string
+  pass: string
+  version: Version
+  env: NodeJS.ProcessEnv
+}
+
+/** The app's version: what /health says, whether it serves it at all, a start delay. */
+interface Variant {
+  health: string | null
+  delay?: number
+  /** a build that fails (COPY of a missing file) */
+  broken?: boolean
+}
+
+let seq = 0
+
+describeEngine('rebuild and rollback', (getEngine) => {
+  const apps: App[] = []
+  const containers: string[] = []
+
+  beforeAll(async () => {
+    await busyboxImage(getEngine())
+  })
+
+  afterEach(async () => {
+    const engine = getEngine()
+    for (const a of apps.splice(0)) {
+      await compose(engine, a.version, ['-p', a.project, 'down', '-t', '1'], {
+        cwd: a.proj,
+        env: a.env,
+      }).catch(() => {})
+      await fs.rm(a.root, { recursive: true, force: true }).catch(() => {})
+    }
+    for (const c of containers.splice(0)) await docker(engine, ['rm', '-f', c])
+  })
+
+  /** Writes the app's build context for a variant (Dockerfile, start script, pages). */
+  async function writeVariant(dir: string, v: Variant): Promise<void> {
+    await fs.rm(path.join(dir, 'www'), { recursive: true, force: true })
+    await fs.mkdir(path.join(dir, 'www'), { recursive: true })
+    if (v.health !== null) await fs.writeFile(path.join(dir, 'www', 'health'), `${v.health}\n`)
+    await fs.writeFile(path.join(dir, 'www', 'index.html'), 'app\n')
+    await fs.writeFile(
+      path.join(dir, 'start.sh'),
+      [
+        `sleep ${v.delay ?? 0}`,
+        'echo "/:$HUSER:$HPASS" > /tmp/httpd.conf',
+        'exec httpd -f -p "127.0.0.1:$PORT" -h /www -c /tmp/httpd.conf',
+        '',
+      ].join('\n'),
+    )
+    await fs.writeFile(
+      path.join(dir, 'Dockerfile'),
+      [
+        `FROM ${BUSYBOX_TAG}`,
+        'COPY www /www',
+        'COPY start.sh /start.sh',
+        ...(v.broken ? ['COPY not-there /nowhere'] : []),
+        'CMD ["sh", "/start.sh"]',
+        '',
+      ].join('\n'),
+    )
+  }
+
+  function configText(
+    a: Pick<App, 'state' | 'backups' | 'port' | 'root'>,
+    service: string[],
+    extra: string[] = [],
+  ): string {
+    return (
+      [
+        `stateDir: ${JSON.stringify(a.state)}`,
+        `backupDir: ${JSON.stringify(a.backups)}`,
+        ...extra,
+        'services:',
+        ...service.map((l) => `  ${l}`),
+      ].join('\n') + '\n'
+    )
+  }
+
+  const healthLine = (port: number, timeout = '20s', retries = 5) =>
+    `    health: { url: "http://127.0.0.1:${port}/health", userEnv: SS_TEST_USER, passwordEnv: SS_TEST_PASS, timeout: ${timeout}, retries: ${retries} }`
+
+  /** A compose project (web: the app, other: a bystander), up and healthy on v1 of the app. */
+  async function composeApp(engine: PrivateEngine, version: Version): Promise<App> {
+    const file = version === 'v1' ? engine.composeV1Path : engine.composeV2Path
+    if (!file) throw new Error(`compose ${version} missing`)
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'ss-rb-'))
+    const id = `${process.pid}x${++seq}`
+    const a: App = {
+      svc: `web${id}`,
+      root,
+      proj: path.join(root, 'app'),
+      project: `ssrb${id}`,
+      state: path.join(root, 'state'),
+      backups: path.join(root, 'backups'),
+      config: path.join(root, 'shipshape.yaml'),
+      port: await freePort(),
+      user: 'operator',
+      pass: `pw-${randomBytes(12).toString('hex')}`,
+      version,
+      env: {},
+    }
+    a.env = { SS_TEST_USER: a.user, SS_TEST_PASS: a.pass }
+    apps.push(a)
+    await fs.mkdir(a.proj, { recursive: true })
+    await writeVariant(a.proj, { health: 'v1' })
+    await fs.writeFile(
+      path.join(a.proj, 'docker-compose.yml'),
+      [
+        'services:',
+        '  web:',
+        '    build: { context: ., network: host }',
+        '    network_mode: host',
+        '    stop_grace_period: 1s', // httpd as PID 1 ignores SIGTERM
+        '    environment:',
+        '      HUSER: ${SS_TEST_USER}',
+        '      HPASS: ${SS_TEST_PASS}',
+        `      PORT: "${a.port}"`,
+        '  other:',
+        `    image: ${BUSYBOX_TAG}`,
+        '    network_mode: none',
+        `    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]`,
+        '',
+      ].join('\n'),
+    )
+    const up = await compose(engine, version, ['-p', a.project, 'up', '-d', '--build'], {
+      cwd: a.proj,
+      env: a.env,
+      timeoutMs: 180_000,
+    })
+    if (up.exitCode !== 0) throw new Error(`compose up failed:\n${up.stderr}${up.stdout}`)
+    await fs.writeFile(
+      a.config,
+      configText(
+        a,
+        [
+          `${a.svc}:`,
+          `    compose: ${JSON.stringify(path.join(a.proj, 'docker-compose.yml'))}`,
+          '    service: web',
+          healthLine(a.port),
+        ],
+        ['docker:', `  compose: [${JSON.stringify(file)}]`],
+      ),
+    )
+    await waitFor(async () => (await page(a.port, a.user, a.pass)) === 'v1', 'the app answers v1')
+    return a
+  }
+
+  async function waitFor(ok: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
+    const end = Date.now() + ms
+    while (Date.now() < end) {
+      if (await ok()) return
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    throw new Error(`timed out waiting until ${what}`)
+  }
+
+  const cli = (engine: PrivateEngine, a: App, args: string[]): Promise<CliResult> =>
+    runCli(['--config', a.config, '--docker-host', engine.dockerHost, ...args], a.env, 300_000)
+
+  /** The web service's containers: id, image id, running. */
+  async function webContainers(engine: PrivateEngine, a: App) {
+    const ids = (
+      await dockerOk(engine, [
+        'ps',
+        '-aq',
+        '--no-trunc',
+        '--filter',
+        `label=com.docker.compose.project=${a.project}`,
+        '--filter',
+        'label=com.docker.compose.service=web',
+      ])
+    )
+      .split('\n')
+      .filter(Boolean)
+    const out: { id: string; image: string; running: boolean }[] = []
+    for (const id of ids) {
+      // compose v1 renames and removes the old container while recreating: gone is fine
+      const r = await docker(engine, ['inspect', '-f', '{{.Image}} {{.State.Running}}', id])
+      if (r.exitCode !== 0) continue
+      const [image, running] = r.stdout.trim().split(' ')
+      out.push({ id, image: image!, running: running === 'true' })
+    }
+    return out
+  }
+
+  const imageIdOf = async (engine: PrivateEngine, ref: string): Promise<string | null> => {
+    const r = await docker(engine, ['image', 'inspect', '-f', '{{.Id}}', ref])
+    return r.exitCode === 0 ? r.stdout.trim() : null
+  }
+
+  /** Backup tags of a service (each case names its service apart: they share the engine). */
+  const backupsOf = async (engine: PrivateEngine, service: string) =>
+    (
+      await dockerOk(engine, [
+        'images',
+        '--filter',
+        `label=shipshape.backup.of=${service}`,
+        '--format',
+        '{{.Repository}}:{{.Tag}}',
+      ])
+    )
+      .split('\n')
+      .filter(Boolean)
+      .sort()
+
+  /** The password is in no output, log, journal or backup file of shipshape. */
+  async function expectNoPassword(a: App, outputs: CliResult[]): Promise<void> {
+    for (const r of outputs) {
+      expect(r.stdout).not.toContain(a.pass)
+      expect(r.stderr).not.toContain(a.pass)
+    }
+    const files = [...(await filesBelow(a.state)), ...(await filesBelow(a.backups))]
+    expect(files.some((f) => f.endsWith('.log'))).toBe(true)
+    expect(files.some((f) => f.endsWith('.jsonl'))).toBe(true)
+    for (const f of files) expect(await fs.readFile(f, 'latin1'), f).not.toContain(a.pass)
+  }
+
+  const versions = (engine: PrivateEngine): Version[] => [
+    'v1',
+    ...(engine.composeV2Path ? (['v2'] as const) : []),
+  ]
+
+  test('compose: a good rebuild runs the new image, backups labelled, password nowhere', async ({
+    engine,
+  }) => {
+    for (const version of versions(engine)) {
+      const a = await composeApp(engine, version)
+      const [before] = await webContainers(engine, a)
+      const other = await webOther(engine, a)
+      const ref = await imageRefOfContainer(engine, before!.id)
+      await writeVariant(a.proj, { health: 'v2' })
+      const r = await cli(engine, a, ['rebuild', a.svc, '--yes', '--json'])
+      expect(r.code, `${version}: ${r.stderr}`).toBe(0)
+      const j = JSON.parse(r.stdout)
+      expect(j.schema).toBe('shipshape.rebuild/1')
+      expect(j.outcome).toBe('rebuilt')
+      expect(j.kind).toBe('compose')
+      // the new image runs, under the service's tag, and serves the new page
+      const after = await webContainers(engine, a)
+      expect(after).toHaveLength(1)
+      expect(after[0]!.running).toBe(true)
+      expect(after[0]!.image).toBe(j.image.to)
+      expect(j.image.from).toBe(before!.image)
+      expect(j.image.to).not.toBe(before!.image)
+      expect(await imageIdOf(engine, ref)).toBe(j.image.to)
+      expect(await page(a.port, a.user, a.pass)).toBe('v2')
+      expect(j.health.ok).toBe(true)
+      // the bystander service was not touched
+      expect(await webOther(engine, a)).toBe(other)
+      // both backups, labelled; the prev copy has the old image's layers
+      const tags = await backupsOf(engine, a.svc)
+      expect(tags).toHaveLength(2)
+      expect(tags.some((t) => /:shipshape-prev-\d{8}T\d{6}Z$/.test(t))).toBe(true)
+      expect(tags.some((t) => /:shipshape-backup-\d{8}T\d{6}Z$/.test(t))).toBe(true)
+      for (const t of tags) {
+        const labels = JSON.parse(
+          await dockerOk(engine, ['image', 'inspect', '-f', '{{json .Config.Labels}}', t]),
+        )
+        expect(labels['shipshape.backup.of']).toBe(a.svc)
+        expect(labels['shipshape.backup.kind']).toBe(t.includes('-prev-') ? 'image' : 'commit')
+        expect(Date.parse(labels['shipshape.backup.created'])).toBeGreaterThan(Date.now() - 600_000)
+      }
+      const prev = tags.find((t) => t.includes('-prev-'))!
+      expect(await layersOf(engine, prev)).toEqual(await layersOf(engine, before!.image))
+      // the compose file and Dockerfile were kept
+      const kept = await filesBelow(path.join(a.backups, 'rebuild', a.svc))
+      expect(kept.map((f) => path.basename(f)).sort()).toEqual(['Dockerfile', 'docker-compose.yml'])
+      await expectNoPassword(a, [r])
+    }
+  })
+
+  async function webOther(engine: PrivateEngine, a: App): Promise<string> {
+    return (
+      await dockerOk(engine, [
+        'ps',
+        '-aq',
+        '--no-trunc',
+        '--filter',
+        `label=com.docker.compose.project=${a.project}`,
+        '--filter',
+        'label=com.docker.compose.service=other',
+      ])
+    ).trim()
+  }
+
+  const imageRefOfContainer = async (engine: PrivateEngine, id: string) =>
+    (await dockerOk(engine, ['inspect', '-f', '{{.Config.Image}}', id])).trim()
+
+  const layersOf = async (engine: PrivateEngine, ref: string) =>
+    (await dockerOk(engine, ['image', 'inspect', '-f', '{{json .RootFS.Layers}}', ref])).trim()
+
+  test('compose: a build whose app fails health → rolled back to the old image id, healthy, exit 1', async ({
+    engine,
+  }) => {
+    for (const version of versions(engine)) {
+      const a = await composeApp(engine, version)
+      const [before] = await webContainers(engine, a)
+      const ref = await imageRefOfContainer(engine, before!.id)
+      await writeVariant(a.proj, { health: null }) // /health → 404
+      await fs.writeFile(
+        a.config,
+        (await fs.readFile(a.config, 'utf8')).replace('timeout: 20s', 'timeout: 6s'),
+      )
+      const r = await cli(engine, a, ['rebuild', a.svc, '--yes', '--json'])
+      expect(r.code, `${version}: ${r.stderr}`).toBe(1)
+      const j = JSON.parse(r.stdout)
+      expect(j.outcome).toBe('rolled-back')
+      expect(j.error).toMatch(/HTTP 404/)
+      const after = await webContainers(engine, a)
+      expect(after).toHaveLength(1)
+      expect(after[0]).toMatchObject({ image: before!.image, running: true })
+      expect(await imageIdOf(engine, ref)).toBe(before!.image)
+      expect(await page(a.port, a.user, a.pass)).toBe('v1')
+      // the failed image is named for a look, and no longer under the tag
+      expect(j.failedImage).toMatch(/^sha256:/)
+      expect(j.failedImage).not.toBe(before!.image)
+      // the commit is kept: it holds the writable layer of the container compose replaced
+      expect(await backupsOf(engine, a.svc)).toHaveLength(2)
+      expect(r.stderr).toMatch(/rolled back|undone/i)
+      await expectNoPassword(a, [r])
+    }
+  })
+
+  test('compose: a failing build touches nothing, exit 1', async ({ engine }) => {
+    const a = await composeApp(engine, 'v1')
+    const before = await webContainers(engine, a)
+    const ref = await imageRefOfContainer(engine, before[0]!.id)
+    await writeVariant(a.proj, { health: 'v2', broken: true })
+    const r = await cli(engine, a, ['rebuild', a.svc, '--yes', '--json'])
+    expect(r.code, r.stderr).toBe(1)
+    const j = JSON.parse(r.stdout)
+    expect(j.outcome).toBe('rolled-back')
+    expect(j.error).toMatch(/build/i)
+    expect(j.error).toContain(j.log)
+    expect(await fs.readFile(j.log, 'utf8')).toMatch(/not-there/)
+    expect(await webContainers(engine, a)).toEqual(before)
+    expect(await imageIdOf(engine, ref)).toBe(before[0]!.image)
+    expect(await page(a.port, a.user, a.pass)).toBe('v1')
+    expect(await backupsOf(engine, a.svc)).toEqual([])
+    expect(await filesBelow(path.join(a.backups, 'rebuild'))).toEqual([])
+  })
+
+  /** Starts `rebuild web --yes`, waits for `ready()`, kills it with SIGKILL. */
+  async function killWhen(engine: PrivateEngine, a: App, ready: () => Promise<boolean>) {
+    const child = spawn(
+      process.execPath,
+      [CLI, '--config', a.config, '--docker-host', engine.dockerHost, 'rebuild', a.svc, '--yes'],
+      { stdio: 'ignore', env: { PATH: process.env.PATH, HOME: process.env.HOME, ...a.env } },
+    )
+    const closed = new Promise((r) => child.on('close', r))
+    for (let i = 0; i < 2400; i++) {
+      if (await ready()) break
+      if (child.exitCode !== null)
+        throw new Error(`the run ended (exit ${child.exitCode}) before the kill point`)
+      await new Promise((r) => setTimeout(r, 25))
+    }
+    child.kill('SIGKILL')
+    await closed
+  }
+
+  /** The new container runs (recreated), the app not yet answering: between recreate and health. */
+  async function killBetweenRecreateAndHealth(engine: PrivateEngine, a: App, old: string) {
+    await writeVariant(a.proj, { health: 'v2', delay: 5 })
+    await killWhen(engine, a, async () => {
+      const now = await webContainers(engine, a)
+      return now.length === 1 && now[0]!.running && now[0]!.image !== old
+    })
+    expect(await page(a.port, a.user, a.pass)).toBe(null) // not up yet: health had not passed
+  }
+
+  test('kill -9 between recreate and health → --resume ends healthy on the new image', async ({
+    engine,
+  }) => {
+    const a = await composeApp(engine, 'v1')
+    const [before] = await webContainers(engine, a)
+    await killBetweenRecreateAndHealth(engine, a, before!.image)
+    const plain = await cli(engine, a, ['rebuild', a.svc, '--yes'])
+    expect(plain.code, plain.stderr).toBe(4)
+    expect(plain.stderr).toMatch(/--resume/)
+    const r = await cli(engine, a, ['rebuild', a.svc, '--resume', '--yes', '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    const j = JSON.parse(r.stdout)
+    expect(j.outcome).toBe('rebuilt')
+    expect(j.health.ok).toBe(true)
+    expect(await page(a.port, a.user, a.pass)).toBe('v2')
+    const after = await webContainers(engine, a)
+    expect(after[0]!.image).not.toBe(before!.image)
+  })
+
+  test('kill -9 between recreate and health → --rollback ends healthy on the old image', async ({
+    engine,
+  }) => {
+    const a = await composeApp(engine, 'v1')
+    const [before] = await webContainers(engine, a)
+    const ref = await imageRefOfContainer(engine, before!.id)
+    await killBetweenRecreateAndHealth(engine, a, before!.image)
+    const r = await cli(engine, a, ['rebuild', a.svc, '--rollback', '--yes', '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(JSON.parse(r.stdout).outcome).toBe('rolled-back')
+    const after = await webContainers(engine, a)
+    expect(after).toHaveLength(1)
+    expect(after[0]).toMatchObject({ image: before!.image, running: true })
+    expect(await imageIdOf(engine, ref)).toBe(before!.image)
+    expect(await page(a.port, a.user, a.pass)).toBe('v1')
+  })
+
+  test('a second mutating run during a rebuild → exit 4; rollback --list, then rollback', async ({
+    engine,
+  }) => {
+    const a = await composeApp(engine, 'v1')
+    const [before] = await webContainers(engine, a)
+    await writeVariant(a.proj, { health: 'v2', delay: 3 })
+    const first = cli(engine, a, ['rebuild', a.svc, '--yes', '--json'])
+    await waitFor(
+      async () =>
+        (await fs.readdir(path.join(a.state, 'journal')).catch(() => [] as string[])).length > 0,
+      'the rebuild holds the lock',
+    )
+    const second = await cli(engine, a, ['rollback', a.svc, '--yes'])
+    expect(second.code, second.stderr).toBe(4)
+    expect(second.stderr).toMatch(/lock|held|unfinished/i)
+    const r = await first
+    expect(r.code, r.stderr).toBe(0)
+    expect(await page(a.port, a.user, a.pass)).toBe('v2')
+
+    const list = await cli(engine, a, ['rollback', a.svc, '--list', '--json'])
+    expect(list.code, list.stderr).toBe(0)
+    const l = JSON.parse(list.stdout)
+    expect(l.schema).toBe('shipshape.rollback/1')
+    expect(l.backups.map((b: { kind: string }) => b.kind).sort()).toEqual(['commit', 'image'])
+
+    const back = await cli(engine, a, ['rollback', a.svc, '--yes', '--json'])
+    expect(back.code, back.stderr).toBe(0)
+    const b = JSON.parse(back.stdout)
+    expect(b.outcome).toBe('switched')
+    expect(await page(a.port, a.user, a.pass)).toBe('v1')
+    const [now] = await webContainers(engine, a)
+    expect(await layersOf(engine, now!.image)).toEqual(await layersOf(engine, before!.image))
+    // again: already there
+    const again = await cli(engine, a, ['rollback', a.svc, '--yes', '--json'])
+    expect(again.code, again.stderr).toBe(0)
+    expect(JSON.parse(again.stdout).outcome).toBe('already-there')
+  })
+
+  test('no health check configured → refused (exit 4), nothing built', async ({ engine }) => {
+    const a = await composeApp(engine, 'v1')
+    await fs.writeFile(
+      a.config,
+      (await fs.readFile(a.config, 'utf8')).replace(/^\s+health:.*$/m, ''),
+    )
+    const r = await cli(engine, a, ['rebuild', a.svc, '--yes', '--json'])
+    expect(r.code, r.stderr).toBe(4)
+    const j = JSON.parse(r.stdout)
+    expect(j.outcome).toBe('refused')
+    expect(j.refusals.map((x: { check: string }) => x.check)).toEqual(['health'])
+    expect(await backupsOf(engine, a.svc)).toEqual([])
+  })
+
+  test('plain container: env, mounts, ports, labels, restart policy kept across a rebuild', async ({
+    engine,
+  }) => {
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'ss-rbp-'))
+    const id = `${process.pid}x${++seq}`
+    const name = `ss-rbp-${id}`
+    const tag = `ss-rbp-${id}:live`
+    containers.push(name)
+    const a: App = {
+      svc: `plain${id}`,
+      root,
+      proj: path.join(root, 'app'),
+      project: '',
+      state: path.join(root, 'state'),
+      backups: path.join(root, 'backups'),
+      config: path.join(root, 'shipshape.yaml'),
+      port: await freePort(),
+      user: 'operator',
+      pass: `pw-${randomBytes(12).toString('hex')}`,
+      version: 'v1',
+      env: {},
+    }
+    a.env = { SS_TEST_USER: a.user, SS_TEST_PASS: a.pass }
+    const data = path.join(root, 'data')
+    await fs.mkdir(data, { recursive: true })
+    await fs.writeFile(path.join(data, 'kept.txt'), 'kept\n')
+    await fs.mkdir(a.proj, { recursive: true })
+    await writeVariant(a.proj, { health: 'v1' })
+    await dockerOk(engine, ['build', '-q', '-t', tag, a.proj], { timeoutMs: 120_000 })
+    await dockerOk(engine, [
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--network',
+      'host',
+      '-e',
+      `HUSER=${a.user}`,
+      '-e',
+      `HPASS=${a.pass}`,
+      '-e',
+      `PORT=${a.port}`,
+      '-v',
+      `${data}:/data`,
+      '-v',
+      '/cache',
+      '--label',
+      'app.tier=web',
+      '--restart',
+      'unless-stopped',
+      '--hostname',
+      'apphost',
+      '--stop-timeout',
+      '1',
+      tag,
+    ])
+    await waitFor(async () => (await page(a.port, a.user, a.pass)) === 'v1', 'the app answers v1')
+    await fs.writeFile(
+      a.config,
+      configText(a, [
+        `${a.svc}:`,
+        `    container: ${name}`,
+        `    build: ${JSON.stringify(a.proj)}`,
+        healthLine(a.port),
+      ]),
+    )
+    const inspect = async () =>
+      JSON.parse(await dockerOk(engine, ['inspect', '--type', 'container', name]))[0]
+    const before = await inspect()
+    await writeVariant(a.proj, { health: 'v2' })
+    const r = await cli(engine, a, ['rebuild', a.svc, '--yes', '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    const j = JSON.parse(r.stdout)
+    expect(j.kind).toBe('container')
+    const after = await inspect()
+    expect(after.Id).not.toBe(before.Id)
+    expect(after.Image).toBe(j.image.to)
+    expect(after.Config.Image).toBe(tag)
+    expect(after.Config.Env.filter((e: string) => /^(HUSER|HPASS|PORT)=/.test(e)).sort()).toEqual(
+      before.Config.Env.filter((e: string) => /^(HUSER|HPASS|PORT)=/.test(e)).sort(),
+    )
+    expect(after.Config.Labels).toEqual(before.Config.Labels)
+    expect(after.Config.Hostname).toBe('apphost')
+    expect(after.HostConfig.RestartPolicy).toEqual(before.HostConfig.RestartPolicy)
+    expect(after.HostConfig.Binds).toEqual(before.HostConfig.Binds)
+    expect(after.HostConfig.PortBindings).toEqual(before.HostConfig.PortBindings)
+    expect(after.HostConfig.NetworkMode).toBe('host')
+    const mounts = (m: { Destination: string; Source: string; Name?: string }[]) =>
+      m.map((x) => `${x.Destination}=${x.Name ?? x.Source}`).sort()
+    expect(mounts(after.Mounts)).toEqual(mounts(before.Mounts))
+    expect(await page(a.port, a.user, a.pass)).toBe('v2')
+    expect((await dockerOk(engine, ['exec', name, 'cat', '/data/kept.txt'])).trim()).toBe('kept')
+    // the old container is gone after the healthy run; the backups stay
+    const all = await dockerOk(engine, ['ps', '-a', '--format', '{{.Names}}'])
+    expect(all).not.toMatch(new RegExp(`${name}-shipshape-old`))
+    expect(await backupsOf(engine, a.svc)).toHaveLength(2)
+    await expectNoPassword(a, [r])
+    await fs.rm(root, { recursive: true, force: true })
+  })
+})
