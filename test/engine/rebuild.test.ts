@@ -87,6 +87,8 @@ let seq = 0
 describeEngine('rebuild and rollback', (getEngine) => {
   const apps: App[] = []
   const containers: string[] = []
+  const networks: string[] = []
+  const roots: string[] = []
 
   beforeAll(async () => {
     await busyboxImage(getEngine())
@@ -101,7 +103,9 @@ describeEngine('rebuild and rollback', (getEngine) => {
       }).catch(() => {})
       await fs.rm(a.root, { recursive: true, force: true }).catch(() => {})
     }
-    for (const c of containers.splice(0)) await docker(engine, ['rm', '-f', c])
+    for (const c of containers.splice(0)) await docker(engine, ['rm', '-fv', c])
+    for (const n of networks.splice(0)) await docker(engine, ['network', 'rm', n])
+    for (const r of roots.splice(0)) await fs.rm(r, { recursive: true, force: true })
   })
 
   /** Writes the app's build context for a variant (Dockerfile, start script, pages). */
@@ -115,7 +119,7 @@ describeEngine('rebuild and rollback', (getEngine) => {
       [
         `sleep ${v.delay ?? 0}`,
         'echo "/:$HUSER:$HPASS" > /tmp/httpd.conf',
-        'exec httpd -f -p "127.0.0.1:$PORT" -h /www -c /tmp/httpd.conf',
+        'exec httpd -f -p "${BIND:-127.0.0.1}:$PORT" -h /www -c /tmp/httpd.conf',
         '',
       ].join('\n'),
     )
@@ -528,9 +532,8 @@ describeEngine('rebuild and rollback', (getEngine) => {
     expect(await backupsOf(engine, a.svc)).toEqual([])
   })
 
-  test('plain container: env, mounts, ports, labels, restart policy kept across a rebuild', async ({
-    engine,
-  }) => {
+  /** A plain container (user network, published port, bind mount, anonymous volume) running v1. */
+  async function plainApp(engine: PrivateEngine) {
     const root = await fs.mkdtemp(path.join(os.tmpdir(), 'ss-rbp-'))
     const id = `${process.pid}x${++seq}`
     const name = `ss-rbp-${id}`
@@ -557,19 +560,29 @@ describeEngine('rebuild and rollback', (getEngine) => {
     await fs.mkdir(a.proj, { recursive: true })
     await writeVariant(a.proj, { health: 'v1' })
     await dockerOk(engine, ['build', '-q', '-t', tag, a.proj], { timeoutMs: 120_000 })
+    // a user-defined network (the private engine has no default bridge) and a published port
+    const netName = `ss-rbp-net-${id}`
+    await dockerOk(engine, ['network', 'create', netName])
+    networks.push(netName)
     await dockerOk(engine, [
       'run',
       '-d',
       '--name',
       name,
       '--network',
-      'host',
+      netName,
+      '--network-alias',
+      'app',
+      '-p',
+      `127.0.0.1:${a.port}:8080`,
       '-e',
       `HUSER=${a.user}`,
       '-e',
       `HPASS=${a.pass}`,
       '-e',
-      `PORT=${a.port}`,
+      'PORT=8080',
+      '-e',
+      'BIND=0.0.0.0',
       '-v',
       `${data}:/data`,
       '-v',
@@ -584,6 +597,7 @@ describeEngine('rebuild and rollback', (getEngine) => {
       '1',
       tag,
     ])
+    await dockerOk(engine, ['exec', name, 'sh', '-c', 'echo cached > /cache/c.txt'])
     await waitFor(async () => (await page(a.port, a.user, a.pass)) === 'v1', 'the app answers v1')
     await fs.writeFile(
       a.config,
@@ -594,6 +608,14 @@ describeEngine('rebuild and rollback', (getEngine) => {
         healthLine(a.port),
       ]),
     )
+    roots.push(root)
+    return { a, name, tag, netName }
+  }
+
+  test('plain container: env, mounts, ports, labels, restart policy kept across a rebuild', async ({
+    engine,
+  }) => {
+    const { a, name, tag, netName } = await plainApp(engine)
     const inspect = async () =>
       JSON.parse(await dockerOk(engine, ['inspect', '--type', 'container', name]))[0]
     const before = await inspect()
@@ -614,7 +636,12 @@ describeEngine('rebuild and rollback', (getEngine) => {
     expect(after.HostConfig.RestartPolicy).toEqual(before.HostConfig.RestartPolicy)
     expect(after.HostConfig.Binds).toEqual(before.HostConfig.Binds)
     expect(after.HostConfig.PortBindings).toEqual(before.HostConfig.PortBindings)
-    expect(after.HostConfig.NetworkMode).toBe('host')
+    expect(after.HostConfig.NetworkMode).toBe(netName)
+    expect(after.HostConfig.PortBindings).toEqual({
+      '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: String(a.port) }],
+    })
+    expect(after.NetworkSettings.Networks[netName].Aliases).toContain('app')
+    expect((await dockerOk(engine, ['exec', name, 'cat', '/cache/c.txt'])).trim()).toBe('cached')
     const mounts = (m: { Destination: string; Source: string; Name?: string }[]) =>
       m.map((x) => `${x.Destination}=${x.Name ?? x.Source}`).sort()
     expect(mounts(after.Mounts)).toEqual(mounts(before.Mounts))
@@ -625,6 +652,29 @@ describeEngine('rebuild and rollback', (getEngine) => {
     expect(all).not.toMatch(new RegExp(`${name}-shipshape-old`))
     expect(await backupsOf(engine, a.svc)).toHaveLength(2)
     await expectNoPassword(a, [r])
-    await fs.rm(root, { recursive: true, force: true })
+  })
+
+  test('plain container: an unhealthy new image → the very same old container back, exit 1', async ({
+    engine,
+  }) => {
+    const { a, name } = await plainApp(engine)
+    const before = (await dockerOk(engine, ['inspect', '-f', '{{.Id}}', name])).trim()
+    await writeVariant(a.proj, { health: null })
+    await fs.writeFile(
+      a.config,
+      (await fs.readFile(a.config, 'utf8')).replace('timeout: 20s', 'timeout: 5s'),
+    )
+    const r = await cli(engine, a, ['rebuild', a.svc, '--yes', '--json'])
+    expect(r.code, r.stderr).toBe(1)
+    expect(JSON.parse(r.stdout).outcome).toBe('rolled-back')
+    expect(
+      (await dockerOk(engine, ['inspect', '-f', '{{.Id}} {{.State.Running}}', name])).trim(),
+    ).toBe(`${before} true`)
+    expect(await page(a.port, a.user, a.pass)).toBe('v1')
+    expect(await dockerOk(engine, ['ps', '-a', '--format', '{{.Names}}'])).not.toMatch(
+      /shipshape-old/,
+    )
+    // nothing was lost (the old container itself is back): its backups went with the run
+    expect(await backupsOf(engine, a.svc)).toEqual([])
   })
 })
