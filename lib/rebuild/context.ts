@@ -16,6 +16,8 @@ export const BACKUP_CREATED_LABEL = 'shipshape.backup.created'
 export const BACKUP_KIND_LABEL = 'shipshape.backup.kind'
 export const PREV_PREFIX = 'shipshape-prev-'
 export const COMMIT_PREFIX = 'shipshape-backup-'
+/** held during a run: the containerd image store drops an image the moment no name is left on it */
+export const HOLD_PREFIX = 'shipshape-hold-'
 
 /** 'app', 'app:1.2', 'reg:5000/team/app:tag' → repo and tag; null for a digest or an image id. */
 export function parseImageRef(ref: string): { repo: string; tag: string } | null {

@@ -304,6 +304,8 @@ describeEngine('rebuild and rollback', (getEngine) => {
       const [before] = await webContainers(engine, a)
       const other = await webOther(engine, a)
       const ref = await imageRefOfContainer(engine, before!.id)
+      // the containerd image store removes the old image once nothing names or runs it
+      const oldLayers = await layersOf(engine, before!.image)
       await writeVariant(a.proj, { health: 'v2' })
       const r = await cli(engine, a, ['rebuild', a.svc, '--yes', '--json'])
       expect(r.code, `${version}: ${r.stderr}`).toBe(0)
@@ -337,7 +339,11 @@ describeEngine('rebuild and rollback', (getEngine) => {
         expect(Date.parse(labels['shipshape.backup.created'])).toBeGreaterThan(Date.now() - 600_000)
       }
       const prev = tags.find((t) => t.includes('-prev-'))!
-      expect(await layersOf(engine, prev)).toEqual(await layersOf(engine, before!.image))
+      expect(await layersOf(engine, prev)).toEqual(oldLayers)
+      // the hold tag (the old image's name during the run) is gone
+      const stamp = tags[0]!.slice(-16) // …-20261125T150405Z
+      const repo = ref.replace(/:[^/:]*$/, '')
+      expect(await imageIdOf(engine, `${repo}:shipshape-hold-${stamp}`)).toBe(null)
       // the compose file and Dockerfile were kept
       const kept = await filesBelow(path.join(a.backups, 'rebuild', a.svc))
       expect(kept.map((f) => path.basename(f)).sort()).toEqual(['Dockerfile', 'docker-compose.yml'])
@@ -485,6 +491,7 @@ describeEngine('rebuild and rollback', (getEngine) => {
   }) => {
     const a = await composeApp(engine, 'v1')
     const [before] = await webContainers(engine, a)
+    const oldLayers = await layersOf(engine, before!.image)
     await writeVariant(a.proj, { health: 'v2', delay: 3 })
     const first = cli(engine, a, ['rebuild', a.svc, '--yes', '--json'])
     await waitFor(
@@ -511,7 +518,7 @@ describeEngine('rebuild and rollback', (getEngine) => {
     expect(b.outcome).toBe('switched')
     expect(await page(a.port, a.user, a.pass)).toBe('v1')
     const [now] = await webContainers(engine, a)
-    expect(await layersOf(engine, now!.image)).toEqual(await layersOf(engine, before!.image))
+    expect(await layersOf(engine, now!.image)).toEqual(oldLayers)
     // again: already there
     const again = await cli(engine, a, ['rollback', a.svc, '--yes', '--json'])
     expect(again.code, again.stderr).toBe(0)

@@ -11,6 +11,7 @@
 import { copyFile, mkdir, rm } from 'node:fs/promises'
 import path from 'node:path'
 import type { Step } from '../../runbook/types.js'
+import { holdImages, releaseImages } from '../hold.js'
 import {
   BACKUP_CREATED_LABEL,
   BACKUP_KIND_LABEL,
@@ -55,6 +56,7 @@ export const backupStep: Step<RebuildContext> = {
       containers: c.containers,
       healthyBefore: c.healthyBefore,
     })
+    await holdImages(c)
     await mkdir(c.paths.workDir, { recursive: true, mode: 0o700 })
     for (const [i, f] of c.filesToKeep.entries()) {
       await copyFile(f, path.join(c.paths.workDir, keptName(c.filesToKeep, i)))
@@ -105,6 +107,7 @@ export const backupStep: Step<RebuildContext> = {
     return Boolean(prev && commit)
   },
   async undo(c) {
+    await releaseImages(c)
     const alive = await Promise.all(c.containers.map((x) => c.engine.inspectContainer(x.id)))
     if (alive.some((x) => x === null)) {
       c.facts.backupsKept = true

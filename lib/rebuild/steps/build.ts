@@ -5,10 +5,11 @@
  *
  * Undo: the tag goes back to what it named before (the build moved it to the new image).
  */
-import { composeBuild } from '../../docker/compose.js'
-import { runLogged } from '../../host/run.js'
+import { composeBuild, composeBuildArgv } from '../../docker/compose.js'
+import { runLogged, showArgv } from '../../host/run.js'
 import type { Step } from '../../runbook/types.js'
 import type { RebuildContext } from '../context.js'
+import { holdImages, releaseImages } from '../hold.js'
 
 export function dockerBuildArgv(c: RebuildContext): string[] {
   const b = c.build
@@ -39,8 +40,8 @@ export const buildStep: Step<RebuildContext> = {
   title: 'Build the new image',
   preview: (c) => [
     c.compose
-      ? `${[...c.compose.cli.argv, '-f', c.compose.file, '-p', c.compose.project, 'build', ...(c.noCache ? ['--no-cache'] : []), c.compose.service].join(' ')}`
-      : dockerBuildArgv(c).join(' '),
+      ? showArgv(composeBuildArgv(c.compose, { noCache: c.noCache }))
+      : showArgv(dockerBuildArgv(c)),
     `output to ${c.paths.log}`,
   ],
   async run(c, j) {
@@ -112,6 +113,7 @@ export const retagStep: Step<RebuildContext> = {
       healthyBefore: c.healthyBefore,
     })
     if (!c.toImageId) throw new Error('no image to roll back to')
+    await holdImages(c)
     await retagTo(c, c.toImageId)
   },
   async verify(c) {
@@ -119,5 +121,6 @@ export const retagStep: Step<RebuildContext> = {
   },
   async undo(c) {
     await retagTo(c, c.refWasId)
+    await releaseImages(c)
   },
 }

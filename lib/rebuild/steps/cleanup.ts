@@ -2,6 +2,7 @@
 import { asideName, dropAside } from '../../docker/recreate.js'
 import type { Step } from '../../runbook/types.js'
 import type { RebuildContext } from '../context.js'
+import { releaseImages } from '../hold.js'
 
 export const cleanupStep: Step<RebuildContext> = {
   id: 'cleanup',
@@ -14,7 +15,9 @@ export const cleanupStep: Step<RebuildContext> = {
         ],
   async run(c) {
     const old = c.containers[0]
-    if (c.compose || !old) return
-    await dropAside(c.engine, { aside: asideName(old.name, c.stamp), oldId: old.id })
+    if (!c.compose && old) {
+      await dropAside(c.engine, { aside: asideName(old.name, c.stamp), oldId: old.id })
+    }
+    await releaseImages(c)
   },
 }

@@ -7,7 +7,8 @@
  * Undo: the service goes back on the image it ran (compose: tag + up; plain: the very old
  * container back under its name), then the health check — it must pass if it passed before.
  */
-import { composeUp } from '../../docker/compose.js'
+import { composeUp, composeUpArgv } from '../../docker/compose.js'
+import { showArgv } from '../../host/run.js'
 import {
   asideName,
   planRecreate,
@@ -33,9 +34,7 @@ export const recreateStep: Step<RebuildContext> = {
   title: 'Recreate the service on the new image',
   preview: (c) =>
     c.compose
-      ? [
-          `${[...c.compose.cli.argv, '-f', c.compose.file, '-p', c.compose.project, 'up', '-d', '--no-deps', '--no-build', '--force-recreate', c.compose.service].join(' ')}`,
-        ]
+      ? [showArgv(composeUpArgv(c.compose))]
       : [
           `stop ${c.containers[0]?.name ?? '?'}, rename it ${asideName(c.containers[0]?.name ?? '?', c.stamp)}`,
           `create ${c.containers[0]?.name ?? '?'} again on ${c.imageRef} (same env, mounts, ports, networks, labels, restart policy) and start it`,
