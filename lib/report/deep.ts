@@ -8,6 +8,12 @@ export interface DeepResult {
   findings: Finding[]
 }
 
+function rebuildHint(services: string[] | undefined): string {
+  if (!services?.length)
+    return 'rebuild (shipshape rebuild SERVICE, once the service is in the host config)'
+  return services.map((s) => `shipshape rebuild ${s}`).join(' / ')
+}
+
 const RISK: Record<string, Risk> = {
   'cuda-torch': 'medium',
   'build-tools': 'medium',
@@ -18,7 +24,12 @@ const RISK: Record<string, Risk> = {
  * `report --deep`: the findings of each big image's scan become recommendations, in place of
  * the generic "inspect it" one. Pure.
  */
-export function withDeepFindings(report: Report, deep: DeepResult[]): Report {
+export function withDeepFindings(
+  report: Report,
+  deep: DeepResult[],
+  /** image id → the configured services that run it: a rebuild recommendation names them */
+  servicesByImage: Map<string, string[]> = new Map(),
+): Report {
   const scanned = new Set(deep.map((d) => d.image))
   const recs: Recommendation[] = report.recommendations.filter(
     (r) => !(r.kind === 'inspect-image' && scanned.has(r.target)),
@@ -35,7 +46,7 @@ export function withDeepFindings(report: Report, deep: DeepResult[]): Report {
           f.rule === 'cuda-torch'
             ? `shipshape torch-check image:${d.image}`
             : `shipshape inspect ${d.image}`,
-        reason: `${f.message}; fix in the Dockerfile, then rebuild (shipshape rebuild SERVICE)`,
+        reason: `${f.message}; fix in the Dockerfile, then ${rebuildHint(servicesByImage.get(d.id))}`,
       })
     }
   }

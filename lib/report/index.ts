@@ -3,6 +3,7 @@ import { inspectImageOn } from '../inspect/index.js'
 import type { Config } from '../config/index.js'
 import { analyzeReport, imageRef } from './analyze.js'
 import { withDeepFindings, type DeepResult } from './deep.js'
+import { serviceOfContainer } from '../config/services.js'
 import { gatherInventory } from './gather.js'
 import { computeGrowth, readPreviousReport, writeReportFiles } from './growth.js'
 import { renderMarkdown } from './render.js'
@@ -57,7 +58,14 @@ export async function buildReport(ctx: ReportContext): Promise<Report> {
         report.warnings.push(`deep scan of ${ref} failed: ${(err as Error).message}`)
       }
     }
-    return withDeepFindings(report, deep)
+    const servicesByImage = new Map<string, string[]>()
+    for (const c of await engine.listContainers()) {
+      const svc = serviceOfContainer(config, c)
+      if (!svc) continue
+      const list = servicesByImage.get(c.imageId) ?? []
+      if (!list.includes(svc[0])) servicesByImage.set(c.imageId, [...list, svc[0]])
+    }
+    return withDeepFindings(report, deep, servicesByImage)
   } finally {
     engine.close()
   }

@@ -1,4 +1,5 @@
 import type { Config, ServiceConfig } from '../config/index.js'
+import { serviceOfContainer } from '../config/services.js'
 import type { Engine } from '../docker/engine.js'
 import type { ContainerDetails, ImageDetails } from '../docker/types.js'
 import { UsageError } from '../errors.js'
@@ -83,17 +84,6 @@ async function resolveTarget(engine: Engine, target: string): Promise<Resolved> 
   )
 }
 
-function serviceOf(config: Config, c: ContainerDetails): [string, ServiceConfig] | null {
-  for (const [name, svc] of Object.entries(config.services)) {
-    if (svc.container && svc.container === c.name) return [name, svc]
-    if (svc.compose && c.labels['com.docker.compose.service'] === (svc.service ?? name)) {
-      const files = (c.labels['com.docker.compose.project.config_files'] ?? '').split(',')
-      if (files.includes(svc.compose)) return [name, svc]
-    }
-  }
-  return null
-}
-
 export async function torchCheckOn(
   engine: Engine,
   config: Config,
@@ -140,7 +130,7 @@ export async function torchCheckOn(
       request = gpuRequest(r.container)
       if (r.container.running && opts.probe !== false)
         runtime = await probeTorch(engine, r.container.id, opts.probeTimeoutMs)
-      service = serviceOf(config, r.container)
+      service = serviceOfContainer(config, r.container)
       if (service?.[1].sourceDir)
         codeCalls.push(...(await findCudaCallsInDir(service[1].sourceDir)))
     }
@@ -170,7 +160,11 @@ export async function torchCheckOn(
       gpuRequest: request,
       codeCalls,
       estimatedSavingsBytes: v.estimatedSavingsBytes,
-      suggestion: v.suggestion,
+      // a configured service: the rebuild command names it
+      suggestion:
+        v.suggestion && service
+          ? v.suggestion.replace('shipshape rebuild SERVICE', `shipshape rebuild ${service[0]}`)
+          : v.suggestion,
       reasons: v.reasons,
       findings: v.mismatch ? [v.mismatch] : [],
     })
