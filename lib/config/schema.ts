@@ -225,7 +225,9 @@ export const serviceSchema = z
       .min(1)
       .optional()
       .describe('network for RUN steps of a plain container build (docker build --network)'),
-    buildTimeout: durationSchema.prefault('2h').describe('a rebuild whose build takes longer fails'),
+    buildTimeout: durationSchema
+      .prefault('2h')
+      .describe('a rebuild whose build takes longer fails'),
     commitPause: z
       .boolean()
       .default(true)
