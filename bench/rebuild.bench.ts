@@ -98,7 +98,8 @@ async function main(): Promise<void> {
     const port = await freePort()
     await fs.mkdir(proj, { recursive: true })
     await writeApp(proj, 'v1')
-    const env = { HUSER: USER, HPASS: PASS }
+    // compose 1.29 recreates only with API ≤ 1.44 (ContainerConfig), as shipshape runs it
+    const env = { HUSER: USER, HPASS: PASS, COMPOSE_API_VERSION: '1.44' }
     await fs.writeFile(
       path.join(proj, 'docker-compose.yml'),
       [
