@@ -360,6 +360,9 @@ export const configSchema = z
           .describe('host directories measured with their largest children'),
         concurrency: int(1, 64).default(8).describe('parallel engine calls and directory scans'),
         layersPerImage: int(1, 100).default(3).describe('biggest layers listed per image'),
+        keep: int(1, 10000)
+          .default(30)
+          .describe('reports kept in <stateDir>/reports by the nightly report (oldest go first)'),
       })
       .prefault({}),
     services: z.record(nameSchema, serviceSchema).default({}),
@@ -400,6 +403,45 @@ export const configSchema = z
       .strictObject({
         report: cronSchema.optional().describe('cron expression for the report'),
         prune: cronSchema.optional().describe('cron expression for prune'),
+        timezone: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('IANA time zone of the cron expressions (default: the host’s)'),
+      })
+      .prefault({}),
+    notify: z
+      .strictObject({
+        webhookEnv: envNameSchema
+          .default('SHIPSHAPE_WEBHOOK_URL')
+          .describe(
+            'environment variable holding the webhook URL (a secret: never in this file); unset → no notification',
+          ),
+        diskLimit: percentSchema
+          .prefault('90%')
+          .describe('the nightly report notifies when the engine’s disk use passes this'),
+      })
+      .prefault({}),
+    systemd: z
+      .strictObject({
+        unitDir: absPathSchema
+          .prefault('/etc/systemd/system')
+          .describe('where `shipshape systemd install` writes the units'),
+        environmentFile: absPathSchema
+          .prefault('/etc/shipshape/shipshape.env')
+          .describe(
+            'EnvironmentFile= of the units: webhook URL, health-check passwords (mode 0600)',
+          ),
+        reportCalendar: z
+          .string()
+          .min(1)
+          .default('*-*-* 02:00:00')
+          .describe('OnCalendar= of the nightly report timer'),
+        pruneCalendar: z
+          .string()
+          .min(1)
+          .default('Sun *-*-* 03:30:00')
+          .describe('OnCalendar= of the weekly prune timer'),
       })
       .prefault({}),
   })

@@ -34,6 +34,7 @@ describe('parseConfigText: defaults', () => {
       paths: [],
       concurrency: 8,
       layersPerImage: 3,
+      keep: 30,
     })
     expect(c.services).toEqual({})
     expect(c.assets).toEqual({})
@@ -49,6 +50,13 @@ describe('parseConfigText: defaults', () => {
       apply: false,
     })
     expect(c.schedule).toEqual({})
+    expect(c.notify).toEqual({ webhookEnv: 'SHIPSHAPE_WEBHOOK_URL', diskLimit: 0.9 })
+    expect(c.systemd).toEqual({
+      unitDir: '/etc/systemd/system',
+      environmentFile: '/etc/shipshape/shipshape.env',
+      reportCalendar: '*-*-* 02:00:00',
+      pruneCalendar: 'Sun *-*-* 03:30:00',
+    })
   })
 
   it('a file with only comments is valid too', () => {
