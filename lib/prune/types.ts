@@ -1,0 +1,121 @@
+/**
+ * The prune planner's input and output. planPrune() (plan.ts) is pure: inventory + policy + now
+ * → plan; the executor (execute.ts) carries the plan out against the engine.
+ */
+import type { Config } from '../config/index.js'
+
+export type PrunePolicy = Config['prune']
+
+export interface PruneImage {
+  id: string
+  /** repo:tag references ('<none>:<none>' never appears: an untagged image has tags []) */
+  tags: string[]
+  createdAt: string
+  /** the image's full size */
+  sizeBytes: number
+  /** bytes shared with other images (null: not computed) — size − shared is what removal frees */
+  sharedBytes: number | null
+  labels: Record<string, string>
+}
+
+export interface PruneContainer {
+  id: string
+  name: string
+  imageId: string
+  /** 'running' | 'paused' | 'restarting' | 'exited' | 'created' | 'dead' | 'removing' */
+  state: string
+  createdAt: string
+  /** when it stopped (State.FinishedAt); null when unknown or never ran */
+  finishedAt: string | null
+  sizeRwBytes: number | null
+  labels: Record<string, string>
+}
+
+export interface PruneVolume {
+  name: string
+  sizeBytes: number | null
+  /** containers (running or stopped) using it; null when the engine did not count */
+  refCount: number | null
+  labels: Record<string, string>
+}
+
+export interface PruneBuildCache {
+  id: string
+  sizeBytes: number
+  inUse: boolean
+  shared: boolean
+  createdAt: string | null
+  lastUsedAt: string | null
+}
+
+/** An original directory migrate-assets kept aside (see lib/assets/finalize.ts). */
+export interface PruneOriginal {
+  asset: string
+  path: string
+  bytes: number
+  keepUntil: string
+  /** null when it may go; else why it stays (the migration no longer stands, …) */
+  blocker: string | null
+}
+
+export interface PruneInventory {
+  images: PruneImage[]
+  containers: PruneContainer[]
+  volumes: PruneVolume[]
+  buildCache: PruneBuildCache[]
+  /** the filesystem of the engine's data root; null when unknown (remote engine) */
+  disk: { usedBytes: number; totalBytes: number } | null
+  /** image id → last time a container of it started (recorded by `schedule`); ISO */
+  lastUsed: Record<string, string>
+  originals: PruneOriginal[]
+}
+
+export type PruneRule =
+  | 'stopped-container'
+  | 'dangling-image'
+  | 'unused-image'
+  | 'old-tag'
+  | 'old-backup'
+  | 'build-cache'
+  | 'disk-pressure'
+  | 'unused-volume'
+  | 'kept-original'
+
+export type CandidateKind = 'container' | 'image' | 'tag' | 'build-cache' | 'volume' | 'original'
+
+export interface Candidate {
+  /** image: remove the image (by id); tag: remove one reference (the image stays if others name it) */
+  kind: CandidateKind
+  /** container name, image reference (or short id), volume name, path, 'build cache' */
+  name: string
+  /** container/image id, volume name, original path; build cache: '' */
+  id: string
+  /** bytes the removal is expected to free (an untag that leaves other tags: 0) */
+  sizeBytes: number
+  rule: PruneRule
+  /** one line for a person: why this goes */
+  reason: string
+}
+
+export interface Keep {
+  kind: CandidateKind
+  name: string
+  id: string
+  /** why a thing a rule would have taken stays: in use, protected, newest backup, … */
+  reason: string
+}
+
+export interface PrunePlan {
+  candidates: Candidate[]
+  /** things a rule matched but that stay, with why (shown with --verbose / in the JSON) */
+  kept: Keep[]
+  totals: {
+    count: number
+    bytes: number
+    byKind: Partial<Record<CandidateKind, { count: number; bytes: number }>>
+  }
+  /** build cache: the keep-storage to prune down to (bytes), when the build-cache rule applies */
+  buildCacheKeepBytes: number | null
+  /** disk use before and the projected use after the plan (null when unknown) */
+  disk: { usedBytes: number; totalBytes: number; projectedBytes: number } | null
+}
