@@ -30,6 +30,14 @@ export interface ComposeTarget {
   cli: ComposeCli
   /** the compose file (absolute) */
   file: string
+  /**
+   * further files the project was started with, in order (override files, COMPOSE_FILE): the
+   * `com.docker.compose.project.config_files` label of its containers. `-f` turns compose's own
+   * discovery of them off, so they are passed too.
+   */
+  extraFiles?: string[]
+  /** the engine's API version (a v1 compose is pinned to 1.44 above it); probed when absent */
+  engineApiVersion?: string
   /** project name: the running containers' com.docker.compose.project label, else compose's default */
   project: string
   service: string
@@ -148,7 +156,15 @@ function checkTarget(t: ComposeTarget): void {
 /** `compose -f FILE -p PROJECT --project-directory CWD`: the same project whatever the caller's cwd. */
 function baseArgv(t: ComposeTarget): string[] {
   checkTarget(t)
-  return [...t.cli.argv, '-f', t.file, '-p', t.project, '--project-directory', t.cwd]
+  const files = [t.file, ...(t.extraFiles ?? []).filter((f) => f !== t.file)]
+  return [
+    ...t.cli.argv,
+    ...files.flatMap((f) => ['-f', f]),
+    '-p',
+    t.project,
+    '--project-directory',
+    t.cwd,
+  ]
 }
 
 function versionNumbers(cli: ComposeCli): [number, number, number] | null {
@@ -217,12 +233,15 @@ export async function composeV1Env(t: ComposeTarget): Promise<NodeJS.ProcessEnv>
   if (t.cli.version !== 'v1') return t.env
   const chosen = t.env.COMPOSE_API_VERSION
   if (chosen && chosen !== 'auto') return t.env
-  const docker = t.env.SHIPSHAPE_DOCKER_CLI || 'docker'
-  const r = await runCaptured([docker, 'version', '--format', '{{.Server.APIVersion}}'], {
-    env: t.env,
-    timeoutMs: VERSION_TIMEOUT_MS,
-  }).catch(() => null)
-  const server = r?.exitCode === 0 ? apiNumber(r.stdout) : null
+  let server = t.engineApiVersion ? apiNumber(t.engineApiVersion) : null
+  if (server === null) {
+    const docker = t.env.SHIPSHAPE_DOCKER_CLI || 'docker'
+    const r = await runCaptured([docker, 'version', '--format', '{{.Server.APIVersion}}'], {
+      env: t.env,
+      timeoutMs: VERSION_TIMEOUT_MS,
+    }).catch(() => null)
+    server = r?.exitCode === 0 ? apiNumber(r.stdout) : null
+  }
   const cap = apiNumber(V1_API_CAP) as number
   if (server === null || server <= cap) return t.env
   return { ...t.env, COMPOSE_API_VERSION: V1_API_CAP }

@@ -65,7 +65,13 @@ export interface Engine {
    * DELETE /images/{ref} without force or pruning: removes a tag, and the image with its last tag when no
    * container uses it (never its untagged parents). Returns false when there was no such image or tag.
    */
-  removeImage(ref: string): Promise<boolean>
+  removeImage(ref: string, opts?: { pruneParents?: boolean }): Promise<boolean>
+  /** DELETE /containers/{id} (not running; anonymous volumes kept). False when there was none. */
+  removeContainer(idOrName: string): Promise<boolean>
+  /** DELETE /volumes/{name} (not in use). False when there was none. */
+  removeVolume(name: string): Promise<boolean>
+  /** POST /build/prune keeping `keepBytes` of cache (least recently used goes first); bytes freed. */
+  pruneBuildCache(keepBytes: number): Promise<number>
   /** `docker commit`: the container's filesystem and config as a new image; returns its id. */
   commitContainer(idOrName: string, o: CommitOptions): Promise<string>
   /**
@@ -375,14 +381,39 @@ export async function connectEngine(
         .tag({ repo, tag })
         .catch(named(`tag of image ${image} as ${repo}:${tag}`))
     },
-    async removeImage(ref) {
+    async removeImage(ref, o = {}) {
       try {
-        await api.getImage(ref).remove({ force: false, noprune: true })
+        await api.getImage(ref).remove({ force: false, noprune: !o.pruneParents })
         return true
       } catch (err) {
         if ((err as { statusCode?: number }).statusCode === 404) return false
         return named(`removal of image ${ref}`)(err)
       }
+    },
+    async removeContainer(idOrName) {
+      try {
+        await api.getContainer(idOrName).remove({ force: false, v: false })
+        return true
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode === 404) return false
+        return named(`removal of container ${idOrName}`)(err)
+      }
+    },
+    async removeVolume(name) {
+      try {
+        await api.getVolume(name).remove({ force: false })
+        return true
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode === 404) return false
+        return named(`removal of volume ${name}`)(err)
+      }
+    },
+    async pruneBuildCache(keepBytes) {
+      // keep-storage: API 1.39+ (renamed reserved-space in 1.48, which still takes keep-storage)
+      const r = (await api
+        .pruneBuilder({ 'keep-storage': keepBytes } as Docker.PruneBuilderOptions)
+        .catch(named('build cache prune (/build/prune)'))) as { SpaceReclaimed?: number }
+      return Number(r.SpaceReclaimed ?? 0)
     },
     async commitContainer(idOrName, o) {
       const r = (await api
@@ -400,13 +431,19 @@ export async function connectEngine(
       return id
     },
     async labelImage(image, o) {
+      // one LABEL instruction: the `labels` build parameter makes a step (an intermediate image)
+      // per label, left behind untagged when the copy's tag is removed
+      const q = (v: string) =>
+        `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, ' ')}"`
+      const labels = Object.entries(o.labels)
+        .map(([k, v]) => `${q(k)}=${q(v)}`)
+        .join(' ')
       const pack = tarStream.pack()
-      pack.entry({ name: 'Dockerfile', mode: 0o644 }, `FROM ${image}\n`)
+      pack.entry({ name: 'Dockerfile', mode: 0o644 }, `FROM ${image}\nLABEL ${labels}\n`)
       pack.finalize()
       const stream = (await api
         .buildImage(pack as unknown as NodeJS.ReadableStream, {
           t: `${o.repo}:${o.tag}`,
-          labels: o.labels,
           networkmode: 'none',
           rm: true,
           forcerm: true,

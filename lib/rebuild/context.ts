@@ -14,6 +14,8 @@ import type { HealthResult } from '../health/check.js'
 export const BACKUP_LABEL = 'shipshape.backup.of'
 export const BACKUP_CREATED_LABEL = 'shipshape.backup.created'
 export const BACKUP_KIND_LABEL = 'shipshape.backup.kind'
+/** the id of the image the service ran when the backup was made (for a commit: its base) */
+export const BACKUP_SOURCE_LABEL = 'shipshape.backup.source'
 export const PREV_PREFIX = 'shipshape-prev-'
 export const COMMIT_PREFIX = 'shipshape-backup-'
 /** held during a run: the containerd image store drops an image the moment no name is left on it */

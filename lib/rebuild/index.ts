@@ -10,7 +10,7 @@ import { RefusedError, UsageError } from '../errors.js'
 import { waitHealthy } from '../health/check.js'
 import { dockerChildEnv } from '../host/run.js'
 import { freeBytes } from '../host/space.js'
-import { runRunbook, type RunSummary } from '../runbook/index.js'
+import { findUnfinishedJournals, runRunbook, type RunSummary } from '../runbook/index.js'
 import { priorRun } from '../runbook/prior.js'
 import { RunbookNeedsPersonError, RunbookRolledBackError } from '../runbook/runner.js'
 import type { JournalState } from '../runbook/journal.js'
@@ -20,6 +20,7 @@ import {
   BACKUP_CREATED_LABEL,
   BACKUP_KIND_LABEL,
   BACKUP_LABEL,
+  BACKUP_SOURCE_LABEL,
   COMMIT_PREFIX,
   parseImageRef,
   PREV_PREFIX,
@@ -29,7 +30,7 @@ import {
 } from './context.js'
 import { judgeBuildSpace, judgeService } from './policy.js'
 import { rebuildSteps, rollbackSteps } from './steps/index.js'
-import { resolveTarget } from './target.js'
+import { resolveTarget, serviceContainers } from './target.js'
 
 export const REBUILD_SCHEMA = 'shipshape.rebuild/1'
 export const ROLLBACK_SCHEMA = 'shipshape.rollback/1'
@@ -43,6 +44,29 @@ export interface BackupImage {
   kind: 'image' | 'commit'
   created: string
   sizeBytes: number
+  /** the image the service ran when it was made (label shipshape.backup.source); null: older backup */
+  source: string | null
+}
+
+/**
+ * Which backup a plain `rollback` goes to (pure): the newest image backup that is not what runs
+ * (by id, or a copy of it by its source), and — when what runs is itself a backup — one made
+ * before it: a second rollback goes further back, never forward again. Null: none.
+ */
+export function chooseRollback(
+  backups: BackupImage[],
+  running: { id: string; source: string | null; created: string | null },
+): BackupImage | null {
+  const same = (b: BackupImage) =>
+    b.id === running.id ||
+    b.source === running.id ||
+    (running.source !== null && (b.source === running.source || b.id === running.source))
+  return (
+    backups
+      .filter((b) => b.kind === 'image' && !same(b))
+      .filter((b) => running.created === null || b.created < running.created)
+      .sort((a, b) => b.created.localeCompare(a.created) || b.tag.localeCompare(a.tag))[0] ?? null
+  )
 }
 
 export interface RebuildResult {
@@ -133,6 +157,7 @@ export async function listBackups(engine: Engine, service: string): Promise<Back
         kind: img.labels[BACKUP_KIND_LABEL] === 'commit' ? 'commit' : 'image',
         created: img.labels[BACKUP_CREATED_LABEL] ?? img.createdAt,
         sizeBytes: img.sizeBytes,
+        source: img.labels[BACKUP_SOURCE_LABEL] ?? null,
       })
     }
   }
@@ -142,6 +167,7 @@ export async function listBackups(engine: Engine, service: string): Promise<Back
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
 
 interface Prepared {
+  stateDir: string
   ctx: RebuildContext
   base: RebuildResult
   refusals: Refusal[]
@@ -170,14 +196,29 @@ async function prepare(
     rollback: opts.rollback,
     command: (op) => `shipshape ${op} ${name}`,
   })
+  if (opts.rollback && prior?.steps.get('health')?.status === 'done') {
+    throw new RefusedError(
+      `the ${operation} of ${name} in ${prior.file} had already passed its health check: there is nothing to undo, only to finish`,
+      `finish it with --resume; to go back to the previous image afterwards: shipshape rollback ${name}`,
+    )
+  }
   const composeEnv = dockerChildEnv(engine.info.address, process.env)
+  const dockerCli = process.env.SHIPSHAPE_DOCKER_CLI ?? 'docker'
   const target = await resolveTarget({
     name,
     service,
     engine,
     env: composeEnv,
     composeCommand: config.docker.compose,
+    dockerCli,
   })
+  if (prior && target.kind === 'compose' && !target.compose) {
+    // never let a compose service fall onto the plain-container path
+    throw new RefusedError(
+      `the compose project of ${name} cannot be found now (${target.refusals.map((r) => r.message).join('; ')})`,
+      `put the compose file back as it was, then run the ${opts.rollback ? '--rollback' : '--resume'} again`,
+    )
+  }
   const first = prior?.steps.get(operation === REBUILD_OPERATION ? 'backup' : 'retag')?.notes ?? {}
   const built = prior?.steps.get('build')?.notes ?? {}
   const imageRef = str(first.imageRef) ?? target.imageRef
@@ -273,7 +314,7 @@ async function prepare(
     healthyBefore,
     noCache: Boolean(opts.noCache),
     buildEnv: dockerChildEnv(engine.info.address, process.env, secretVariables(config)),
-    dockerCli: process.env.SHIPSHAPE_DOCKER_CLI ?? 'docker',
+    dockerCli,
     engine,
     out,
     now,
@@ -295,7 +336,7 @@ async function prepare(
     journal: null,
     steps: [],
   }
-  return { ctx, base, refusals, prior }
+  return { stateDir: config.stateDir, ctx, base, refusals, prior }
 }
 
 function refuse(name: string, operation: string, p: Prepared): never {
@@ -347,6 +388,38 @@ function finish(
   }
 }
 
+/**
+ * Under the lock, after the confirmation: another command may have run while a person read the
+ * plan. An unfinished run of the other operation, or a service no longer on what was read, stops
+ * this one before anything changes.
+ */
+async function recheck(p: Prepared, operation: string, opts: RebuildOptions): Promise<void> {
+  const other = operation === REBUILD_OPERATION ? ROLLBACK_OPERATION : REBUILD_OPERATION
+  const stateDir = p.stateDir
+  const blocking = (await findUnfinishedJournals(stateDir, other)).find(
+    (j) => j.args.service === p.ctx.service,
+  )
+  if (blocking) {
+    throw new RefusedError(
+      `an unfinished ${other} run of ${p.ctx.service} is in ${blocking.file}`,
+      `finish it first: shipshape ${other} ${p.ctx.service} --resume (or --rollback)`,
+    )
+  }
+  if (opts.resume || opts.rollback) return
+  const now = await serviceContainers(p.ctx)
+  const details = await Promise.all(now.map((x) => p.ctx.engine.inspectContainer(x.id)))
+  const same =
+    now.length === p.ctx.containers.length &&
+    p.ctx.containers.every((o) => now.some((x) => x.id === o.id)) &&
+    details.some((d) => d?.imageId === p.ctx.fromImageId)
+  if (!same) {
+    throw new RefusedError(
+      `${p.ctx.service} changed while the plan was shown (its containers or image are not what was read)`,
+      'run the command again',
+    )
+  }
+}
+
 async function run(
   p: Prepared,
   operation: string,
@@ -367,6 +440,7 @@ async function run(
       out: p.ctx.out,
       confirm: opts.confirm,
       now: p.ctx.now,
+      recheck: () => recheck(p, operation, opts),
     })
     return finish(p, summary, success, opts)
   } catch (err) {
@@ -399,11 +473,28 @@ export async function runRollback(
   if (p.refusals.length && !(p.prior && (opts.resume || opts.rollback))) refuse(name, 'rollback', p)
   const backups = await listBackups(c.engine, name)
   if (!p.ctx.toImageId) {
-    let to: { id: string; label: string } | null = null
+    const runningNow = (await serviceContainers(p.ctx)).length
+      ? (
+          await Promise.all(
+            (await serviceContainers(p.ctx)).map((x) => c.engine.inspectContainer(x.id)),
+          )
+        ).some((d) => d?.running)
+      : false
+    const cur = await c.engine.inspectImage(p.ctx.fromImageId)
+    const running = {
+      id: p.ctx.fromImageId,
+      source: cur?.labels[BACKUP_LABEL] ? (cur.labels[BACKUP_SOURCE_LABEL] ?? null) : null,
+      created: cur?.labels[BACKUP_LABEL] ? (cur.labels[BACKUP_CREATED_LABEL] ?? null) : null,
+    }
+    let to: { id: string; label: string; source: string | null } | null = null
     if (opts.to) {
       const b = backups.find((x) => x.tag === opts.to || x.tag.endsWith(`:${opts.to}`))
       const img = b ? null : await c.engine.inspectImage(opts.to)
-      to = b ? { id: b.id, label: b.tag } : img ? { id: img.id, label: opts.to } : null
+      to = b
+        ? { id: b.id, label: b.tag, source: b.source }
+        : img
+          ? { id: img.id, label: opts.to, source: img.labels[BACKUP_SOURCE_LABEL] ?? null }
+          : null
       if (!to) {
         throw new UsageError(
           `no backup or image ${opts.to} for ${name}`,
@@ -411,18 +502,24 @@ export async function runRollback(
         )
       }
     } else {
-      const b = backups.find((x) => x.kind === 'image')
+      const b = chooseRollback(backups, running)
       if (!b) {
         p.refusals.push({
           check: 'backup',
-          message: `${name} has no shipshape-prev backup to roll back to`,
-          remedy: `name one with --to (shipshape rollback ${name} --list), or rebuild first`,
+          message: `${name} has no earlier shipshape-prev backup to roll back to (it runs ${p.ctx.fromImageId.slice(7, 19)})`,
+          remedy: `name one with --to (shipshape rollback ${name} --list)`,
         })
         refuse(name, 'rollback', p)
       }
-      to = { id: b.id, label: b.tag }
+      to = { id: b.id, label: b.tag, source: b.source }
     }
-    if (to.id === p.ctx.fromImageId && !opts.resume && !opts.rollback) {
+    // only a running service is "already there": a stopped one is recreated and checked
+    if (
+      runningNow &&
+      (to.id === p.ctx.fromImageId || to.source === p.ctx.fromImageId) &&
+      !opts.resume &&
+      !opts.rollback
+    ) {
       c.out.info(`${name} already runs ${to.label} (${to.id.slice(7, 19)}): nothing to do`)
       return { ...p.base, outcome: 'already-there', image: { ...p.base.image, to: to.id } }
     }

@@ -6,15 +6,13 @@ import { readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import type { ServiceConfig } from '../config/index.js'
-import {
-  composeImageRef,
-  detectCompose,
-  type ComposeCli,
-  type ComposeTarget,
-} from '../docker/compose.js'
+import { composeImageRef, detectCompose, type ComposeTarget } from '../docker/compose.js'
 import type { Engine } from '../docker/engine.js'
 import type { ContainerSummary } from '../docker/types.js'
 import type { Refusal } from '../assets/policy.js'
+import { planRecreate } from '../docker/recreate.js'
+import { RefusedError } from '../errors.js'
+import { runCaptured } from '../host/run.js'
 import type { RebuildContext } from './context.js'
 
 const PROJECT = 'com.docker.compose.project'
@@ -41,6 +39,16 @@ const exists = (p: string) =>
     (s) => s,
     () => null,
   )
+
+/** The compose files a container's project was started with, absolute (v1 records them as given). */
+export function labelFiles(c: { labels: Record<string, string> }): string[] {
+  const dir = c.labels[WORKING_DIR] ?? '/'
+  return (c.labels[CONFIG_FILES] ?? '')
+    .split(',')
+    .map((f) => f.trim())
+    .filter(Boolean)
+    .map((f) => path.resolve(dir, f))
+}
 
 /** Compose containers of project/service (one-off `run` containers left out), by name. */
 export function composeContainersOf(
@@ -93,6 +101,7 @@ export async function resolveTarget(o: {
   engine: Engine
   env: NodeJS.ProcessEnv
   composeCommand?: string[]
+  dockerCli: string
 }): Promise<ServiceTarget> {
   const s = o.service
   const t: ServiceTarget = {
@@ -123,37 +132,11 @@ export async function resolveTarget(o: {
       })
       return t
     }
-    let doc: unknown
-    try {
-      doc = parseYaml(await readFile(file, 'utf8'))
-    } catch (err) {
-      t.refusals.push({
-        check: 'compose-file',
-        message: `compose file ${file} does not parse: ${(err as Error).message.split('\n')[0]}`,
-      })
-      return t
-    }
-    const dockerfile = composeDockerfile(file, doc, serviceName)
-    if (!dockerfile) {
-      t.refusals.push({
-        check: 'build',
-        message: `compose service ${serviceName} in ${file} has no build: section (nothing to rebuild)`,
-        remedy:
-          'rebuild builds from a Dockerfile: add build: to the service, or pull a new image instead',
-      })
-    } else if (!(await exists(dockerfile))?.isFile()) {
-      t.refusals.push({
-        check: 'build',
-        message: `the Dockerfile of ${serviceName} (${dockerfile}) is missing`,
-      })
-    }
-    t.files = [file, ...(dockerfile && (await exists(dockerfile))?.isFile() ? [dockerfile] : [])]
     // the project the running containers belong to (compose names it after the directory otherwise)
     const candidates = all.filter(
       (c) =>
         c.labels[SERVICE] === serviceName &&
-        ((c.labels[CONFIG_FILES] ?? '').split(',').includes(file) ||
-          c.labels[WORKING_DIR] === path.dirname(file)),
+        (labelFiles(c).includes(file) || c.labels[WORKING_DIR] === path.dirname(file)),
     )
     const projects = [...new Set(candidates.map((c) => c.labels[PROJECT] ?? ''))]
     if (projects.length > 1) {
@@ -174,21 +157,62 @@ export async function resolveTarget(o: {
       })
       return t
     }
-    let cli: ComposeCli
-    try {
-      cli = await detectCompose({ configured: o.composeCommand, env: o.env })
-    } catch (err) {
-      t.refusals.push({ check: 'compose', message: (err as Error).message })
-      return t
+    const first = candidates[0]!
+    // every file the project was started with (override files too): -f turns compose's own
+    // discovery off, so a rebuild with the configured file alone would drop the others
+    const files = labelFiles(first)
+    const extraFiles = files.filter((f) => f !== file)
+    for (const f of extraFiles) {
+      if (!(await exists(f))?.isFile()) {
+        t.refusals.push({
+          check: 'compose-file',
+          message: `${serviceName} was started with ${f} too, and it is missing`,
+          remedy: 'put it back, or start the service again from the files that exist',
+        })
+      }
     }
-    const first = candidates[0]
+    let dockerfile: string | null = null
+    for (const f of [file, ...extraFiles]) {
+      let doc: unknown
+      try {
+        doc = parseYaml(await readFile(f, 'utf8'))
+      } catch (err) {
+        if ((await exists(f))?.isFile()) {
+          t.refusals.push({
+            check: 'compose-file',
+            message: `compose file ${f} does not parse: ${(err as Error).message.split('\n')[0]}`,
+          })
+        }
+        continue
+      }
+      dockerfile = composeDockerfile(f, doc, serviceName) ?? dockerfile
+    }
+    if (!dockerfile) {
+      t.refusals.push({
+        check: 'build',
+        message: `compose service ${serviceName} in ${[file, ...extraFiles].join(', ')} has no build: section (nothing to rebuild)`,
+        remedy:
+          'rebuild builds from a Dockerfile: add build: to the service, or pull a new image instead',
+      })
+    } else if (!(await exists(dockerfile))?.isFile()) {
+      t.refusals.push({
+        check: 'build',
+        message: `the Dockerfile of ${serviceName} (${dockerfile}) is missing`,
+      })
+      dockerfile = null
+    }
+    t.files = [file, ...extraFiles, ...(dockerfile ? [dockerfile] : [])]
+    // compose missing is a component unavailable (exit 3), not a refusal
+    const cli = await detectCompose({ configured: o.composeCommand, env: o.env })
     t.compose = {
       cli,
       file,
+      extraFiles,
       project,
       service: serviceName,
-      cwd: first?.labels[WORKING_DIR] || path.dirname(file),
+      cwd: first.labels[WORKING_DIR] || path.dirname(file),
       env: o.env,
+      engineApiVersion: o.engine.info.engineApiVersion,
     }
     t.containers = byState(composeContainersOf(all, project, serviceName))
     try {
@@ -234,5 +258,21 @@ export async function resolveTarget(o: {
     t.files = [dockerfile]
   }
   t.build = { context: s.build, dockerfile, network: s.buildNetwork }
+  // what the recreate step would refuse (a --rm container, a namespace shared with itself) is
+  // refused now, before the backup and the build
+  const [raw, img] = await Promise.all([
+    o.engine.inspectContainerRaw(c.id),
+    o.engine.inspectImageRaw(c.imageId),
+  ])
+  if (raw && img) {
+    try {
+      planRecreate(raw, img, c.image)
+    } catch (err) {
+      if (!(err instanceof RefusedError)) throw err
+      t.refusals.push({ check: 'recreate', message: err.message, remedy: err.remedy })
+    }
+  }
+  // the build runs the docker CLI: missing → a component unavailable (exit 3), now
+  await runCaptured([o.dockerCli, '--version'], { env: o.env, timeoutMs: 10_000 })
   return t
 }

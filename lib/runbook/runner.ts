@@ -48,6 +48,12 @@ export interface RunOptions {
   /** Asks the question; default: y/N on the terminal, RefusedError without one. */
   confirm?: (question: string) => Promise<boolean>
   now?: () => Date
+  /**
+   * Called under the lock, before the journal opens: what was read before the confirmation may
+   * have changed while a person read the plan (another command ran). Throw (RefusedError) to stop
+   * with nothing changed.
+   */
+  recheck?: () => Promise<void>
 }
 
 /** Exit 1: failed and rolled back cleanly. Carries the summary for --json renderers. */
@@ -127,6 +133,7 @@ export async function runRunbook<C>(
         'run the command again',
       )
     }
+    await opts.recheck?.()
     journal = await openJournal(mode, steps, opts, args, current)
     const exec = new Execution(steps, ctx, journal, opts, trap)
     return mode === 'rollback' ? await exec.rollback() : await exec.forward()

@@ -156,7 +156,11 @@ describeEngine('rebuild and rollback', (getEngine) => {
     `    health: { url: "http://127.0.0.1:${port}/health", userEnv: SS_TEST_USER, passwordEnv: SS_TEST_PASS, timeout: ${timeout}, retries: ${retries} }`
 
   /** A compose project (web: the app, other: a bystander), up and healthy on v1 of the app. */
-  async function composeApp(engine: PrivateEngine, version: Version): Promise<App> {
+  async function composeApp(
+    engine: PrivateEngine,
+    version: Version,
+    o: { override?: boolean } = {},
+  ): Promise<App> {
     const file = version === 'v1' ? engine.composeV1Path : engine.composeV2Path
     if (!file) throw new Error(`compose ${version} missing`)
     const root = await fs.mkdtemp(path.join(os.tmpdir(), 'ss-rb-'))
@@ -179,6 +183,12 @@ describeEngine('rebuild and rollback', (getEngine) => {
     apps.push(a)
     await fs.mkdir(a.proj, { recursive: true })
     await writeVariant(a.proj, { health: 'v1' })
+    const env = [
+      '    environment:',
+      '      HUSER: ${SS_TEST_USER}',
+      '      HPASS: ${SS_TEST_PASS}',
+      `      PORT: "${a.port}"`,
+    ]
     await fs.writeFile(
       path.join(a.proj, 'docker-compose.yml'),
       [
@@ -187,10 +197,7 @@ describeEngine('rebuild and rollback', (getEngine) => {
         '    build: { context: ., network: host }',
         '    network_mode: host',
         '    stop_grace_period: 1s', // httpd as PID 1 ignores SIGTERM
-        '    environment:',
-        '      HUSER: ${SS_TEST_USER}',
-        '      HPASS: ${SS_TEST_PASS}',
-        `      PORT: "${a.port}"`,
+        ...(o.override ? [] : env),
         '  other:',
         `    image: ${BUSYBOX_TAG}`,
         '    network_mode: none',
@@ -198,6 +205,13 @@ describeEngine('rebuild and rollback', (getEngine) => {
         '',
       ].join('\n'),
     )
+    // compose picks the override up by itself when started without -f, and records both files
+    if (o.override) {
+      await fs.writeFile(
+        path.join(a.proj, 'docker-compose.override.yml'),
+        ['services:', '  web:', ...env, ''].join('\n'),
+      )
+    }
     const up = await compose(engine, version, ['-p', a.project, 'up', '-d', '--build'], {
       cwd: a.proj,
       env: a.env,
@@ -440,13 +454,29 @@ describeEngine('rebuild and rollback', (getEngine) => {
     await closed
   }
 
-  /** The new container runs (recreated), the app not yet answering: between recreate and health. */
+  /** The journal's records of the run (none before it starts). */
+  async function journalRecords(a: App): Promise<{ t: string; id?: string }[]> {
+    const dir = path.join(a.state, 'journal')
+    const out: { t: string; id?: string }[] = []
+    for (const n of await fs.readdir(dir).catch(() => [] as string[])) {
+      for (const line of (await fs.readFile(path.join(dir, n), 'utf8')).split('\n')) {
+        if (line.trim()) out.push(JSON.parse(line) as { t: string; id?: string })
+      }
+    }
+    return out
+  }
+
+  /** Killed once the journal says recreate is done and health has begun, the app not yet up. */
   async function killBetweenRecreateAndHealth(engine: PrivateEngine, a: App, old: string) {
     await writeVariant(a.proj, { health: 'v2', delay: 5 })
-    await killWhen(engine, a, async () => {
-      const now = await webContainers(engine, a)
-      return now.length === 1 && now[0]!.running && now[0]!.image !== old
-    })
+    await killWhen(engine, a, async () =>
+      (await journalRecords(a)).some((r) => r.t === 'step-begin' && r.id === 'health'),
+    )
+    const recs = await journalRecords(a)
+    expect(recs.some((r) => r.t === 'step-done' && r.id === 'recreate')).toBe(true)
+    expect(recs.some((r) => r.t === 'step-done' && r.id === 'health')).toBe(false)
+    const now = await webContainers(engine, a)
+    expect(now[0]?.image).not.toBe(old)
     expect(await page(a.port, a.user, a.pass)).toBe(null) // not up yet: health had not passed
   }
 
@@ -519,10 +549,38 @@ describeEngine('rebuild and rollback', (getEngine) => {
     expect(await page(a.port, a.user, a.pass)).toBe('v1')
     const [now] = await webContainers(engine, a)
     expect(await layersOf(engine, now!.image)).toEqual(oldLayers)
-    // again: already there
-    const again = await cli(engine, a, ['rollback', a.svc, '--yes', '--json'])
+    // --to the prev backup it runs now: already there
+    const again = await cli(engine, a, [
+      'rollback',
+      a.svc,
+      '--to',
+      b.backups?.[0]?.tag ?? l.backups.find((x: { kind: string }) => x.kind === 'image').tag,
+      '--yes',
+      '--json',
+    ])
     expect(again.code, again.stderr).toBe(0)
     expect(JSON.parse(again.stdout).outcome).toBe('already-there')
+    // a plain rollback again: nothing older than what runs → refused, nothing changed
+    const older = await cli(engine, a, ['rollback', a.svc, '--yes', '--json'])
+    expect(older.code, older.stderr).toBe(4)
+    expect(JSON.parse(older.stdout).refusals[0].check).toBe('backup')
+    const unknown = await cli(engine, a, ['rollback', a.svc, '--to', 'nope', '--yes'])
+    expect(unknown.code, unknown.stderr).toBe(2)
+    expect(await page(a.port, a.user, a.pass)).toBe('v1')
+  })
+
+  test('--dry-run prints the plan and changes nothing', async ({ engine }) => {
+    const a = await composeApp(engine, 'v1')
+    const before = await webContainers(engine, a)
+    await writeVariant(a.proj, { health: 'v2' })
+    const r = await cli(engine, a, ['rebuild', a.svc, '--dry-run', '--no-cache', '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(JSON.parse(r.stdout).outcome).toBe('dry-run')
+    expect(r.stderr).toMatch(/build --no-cache -- web/)
+    expect(r.stderr).toMatch(/up -d --no-deps --no-build --force-recreate/)
+    expect(await webContainers(engine, a)).toEqual(before)
+    expect(await backupsOf(engine, a.svc)).toEqual([])
+    expect(await fs.readdir(path.join(a.state, 'journal')).catch(() => [])).toEqual([])
   })
 
   test('no health check configured → refused (exit 4), nothing built', async ({ engine }) => {
@@ -537,6 +595,25 @@ describeEngine('rebuild and rollback', (getEngine) => {
     expect(j.outcome).toBe('refused')
     expect(j.refusals.map((x: { check: string }) => x.check)).toEqual(['health'])
     expect(await backupsOf(engine, a.svc)).toEqual([])
+  })
+
+  test('compose: override files the project was started with are kept by the rebuild', async ({
+    engine,
+  }) => {
+    for (const version of versions(engine)) {
+      const a = await composeApp(engine, version, { override: true })
+      await writeVariant(a.proj, { health: 'v2' })
+      const r = await cli(engine, a, ['rebuild', a.svc, '--yes', '--json'])
+      expect(r.code, `${version}: ${r.stderr}`).toBe(0)
+      // the app's port and credentials live in the override: without it, no v2 on this port
+      expect(await page(a.port, a.user, a.pass)).toBe('v2')
+      const kept = await filesBelow(path.join(a.backups, 'rebuild', a.svc))
+      expect(kept.map((f) => path.basename(f)).sort()).toEqual([
+        'Dockerfile',
+        'docker-compose.override.yml',
+        'docker-compose.yml',
+      ])
+    }
   })
 
   /** A plain container (user network, published port, bind mount, anonymous volume) running v1. */

@@ -16,6 +16,7 @@ import {
   BACKUP_CREATED_LABEL,
   BACKUP_KIND_LABEL,
   BACKUP_LABEL,
+  BACKUP_SOURCE_LABEL,
   COMMIT_PREFIX,
   PREV_PREFIX,
   type RebuildContext,
@@ -66,6 +67,7 @@ export const backupStep: Step<RebuildContext> = {
       [BACKUP_LABEL]: c.service,
       [BACKUP_CREATED_LABEL]: created,
       [BACKUP_KIND_LABEL]: kind,
+      [BACKUP_SOURCE_LABEL]: c.fromImageId,
     })
     const prevRef = `${c.repo}:${prevTag(c)}`
     const prev =

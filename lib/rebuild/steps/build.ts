@@ -50,7 +50,8 @@ export const buildStep: Step<RebuildContext> = {
     const onLine = (l: string) => spinner.update(`building ${c.imageRef}: ${short(l)}`)
     const t0 = Date.now()
     try {
-      if (c.compose) {
+      if (c.kind === 'compose') {
+        if (!c.compose) throw new Error(`${c.service}: the compose project is unknown`)
         await composeBuild(c.compose, {
           noCache: c.noCache,
           log: c.paths.log,

@@ -8,14 +8,14 @@ export const cleanupStep: Step<RebuildContext> = {
   id: 'cleanup',
   title: 'Remove the old container kept aside',
   preview: (c) =>
-    c.compose || !c.containers[0]
+    c.kind === 'compose' || !c.containers[0]
       ? ['nothing (compose removed the old container)']
       : [
           `remove ${asideName(c.containers[0].name, c.stamp)} (the old container; the backups stay)`,
         ],
   async run(c) {
     const old = c.containers[0]
-    if (!c.compose && old) {
+    if (c.kind === 'container' && old) {
       await dropAside(c.engine, { aside: asideName(old.name, c.stamp), oldId: old.id })
     }
     await releaseImages(c)

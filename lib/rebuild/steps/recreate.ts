@@ -43,7 +43,8 @@ export const recreateStep: Step<RebuildContext> = {
     const to = c.toImageId
     if (!to) throw new Error('no new image to run')
     const t0 = Date.now()
-    if (c.compose) {
+    if (c.kind === 'compose') {
+      if (!c.compose) throw new Error(`${c.service}: the compose project is unknown`)
       await j.note({ log: c.paths.log })
       await composeUp(c.compose, { log: c.paths.log, timeoutMs: 10 * 60_000 })
     } else {
@@ -73,9 +74,19 @@ export const recreateStep: Step<RebuildContext> = {
     return Boolean(c.toImageId && (await running(c, c.toImageId)))
   },
   async undo(c, j) {
-    if (c.compose) {
+    if (c.kind === 'compose') {
+      if (!c.compose) throw new Error(`${c.service}: the compose project is unknown`)
       await retagTo(c, c.fromImageId)
-      await composeUp(c.compose, { log: c.paths.log, timeoutMs: 10 * 60_000 })
+      // compose never got to replace the old containers (up failed early, or never ran): leave
+      // them be, a recreate would only stop a healthy service
+      const now = await serviceContainers(c)
+      const untouched =
+        now.length > 0 &&
+        c.containers.every((o) => now.some((x) => x.id === o.id)) &&
+        (await Promise.all(now.map((x) => c.engine.inspectContainer(x.id)))).every(
+          (d) => d?.running && d.imageId === c.fromImageId,
+        )
+      if (!untouched) await composeUp(c.compose, { log: c.paths.log, timeoutMs: 10 * 60_000 })
     } else {
       const old = c.containers[0]
       if (!old) return
