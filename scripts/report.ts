@@ -4,6 +4,8 @@ import { globalOptions } from '../lib/cli/global.js'
 import { createOutput } from '../lib/cli/output.js'
 import { buildReport, renderHuman, renderMarkdown, saveReport } from '../lib/report/index.js'
 import { ensureReportDir } from '../lib/report/growth.js'
+import { dropOldReports, engineDiskUse, noticeFor, sendWebhook } from '../lib/report/notify.js'
+import type { Report } from '../lib/report/types.js'
 
 const positiveInt = (v: string): number => {
   const n = Number(v)
@@ -26,6 +28,15 @@ export function reportCommand(): Command {
       'also write dated JSON + Markdown into DIR and show growth since the previous report there',
     )
     .option(
+      '--keep <n>',
+      'with --out: keep only the newest N reports there (default: report.keep)',
+      positiveInt,
+    )
+    .option(
+      '--notify',
+      'send a short notification to the webhook in $SHIPSHAPE_WEBHOOK_URL (notify.webhookEnv) when an image newly passes report.bigImage or disk use passes notify.diskLimit',
+    )
+    .option(
       '--top <n>',
       'how many images, volumes and path entries to show (overrides report.top)',
       positiveInt,
@@ -36,7 +47,14 @@ export function reportCommand(): Command {
     )
     .action(
       async (
-        opts: { markdown?: boolean; out?: string; top?: number; deep?: boolean },
+        opts: {
+          markdown?: boolean
+          out?: string
+          top?: number
+          deep?: boolean
+          keep?: number
+          notify?: boolean
+        },
         cmd: Command,
       ) => {
         const g = globalOptions(cmd)
@@ -61,13 +79,41 @@ export function reportCommand(): Command {
         }
         spinner.stop()
         const layersPerImage = config.report.layersPerImage
+        let previous: Report | null = null
         if (opts.out) {
           const saved = await saveReport(report, opts.out, {
             layersPerImage,
             warn: (w) => out.warn(w),
           })
           report = saved.report
+          previous = saved.previous
           out.info(`wrote ${saved.jsonFile} and ${saved.markdownFile}`)
+          const gone = await dropOldReports(opts.out, opts.keep ?? config.report.keep)
+          if (gone.length)
+            out.info(
+              `removed ${gone.length} old report file(s) (keep ${opts.keep ?? config.report.keep})`,
+            )
+        }
+        if (opts.notify) {
+          const notice = noticeFor(report, previous, {
+            diskUse: await engineDiskUse(report),
+            diskLimit: config.notify.diskLimit,
+          })
+          const url = process.env[config.notify.webhookEnv]
+          if (!notice) out.info('notify: nothing to report')
+          else if (!url)
+            out.warn(
+              `notify: ${config.notify.webhookEnv} is not set; would have sent: ${notice.lines.join('; ')}`,
+            )
+          else {
+            try {
+              await sendWebhook(url, notice)
+              out.info(`notify: sent (${notice.lines.length} line(s))`)
+            } catch (err) {
+              report.warnings.push(`notify: ${(err as Error).message}`)
+              out.warn(`notify: ${(err as Error).message}`)
+            }
+          }
         }
         // machine output carries the warnings inside; a timer's journal should see them too
         if (g.json || opts.markdown || g.quiet) for (const w of report.warnings) out.warn(w)

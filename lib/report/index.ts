@@ -79,7 +79,12 @@ export async function saveReport(
   report: Report,
   dir: string,
   opts: { layersPerImage: number; warn: (s: string) => void },
-): Promise<{ report: Report; jsonFile: string; markdownFile: string }> {
+): Promise<{
+  report: Report
+  jsonFile: string
+  markdownFile: string
+  previous: Report | null
+}> {
   const previous = await readPreviousReport(dir, opts.warn, new Date(report.generatedAt))
   const withGrowth: Report = previous
     ? {
@@ -88,5 +93,5 @@ export async function saveReport(
       }
     : report
   const files = await writeReportFiles(dir, withGrowth, renderMarkdown(withGrowth, opts))
-  return { report: withGrowth, ...files }
+  return { report: withGrowth, ...files, previous: previous?.report ?? null }
 }
