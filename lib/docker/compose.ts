@@ -251,7 +251,7 @@ async function runCompose(
   what: string,
   argv: string[],
   t: ComposeTarget,
-  o: { log: string; onLine?: (l: string) => void; timeoutMs?: number },
+  o: { log: string; onLine?: (l: string) => void; timeoutMs?: number; signal?: AbortSignal },
 ): Promise<void> {
   const r = await runLogged(argv, {
     cwd: t.cwd,
@@ -259,6 +259,7 @@ async function runCompose(
     log: o.log,
     onLine: o.onLine,
     timeoutMs: o.timeoutMs,
+    signal: o.signal,
   })
   if (r.exitCode === 0 && !r.timedOut) return
   const how = r.timedOut
@@ -277,7 +278,14 @@ async function runCompose(
 /** `… -f FILE -p PROJECT build [--no-cache] SERVICE`; output to the log; rejects with an Error carrying the output tail when it fails. */
 export async function composeBuild(
   t: ComposeTarget,
-  o: { noCache?: boolean; log: string; onLine?: (l: string) => void; timeoutMs?: number },
+  o: {
+    noCache?: boolean
+    log: string
+    onLine?: (l: string) => void
+    timeoutMs?: number
+    /** aborted (Ctrl-C): the build's process group is stopped */
+    signal?: AbortSignal
+  },
 ): Promise<void> {
   await runCompose('build', composeBuildArgv(t, o), t, o)
 }

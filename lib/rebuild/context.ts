@@ -86,6 +86,8 @@ export interface RebuildContext {
   out: Output
   now(): Date
   facts: RebuildFacts
+  /** aborted on the first SIGINT/SIGTERM: a build in progress is stopped (then undone) */
+  signal: AbortSignal
 }
 
 export interface RebuildFacts {

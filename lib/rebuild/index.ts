@@ -168,6 +168,7 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : und
 
 interface Prepared {
   stateDir: string
+  abort: () => void
   ctx: RebuildContext
   base: RebuildResult
   refusals: Refusal[]
@@ -182,6 +183,7 @@ async function prepare(
 ): Promise<Prepared> {
   const { config, engine, out } = c
   const service = findService(config, name)
+  const interrupted = new AbortController()
   const now = opts.now ?? (() => new Date())
   const prior = await priorRun({
     stateDir: config.stateDir,
@@ -319,6 +321,7 @@ async function prepare(
     out,
     now,
     facts: { backups: [] },
+    signal: interrupted.signal,
   }
   const base: RebuildResult = {
     schema: operation === REBUILD_OPERATION ? REBUILD_SCHEMA : ROLLBACK_SCHEMA,
@@ -336,7 +339,14 @@ async function prepare(
     journal: null,
     steps: [],
   }
-  return { stateDir: config.stateDir, ctx, base, refusals, prior }
+  return {
+    stateDir: config.stateDir,
+    abort: () => interrupted.abort(new Error('interrupted')),
+    ctx,
+    base,
+    refusals,
+    prior,
+  }
 }
 
 function refuse(name: string, operation: string, p: Prepared): never {
@@ -428,6 +438,11 @@ async function run(
   config: Config,
   opts: RebuildOptions,
 ): Promise<RebuildResult> {
+  // the first Ctrl-C stops a build at once (its process group), so the runner can undo now
+  // rather than after a build of up to buildTimeout; the runner's own trap does the rest
+  const stop = () => p.abort()
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
   try {
     const summary = await runRunbook(steps, p.ctx, {
       dryRun: opts.dryRun,
@@ -448,6 +463,9 @@ async function run(
       ;(err as { result?: RebuildResult }).result = finish(p, err.summary, success, opts, err)
     }
     throw err
+  } finally {
+    process.off('SIGINT', stop)
+    process.off('SIGTERM', stop)
   }
 }
 

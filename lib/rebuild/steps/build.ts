@@ -57,6 +57,7 @@ export const buildStep: Step<RebuildContext> = {
           log: c.paths.log,
           onLine,
           timeoutMs: c.config.buildTimeout,
+          signal: c.signal,
         })
       } else {
         const r = await runLogged(dockerBuildArgv(c), {
@@ -64,6 +65,7 @@ export const buildStep: Step<RebuildContext> = {
           log: c.paths.log,
           onLine,
           timeoutMs: c.config.buildTimeout,
+          signal: c.signal,
         })
         if (r.timedOut || r.exitCode !== 0) {
           throw new Error(
