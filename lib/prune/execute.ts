@@ -1,0 +1,110 @@
+/**
+ * Carries out a prune plan against the engine: containers first (their images may go next), then
+ * tags and images, volumes, the build cache, the kept originals. Each kind's removals run a few at
+ * a time; one failure (an image that came into use, a container started meanwhile) is recorded and
+ * the rest go on. Nothing here decides what goes: the plan did (plan.ts).
+ *
+ * A removal cannot be undone; what makes prune safe is before it: the plan is shown (dry run is the
+ * default), protected and in-use things are never candidates, the newest backup per service stays,
+ * and the engine itself refuses to remove what is in use. The plan and every result are written to
+ * <stateDir>/prune/<stamp>.json (the plan before the first removal).
+ */
+import { rm } from 'node:fs/promises'
+import pLimit from 'p-limit'
+import type { Engine } from '../docker/engine.js'
+import { finalizeBlocker, findKeptOriginals } from '../assets/finalize.js'
+import type { Config } from '../config/index.js'
+import type { Candidate, CandidateKind } from './types.js'
+
+export interface RemovalResult {
+  status: 'removed' | 'gone' | 'failed'
+  error?: string
+  /** build cache: bytes the engine said it freed */
+  freedBytes?: number
+}
+
+const ORDER: CandidateKind[] = ['container', 'tag', 'image', 'volume', 'build-cache', 'original']
+
+async function removeOne(
+  engine: Engine,
+  c: Candidate,
+  o: {
+    config: Config
+    now: Date
+    buildCacheKeepBytes: number | null
+    tagsOf: Map<string, string[]>
+  },
+): Promise<RemovalResult> {
+  switch (c.kind) {
+    case 'container':
+      return { status: (await engine.removeContainer(c.id)) ? 'removed' : 'gone' }
+    case 'tag':
+      return { status: (await engine.removeImage(c.name)) ? 'removed' : 'gone' }
+    case 'image': {
+      // an image with several tags goes with its last one; by id it would need force
+      const tags = o.tagsOf.get(c.id) ?? []
+      let any = false
+      for (const t of tags) any = (await engine.removeImage(t, { pruneParents: true })) || any
+      if (!tags.length) any = await engine.removeImage(c.id, { pruneParents: true })
+      if (tags.length && (await engine.inspectImage(c.id))) {
+        return { status: 'failed', error: 'the image is still there after its tags were removed' }
+      }
+      return { status: any ? 'removed' : 'gone' }
+    }
+    case 'volume':
+      return { status: (await engine.removeVolume(c.id)) ? 'removed' : 'gone' }
+    case 'build-cache': {
+      const freed = await engine.pruneBuildCache(o.buildCacheKeepBytes ?? 0)
+      return { status: 'removed', freedBytes: freed }
+    }
+    case 'original': {
+      // the same guard as migrate-assets --finalize, read again right before the removal
+      for (const [name] of Object.entries(o.config.assets)) {
+        const k = (await findKeptOriginals(o.config.backupDir, name)).find(
+          (x) => x.original === c.id,
+        )
+        if (!k) continue
+        const blocker = await finalizeBlocker(k, o.now)
+        if (blocker) return { status: 'failed', error: blocker }
+        await rm(k.original, { recursive: true, force: true })
+        return { status: 'removed' }
+      }
+      return { status: 'failed', error: 'no migrate-assets run records this original' }
+    }
+  }
+}
+
+export async function executePlan(
+  engine: Engine,
+  candidates: Candidate[],
+  o: {
+    config: Config
+    now: Date
+    buildCacheKeepBytes: number | null
+    concurrency?: number
+    onResult?: (c: Candidate, r: RemovalResult) => void
+  },
+): Promise<Map<Candidate, RemovalResult>> {
+  const results = new Map<Candidate, RemovalResult>()
+  const images = await engine.listImages()
+  const tagsOf = new Map(images.map((i) => [i.id, i.tags.filter((t) => t !== '<none>:<none>')]))
+  const limit = pLimit(Math.max(1, o.concurrency ?? 4))
+  for (const kind of ORDER) {
+    const batch = candidates.filter((c) => c.kind === kind)
+    await Promise.all(
+      batch.map((c) =>
+        limit(async () => {
+          let r: RemovalResult
+          try {
+            r = await removeOne(engine, c, { ...o, tagsOf })
+          } catch (err) {
+            r = { status: 'failed', error: (err as Error).message }
+          }
+          results.set(c, r)
+          o.onResult?.(c, r)
+        }),
+      ),
+    )
+  }
+  return results
+}

@@ -1,0 +1,81 @@
+import { Command } from 'commander'
+import { globalOptions } from '../lib/cli/global.js'
+import { createOutput } from '../lib/cli/output.js'
+import { clip, table } from '../lib/cli/table.js'
+import { formatBytes, loadConfig } from '../lib/config/index.js'
+import { openEngine } from '../lib/docker/open.js'
+import { RolledBackError } from '../lib/errors.js'
+import { runPrune, type PruneResult } from '../lib/prune/index.js'
+
+export function renderPrune(r: PruneResult, color: boolean): string {
+  if (!r.candidates.length) return 'Nothing to prune.'
+  const t = table(['KIND', 'NAME', 'SIZE', 'WHY', ...(r.applied ? ['RESULT'] : [])], color)
+  for (const c of r.candidates) {
+    t.push([
+      c.kind,
+      clip(c.name, 48),
+      formatBytes(c.sizeBytes),
+      clip(c.reason, 70),
+      ...(r.applied
+        ? [c.status === 'failed' ? `failed: ${clip(c.error ?? '', 40)}` : (c.status ?? '')]
+        : []),
+    ])
+  }
+  const lines = [t.toString(), '']
+  const by = Object.entries(r.totals.byKind)
+    .map(([k, v]) => `${v.count} ${k}${v.count === 1 ? '' : 's'} ${formatBytes(v.bytes)}`)
+    .join(', ')
+  lines.push(`Total: ${r.totals.count} (${by}) — about ${formatBytes(r.totals.bytes)}`)
+  if (r.applied) {
+    lines.push(
+      `Reclaimed: ${formatBytes(r.reclaimedBytes ?? 0)} (engine accounting)${r.disk.before !== null && r.disk.after !== null ? `; disk used ${formatBytes(r.disk.before)} → ${formatBytes(r.disk.after)}` : ''}`,
+    )
+    if (r.failures.length) lines.push(`${r.failures.length} removal(s) failed: see RESULT`)
+    if (r.record) lines.push(`Record: ${r.record}`)
+  } else {
+    lines.push(
+      'Dry run: nothing removed. Run with --yes to apply (or set prune.apply: true for timers).',
+    )
+  }
+  return lines.join('\n')
+}
+
+export function pruneCommand(): Command {
+  return new Command('prune')
+    .description(
+      'Plan what to remove (stopped containers, dangling and unused images, old tags and backups, build cache, kept originals; LRU images under disk pressure), then remove it with --yes',
+    )
+    .option('--dry-run', 'only show the plan (the default without --yes or prune.apply: true)')
+    .option('-y, --yes', 'apply the plan')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 planned or pruned, 1 some removals failed (the rest went on; nothing else changed),\n2 bad usage/config, 3 Docker engine unavailable, 4 refused (another run holds the lock).\nJSON shape: "schema": "shipshape.prune/1" (see README).',
+    )
+    .action(async (opts: { dryRun?: boolean; yes?: boolean }, cmd: Command) => {
+      const g = globalOptions(cmd)
+      const out = createOutput({ json: g.json, quiet: g.quiet })
+      const { config } = await loadConfig({ file: g.config })
+      const engine = await openEngine({
+        config,
+        dockerHost: g.dockerHost,
+        warn: (w) => out.warn(w),
+      })
+      let r: PruneResult
+      try {
+        r = await runPrune({ config, engine, out }, opts)
+      } finally {
+        engine.close()
+      }
+      if (g.json) out.data(JSON.stringify(r, null, 2))
+      else out.human(renderPrune(r, Boolean(process.stderr.isTTY) && !process.env.NO_COLOR))
+      if (r.outcome === 'partial') {
+        throw new RolledBackError(
+          `${r.failures.length} of ${r.candidates.length} removals failed: ${r.failures
+            .slice(0, 3)
+            .map((f) => `${f.kind} ${f.name}: ${f.error}`)
+            .join('; ')}`,
+          'the rest were removed; run prune again to see what is left',
+        )
+      }
+    })
+}
