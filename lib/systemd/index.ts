@@ -1,0 +1,289 @@
+/**
+ * `shipshape systemd print|install`: render the units for this install (render.ts) and print
+ * them, write them into a directory, or install them into systemd.unitDir (install.ts) and have
+ * systemd reload. Nothing is enabled: the person picks the timers or the schedule service.
+ */
+import { execFile } from 'node:child_process'
+import { realpathSync } from 'node:fs'
+import { mkdir, stat } from 'node:fs/promises'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import type { Output } from '../cli/output.js'
+import { findPackageRoot, type Config, type ConfigSource } from '../config/index.js'
+import { UnavailableError } from '../errors.js'
+import { ttyConfirm } from '../runbook/confirm.js'
+import {
+  checkWritableDir,
+  missingDirs,
+  planUnitFiles,
+  readUnitFiles,
+  refuseReplacing,
+  SYSTEM_UNIT_PATH,
+  writeUnitFile,
+  type PlannedUnit,
+} from './install.js'
+import {
+  ENABLE_SCHEDULE,
+  ENABLE_TIMERS,
+  renderUnits,
+  UNIT_NAMES,
+  type RenderedUnit,
+} from './render.js'
+
+export { renderUnits, UNIT_NAMES } from './render.js'
+
+export const SYSTEMD_SCHEMA = 'shipshape.systemd/1'
+
+export interface SystemdUnitResult {
+  name: string
+  /** the file written (or that would be, with --dry-run); null when printed to stdout */
+  path: string | null
+  /** the file's content changed (or would) */
+  changed: boolean
+  /** print only: the unit text */
+  text?: string
+}
+
+export interface SystemdResult {
+  schema: typeof SYSTEMD_SCHEMA
+  action: 'print' | 'install'
+  units: SystemdUnitResult[]
+  /** install only */
+  outcome?: 'installed' | 'unchanged' | 'dry-run' | 'cancelled'
+  unitDir?: string
+  /** install only: the ReadWritePaths= directories, created 0700 when missing */
+  directories?: { path: string; created: boolean }[]
+  /** install only: `systemctl daemon-reload` was run */
+  daemonReload?: boolean
+  /** install only: what to run next (nothing is enabled by install) */
+  next?: string[]
+}
+
+/** The systemd manager, as install uses it; tests pass a fake. */
+export interface SystemdPort {
+  /** systemd is PID 1 here (sd_booted(): /run/systemd/system exists) */
+  running(): Promise<boolean>
+  /** directories the manager loads units from */
+  unitPath: readonly string[]
+  /** systemctl with an argument array */
+  systemctl(args: string[]): Promise<void>
+}
+
+const execFileP = promisify(execFile)
+
+export const hostSystemd: SystemdPort = {
+  running: async () =>
+    (await stat('/run/systemd/system').catch(() => undefined))?.isDirectory() ?? false,
+  unitPath: SYSTEM_UNIT_PATH,
+  systemctl: async (args) => {
+    try {
+      await execFileP('systemctl', args, { timeout: 60_000 })
+    } catch (err) {
+      const e = err as { stderr?: string; message: string }
+      throw new UnavailableError(
+        `systemctl ${args.join(' ')} failed: ${(e.stderr || e.message).trim()}`,
+        `the unit files are written; run systemctl ${args.join(' ')} once systemd answers`,
+      )
+    }
+  },
+}
+
+export interface SystemdContext {
+  config: Config
+  nodePath: string
+  cliPath: string
+  configPath: string | null
+  out: Output
+  /** y/N question; default: on the terminal, RefusedError without one */
+  confirm?: (question: string) => Promise<boolean>
+  systemd?: SystemdPort
+}
+
+/**
+ * Where the units point: this node binary and the built CLI of this package, both resolved
+ * through symlinks (the sandbox decisions depend on where they really are), and the config file
+ * when one was given (--config or $SHIPSHAPE_CONFIG); a config found by hostname or the
+ * embedded default is found the same way by the units.
+ */
+export function locateInstall(source: ConfigSource): {
+  nodePath: string
+  cliPath: string
+  configPath: string | null
+} {
+  const cli = path.join(findPackageRoot(import.meta.url), 'dist', 'scripts', 'shipshape.js')
+  let cliPath: string
+  try {
+    cliPath = realpathSync(cli)
+  } catch {
+    throw new UnavailableError(
+      `the built CLI ${cli} is missing`,
+      'build it first: npm ci (or npm run build) in the shipshape directory',
+    )
+  }
+  const given = source.origin === 'flag' || source.origin === 'env'
+  return {
+    nodePath: realpathSync(process.execPath),
+    cliPath,
+    configPath: given ? realpathSync(source.source) : null,
+  }
+}
+
+function render(ctx: SystemdContext): RenderedUnit[] {
+  return renderUnits({
+    nodePath: ctx.nodePath,
+    cliPath: ctx.cliPath,
+    configPath: ctx.configPath,
+    config: ctx.config,
+  })
+}
+
+/** The units on stdout (each after `# ===== <name>`), or written into `outDir`. */
+export async function printUnits(
+  ctx: SystemdContext,
+  opts: { outDir?: string },
+): Promise<SystemdResult> {
+  const units = render(ctx)
+  if (!opts.outDir) {
+    return {
+      schema: SYSTEMD_SCHEMA,
+      action: 'print',
+      units: units.map((u) => ({ name: u.name, path: null, changed: false, text: u.text })),
+    }
+  }
+  const dir = path.resolve(opts.outDir)
+  const plan = planUnitFiles(units, dir, await readUnitFiles(dir, UNIT_NAMES))
+  for (const u of plan) if (u.action !== 'unchanged') await writeUnitFile(u.path, u.text)
+  return {
+    schema: SYSTEMD_SCHEMA,
+    action: 'print',
+    units: plan.map((u) => ({
+      name: u.name,
+      path: u.path,
+      changed: u.action !== 'unchanged',
+      text: u.text,
+    })),
+  }
+}
+
+/** `# ===== <name>` then the unit, for each: what `print` shows on stdout. */
+export function formatUnits(units: { name: string; text?: string }[]): string {
+  return units.map((u) => `# ===== ${u.name}\n${u.text ?? ''}`).join('\n')
+}
+
+const ACTION_WORD: Record<PlannedUnit['action'], string> = {
+  create: 'create ',
+  replace: 'replace',
+  unchanged: 'same   ',
+}
+
+/**
+ * Writes the units into systemd.unitDir: refused (exit 4) when a file there has other content
+ * unless `force`; the plan is shown and confirmed (--yes without a terminal); the
+ * ReadWritePaths= directories are created (they must exist for the units to start); then
+ * `systemctl daemon-reload` when systemd runs here and loads units from that directory.
+ */
+export async function installUnits(
+  ctx: SystemdContext,
+  opts: { dryRun?: boolean; yes?: boolean; force?: boolean },
+): Promise<SystemdResult> {
+  const { out, config } = ctx
+  const systemd = ctx.systemd ?? hostSystemd
+  const unitDir = config.systemd.unitDir
+  const units = render(ctx)
+  const plan = planUnitFiles(units, unitDir, await readUnitFiles(unitDir, UNIT_NAMES))
+  refuseReplacing(plan, Boolean(opts.force))
+  const dirs = [config.stateDir, config.backupDir]
+  const toCreate = await missingDirs(dirs)
+  const changes = plan.filter((u) => u.action !== 'unchanged')
+  const loadsFromDir = systemd.unitPath.includes(unitDir)
+  const reload = changes.length > 0 && loadsFromDir && (await systemd.running())
+  // refused before anything changes, --dry-run included: not root, a read-only directory…
+  if (changes.length) await checkWritableDir(unitDir)
+  for (const d of toCreate) await checkWritableDir(d)
+
+  const result = (
+    outcome: NonNullable<SystemdResult['outcome']>,
+    done: boolean,
+  ): SystemdResult => ({
+    schema: SYSTEMD_SCHEMA,
+    action: 'install',
+    outcome,
+    unitDir,
+    units: plan.map((u) => ({ name: u.name, path: u.path, changed: u.action !== 'unchanged' })),
+    directories: dirs.map((d) => ({ path: d, created: done && toCreate.includes(d) })),
+    daemonReload: done && reload,
+    next: [ENABLE_TIMERS],
+  })
+
+  if (changes.length === 0 && toCreate.length === 0) {
+    out.info(`all ${plan.length} units are up to date in ${unitDir}`)
+    nextSteps(out)
+    return result('unchanged', false)
+  }
+
+  out.human(
+    [
+      `systemd units in ${unitDir}:`,
+      ...plan.map((u) => `  ${ACTION_WORD[u.action]}  ${u.name}`),
+      ...(toCreate.length
+        ? [
+            'directories the units write to (ReadWritePaths=), created 0700:',
+            ...toCreate.map((d) => `  create   ${d}`),
+          ]
+        : []),
+      reload ? 'then: systemctl daemon-reload' : '',
+    ]
+      .filter(Boolean)
+      .join('\n'),
+  )
+  if (opts.dryRun) {
+    out.info('dry run: nothing changed')
+    return result('dry-run', false)
+  }
+  if (!opts.yes) {
+    const ask = ctx.confirm ?? ((q: string) => ttyConfirm(q))
+    const what = [
+      changes.length ? `write ${changes.length} unit file(s) into ${unitDir}` : '',
+      toCreate.length ? `create ${toCreate.join(', ')}` : '',
+      reload ? 'run systemctl daemon-reload' : '',
+    ].filter(Boolean)
+    if (!(await ask(`${what.join(', ')}?`.replace(/^./, (c) => c.toUpperCase())))) {
+      out.info('systemd install: cancelled, nothing changed')
+      return result('cancelled', false)
+    }
+  }
+
+  for (const d of toCreate) await mkdir(d, { recursive: true, mode: 0o700 })
+  for (const u of changes) await writeUnitFile(u.path, u.text)
+  out.info(`wrote ${changes.map((u) => u.name).join(', ') || 'no unit files'}`)
+  if (reload) {
+    await systemd.systemctl(['daemon-reload'])
+    out.info('systemctl daemon-reload: done')
+  } else if (changes.length && !loadsFromDir) {
+    out.info(
+      `${unitDir} is not a directory systemd loads units from: link or copy the units into /etc/systemd/system, then systemctl daemon-reload`,
+    )
+  } else if (changes.length) {
+    out.info('systemd is not running here: run systemctl daemon-reload where it runs')
+  }
+  await warnEnvironmentFile(config.systemd.environmentFile, out)
+  nextSteps(out)
+  return result('installed', true)
+}
+
+function nextSteps(out: Output): void {
+  out.info(`next (nothing was enabled): ${ENABLE_TIMERS}`)
+  out.info(`  or, instead of the timers: ${ENABLE_SCHEDULE}`)
+}
+
+/** The environment file holds secrets: say so when others can read it. */
+async function warnEnvironmentFile(file: string, out: Output): Promise<void> {
+  const st = await stat(file).catch(() => undefined)
+  if (!st) {
+    out.info(`secrets (webhook URL, health-check passwords) go in ${file}, mode 0600 (optional)`)
+  } else if (st.mode & 0o077) {
+    out.warn(
+      `${file} holds secrets and is readable by others (mode ${(st.mode & 0o777).toString(8)}): chmod 600 ${file}`,
+    )
+  }
+}

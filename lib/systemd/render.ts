@@ -1,0 +1,248 @@
+/**
+ * The systemd units of this install, rendered from the templates in the package's systemd/
+ * directory (see templates.ts). Pure once the templates are read: paths and config in, unit
+ * texts out (the default templates are read from the package once, then cached).
+ *
+ * Values go into the unit files escaped for systemd.syntax(7)/systemd.service(5): `%` → `%%`
+ * everywhere (specifiers); in quoted words `\` and `"` backslash-escaped (C-style unescaping);
+ * in ExecStart= arguments also `$` → `$$` (variable expansion). EnvironmentFile= and
+ * OnCalendar= take the rest of the line as it is (no unquoting), so there only `%` is escaped.
+ * A value a unit file cannot hold (a control character, a trailing backslash on an unquoted
+ * line) is refused.
+ */
+import path from 'node:path'
+import type { Config } from '../config/index.js'
+import { parseEngineAddress } from '../docker/address.js'
+import { UsageError } from '../errors.js'
+import { loadTemplates, UNIT_NAMES, type Templates, type UnitName } from './templates.js'
+
+export { UNIT_NAMES, type Templates, type UnitName }
+
+export const ENABLE_TIMERS = 'systemctl enable --now shipshape-report.timer shipshape-prune.timer'
+export const ENABLE_SCHEDULE = 'systemctl enable --now shipshape-schedule.service'
+
+export type Job = 'report' | 'prune' | 'schedule'
+
+export interface RenderOptions {
+  /** absolute path of node (process.execPath) */
+  nodePath: string
+  /** absolute path of the built CLI (dist/scripts/shipshape.js) */
+  cliPath: string
+  /** the config file the units must use (SHIPSHAPE_CONFIG=), or null: the units look it up */
+  configPath: string | null
+  config: Config
+  /** default: the package's systemd/ templates */
+  templates?: Templates
+}
+
+export interface RenderedUnit {
+  name: UnitName
+  text: string
+}
+
+/** The command line of a job's service, as an argument array. */
+export function jobArgv(
+  job: Job,
+  o: Pick<RenderOptions, 'nodePath' | 'cliPath' | 'config'>,
+): string[] {
+  const base = [o.nodePath, o.cliPath]
+  switch (job) {
+    case 'report':
+      // --quiet: the report is in the files; the journal gets warnings, the notify line, errors
+      return [
+        ...base,
+        '--quiet',
+        'report',
+        '--out',
+        path.posix.join(o.config.stateDir, 'reports'),
+        '--notify',
+      ]
+    case 'prune':
+      return [...base, 'prune', '--yes', '--json']
+    case 'schedule':
+      return [...base, 'schedule']
+  }
+}
+
+const HOME_DIRS = ['/home', '/root', '/run/user'] as const
+const TMP_DIRS = ['/tmp', '/var/tmp'] as const
+
+const under = (p: string, dir: string) => p === dir || p.startsWith(dir + '/')
+
+export interface SandboxPlan {
+  readWritePaths: string[]
+  protectHome: 'yes' | 'read-only'
+  /** why ProtectHome is read-only: "<path> (<what>)" */
+  homeUsedBy: string[]
+  privateTmp: boolean
+  /** why PrivateTmp is off */
+  tmpUsedBy: string[]
+}
+
+/**
+ * What the sandbox must leave reachable. Written to: stateDir, backupDir. Read: node, the CLI
+ * (and so its package), the config file, report.paths, a unix engine socket. ProtectHome=yes
+ * would hide any of them under /home, /root or /run/user (a rootless engine's socket), and
+ * PrivateTmp=yes any under /tmp or /var/tmp (a forwarded socket): those settings give way then.
+ */
+export function planSandbox(
+  o: Pick<RenderOptions, 'nodePath' | 'cliPath' | 'configPath' | 'config'>,
+): SandboxPlan {
+  const c = o.config
+  const readWritePaths = [...new Set([c.stateDir, c.backupDir])]
+  const used: [string, string][] = [
+    [c.stateDir, 'stateDir'],
+    [c.backupDir, 'backupDir'],
+    [o.nodePath, 'node'],
+    [o.cliPath, 'the shipshape CLI'],
+    ...(o.configPath ? [[o.configPath, 'the config file'] as [string, string]] : []),
+    ...c.report.paths.map((p): [string, string] => [p, 'report.paths']),
+  ]
+  if (c.docker.host) {
+    const a = parseEngineAddress(c.docker.host)
+    if (a.kind === 'unix') used.push([a.socketPath, 'docker.host'])
+  }
+  const show = ([p, what]: [string, string]) => `${p} (${what})`
+  const homeUsedBy = used.filter(([p]) => HOME_DIRS.some((d) => under(p, d))).map(show)
+  const tmpUsedBy = used.filter(([p]) => TMP_DIRS.some((d) => under(p, d))).map(show)
+  return {
+    readWritePaths,
+    protectHome: homeUsedBy.length ? 'read-only' : 'yes',
+    homeUsedBy: [...new Set(homeUsedBy)],
+    privateTmp: tmpUsedBy.length === 0,
+    tmpUsedBy: [...new Set(tmpUsedBy)],
+  }
+}
+
+/** Refuses what no unit-file spelling can carry: control characters (newline, tab, NUL…). */
+function checkValue(value: string, what: string): void {
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(value)) {
+    throw new UsageError(
+      `${what} ${JSON.stringify(value)} cannot be written into a systemd unit (control character)`,
+      'use a path without newlines, tabs or other control characters',
+    )
+  }
+}
+
+const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/
+
+/**
+ * One word of a space-separated unit setting (ReadWritePaths=, Environment=): quoted when it
+ * holds anything but plain characters, `%` doubled.
+ */
+export function quoteWord(value: string, what = 'value'): string {
+  checkValue(value, what)
+  const escaped = value.replace(/%/g, '%%')
+  if (SAFE_WORD.test(value)) return escaped
+  return `"${escaped.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`
+}
+
+/** One argument of ExecStart=: as quoteWord(), and `$` doubled (no variable expansion). */
+export function quoteExecArg(value: string, what = 'argument'): string {
+  return quoteWord(value, what).replace(/\$/g, '$$$$')
+}
+
+/** A setting that takes the rest of its line verbatim (EnvironmentFile=, OnCalendar=). */
+export function rawValue(value: string, what = 'value'): string {
+  checkValue(value, what)
+  if (value !== value.trim() || value.endsWith('\\')) {
+    throw new UsageError(
+      `${what} ${JSON.stringify(value)} cannot be written into a systemd unit (leading/trailing blank or backslash)`,
+    )
+  }
+  return value.replace(/%/g, '%%')
+}
+
+/**
+ * The text of ExecStart= for an argument array (the first one an absolute path). The arguments
+ * after it get `$$` for `$` (systemd expands $VAR / ${VAR} there); the executable path does not,
+ * systemd uses it verbatim (checked with systemd-analyze verify).
+ */
+export function execStart(argv: string[]): string {
+  const [exe] = argv
+  if (!exe || !path.posix.isAbsolute(exe)) {
+    throw new UsageError(`ExecStart needs an absolute executable path, not ${JSON.stringify(exe)}`)
+  }
+  // systemd takes the executable path as it is: no $VAR expansion there, so no `$$` either
+  return [quoteWord(exe, 'executable path'), ...argv.slice(1).map((a) => quoteExecArg(a))].join(' ')
+}
+
+const PLACEHOLDER = /@([A-Z_]+)@/g
+
+/**
+ * Fills a template's @NAME@ placeholders (one pass: a value is never scanned again). A
+ * placeholder alone on its line with an empty value drops the line. An unknown placeholder is a
+ * bug in the template: thrown.
+ */
+export function fillTemplate(name: string, template: string, values: Record<string, string>) {
+  const out: string[] = []
+  for (const line of template.split('\n')) {
+    const alone = /^@([A-Z_]+)@$/.exec(line.trim())
+    if (alone && values[alone[1]!] === '') continue
+    out.push(
+      line.replace(PLACEHOLDER, (_m, key: string) => {
+        const v = values[key]
+        if (v === undefined) throw new Error(`template ${name}: unknown placeholder @${key}@`)
+        return v
+      }),
+    )
+  }
+  return out.join('\n')
+}
+
+// eslint-disable-next-line no-control-regex
+const comment = (text: string) => `# ${text.replace(/[\x00-\x1f\x7f]/g, '?')}`
+
+function serviceValues(job: Job, o: RenderOptions, sandbox: SandboxPlan): Record<string, string> {
+  return {
+    EXEC_START: execStart(jobArgv(job, o)),
+    CONFIG_ENVIRONMENT: o.configPath
+      ? `Environment=${quoteWord(`SHIPSHAPE_CONFIG=${o.configPath}`, 'config path')}`
+      : '',
+    ENVIRONMENT_FILE: rawValue(o.config.systemd.environmentFile, 'systemd.environmentFile'),
+    READ_WRITE_PATHS: sandbox.readWritePaths
+      .map((p) => quoteWord(p, 'stateDir/backupDir'))
+      .join(' '),
+    PROTECT_HOME: sandbox.protectHome,
+    PROTECT_HOME_NOTE: sandbox.homeUsedBy.length
+      ? comment(`read-only here, for ${sandbox.homeUsedBy.join(', ')}`)
+      : '',
+    PRIVATE_TMP: sandbox.privateTmp ? 'yes' : 'no',
+    PRIVATE_TMP_NOTE: sandbox.tmpUsedBy.length
+      ? comment(`no private /tmp: it would hide ${sandbox.tmpUsedBy.join(', ')}`)
+      : '',
+  }
+}
+
+/** The five units for this install, in UNIT_NAMES order. */
+export function renderUnits(o: RenderOptions): RenderedUnit[] {
+  for (const [p, what] of [
+    [o.nodePath, 'node path'],
+    [o.cliPath, 'CLI path'],
+    ...(o.configPath ? [[o.configPath, 'config path']] : []),
+  ] as [string, string][]) {
+    checkValue(p, what)
+    if (!path.posix.isAbsolute(p)) {
+      throw new UsageError(`${what} must be absolute for a systemd unit: ${p}`)
+    }
+  }
+  const templates = o.templates ?? loadTemplates()
+  const sandbox = planSandbox(o)
+  const values: Record<UnitName, Record<string, string>> = {
+    'shipshape-report.service': serviceValues('report', o, sandbox),
+    'shipshape-prune.service': serviceValues('prune', o, sandbox),
+    'shipshape-schedule.service': serviceValues('schedule', o, sandbox),
+    'shipshape-report.timer': {
+      ON_CALENDAR: rawValue(o.config.systemd.reportCalendar, 'systemd.reportCalendar'),
+    },
+    'shipshape-prune.timer': {
+      ON_CALENDAR: rawValue(o.config.systemd.pruneCalendar, 'systemd.pruneCalendar'),
+    },
+  }
+  return UNIT_NAMES.map((name) => {
+    const body = fillTemplate(name, templates[name], values[name])
+    const header = `# Rendered by \`shipshape systemd\` from the package's systemd/${name}: change the host\n# config and install again rather than editing this file.\n`
+    return { name, text: header + (body.endsWith('\n') ? body : body + '\n') }
+  })
+}

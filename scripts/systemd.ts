@@ -1,0 +1,75 @@
+import { Command } from 'commander'
+import { globalOptions, type GlobalOptions } from '../lib/cli/global.js'
+import { createOutput, type Output } from '../lib/cli/output.js'
+import { loadConfigFrom, resolveConfigSource } from '../lib/config/index.js'
+import { UsageError } from '../lib/errors.js'
+import {
+  formatUnits,
+  installUnits,
+  locateInstall,
+  printUnits,
+  SYSTEMD_SCHEMA,
+  type SystemdContext,
+} from '../lib/systemd/index.js'
+
+async function context(g: GlobalOptions, out: Output): Promise<SystemdContext> {
+  if (g.dockerHost) {
+    throw new UsageError(
+      '--docker-host is not carried into the units',
+      'set docker.host in the config file the units use (or DOCKER_HOST in systemd.environmentFile)',
+    )
+  }
+  const source = await resolveConfigSource({ file: g.config })
+  const { config } = await loadConfigFrom(source)
+  return { config, out, ...locateInstall(source) }
+}
+
+export function systemdCommand(): Command {
+  const output = (cmd: Command) => {
+    const g = globalOptions(cmd)
+    return { g, out: createOutput({ json: g.json, quiet: g.quiet }) }
+  }
+
+  const print = new Command('print')
+    .description(
+      'Print the units for this install (node, CLI and config paths, the config’s systemd: section) on stdout, or write them into DIR',
+    )
+    .option('--out <dir>', 'write the unit files into DIR instead of printing them')
+    .addHelpText(
+      'after',
+      `\nExit codes: 0 printed, 2 bad usage or config, 3 the CLI is not built.\nJSON shape: "schema": "${SYSTEMD_SCHEMA}", "action": "print", "units": [{name, path, changed, text}].`,
+    )
+    .action(async (opts: { out?: string }, cmd: Command) => {
+      const { g, out } = output(cmd)
+      const ctx = await context(g, out)
+      const r = await printUnits(ctx, { outDir: opts.out })
+      if (g.json) out.data(JSON.stringify(r, null, 2))
+      else if (opts.out) {
+        for (const u of r.units) out.info(`${u.changed ? 'wrote' : 'same '} ${u.path}`)
+      } else out.data(formatUnits(r.units))
+    })
+    .exitOverride()
+
+  const install = new Command('install')
+    .description(
+      'Write the units into systemd.unitDir, create the directories they write to, and run systemctl daemon-reload; enables nothing',
+    )
+    .option('--dry-run', 'show what would be written; change nothing')
+    .option('-y, --yes', 'do not ask for confirmation (needed without a TTY)')
+    .option('--force', 'replace unit files that exist there with other content')
+    .addHelpText(
+      'after',
+      `\nExit codes: 0 installed (or up to date, or cancelled), 2 bad usage or config, 3 the CLI is not built or\nsystemctl failed, 4 refused (a unit file there differs and no --force; no --yes without a TTY; cannot write).\nJSON shape: "schema": "${SYSTEMD_SCHEMA}", "action": "install", "units": [{name, path, changed}].`,
+    )
+    .action(async (opts: { dryRun?: boolean; yes?: boolean; force?: boolean }, cmd: Command) => {
+      const { g, out } = output(cmd)
+      const r = await installUnits(await context(g, out), opts)
+      if (g.json) out.data(JSON.stringify(r, null, 2))
+    })
+    .exitOverride()
+
+  return new Command('systemd')
+    .description('Render the report/prune timers and the schedule service for this install')
+    .addCommand(print)
+    .addCommand(install)
+}

@@ -1,0 +1,370 @@
+/**
+ * lib/systemd/render.ts and the pure half of install.ts: the units from the package's templates,
+ * escaping for unit files, the sandbox decisions, the install plan. systemd itself checks the
+ * rendered units in test/host/systemd-verify.test.ts.
+ */
+import { describe, expect, it } from 'vitest'
+import { parseConfigText, type Config } from '../../lib/config/index.js'
+import { ExitCode, RefusedError, UsageError } from '../../lib/errors.js'
+import { planUnitFiles, refuseReplacing } from '../../lib/systemd/install.js'
+import {
+  execStart,
+  fillTemplate,
+  jobArgv,
+  planSandbox,
+  quoteExecArg,
+  quoteWord,
+  rawValue,
+  renderUnits,
+  UNIT_NAMES,
+  type RenderOptions,
+} from '../../lib/systemd/render.js'
+
+const NODE = '/usr/bin/node'
+const CLI = '/opt/shipshape/dist/scripts/shipshape.js'
+
+const config = (yaml = ''): Config => parseConfigText(yaml, 'test.yaml', { hostname: 'box1' })
+
+function render(o: Partial<RenderOptions> = {}) {
+  const units = renderUnits({
+    nodePath: NODE,
+    cliPath: CLI,
+    configPath: null,
+    config: config(),
+    ...o,
+  })
+  return Object.fromEntries(units.map((u) => [u.name, u.text])) as Record<
+    (typeof UNIT_NAMES)[number],
+    string
+  >
+}
+
+/** The values of `Key=` lines (comments ignored), in order. */
+const values = (text: string, key: string) =>
+  text
+    .split('\n')
+    .filter((l) => l.startsWith(`${key}=`))
+    .map((l) => l.slice(key.length + 1))
+const value = (text: string, key: string) => {
+  const v = values(text, key)
+  expect(v, `${key}= once`).toHaveLength(1)
+  return v[0]!
+}
+
+/** The [Service] lines from the sandbox marker on: the same block in the three services. */
+const sandbox = (text: string) => {
+  const from = text.indexOf('# --- Sandbox')
+  const end = text.indexOf('\n[', from)
+  return text.slice(from, end === -1 ? undefined : end)
+}
+
+const SERVICES = [
+  'shipshape-report.service',
+  'shipshape-prune.service',
+  'shipshape-schedule.service',
+] as const
+
+describe('renderUnits', () => {
+  it('renders the five units, every placeholder filled, each ending in a newline', () => {
+    const units = renderUnits({ nodePath: NODE, cliPath: CLI, configPath: null, config: config() })
+    expect(units.map((u) => u.name)).toEqual([
+      'shipshape-report.service',
+      'shipshape-report.timer',
+      'shipshape-prune.service',
+      'shipshape-prune.timer',
+      'shipshape-schedule.service',
+    ])
+    for (const u of units) {
+      expect(u.text).not.toMatch(/@[A-Z_]+@/)
+      expect(u.text.endsWith('\n')).toBe(true)
+      expect(u.text).toMatch(/^# Rendered by `shipshape systemd`/)
+    }
+  })
+
+  it('ExecStart: node and the CLI by absolute path, the exact argv, never a shell', () => {
+    const u = render()
+    expect(jobArgv('report', { nodePath: NODE, cliPath: CLI, config: config() })).toEqual([
+      NODE,
+      CLI,
+      '--quiet',
+      'report',
+      '--out',
+      '/var/lib/shipshape/reports',
+      '--notify',
+    ])
+    expect(value(u['shipshape-report.service'], 'ExecStart')).toBe(
+      `${NODE} ${CLI} --quiet report --out /var/lib/shipshape/reports --notify`,
+    )
+    expect(value(u['shipshape-prune.service'], 'ExecStart')).toBe(
+      `${NODE} ${CLI} prune --yes --json`,
+    )
+    expect(value(u['shipshape-schedule.service'], 'ExecStart')).toBe(`${NODE} ${CLI} schedule`)
+    for (const s of SERVICES) expect(u[s]).not.toMatch(/\/bin\/(ba)?sh|sh -c/)
+  })
+
+  it('report --out follows stateDir', () => {
+    const c = config('stateDir: /srv/shipshape\n')
+    expect(jobArgv('report', { nodePath: NODE, cliPath: CLI, config: c }).at(-2)).toBe(
+      '/srv/shipshape/reports',
+    )
+  })
+
+  it('services: types, restart, timeouts, syslog identifiers, the environment file', () => {
+    const u = render()
+    expect(value(u['shipshape-report.service'], 'Type')).toBe('oneshot')
+    expect(value(u['shipshape-report.service'], 'TimeoutStartSec')).toBe('30min')
+    expect(value(u['shipshape-prune.service'], 'Type')).toBe('oneshot')
+    expect(value(u['shipshape-prune.service'], 'TimeoutStartSec')).toBe('2h')
+    expect(value(u['shipshape-schedule.service'], 'Type')).toBe('simple')
+    expect(value(u['shipshape-schedule.service'], 'Restart')).toBe('on-failure')
+    expect(values(u['shipshape-schedule.service'], 'TimeoutStartSec')).toEqual([])
+    for (const s of SERVICES) {
+      expect(value(u[s], 'SyslogIdentifier')).toBe(s.replace('.service', ''))
+      expect(value(u[s], 'EnvironmentFile')).toBe('-/etc/shipshape/shipshape.env')
+      // no config given: the units find it as the CLI does
+      expect(values(u[s], 'Environment')).toEqual([])
+    }
+    // the alternative to the timers says so, and enforces it
+    expect(u['shipshape-schedule.service']).toMatch(/OR the two timers, not both/)
+    expect(value(u['shipshape-schedule.service'], 'Conflicts')).toBe(
+      'shipshape-report.timer shipshape-prune.timer',
+    )
+  })
+
+  it('timers: calendars from the config, persistent, randomized, pointing at their service', () => {
+    const u = render({
+      config: config(
+        'systemd:\n  reportCalendar: "*-*-* 04:15:00"\n  pruneCalendar: "Sat *-*-* 05:00:00"\n',
+      ),
+    })
+    const r = u['shipshape-report.timer']
+    const p = u['shipshape-prune.timer']
+    expect(value(r, 'OnCalendar')).toBe('*-*-* 04:15:00')
+    expect(value(p, 'OnCalendar')).toBe('Sat *-*-* 05:00:00')
+    expect(value(r, 'Persistent')).toBe('true')
+    expect(value(p, 'Persistent')).toBe('true')
+    expect(value(r, 'RandomizedDelaySec')).toBe('15min')
+    expect(value(p, 'RandomizedDelaySec')).toBe('1h')
+    expect(values(r, 'AccuracySec')).toHaveLength(1)
+    expect(value(r, 'Unit')).toBe('shipshape-report.service')
+    expect(value(p, 'Unit')).toBe('shipshape-prune.service')
+    expect(value(r, 'WantedBy')).toBe('timers.target')
+    // the defaults
+    const d = render()
+    expect(value(d['shipshape-report.timer'], 'OnCalendar')).toBe('*-*-* 02:00:00')
+    expect(value(d['shipshape-prune.timer'], 'OnCalendar')).toBe('Sun *-*-* 03:30:00')
+  })
+
+  it('the sandbox: the same in the three services, every setting asked for, no MemoryDenyWriteExecute', () => {
+    const u = render()
+    const block = sandbox(u['shipshape-report.service'])
+    expect(block.length).toBeGreaterThan(100)
+    expect(sandbox(u['shipshape-prune.service'])).toBe(block)
+    expect(sandbox(u['shipshape-schedule.service'])).toBe(block)
+    const want: Record<string, string> = {
+      NoNewPrivileges: 'yes',
+      ProtectSystem: 'strict',
+      ReadWritePaths: '/var/lib/shipshape /var/backups/shipshape',
+      PrivateTmp: 'yes',
+      ProtectHome: 'yes',
+      ProtectKernelTunables: 'yes',
+      ProtectKernelModules: 'yes',
+      ProtectControlGroups: 'yes',
+      RestrictSUIDSGID: 'yes',
+      LockPersonality: 'yes',
+      RestrictRealtime: 'yes',
+      SystemCallArchitectures: 'native',
+      UMask: '0077',
+    }
+    for (const [k, v] of Object.entries(want)) expect(value(block, k), k).toBe(v)
+    for (const name of UNIT_NAMES) {
+      expect(u[name]).not.toMatch(/^\s*MemoryDenyWriteExecute\s*=/m)
+    }
+    // and the reasons are written down where the next person looks
+    expect(block).toMatch(/No MemoryDenyWriteExecute=: V8/)
+    expect(block).toMatch(/connect\(2\) on a unix socket needs write \*permission\*/)
+    expect(block).toMatch(/No FUSE needed/)
+  })
+
+  it('a config file given on the command line goes into SHIPSHAPE_CONFIG', () => {
+    const u = render({ configPath: '/etc/shipshape/box1.yaml' })
+    for (const s of SERVICES) {
+      expect(value(u[s], 'Environment')).toBe('SHIPSHAPE_CONFIG=/etc/shipshape/box1.yaml')
+    }
+  })
+
+  it('paths with spaces, %, $, quotes and backslashes are quoted and escaped per systemd.syntax', () => {
+    const c = config(
+      [
+        'stateDir: "/srv/ship state/100%"',
+        'backupDir: "/srv/b\\\\k\\"up"',
+        'systemd:',
+        '  environmentFile: "/etc/ship shape/a%b.env"',
+      ].join('\n'),
+    )
+    expect(c.backupDir).toBe('/srv/b\\k"up')
+    const u = render({
+      nodePath: '/opt/no de/$bin%/node',
+      cliPath: '/opt/ship shape/dist/scripts/shipshape.js',
+      configPath: '/etc/a $HOME "b".yaml',
+      config: c,
+    })
+    const s = u['shipshape-report.service']
+    // the executable path is taken verbatim by systemd: `%` doubled, `$` not
+    expect(value(s, 'ExecStart')).toBe(
+      '"/opt/no de/$bin%%/node" "/opt/ship shape/dist/scripts/shipshape.js" --quiet report --out "/srv/ship state/100%%/reports" --notify',
+    )
+    expect(value(s, 'ReadWritePaths')).toBe('"/srv/ship state/100%%" "/srv/b\\\\k\\"up"')
+    expect(value(s, 'Environment')).toBe('"SHIPSHAPE_CONFIG=/etc/a $HOME \\"b\\".yaml"')
+    // EnvironmentFile= takes the rest of the line: no quotes, only % doubled
+    expect(value(s, 'EnvironmentFile')).toBe('-/etc/ship shape/a%%b.env')
+  })
+
+  it('a path under /home, /root or /run/user makes ProtectHome read-only (and says why)', () => {
+    const home = render({ config: config('stateDir: /home/ops/shipshape\n') })
+    const s = home['shipshape-report.service']
+    expect(value(s, 'ProtectHome')).toBe('read-only')
+    expect(value(s, 'ReadWritePaths')).toBe('/home/ops/shipshape /var/backups/shipshape')
+    expect(s).toMatch(/^# read-only here, for \/home\/ops\/shipshape \(stateDir\)$/m)
+
+    expect(
+      planSandbox({
+        nodePath: NODE,
+        cliPath: '/root/shipshape/dist/x.js',
+        configPath: null,
+        config: config(),
+      }).protectHome,
+    ).toBe('read-only')
+    expect(
+      planSandbox({ nodePath: '/root/.nvm/node', cliPath: CLI, configPath: null, config: config() })
+        .protectHome,
+    ).toBe('read-only')
+    expect(
+      planSandbox({ nodePath: NODE, cliPath: CLI, configPath: '/home/a/c.yaml', config: config() })
+        .homeUsedBy,
+    ).toEqual(['/home/a/c.yaml (the config file)'])
+    const rootless = config('docker:\n  host: unix:///run/user/1000/docker.sock\n')
+    expect(
+      planSandbox({ nodePath: NODE, cliPath: CLI, configPath: null, config: rootless }),
+    ).toMatchObject({
+      protectHome: 'read-only',
+      homeUsedBy: ['/run/user/1000/docker.sock (docker.host)'],
+    })
+    const paths = config('report:\n  paths: [/opt, /home]\n')
+    expect(
+      planSandbox({ nodePath: NODE, cliPath: CLI, configPath: null, config: paths }).homeUsedBy,
+    ).toEqual(['/home (report.paths)'])
+    // /homework is not /home; a tcp engine has no socket path
+    const other = config('stateDir: /homework/s\ndocker:\n  host: tcp://10.0.0.2:2375\n')
+    expect(
+      planSandbox({ nodePath: NODE, cliPath: CLI, configPath: null, config: other }).protectHome,
+    ).toBe('yes')
+  })
+
+  it('a socket or path under /tmp turns PrivateTmp off (a private /tmp would hide it)', () => {
+    const u = render({ config: config('docker:\n  host: unix:///tmp/docker.sock\n') })
+    const s = u['shipshape-prune.service']
+    expect(value(s, 'PrivateTmp')).toBe('no')
+    expect(s).toMatch(/^# no private \/tmp: it would hide \/tmp\/docker.sock \(docker.host\)$/m)
+    expect(value(render()['shipshape-prune.service'], 'PrivateTmp')).toBe('yes')
+  })
+
+  it('the default engine socket under /run needs no ReadWritePaths entry', () => {
+    const c = config('docker:\n  host: unix:///var/run/docker.sock\n')
+    const p = planSandbox({ nodePath: NODE, cliPath: CLI, configPath: null, config: c })
+    expect(p.readWritePaths).toEqual(['/var/lib/shipshape', '/var/backups/shipshape'])
+    expect(p).toMatchObject({ protectHome: 'yes', privateTmp: true })
+  })
+
+  it('stateDir = backupDir is listed once', () => {
+    const c = config('stateDir: /srv/s\nbackupDir: /srv/s\n')
+    expect(value(render({ config: c })['shipshape-report.service'], 'ReadWritePaths')).toBe(
+      '/srv/s',
+    )
+  })
+
+  it('refuses what a unit file cannot hold: control characters, relative paths', () => {
+    const bad = { ...config(), stateDir: '/srv/a\nExecStartPre=/bin/evil' }
+    expect(() => render({ config: bad })).toThrow(UsageError)
+    const badCal = {
+      ...config(),
+      systemd: { ...config().systemd, reportCalendar: 'daily\n[Service]' },
+    }
+    expect(() => render({ config: badCal })).toThrow(/control character/)
+    expect(() => render({ nodePath: 'node' })).toThrow(/absolute/)
+    expect(() => render({ configPath: 'host.yaml' })).toThrow(/absolute/)
+    const trailing = { ...config(), systemd: { ...config().systemd, environmentFile: '/etc/x\\' } }
+    expect(() => render({ config: trailing })).toThrow(UsageError)
+  })
+})
+
+describe('unit-file escaping', () => {
+  it.each([
+    ['/var/lib/shipshape', '/var/lib/shipshape'],
+    ['/a b', '"/a b"'],
+    ['/100%', '/100%%'],
+    ['/a"b', '"/a\\"b"'],
+    ['/a\\b', '"/a\\\\b"'],
+    ["/it's", '"/it\'s"'],
+    ['/a$b', '"/a$b"'],
+    ['', '""'],
+    ['/é', '"/é"'],
+  ])('quoteWord(%j) = %s', (input, want) => {
+    expect(quoteWord(input)).toBe(want)
+  })
+
+  it('ExecStart arguments also double $ (no variable expansion); the executable path does not', () => {
+    expect(quoteExecArg('/a$b')).toBe('"/a$$b"')
+    expect(quoteExecArg('${HOME}')).toBe('"$${HOME}"')
+    expect(execStart(['/x$y/node', '$z', 'plain'])).toBe('"/x$y/node" "$$z" plain')
+    expect(() => execStart(['node', 'x'])).toThrow(/absolute/)
+  })
+
+  it('rawValue keeps the line as it is, % doubled', () => {
+    expect(rawValue('/etc/a b/c%d.env')).toBe('/etc/a b/c%%d.env')
+    expect(() => rawValue(' /x')).toThrow(UsageError)
+    expect(() => rawValue('/x\ty')).toThrow(/control character/)
+  })
+
+  it('fillTemplate: one pass, a lone empty placeholder drops its line, unknown ones throw', () => {
+    const t = 'A=@X@\n@Y@\nB=1\n'
+    expect(fillTemplate('t', t, { X: '@Y@', Y: '' })).toBe('A=@Y@\nB=1\n')
+    expect(fillTemplate('t', t, { X: '1', Y: 'C=2' })).toBe('A=1\nC=2\nB=1\n')
+    expect(() => fillTemplate('t', t, { X: '1' })).toThrow(/unknown placeholder @Y@/)
+  })
+})
+
+describe('install plan', () => {
+  const units = renderUnits({ nodePath: NODE, cliPath: CLI, configPath: null, config: config() })
+  const existing = new Map<string, string | null>([
+    ['shipshape-report.service', units[0]!.text],
+    ['shipshape-report.timer', 'hand-edited\n'],
+  ])
+
+  it('create / replace / unchanged from what the directory holds', () => {
+    const plan = planUnitFiles(units, '/etc/systemd/system', existing)
+    expect(plan.map((u) => [u.name, u.action, u.path])).toEqual([
+      ['shipshape-report.service', 'unchanged', '/etc/systemd/system/shipshape-report.service'],
+      ['shipshape-report.timer', 'replace', '/etc/systemd/system/shipshape-report.timer'],
+      ['shipshape-prune.service', 'create', '/etc/systemd/system/shipshape-prune.service'],
+      ['shipshape-prune.timer', 'create', '/etc/systemd/system/shipshape-prune.timer'],
+      ['shipshape-schedule.service', 'create', '/etc/systemd/system/shipshape-schedule.service'],
+    ])
+  })
+
+  it('a file with other content is refused (exit 4, naming it) unless --force', () => {
+    const plan = planUnitFiles(units, '/etc/systemd/system', existing)
+    let err: unknown
+    try {
+      refuseReplacing(plan, false)
+    } catch (e) {
+      err = e
+    }
+    expect(err).toBeInstanceOf(RefusedError)
+    expect((err as RefusedError).exitCode).toBe(ExitCode.refused)
+    expect((err as RefusedError).message).toContain('/etc/systemd/system/shipshape-report.timer')
+    expect((err as RefusedError).remedy).toMatch(/--force/)
+    expect(() => refuseReplacing(plan, true)).not.toThrow()
+    expect(() => refuseReplacing(planUnitFiles(units, '/x', new Map()), false)).not.toThrow()
+  })
+})
