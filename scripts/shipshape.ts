@@ -8,6 +8,9 @@ import { inspectCommand } from './inspect.js'
 import { torchCheckCommand } from './torch-check.js'
 import { migrateAssetsCommand } from './migrate-assets.js'
 import { rebuildCommand, rollbackCommand } from './rebuild.js'
+import { pruneCommand } from './prune.js'
+import { systemdCommand } from './systemd.js'
+import { scheduleCommand } from './schedule.js'
 
 function buildProgram(): Command {
   const program = new Command('shipshape')
@@ -30,7 +33,10 @@ function buildProgram(): Command {
   program.addCommand(migrateAssetsCommand())
   program.addCommand(rebuildCommand())
   program.addCommand(rollbackCommand())
+  program.addCommand(pruneCommand())
   program.addCommand(configCommand())
+  program.addCommand(systemdCommand())
+  program.addCommand(scheduleCommand())
   for (const cmd of program.commands) cmd.exitOverride().configureHelp({ showGlobalOptions: true })
   return program
 }

@@ -1,0 +1,130 @@
+/**
+ * The engine's event stream (GET /events), container starts only, and the container start times
+ * the engine remembers: the raw-API side of lib/schedule/events.ts. Event and State fields are
+ * read here and nowhere else.
+ */
+import type { Socket } from 'node:net'
+import type { Readable } from 'node:stream'
+import { EngineError } from '../errors.js'
+import type { Engine } from './engine.js'
+
+export interface ContainerStart {
+  /** the image id, when the event itself names one (the container was created from an id) */
+  imageId?: string
+  /** the image reference the container was created with (the event's `from`) */
+  image: string
+  containerId: string
+  time: Date
+}
+
+const IMAGE_ID = /^sha256:[0-9a-f]{64}$/
+const BARE_ID = /^[0-9a-f]{64}$/
+
+/** A raw event (API 1.41…1.5x) → a container start, or null when it is not one. */
+export function parseContainerStart(raw: unknown): ContainerStart | null {
+  if (!raw || typeof raw !== 'object') return null
+  const e = raw as Record<string, unknown>
+  const actor = (e.Actor ?? {}) as { ID?: unknown; Attributes?: Record<string, unknown> }
+  const type = e.Type ?? 'container'
+  const action = e.Action ?? e.status
+  if (type !== 'container' || action !== 'start') return null
+  // `id`, `from` and `status` are the pre-1.22 spellings, gone in newer APIs: Actor wins
+  const containerId = str(actor.ID) ?? str(e.id)
+  const image = str(actor.Attributes?.image) ?? str(e.from)
+  if (!containerId || !image) return null
+  const nano = typeof e.timeNano === 'number' ? e.timeNano : null
+  const secs = typeof e.time === 'number' ? e.time : null
+  const ms = nano !== null ? Math.floor(nano / 1e6) : secs !== null ? secs * 1000 : Date.now()
+  const start: ContainerStart = { image, containerId, time: new Date(ms) }
+  if (IMAGE_ID.test(image)) start.imageId = image
+  else if (BARE_ID.test(image)) start.imageId = `sha256:${image}`
+  return start
+}
+
+const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined)
+
+/**
+ * Follows the container start events until the stream ends (resolves: the engine restarted or
+ * closed it), the signal aborts (resolves) or the connection fails (rejects with EngineError).
+ * `onOpen`: the engine has answered; every start from now on reaches onStart.
+ */
+export async function followContainerStarts(
+  engine: Engine,
+  onStart: (e: ContainerStart) => void,
+  signal: AbortSignal,
+  o: { onOpen?: () => void } = {},
+): Promise<void> {
+  if (signal.aborted) return
+  const opts = {
+    filters: JSON.stringify({ type: ['container'], event: ['start'] }),
+    abortSignal: signal,
+  }
+  let stream: Readable
+  try {
+    stream = (await engine.api.getEvents(opts)) as Readable
+  } catch (err) {
+    if (signal.aborted) return
+    throw new EngineError(
+      `engine events: ${describe(err)}`,
+      (err as { statusCode?: number }).statusCode,
+    )
+  }
+  // The engine client abandons a socket silent for docker.callTimeout; an event stream is silent
+  // for hours on a quiet host: this one socket waits for ever (the abort or the engine ends it).
+  ;(stream as Readable & { socket?: Socket }).socket?.setTimeout(0)
+  o.onOpen?.()
+  await new Promise<void>((resolve, reject) => {
+    let buf = ''
+    const finish = (err?: Error) => {
+      signal.removeEventListener('abort', onAbort)
+      stream.destroy()
+      if (err && !signal.aborted) reject(new EngineError(`engine events: ${describe(err)}`))
+      else resolve()
+    }
+    const onAbort = () => finish()
+    signal.addEventListener('abort', onAbort, { once: true })
+    stream.setEncoding('utf8')
+    stream.on('data', (chunk: string) => {
+      buf += chunk
+      let nl: number
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl).trim()
+        buf = buf.slice(nl + 1)
+        if (!line) continue
+        let raw: unknown
+        try {
+          raw = JSON.parse(line)
+        } catch {
+          continue // not an event: nothing to record
+        }
+        const start = parseContainerStart(raw)
+        if (start) onStart(start)
+      }
+    })
+    stream.once('end', () => finish())
+    stream.once('close', () => finish())
+    stream.on('error', (err) => finish(err))
+  })
+}
+
+function describe(err: unknown): string {
+  const e = err as { json?: { message?: string }; message?: string; code?: string }
+  return e?.json?.message ?? e?.code ?? e?.message ?? String(err)
+}
+
+/** When each container (running or stopped) last started, as the engine remembers it. */
+export async function containerStartTimes(
+  engine: Engine,
+): Promise<{ imageId: string; containerId: string; time: Date }[]> {
+  const out: { imageId: string; containerId: string; time: Date }[] = []
+  for (const c of await engine.listContainers()) {
+    const raw = await engine.inspectContainerRaw(c.id)
+    if (!raw) continue // removed meanwhile
+    const started = Date.parse(raw.State?.StartedAt ?? '')
+    // "0001-01-01T00:00:00Z": created, never started
+    if (!Number.isFinite(started) || started <= 0) continue
+    const imageId = str(raw.Image) ?? c.imageId
+    if (imageId) out.push({ imageId, containerId: c.id, time: new Date(started) })
+  }
+  return out
+}

@@ -1,0 +1,256 @@
+/**
+ * When each image was last used — a container of it started — for prune's least-recently-used
+ * rule. `schedule` follows the engine's container start events and keeps
+ * <stateDir>/last-used.json = {"schema": "shipshape.last-used/1", "images": {"<image id>": "<ISO>"}}.
+ *
+ * At every (re)connection the file is also seeded from each container's State.StartedAt (running
+ * and stopped ones): a fact the engine keeps, so the starts that happened while nobody watched (the
+ * scheduler down, the engine restarting with restart policies) are not lost — and a restart of the
+ * scheduler does not make every image look used "now". A time only ever moves forward.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
+import path from 'node:path'
+import type { Engine } from '../docker/engine.js'
+import {
+  containerStartTimes,
+  followContainerStarts,
+  type ContainerStart,
+} from '../docker/events.js'
+import { describeFailure, formatElapsed } from './scheduler.js'
+
+export const LAST_USED_SCHEMA = 'shipshape.last-used/1'
+export const LAST_USED_FILE = 'last-used.json'
+
+export function lastUsedPath(stateDir: string): string {
+  return path.join(stateDir, LAST_USED_FILE)
+}
+
+const stderrWarn = (line: string) => {
+  process.stderr.write(`warning: ${line}\n`)
+}
+
+/**
+ * image id → ISO time of the last container start. A missing file is {}; an unreadable or corrupt
+ * one is {} with a warning (prune then judges those images by age alone); bad entries are dropped.
+ */
+export async function readLastUsed(
+  file: string,
+  warn: (line: string) => void = stderrWarn,
+): Promise<Record<string, string>> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code !== 'ENOENT')
+      warn(
+        `${file}: unreadable (${code ?? (err as Error).message}); no image counts as recently used`,
+      )
+    return {}
+  }
+  let doc: unknown
+  try {
+    doc = JSON.parse(text)
+  } catch (err) {
+    warn(`${file}: not JSON (${(err as Error).message}); no image counts as recently used`)
+    return {}
+  }
+  const d = doc as { schema?: unknown; images?: unknown } | null
+  if (!d || typeof d !== 'object' || d.schema !== LAST_USED_SCHEMA) {
+    warn(`${file}: not a ${LAST_USED_SCHEMA} file; no image counts as recently used`)
+    return {}
+  }
+  if (!d.images || typeof d.images !== 'object' || Array.isArray(d.images)) {
+    warn(`${file}: "images" is not an object; no image counts as recently used`)
+    return {}
+  }
+  const out: Record<string, string> = {}
+  let bad = 0
+  for (const [id, at] of Object.entries(d.images as Record<string, unknown>)) {
+    const ms = typeof at === 'string' ? Date.parse(at) : NaN
+    if (id && Number.isFinite(ms)) out[id] = new Date(ms).toISOString()
+    else bad++
+  }
+  if (bad) warn(`${file}: ${bad} entr${bad === 1 ? 'y' : 'ies'} without a valid time ignored`)
+  return out
+}
+
+/** Writes the file atomically (private temp file, fsync, rename), mode 0600. */
+export async function writeLastUsed(file: string, images: Record<string, string>): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 })
+  const sorted = Object.fromEntries(Object.entries(images).sort(([a], [b]) => a.localeCompare(b)))
+  const text = JSON.stringify({ schema: LAST_USED_SCHEMA, images: sorted }, null, 2) + '\n'
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
+  try {
+    const fh = await open(tmp, 'wx', 0o600)
+    try {
+      await fh.writeFile(text)
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    await rename(tmp, file)
+  } catch (err) {
+    await unlink(tmp).catch(() => {})
+    throw err
+  }
+}
+
+/** An engine, or how to connect to one (retried while the engine is down). */
+export type EngineSource = Engine | (() => Promise<Engine>)
+
+export interface WatchStartsOptions {
+  file: string
+  log: (line: string) => void
+  /** aborting stops the stream; watchStarts resolves after the last write */
+  signal: AbortSignal
+  /** writes are at most this often (default 2 s) */
+  debounceMs?: number
+  /** reconnection waits: first, doubling up to max (default 1 s → 60 s) */
+  retryMs?: { first: number; max: number }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve()
+    const done = () => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+  })
+}
+
+/**
+ * Records container starts into o.file until o.signal aborts. Never rejects: an engine that is
+ * down (at startup or later) is logged once per outage and retried with backoff.
+ */
+export async function watchStarts(source: EngineSource, o: WatchStartsOptions): Promise<void> {
+  const debounceMs = o.debounceMs ?? 2000
+  const retry = o.retryMs ?? { first: 1000, max: 60_000 }
+  const log = (line: string) => o.log(`events: ${line}`)
+  const images = await readLastUsed(o.file, log)
+
+  // --- the file: debounced, serialised writes -------------------------------------------------
+  let dirty = false
+  let timer: NodeJS.Timeout | undefined
+  let writing: Promise<void> = Promise.resolve()
+  let writeFailing = false
+  const flush = (): Promise<void> => {
+    clearTimeout(timer)
+    timer = undefined
+    if (!dirty) return writing
+    dirty = false
+    const snapshot = { ...images }
+    writing = writing
+      .then(() => writeLastUsed(o.file, snapshot))
+      .then(
+        () => {
+          if (writeFailing) log(`writing ${o.file} works again`)
+          writeFailing = false
+        },
+        (err: unknown) => {
+          if (!writeFailing) log(`cannot write ${o.file}: ${describeFailure(err)}`)
+          writeFailing = true
+          dirty = true // try again with the next change
+        },
+      )
+    return writing
+  }
+  const record = (imageId: string, time: Date) => {
+    const prev = images[imageId]
+    if (prev !== undefined && Date.parse(prev) >= time.getTime()) return
+    images[imageId] = time.toISOString()
+    dirty = true
+    timer ??= setTimeout(() => void flush(), debounceMs)
+  }
+
+  // --- one start: its image id --------------------------------------------------------------
+  const pending = new Set<Promise<void>>()
+  const track = (p: Promise<void>) => {
+    const t = p.finally(() => pending.delete(t))
+    pending.add(t)
+  }
+  const onStart = (engine: Engine) => (e: ContainerStart) => {
+    const p = (async () => {
+      // the container's own image id first: the reference in `from` may name another image by
+      // now (a tag moved by a pull or a rebuild); the reference only for a container gone already
+      const imageId =
+        e.imageId ??
+        (await engine.inspectContainer(e.containerId))?.imageId ??
+        (await engine.inspectImage(e.image))?.id
+      if (imageId) record(imageId, e.time)
+      else
+        log(
+          `start of container ${e.containerId.slice(0, 12)}: image ${e.image} is gone; not recorded`,
+        )
+    })().catch((err: unknown) => {
+      log(`start of container ${e.containerId.slice(0, 12)} not recorded: ${describeFailure(err)}`)
+    })
+    track(p)
+  }
+
+  // at each (re)connection: what the engine remembers, and nothing about images it no longer has
+  const seed = async (engine: Engine) => {
+    try {
+      for (const s of await containerStartTimes(engine)) record(s.imageId, s.time)
+      const present = new Set((await engine.listImages()).map((i) => i.id))
+      for (const id of Object.keys(images)) {
+        if (!present.has(id)) {
+          delete images[id]
+          dirty = true
+        }
+      }
+      if (dirty) timer ??= setTimeout(() => void flush(), debounceMs)
+    } catch (err) {
+      log(`could not read the containers' start times: ${describeFailure(err)}`)
+    }
+  }
+
+  // --- the stream, reconnected --------------------------------------------------------------
+  let engine: Engine | undefined = typeof source === 'function' ? undefined : source
+  let outageSince: number | null = null
+  let everOpen = false
+  let wait = retry.first
+  while (!o.signal.aborted) {
+    let openedAt: number | null = null
+    let failure: unknown
+    try {
+      engine ??= await (source as () => Promise<Engine>)()
+      const e = engine
+      await followContainerStarts(e, onStart(e), o.signal, {
+        onOpen: () => {
+          openedAt = Date.now()
+          const after =
+            outageSince === null ? '' : ` (after ${formatElapsed(openedAt - outageSince)})`
+          if (!everOpen) log(`following container starts on ${e.info.address}${after}`)
+          else if (after) log(`following container starts again${after}`)
+          everOpen = true
+          outageSince = null
+          wait = retry.first
+          track(seed(e))
+        },
+      })
+    } catch (err) {
+      failure = err
+    }
+    if (o.signal.aborted) break
+    // a stream that ended after a while: the engine restarted or closed it — reconnect at once
+    if (failure === undefined && openedAt !== null && Date.now() - openedAt > 5000) continue
+    if (outageSince === null) {
+      outageSince = Date.now()
+      log(
+        failure === undefined
+          ? 'the engine closed the event stream; reconnecting with backoff'
+          : `engine unreachable (${describeFailure(failure)}); retrying with backoff`,
+      )
+    }
+    await sleep(wait, o.signal)
+    wait = Math.min(wait * 2, retry.max)
+  }
+  await Promise.allSettled([...pending])
+  await flush()
+}

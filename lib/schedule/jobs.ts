@@ -1,0 +1,202 @@
+/**
+ * The jobs `shipshape schedule` runs: the same commands as the systemd units (lib/systemd's
+ * jobArgv — `shipshape --quiet report --out <stateDir>/reports --notify`, `shipshape prune --yes
+ * --json`), each as a child of the built CLI. The report command composes more than lib/report
+ * offers (report.keep, the webhook notice) and prune takes the host lock and writes its own record:
+ * a child is exactly what a timer would run, can be stopped (its process group gets SIGTERM), and
+ * gives its memory back after each run of a process that lives for months.
+ */
+import { spawn } from 'node:child_process'
+import { formatBytes, type Config } from '../config/index.js'
+import { KILL_GRACE_MS } from '../host/run.js'
+import { jobArgv } from '../systemd/render.js'
+import { oneLine } from './scheduler.js'
+
+export type JobName = 'report' | 'prune'
+
+/** Most warning lines one run passes on to the log (the rest are counted). */
+const MAX_WARNINGS = 20
+
+function warningLog(job: string, log: (line: string) => void) {
+  let n = 0
+  return {
+    warn(w: string) {
+      if (++n <= MAX_WARNINGS) log(`${job}: warning: ${oneLine(w)}`)
+    },
+    end() {
+      if (n > MAX_WARNINGS) log(`${job}: … and ${n - MAX_WARNINGS} more warning(s)`)
+    },
+  }
+}
+
+/** A CLI child that failed: its exit code is the job's exit-code class. */
+export class ChildExitError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message)
+    this.name = 'ChildExitError'
+  }
+}
+
+export interface CliJobOptions {
+  /** the job's name, for its lines */
+  name: string
+  /** [file, ...args]: never a shell string */
+  argv: string[]
+  env?: NodeJS.ProcessEnv
+  log: (line: string) => void
+  /** a short note from the child's stdout for the "ok" line */
+  summarize?: (stdout: string) => string | undefined
+  /** after the abort's SIGTERM, SIGKILL this much later (default 10 s) */
+  killGraceMs?: number
+}
+
+/**
+ * What a job runs: the systemd unit's argv, with this run's --config and --docker-host (the child
+ * must see the same config and engine as the scheduler).
+ */
+export function jobCommand(
+  job: JobName,
+  o: {
+    execPath: string
+    cliPath: string
+    config: Config
+    configFile?: string | undefined
+    dockerHost?: string | undefined
+  },
+): string[] {
+  const [node = o.execPath, cli = o.cliPath, ...rest] = jobArgv(job, {
+    nodePath: o.execPath,
+    cliPath: o.cliPath,
+    config: o.config,
+  })
+  return [
+    node,
+    cli,
+    ...(o.configFile ? ['--config', o.configFile] : []),
+    ...(o.dockerHost ? ['--docker-host', o.dockerHost] : []),
+    ...rest,
+  ]
+}
+
+/**
+ * The environment for a job's child: this process's, minus the secrets the config names that the
+ * job has no use for — health-check passwords always, the webhook URL except for the report (its
+ * notice). PITFALLS: every child inherits the environment.
+ */
+export function childEnv(
+  job: JobName,
+  config: Config,
+  base: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
+  const env = { ...base }
+  if (job !== 'report') delete env[config.notify.webhookEnv]
+  for (const c of [...Object.values(config.services), ...Object.values(config.assets)]) {
+    if (c.health?.passwordEnv) delete env[c.health.passwordEnv]
+  }
+  return env
+}
+
+/** "pruned, 4 candidate(s), 1.2 GB reclaimed" from prune's JSON; undefined when it is not that. */
+export function summarizePrune(stdout: string): string | undefined {
+  let r: {
+    outcome?: unknown
+    totals?: { count?: unknown }
+    reclaimedBytes?: unknown
+    failures?: unknown[]
+  }
+  try {
+    r = JSON.parse(stdout) as typeof r
+  } catch {
+    return undefined
+  }
+  if (!r || typeof r.outcome !== 'string') return undefined
+  const parts: string[] = [r.outcome]
+  if (typeof r.totals?.count === 'number' && r.outcome !== 'nothing-to-do') {
+    parts.push(`${r.totals.count} candidate(s)`)
+  }
+  if (typeof r.reclaimedBytes === 'number') parts.push(`${formatBytes(r.reclaimedBytes)} reclaimed`)
+  if (Array.isArray(r.failures) && r.failures.length) parts.push(`${r.failures.length} failed`)
+  return parts.join(', ')
+}
+
+/**
+ * Runs argv as a child in its own process group (an abort stops the whole group: SIGTERM, then
+ * SIGKILL) and resolves with its note, or rejects with ChildExitError naming what it said last.
+ */
+export function cliJob(o: CliJobOptions): (signal: AbortSignal) => Promise<string | undefined> {
+  return (signal) =>
+    new Promise((resolve, reject) => {
+      signal.throwIfAborted()
+      const [file, ...args] = o.argv
+      if (!file) throw new Error('cliJob: empty argv')
+      const child = spawn(file, args, {
+        env: o.env ?? process.env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      })
+      const warnings = warningLog(o.name, o.log)
+      const stdout: Buffer[] = []
+      let stdoutBytes = 0
+      // what the child said last: its error line (shipshape's, else commander's), else any line
+      let lastError = ''
+      let usageError = ''
+      let lastLine = ''
+      let pendingErr = ''
+      const takeLine = (line: string) => {
+        const l = line.trim()
+        if (!l) return
+        if (l.startsWith('shipshape: ')) lastError = l.slice('shipshape: '.length)
+        else if (l.startsWith('error: ')) usageError = l
+        else if (l.startsWith('warning: ')) warnings.warn(l.slice('warning: '.length))
+        else lastLine = l
+      }
+      child.stdout.on('data', (c: Buffer) => {
+        stdoutBytes += c.length
+        if (stdoutBytes <= 16 * 1024 * 1024) stdout.push(c)
+      })
+      child.stderr.setEncoding('utf8')
+      child.stderr.on('data', (c: string) => {
+        pendingErr += c
+        let nl: number
+        while ((nl = pendingErr.indexOf('\n')) >= 0) {
+          takeLine(pendingErr.slice(0, nl))
+          pendingErr = pendingErr.slice(nl + 1)
+        }
+        if (pendingErr.length > 64 * 1024) pendingErr = pendingErr.slice(-4096)
+      })
+      let killTimer: NodeJS.Timeout | undefined
+      const group = (sig: NodeJS.Signals) => {
+        try {
+          if (child.pid !== undefined) process.kill(-child.pid, sig)
+        } catch {
+          // gone already
+        }
+      }
+      const onAbort = () => {
+        group('SIGTERM')
+        killTimer ??= setTimeout(() => group('SIGKILL'), o.killGraceMs ?? KILL_GRACE_MS)
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      const cleanup = () => {
+        signal.removeEventListener('abort', onAbort)
+        clearTimeout(killTimer)
+      }
+      child.once('error', (err) => {
+        cleanup()
+        reject(err)
+      })
+      child.once('close', (code, sig) => {
+        cleanup()
+        takeLine(pendingErr)
+        warnings.end()
+        if (signal.aborted) return reject(signal.reason)
+        if (code === 0) return resolve(o.summarize?.(Buffer.concat(stdout).toString('utf8')))
+        const said = lastError || usageError || lastLine
+        const how = code === null ? `killed by ${sig ?? 'a signal'}` : `exit ${code}`
+        reject(new ChildExitError(said ? oneLine(said) : `${o.name} ended (${how})`, code ?? 1))
+      })
+    })
+}

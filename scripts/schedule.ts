@@ -1,0 +1,168 @@
+import { fileURLToPath } from 'node:url'
+import { Command } from 'commander'
+import { globalOptions } from '../lib/cli/global.js'
+import { EMBEDDED_DEFAULT, loadConfig, type Config } from '../lib/config/index.js'
+import { openEngine } from '../lib/docker/open.js'
+import { UsageError } from '../lib/errors.js'
+import { lastUsedPath, watchStarts } from '../lib/schedule/events.js'
+import { childEnv, cliJob, jobCommand, summarizePrune, type JobName } from '../lib/schedule/jobs.js'
+import { hostLock, runJob, startScheduler, type Job } from '../lib/schedule/scheduler.js'
+
+const JOB_NAMES: readonly JobName[] = ['report', 'prune']
+
+/** One line per event on stdout: journald adds the time and keeps it. */
+const log = (line: string) => {
+  process.stdout.write(line + '\n')
+}
+
+function makeJob(
+  name: JobName,
+  config: Config,
+  source: string,
+  dockerHost: string | undefined,
+): Job {
+  return {
+    name,
+    cron: config.schedule[name] ?? '',
+    // prune takes the host lock itself: here it only has to be free; the report (read-only)
+    // takes none, so the scheduler holds it for the run
+    lock: name === 'prune' ? 'check' : 'hold',
+    run: cliJob({
+      name,
+      argv: jobCommand(name, {
+        execPath: process.execPath,
+        cliPath: fileURLToPath(new URL('./shipshape.js', import.meta.url)),
+        config,
+        configFile: source === EMBEDDED_DEFAULT ? undefined : source,
+        dockerHost,
+      }),
+      env: childEnv(name, config),
+      log,
+      ...(name === 'prune' ? { summarize: summarizePrune } : {}),
+    }),
+  }
+}
+
+/**
+ * SIGTERM/SIGINT: `onStop` once (the caller stops cleanly); a second one: the locks this process
+ * holds are released and that signal is re-raised with its default action — gone at once (a job's
+ * child, in its own process group, is left to finish).
+ */
+function trapStop(onStop: (sig: NodeJS.Signals) => void, releaseSync: () => void): () => void {
+  let first: NodeJS.Signals | null = null
+  const handler = (sig: NodeJS.Signals) => {
+    if (!first) {
+      first = sig
+      log(`schedule: ${sig}: stopping (${sig} again exits at once)`)
+      onStop(sig)
+      return
+    }
+    log(`schedule: ${sig} again: exiting now`)
+    dispose()
+    releaseSync()
+    process.kill(process.pid, sig)
+  }
+  const dispose = () => {
+    process.off('SIGTERM', handler)
+    process.off('SIGINT', handler)
+  }
+  process.on('SIGTERM', handler)
+  process.on('SIGINT', handler)
+  return dispose
+}
+
+export function scheduleCommand(): Command {
+  return new Command('schedule')
+    .description(
+      'Run the configured jobs (schedule.report, schedule.prune) on their cron expressions until stopped, and record container starts for prune’s least-recently-used rule',
+    )
+    .option(
+      '--once <job>',
+      `run one job now (${JOB_NAMES.join(' or ')}) and exit with its exit code`,
+    )
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Jobs (what the systemd timers run, as child processes): report = `shipshape --quiet report',
+        '--out <stateDir>/reports --notify`; prune = `shipshape prune --yes --json`.',
+        'A firing is skipped while a job (this one or the other) still runs or another shipshape run holds the host lock.',
+        'Log: one line per event on stdout (journald adds the time).',
+        'Exit codes: 0 stopped by SIGTERM/SIGINT, 2 bad usage or config (no job configured);',
+        'with --once: the job’s own (0 ok, 1 failed, 3 engine unavailable, 4 lock held, …).',
+      ].join('\n'),
+    )
+    .action(async (opts: { once?: string }, cmd: Command) => {
+      const g = globalOptions(cmd)
+      const { config, source } = await loadConfig({ file: g.config })
+      const lock = hostLock(config.stateDir, (w) => log(`schedule: warning: ${w}`))
+
+      if (opts.once !== undefined) {
+        const name = JOB_NAMES.find((n) => n === opts.once)
+        if (!name) {
+          throw new UsageError(
+            `--once: no job '${opts.once}'`,
+            `name one of: ${JOB_NAMES.join(', ')}`,
+          )
+        }
+        const controller = new AbortController()
+        const dispose = trapStop(() => controller.abort(), lock.releaseSync)
+        try {
+          const outcome = await runJob(makeJob(name, config, source, g.dockerHost), {
+            lock,
+            log,
+            signal: controller.signal,
+          })
+          process.exitCode = outcome.exitCode
+        } finally {
+          dispose()
+        }
+        return
+      }
+
+      const jobs = JOB_NAMES.filter((n) => config.schedule[n] !== undefined).map((n) =>
+        makeJob(n, config, source, g.dockerHost),
+      )
+      if (!jobs.length) {
+        throw new UsageError(
+          `no job is scheduled in ${source}: schedule.report and schedule.prune are both unset`,
+          'set schedule.report and/or schedule.prune to a cron expression, e.g. schedule: { report: "0 2 * * *", prune: "30 3 * * 0" }',
+        )
+      }
+
+      let stop!: () => void
+      const stopped = new Promise<void>((resolve) => (stop = resolve))
+      const dispose = trapStop(() => stop(), lock.releaseSync)
+      try {
+        const scheduler = startScheduler({
+          jobs,
+          timezone: config.schedule.timezone,
+          lock,
+          log,
+        })
+        const watching = new AbortController()
+        const watcher = watchStarts(
+          () =>
+            openEngine({
+              config,
+              dockerHost: g.dockerHost,
+              warn: (w) => log(`events: warning: ${w}`),
+            }),
+          { file: lastUsedPath(config.stateDir), log, signal: watching.signal },
+        )
+        const tz = config.schedule.timezone ? ` (time zone ${config.schedule.timezone})` : ''
+        log(
+          `schedule: started (pid ${process.pid}, config ${source}): ${jobs
+            .map((j) => `${j.name} "${j.cron}"`)
+            .join(', ')}${tz}`,
+        )
+        await stopped
+        await scheduler.stop()
+        watching.abort()
+        await watcher
+        log('schedule: stopped')
+      } finally {
+        dispose()
+      }
+    })
+}
