@@ -159,7 +159,7 @@ describeEngine('rebuild and rollback', (getEngine) => {
   async function composeApp(
     engine: PrivateEngine,
     version: Version,
-    o: { override?: boolean } = {},
+    o: { override?: boolean; flag?: boolean } = {},
   ): Promise<App> {
     const file = version === 'v1' ? engine.composeV1Path : engine.composeV2Path
     if (!file) throw new Error(`compose ${version} missing`)
@@ -183,6 +183,10 @@ describeEngine('rebuild and rollback', (getEngine) => {
     apps.push(a)
     await fs.mkdir(a.proj, { recursive: true })
     await writeVariant(a.proj, { health: 'v1' })
+    if (o.flag) {
+      await fs.mkdir(path.join(a.proj, 'flag'))
+      await fs.writeFile(path.join(a.proj, 'flag', 'ok'), 'ok\n')
+    }
     const env = [
       '    environment:',
       '      HUSER: ${SS_TEST_USER}',
@@ -197,6 +201,7 @@ describeEngine('rebuild and rollback', (getEngine) => {
         '    build: { context: ., network: host }',
         '    network_mode: host',
         '    stop_grace_period: 1s', // httpd as PID 1 ignores SIGTERM
+        ...(o.flag ? ['    volumes: ["./flag:/flag"]'] : []),
         ...(o.override ? [] : env),
         '  other:',
         `    image: ${BUSYBOX_TAG}`,
@@ -614,6 +619,51 @@ describeEngine('rebuild and rollback', (getEngine) => {
         'docker-compose.yml',
       ])
     }
+  })
+
+  test('the way back fails too → exit 5 naming the journal; --rollback finishes once fixed', async ({
+    engine,
+  }) => {
+    const a = await composeApp(engine, 'v1', { flag: true })
+    const [before] = await webContainers(engine, a)
+    // health: the page and a flag file on the host; the new image has no page
+    await fs.writeFile(
+      a.config,
+      (await fs.readFile(a.config, 'utf8')).replace(
+        /^\s+health:.*$/m,
+        '      health: { command: [sh, -c, "test -f /www/health && test -f /flag/ok"], timeout: 4s, retries: 2 }',
+      ),
+    )
+    await writeVariant(a.proj, { health: null })
+    let ended: CliResult | null = null
+    const run = cli(engine, a, ['rebuild', a.svc, '--yes', '--json']).then((x) => (ended = x))
+    // once the new image's health check runs, the flag goes: the old one cannot pass either
+    await waitFor(
+      async () => {
+        if (ended) throw new Error(`the run ended early (exit ${ended.code}): ${ended.stderr}`)
+        return (await journalRecords(a)).some((r) => r.t === 'step-begin' && r.id === 'health')
+      },
+      'the health step begins',
+      60_000,
+    )
+    await fs.rm(path.join(a.proj, 'flag', 'ok'))
+    const r = await run
+    expect(r.code, r.stderr).toBe(5)
+    const j = JSON.parse(r.stdout)
+    expect(j.outcome).toBe('needs-person')
+    expect(r.stderr).toContain(j.journal)
+    expect(r.stderr).toMatch(/--rollback/)
+    // a plain run is refused until the journal is dealt with
+    const plain = await cli(engine, a, ['rebuild', a.svc, '--yes'])
+    expect(plain.code, plain.stderr).toBe(4)
+    // the cause fixed, --rollback finishes the way back: the old image, healthy
+    await fs.writeFile(path.join(a.proj, 'flag', 'ok'), 'ok\n')
+    const back = await cli(engine, a, ['rebuild', a.svc, '--rollback', '--yes', '--json'])
+    expect(back.code, back.stderr).toBe(0)
+    expect(JSON.parse(back.stdout).outcome).toBe('rolled-back')
+    const [now] = await webContainers(engine, a)
+    expect(now).toMatchObject({ image: before!.image, running: true })
+    expect(await page(a.port, a.user, a.pass)).toBe('v1')
   })
 
   /** A plain container (user network, published port, bind mount, anonymous volume) running v1. */
