@@ -31,7 +31,7 @@ async function running(c: RebuildContext, imageId: string): Promise<string[] | n
 
 export const recreateStep: Step<RebuildContext> = {
   id: 'recreate',
-  title: 'Recreate the service on the new image',
+  title: 'Recreate the service on the image it goes to',
   preview: (c) =>
     c.compose
       ? [showArgv(composeUpArgv(c.compose))]
