@@ -17,12 +17,12 @@
  */
 import { spawn } from 'node:child_process'
 import fs from 'node:fs/promises'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startEngine, type EngineKind } from '../test/harness/engine.js'
 import { BUSYBOX_TAG, busyboxImage, compose } from '../test/harness/fixtures.js'
+import { freePort } from '../test/harness/net.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const CLI = path.resolve(here, '../scripts/shipshape.js')
@@ -33,17 +33,6 @@ const USER = 'bench'
 const PASS = 'bench-password-not-a-secret'
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.on('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 async function healthy(port: number): Promise<boolean> {
   try {

@@ -7,7 +7,8 @@ import { lstat } from 'node:fs/promises'
 import type { Output } from '../cli/output.js'
 import { formatBytes, type AssetConfig, type Config } from '../config/index.js'
 import type { Engine } from '../docker/engine.js'
-import { RefusedError, UsageError } from '../errors.js'
+import { RefusedError } from '../errors.js'
+import { findConfigured } from '../config/services.js'
 import { runRunbook, type RunSummary } from '../runbook/index.js'
 import { priorRun } from '../runbook/prior.js'
 import { RunbookNeedsPersonError, RunbookRolledBackError } from '../runbook/runner.js'
@@ -69,17 +70,7 @@ export interface MigrateResult {
 }
 
 export function findAsset(config: Config, name: string): AssetConfig {
-  const asset = config.assets[name]
-  if (!asset) {
-    const known = Object.keys(config.assets)
-    throw new UsageError(
-      `no asset named ${name} in the host config`,
-      known.length
-        ? `configured assets: ${known.join(', ')}`
-        : 'add one under assets: in the host config (see README)',
-    )
-  }
-  return asset
+  return findConfigured(config, 'assets', name)
 }
 
 function progressOf(out: Output) {

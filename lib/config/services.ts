@@ -1,4 +1,5 @@
 import path from 'node:path'
+import { UsageError } from '../errors.js'
 import type { Config, ServiceConfig } from './schema.js'
 
 /**
@@ -22,4 +23,23 @@ export function serviceOfContainer(
     }
   }
   return null
+}
+
+/** The configured services.NAME or assets.NAME, or a usage error listing the ones there are. */
+export function findConfigured<K extends 'services' | 'assets'>(
+  config: Pick<Config, K>,
+  section: K,
+  name: string,
+): Config[K][string] {
+  const entries = config[section] as Record<string, Config[K][string]>
+  const found = entries[name]
+  if (found) return found
+  const what = section === 'services' ? 'service' : 'asset'
+  const known = Object.keys(entries)
+  throw new UsageError(
+    `no ${what} named ${name} in the host config`,
+    known.length
+      ? `configured ${section}: ${known.join(', ')}`
+      : `add one under ${section}: in the host config (see README)`,
+  )
 }

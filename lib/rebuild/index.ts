@@ -6,6 +6,7 @@
 import type { Output } from '../cli/output.js'
 import type { Config, ServiceConfig } from '../config/index.js'
 import type { Engine } from '../docker/engine.js'
+import { findConfigured } from '../config/services.js'
 import { RefusedError, UsageError } from '../errors.js'
 import { waitHealthy } from '../health/check.js'
 import { dockerChildEnv } from '../host/run.js'
@@ -119,17 +120,7 @@ export interface RebuildOptions {
 }
 
 export function findService(config: Config, name: string): ServiceConfig {
-  const s = config.services[name]
-  if (!s) {
-    const known = Object.keys(config.services)
-    throw new UsageError(
-      `no service named ${name} in the host config`,
-      known.length
-        ? `configured services: ${known.join(', ')}`
-        : 'add one under services: in the host config (see README)',
-    )
-  }
-  return s
+  return findConfigured(config, 'services', name)
 }
 
 /** Health-check secrets named anywhere in the config: no child but compose gets them. */

@@ -8,7 +8,6 @@
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeAll, expect } from 'vitest'
@@ -16,18 +15,7 @@ import { CLI, runCli, type CliResult } from '../cli/run.js'
 import { BUSYBOX_TAG, busyboxImage, compose, docker, dockerOk } from '../harness/fixtures.js'
 import type { PrivateEngine } from '../harness/engine.js'
 import { describeEngine, engineTest as test } from '../harness/suite.js'
-
-/** A free TCP port on 127.0.0.1 (the app listens on the host network). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.on('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port
-      s.close(() => resolve(port))
-    })
-  })
-}
+import { freePort } from '../harness/net.js'
 
 /** What the app's /health says with the right credentials (null: no answer). */
 async function page(port: number, user: string, pass: string): Promise<string | null> {

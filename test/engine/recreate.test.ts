@@ -7,7 +7,6 @@
 // networks still work (their bridges are made on demand), and -p publishes through docker-proxy
 // (no iptables), so the networks and the port bindings are real here.
 import fs from 'node:fs/promises'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import type Docker from 'dockerode'
@@ -25,6 +24,7 @@ import {
 import type { PrivateEngine } from '../harness/engine.js'
 import { buildImage, busyboxImage, docker, dockerOk } from '../harness/fixtures.js'
 import { describeEngine, engineTest as test } from '../harness/suite.js'
+import { freePort } from '../harness/net.js'
 
 const RUN = `sst-rc-${process.pid}`
 const TAG = `sst-recreate/app-${process.pid}:1`
@@ -39,17 +39,6 @@ const NEW_PATH = 'PATH=/new/bin:/usr/bin:/bin'
 const MAC = '02:5e:00:00:00:42'
 
 type Inspect = Docker.ContainerInspectInfo & Record<string, unknown>
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.on('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port
-      srv.close(() => resolve(port))
-    })
-  })
-}
 
 const omit = (o: object, ...keys: string[]): Record<string, unknown> => {
   const copy: Record<string, unknown> = { ...o }
