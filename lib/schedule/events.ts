@@ -196,14 +196,17 @@ export async function watchStarts(source: EngineSource, o: WatchStartsOptions): 
   // at each (re)connection: what the engine remembers, and nothing about images it no longer has
   const seed = async (engine: Engine) => {
     try {
-      for (const s of await containerStartTimes(engine)) record(s.imageId, s.time)
-      const present = new Set((await engine.listImages()).map((i) => i.id))
+      // both read before anything changes: one write holds the whole seed (a debounced flush
+      // between the two would write the stale records once more)
+      const [starts, list] = await Promise.all([containerStartTimes(engine), engine.listImages()])
+      const present = new Set(list.map((i) => i.id))
       for (const id of Object.keys(images)) {
         if (!present.has(id)) {
           delete images[id]
           dirty = true
         }
       }
+      for (const s of starts) record(s.imageId, s.time)
       if (dirty) timer ??= setTimeout(() => void flush(), debounceMs)
     } catch (err) {
       log(`could not read the containers' start times: ${describeFailure(err)}`)
