@@ -40,7 +40,10 @@ export function parseSize(s: string | number): number {
   if (!/^\d+(\.\d+)?( ?([kmgtpezy]i?)?b)$/i.test(text)) {
     throw new Error(`'${s}' is not a size: ${SIZE_HINT}`)
   }
-  const n = bytes.parse(text)
+  // bytes-iec floors the product ("4.1GB" → 4099999999): take only the unit from it, and round
+  const m = /^(\d+(?:\.\d+)?) ?(.*)$/.exec(text)
+  const unit = m ? bytes.parse(`1${m[2]}`) : null
+  const n = m && unit !== null ? Math.round(Number(m[1]) * unit) : null
   if (n === null || !Number.isFinite(n)) throw new Error(`'${s}' is not a size: ${SIZE_HINT}`)
   if (!Number.isSafeInteger(n)) throw new Error(`'${s}' is too large a size`)
   return n

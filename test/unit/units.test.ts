@@ -14,6 +14,10 @@ describe('parseSize', () => {
   it('reads decimal units as powers of 1000 (GB, not GiB)', () => {
     expect(parseSize('2GB')).toBe(2_000_000_000)
     expect(parseSize('1.5GB')).toBe(1_500_000_000)
+    // bytes-iec alone floors 4.1·10⁹ (a float product) to 4099999999
+    expect(parseSize('4.1GB')).toBe(4_100_000_000)
+    expect(parseSize('0.3 MB')).toBe(300_000)
+    expect(parseSize('1.5GiB')).toBe(1_610_612_736)
     expect(parseSize('10GB')).toBe(10_000_000_000)
     expect(parseSize('500MB')).toBe(500_000_000)
     expect(parseSize('2kB')).toBe(2_000)
