@@ -85,3 +85,13 @@ export class NeedsPersonError extends ShipshapeError {
     super(message, ExitCode.needsPerson, remedy)
   }
 }
+
+/**
+ * A read-only command ran to the end and found something failed (`doctor`: a check failed).
+ * Exit 1 like a clean rollback: nothing was changed, nothing needs undoing.
+ */
+export class ChecksFailedError extends ShipshapeError {
+  constructor(message: string, remedy?: string) {
+    super(message, ExitCode.rolledBack, remedy)
+  }
+}

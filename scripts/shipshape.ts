@@ -11,6 +11,7 @@ import { rebuildCommand, rollbackCommand } from './rebuild.js'
 import { pruneCommand } from './prune.js'
 import { systemdCommand } from './systemd.js'
 import { scheduleCommand } from './schedule.js'
+import { doctorCommand } from './doctor.js'
 
 function buildProgram(): Command {
   const program = new Command('shipshape')
@@ -37,6 +38,7 @@ function buildProgram(): Command {
   program.addCommand(configCommand())
   program.addCommand(systemdCommand())
   program.addCommand(scheduleCommand())
+  program.addCommand(doctorCommand())
   for (const cmd of program.commands) cmd.exitOverride().configureHelp({ showGlobalOptions: true })
   return program
 }

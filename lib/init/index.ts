@@ -1,0 +1,170 @@
+/**
+ * `shipshape config init`: gather (gather.ts, I/O) → propose (propose.ts, pure) → render
+ * (render.ts, pure) → checked against the schema → written atomically, never over an existing
+ * file without --force.
+ */
+import { randomBytes } from 'node:crypto'
+import { chmod, link, lstat, mkdir, open, rename, rm } from 'node:fs/promises'
+import path from 'node:path'
+import { parseConfigText } from '../config/load.js'
+import type { Config } from '../config/schema.js'
+import { openEngine } from '../docker/open.js'
+import { ConfigError, RefusedError, UsageError } from '../errors.js'
+import type { InitFacts } from './facts.js'
+import { gatherInitFacts } from './gather.js'
+import { propose, type Proposal } from './propose.js'
+import { renderProposal } from './render.js'
+
+export type { InitFacts } from './facts.js'
+export { propose, type Proposal } from './propose.js'
+export { renderProposal } from './render.js'
+
+export const CONFIG_INIT_SCHEMA = 'shipshape.config-init/1'
+
+export interface ConfigInitJson {
+  schema: typeof CONFIG_INIT_SCHEMA
+  file: string | null
+  services: string[]
+  assets: string[]
+  protect: string[]
+  guessed: string[]
+  warnings: string[]
+  yaml: string
+}
+
+export interface InitOptions {
+  config: Config
+  configSource: string
+  hostname: string
+  dockerHost?: string | undefined
+  env?: NodeJS.ProcessEnv
+  now?: () => Date
+  progress?: (text: string) => void
+  warn?: (text: string) => void
+  /** the facts from elsewhere (tests); default: the engine and this host */
+  gather?: (config: Config) => Promise<InitFacts>
+  /** JSON Schema reference written at the top of the file */
+  schemaRef?: string
+}
+
+/** Gathers, proposes and renders; the text is checked against the schema before it is returned. */
+export async function initConfig(o: InitOptions): Promise<{ proposal: Proposal; yaml: string }> {
+  let facts: InitFacts
+  if (o.gather) {
+    facts = await o.gather(o.config)
+  } else {
+    const engine = await openEngine({
+      config: o.config,
+      dockerHost: o.dockerHost,
+      env: o.env,
+      warn: o.warn,
+      progress: o.progress,
+    })
+    try {
+      facts = await gatherInitFacts(engine, {
+        hostname: o.hostname,
+        config: o.config,
+        progress: o.progress,
+      })
+    } finally {
+      engine.close()
+    }
+  }
+  const proposal = propose(facts, {
+    config: o.config,
+    configSource: o.configSource,
+    now: (o.now ?? (() => new Date()))(),
+  })
+  const yaml = renderProposal(proposal, { schemaRef: o.schemaRef })
+  try {
+    parseConfigText(yaml, 'the generated config', { hostname: o.hostname })
+  } catch (err) {
+    // never hand out a config `config check` refuses: that is a bug of ours, not the user's
+    if (err instanceof ConfigError)
+      throw new Error(`config init made a config the schema refuses (a bug): ${err.message}`)
+    throw err
+  }
+  return { proposal, yaml }
+}
+
+/** Where the config lookup finds this host's file: <package>/config/hosts/<hostname>.yaml. */
+export function defaultConfigFile(packageRoot: string, hostname: string): string {
+  // the same rule as lib/config/load.ts: only a plain hostname names a file there
+  if (!/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(hostname))
+    throw new UsageError(
+      `the hostname ${JSON.stringify(hostname)} cannot name a file in config/hosts/`,
+      'name the file with --out FILE (and use it with --config FILE)',
+    )
+  return path.join(packageRoot, 'config', 'hosts', `${hostname}.yaml`)
+}
+
+const refusal = (file: string) =>
+  new RefusedError(
+    `${file} exists: config init does not overwrite it`,
+    'add --force to replace it, or write elsewhere with --out FILE (or --stdout)',
+  )
+
+/** Refuses (exit 4) when something is at `file` already. */
+export async function refuseExisting(file: string): Promise<void> {
+  if (
+    await lstat(file).then(
+      () => true,
+      () => false,
+    )
+  )
+    throw refusal(file)
+}
+
+/**
+ * Writes the file atomically, mode 0644 (it holds no secrets): a temp file in the same
+ * directory, fsync'ed, then linked into place (fails if the file appeared meanwhile: never an
+ * overwrite without `force`) or, with `force`, renamed over it.
+ */
+export async function writeConfigFile(
+  file: string,
+  text: string,
+  o: { force: boolean },
+): Promise<void> {
+  const dir = path.dirname(file)
+  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`)
+  const cannot = (err: unknown) =>
+    new UsageError(
+      `cannot write ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      'name a file you can write with --out FILE, or run as a user who can',
+    )
+  try {
+    await mkdir(dir, { recursive: true })
+    const fh = await open(tmp, 'wx', 0o644)
+    try {
+      await fh.writeFile(text)
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    await chmod(tmp, 0o644) // whatever the umask
+  } catch (err) {
+    await rm(tmp, { force: true })
+    throw cannot(err)
+  }
+  try {
+    if (o.force) {
+      await rename(tmp, file)
+      return
+    }
+    try {
+      await link(tmp, file)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'EEXIST') throw refusal(file)
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw cannot(err)
+      // a filesystem without hard links: check, then rename (a tiny window, no better there)
+      await refuseExisting(file)
+      await rename(tmp, file)
+    }
+  } catch (err) {
+    if (err instanceof RefusedError || err instanceof UsageError) throw err
+    throw cannot(err)
+  } finally {
+    await rm(tmp, { force: true })
+  }
+}
