@@ -29,8 +29,11 @@ export function migrateAssetsCommand(): Command {
     .argument('<name>', 'the asset, as named under assets: in the host config')
     .option('--dry-run', 'print the plan and what each step would touch; change nothing')
     .option('-y, --yes', 'do not ask for confirmation (needed without a TTY)')
-    .option('--resume', 'finish an interrupted run from its journal')
-    .option('--rollback', 'undo an interrupted run from its journal')
+    .option('--resume', 'finish an interrupted run (or --finalize) from its journal')
+    .option(
+      '--rollback',
+      'undo an interrupted run from its journal (with --finalize: close it; removals stay)',
+    )
     .option(
       '--finalize',
       'remove the originals kept aside whose keepOriginal has passed (while the migration stands)',
@@ -55,9 +58,11 @@ export function migrateAssetsCommand(): Command {
         const out = createOutput({ json: g.json, quiet: g.quiet })
         const { config } = await loadConfig({ file: g.config })
         if (opts.finalize) {
-          if (opts.resume || opts.rollback) {
-            throw new UsageError('--finalize cannot be used with --resume or --rollback')
+          if (opts.resume && opts.rollback) {
+            throw new UsageError('--resume and --rollback exclude each other')
           }
+          // with --resume/--rollback: an interrupted --finalize (removals cannot be undone:
+          // --rollback only closes its journal)
           const r = await runMigrateFinalize({ config, out }, name, opts)
           if (g.json) out.data(JSON.stringify(r, null, 2))
           else

@@ -9,6 +9,7 @@ import path from 'node:path'
 import type { Output } from '../cli/output.js'
 import type { Config } from '../config/index.js'
 import { runRunbook, type RunSummary, type Step } from '../runbook/index.js'
+import { priorRun } from '../runbook/prior.js'
 import { readManifest } from './manifest.js'
 import { checkSourcePath } from './policy.js'
 
@@ -132,11 +133,25 @@ export async function runFinalize(
   opts: {
     dryRun?: boolean
     yes?: boolean
+    /** an interrupted --finalize: finish it (or close it: its removals cannot be undone) */
+    resume?: boolean
+    rollback?: boolean
     now?: () => Date
     confirm?: (q: string) => Promise<boolean>
   },
 ): Promise<FinalizeResult> {
   const now = opts.now ?? (() => new Date())
+  // an interrupted --finalize blocks a new one (even with nothing due) until --resume/--rollback
+  await priorRun({
+    stateDir: ctx.config.stateDir,
+    operations: ['migrate-assets-finalize'],
+    key: 'asset',
+    target: name,
+    dryRun: opts.dryRun,
+    resume: opts.resume,
+    rollback: opts.rollback,
+    command: () => `shipshape migrate-assets ${name} --finalize`,
+  })
   const all = await findKeptOriginals(ctx.config.backupDir, name)
   const due: KeptOriginal[] = []
   const kept: FinalizeResult['kept'] = []
@@ -145,7 +160,9 @@ export async function runFinalize(
     const why =
       (asset ? foreignOriginal(k, asset, ctx.config) : `no asset named ${name}`) ??
       (await finalizeBlocker(k, now()))
-    if (why) {
+    // continuing a run killed between the rm and its record: the step finds it gone and is done
+    const interrupted = (opts.resume || opts.rollback) && why?.endsWith('is not there any more')
+    if (why && !interrupted) {
       if (!k.removedAt) kept.push({ original: k.original, why })
     } else due.push(k)
   }
@@ -160,6 +177,8 @@ export async function runFinalize(
     {
       dryRun: opts.dryRun,
       yes: opts.yes,
+      resume: opts.resume,
+      rollback: opts.rollback,
       stateDir: ctx.config.stateDir,
       operation: 'migrate-assets-finalize',
       args: { asset: name },
