@@ -24,6 +24,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startEngine, type EngineKind } from '../test/harness/engine.js'
 import { mountRclone, rcloneUsable, unmountAll } from '../test/harness/rclone.js'
+import { median } from './fleet.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const CLI = path.resolve(here, '../scripts/shipshape.js')
@@ -84,8 +85,6 @@ async function makeTree(dir: string, files: number, totalMb: number): Promise<vo
     await fh.close()
   }
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
 async function main(): Promise<void> {
   const usable = await rcloneUsable()

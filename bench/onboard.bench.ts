@@ -11,11 +11,11 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import pLimit from 'p-limit'
 import { startEngine, type EngineKind } from '../test/harness/engine.js'
-import { buildImage, busyboxImage, compose, docker, dockerOk } from '../test/harness/fixtures.js'
+import { busyboxImage, compose, docker, dockerOk } from '../test/harness/fixtures.js'
 import { mountRclone, rcloneUsable, unmountAll } from '../test/harness/rclone.js'
 import { parseConfigText } from '../lib/config/load.js'
+import { buildFleet, median } from './fleet.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const cli = path.resolve(here, '../scripts/shipshape.js')
@@ -47,11 +47,6 @@ function timed(argv: string[], env: NodeJS.ProcessEnv): Promise<Run> {
   })
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]!
-}
-
 async function main() {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ssb-onboard-'))
   console.error(`bench: starting private engine ${kind}…`)
@@ -59,18 +54,7 @@ async function main() {
   try {
     const base = await busyboxImage(engine)
     console.error(`bench: building ${IMAGES} images…`)
-    const limit = pLimit(4)
-    await Promise.all(
-      Array.from({ length: IMAGES }, (_, i) =>
-        limit(() =>
-          buildImage(engine, {
-            tag: `bench/app-${i % 40}:v${Math.floor(i / 40)}`,
-            dockerfile: `FROM ${base}\nCOPY payload /srv/payload\nLABEL bench.n="${i}"\nENV N=${i}\nCMD ["sh"]\n`,
-            files: { payload: Buffer.alloc(4096 + i * 512, i % 251) },
-          }),
-        ),
-      ),
-    )
+    await buildFleet(engine, IMAGES)
 
     // the host's directories: a few big enough to be assets, most small
     const opt = path.join(dir, 'opt')

@@ -10,6 +10,7 @@
 import { performance } from 'node:perf_hooks'
 import { planPrune } from '../lib/prune/plan.js'
 import type { PruneContainer, PruneImage, PruneInventory, PrunePolicy } from '../lib/prune/types.js'
+import { median } from './fleet.js'
 
 const TARGET_MS = 200
 const RUNS = 20
@@ -37,8 +38,6 @@ function rng(seed: number): () => number {
 /** protected by the default protect label, or these labels */
 const keepLabel = (yes: boolean, other: Record<string, string>): Record<string, string> =>
   yes ? { 'shipshape.keep': 'true' } : other
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
 function buildInventory(seed: number): PruneInventory {
   const r = rng(seed)

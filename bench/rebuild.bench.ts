@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url'
 import { startEngine, type EngineKind } from '../test/harness/engine.js'
 import { BUSYBOX_TAG, busyboxImage, compose } from '../test/harness/fixtures.js'
 import { freePort } from '../test/harness/net.js'
+import { median } from './fleet.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const CLI = path.resolve(here, '../scripts/shipshape.js')
@@ -31,8 +32,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const OVERHEAD_TARGET_MS = 2000
 const USER = 'bench'
 const PASS = 'bench-password-not-a-secret'
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
 async function healthy(port: number): Promise<boolean> {
   try {

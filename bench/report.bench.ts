@@ -11,9 +11,9 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import pLimit from 'p-limit'
 import { startEngine, type EngineKind } from '../test/harness/engine.js'
-import { buildImage, busyboxImage, docker } from '../test/harness/fixtures.js'
+import { docker } from '../test/harness/fixtures.js'
+import { buildFleet, median } from './fleet.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const cli = path.resolve(here, '../scripts/shipshape.js')
@@ -47,30 +47,13 @@ function timed(argv: string[], env: NodeJS.ProcessEnv): Promise<Run> {
   })
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]!
-}
-
 async function main() {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ssb-'))
   console.error(`bench: starting private engine ${kind}…`)
   const engine = await startEngine(kind)
   try {
-    const base = await busyboxImage(engine)
     console.error(`bench: building ${IMAGES} images…`)
-    const limit = pLimit(4)
-    await Promise.all(
-      Array.from({ length: IMAGES }, (_, i) =>
-        limit(() =>
-          buildImage(engine, {
-            tag: `bench/app-${i % 40}:v${Math.floor(i / 40)}`,
-            dockerfile: `FROM ${base}\nCOPY payload /srv/payload\nLABEL bench.n="${i}"\nENV N=${i}\nCMD ["sh"]\n`,
-            files: { payload: Buffer.alloc(4096 + i * 512, i % 251) },
-          }),
-        ),
-      ),
-    )
+    await buildFleet(engine, IMAGES)
     for (let i = 0; i < 20; i++)
       await docker(engine, ['create', '--name', `bench-c${i}`, `bench/app-${i}:v0`, 'true'])
     for (let i = 0; i < 5; i++) await docker(engine, ['volume', 'create', `bench-v${i}`])

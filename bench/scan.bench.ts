@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url'
 import { startEngine, type EngineKind, type PrivateEngine } from '../test/harness/engine.js'
 import { buildImage, busyboxImage, dockerCli, dockerOk } from '../test/harness/fixtures.js'
 import type { ScanResult } from '../lib/scan/types.js'
+import { median } from './fleet.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const runner = path.resolve(here, 'scan-run.js')
@@ -57,11 +58,6 @@ function timed(argv: string[], env: NodeJS.ProcessEnv, capture = false): Promise
   }).finally(() => {
     if (devNull !== null) closeSync(devNull)
   })
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]!
 }
 
 /**
