@@ -1,21 +1,13 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { Writable } from 'node:stream'
 import { Command } from 'commander'
 import { parse as parseYaml } from 'yaml'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ConfigError } from '../../lib/errors.js'
 import { parseConfigText } from '../../lib/config/load.js'
 import { configCommand } from '../../scripts/config.js'
-
-class Sink extends Writable {
-  text = ''
-  override _write(chunk: Buffer, _enc: string, done: () => void) {
-    this.text += chunk.toString()
-    done()
-  }
-}
+import { Sink } from './sink.js'
 
 let dir: string
 beforeEach(async () => {

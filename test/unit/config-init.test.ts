@@ -1,7 +1,6 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { Writable } from 'node:stream'
 import { Command } from 'commander'
 import { parseDocument } from 'yaml'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -27,6 +26,7 @@ import {
 } from '../../lib/init/propose.js'
 import { renderProposal } from '../../lib/init/render.js'
 import { configCommand } from '../../scripts/config.js'
+import { Sink } from './sink.js'
 
 const NOW = new Date('2026-03-04T05:06:07Z')
 const GB = 1e9
@@ -759,14 +759,6 @@ describe('facts from raw engine data (pure)', () => {
 })
 
 // --- the command ---------------------------------------------------------------------------
-
-class Sink extends Writable {
-  text = ''
-  override _write(chunk: Buffer, _enc: string, done: () => void) {
-    this.text += chunk.toString()
-    done()
-  }
-}
 
 let dir: string
 beforeEach(async () => {
