@@ -85,7 +85,7 @@ export function scheduleCommand(): Command {
       [
         '',
         'Jobs (what the systemd timers run, as child processes): report = `shipshape --quiet report',
-        '--out <stateDir>/reports --notify`; prune = `shipshape prune --yes --json`.',
+        '--out <stateDir>/reports --notify`; prune = `shipshape prune --json` (applies with prune.apply: true).',
         'A firing is skipped while a job (this one or the other) still runs or another shipshape run holds the host lock.',
         'Log: one line per event on stdout (journald adds the time).',
         'Exit codes: 0 stopped by SIGTERM/SIGINT, 2 bad usage or config (no job configured);',

@@ -12,7 +12,7 @@
 import { rm } from 'node:fs/promises'
 import pLimit from 'p-limit'
 import type { Engine } from '../docker/engine.js'
-import { finalizeBlocker, findKeptOriginals } from '../assets/finalize.js'
+import { finalizeBlocker, findKeptOriginals, foreignOriginal } from '../assets/finalize.js'
 import type { Config } from '../config/index.js'
 import type { Candidate, CandidateKind } from './types.js'
 
@@ -59,12 +59,13 @@ async function removeOne(
     }
     case 'original': {
       // the same guard as migrate-assets --finalize, read again right before the removal
-      for (const [name] of Object.entries(o.config.assets)) {
+      for (const [name, asset] of Object.entries(o.config.assets)) {
         const k = (await findKeptOriginals(o.config.backupDir, name)).find(
           (x) => x.original === c.id,
         )
         if (!k) continue
-        const blocker = await finalizeBlocker(k, o.now)
+        // original.json is a plain file: what it names must still be this asset's kept original
+        const blocker = foreignOriginal(k, asset, o.config) ?? (await finalizeBlocker(k, o.now))
         if (blocker) return { status: 'failed', error: blocker }
         await rm(k.original, { recursive: true, force: true })
         return { status: 'removed' }

@@ -1,7 +1,7 @@
 /**
  * The jobs `shipshape schedule` runs: the same commands as the systemd units (lib/systemd's
- * jobArgv — `shipshape --quiet report --out <stateDir>/reports --notify`, `shipshape prune --yes
- * --json`), each as a child of the built CLI. The report command composes more than lib/report
+ * jobArgv — `shipshape --quiet report --out <stateDir>/reports --notify`, `shipshape prune
+ * --json`, which applies only with prune.apply: true), each as a child of the built CLI. The report command composes more than lib/report
  * offers (report.keep, the webhook notice) and prune takes the host lock and writes its own record:
  * a child is exactly what a timer would run, can be stopped (its process group gets SIGTERM), and
  * gives its memory back after each run of a process that lives for months.

@@ -58,7 +58,8 @@ export function jobArgv(
         '--notify',
       ]
     case 'prune':
-      return [...base, 'prune', '--yes', '--json']
+      // no --yes: the host config decides (prune.apply: true applies; false leaves a dry run)
+      return [...base, 'prune', '--json']
     case 'schedule':
       return [...base, 'schedule']
   }

@@ -183,6 +183,26 @@ describeEngine('prune', () => {
     expect(JSON.parse(again.stdout).outcome).toBe('nothing-to-do')
   })
 
+  test("the timer's `prune --json` (no --yes) removes only with prune.apply: true", async () => {
+    await image('stale:1', 1)
+    const base = await fs.readFile(config, 'utf8')
+    const dry = await cli(['prune', '--json'])
+    expect(dry.code, dry.stderr).toBe(0)
+    expect(JSON.parse(dry.stdout)).toMatchObject({ outcome: 'planned', applied: false })
+    expect(await tagsNow()).toContain('stale:1')
+    await fs.writeFile(config, base.replace('prune:\n', 'prune:\n  apply: true\n'))
+    const r = await cli(['prune', '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(JSON.parse(r.stdout)).toMatchObject({ outcome: 'pruned', applied: true })
+    expect(await tagsNow()).not.toContain('stale:1')
+    // --dry-run wins over apply: true
+    await image('stale:2', 1)
+    const d2 = await cli(['prune', '--dry-run', '--json'])
+    expect(JSON.parse(d2.stdout).applied).toBe(false)
+    expect(await tagsNow()).toContain('stale:2')
+    await fs.writeFile(config, base)
+  })
+
   test('the executor goes on past a removal the engine refuses and reports it', async () => {
     const gone = await image('gone:1', 1)
     const busy = await image('busy:1', 1)

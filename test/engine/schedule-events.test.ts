@@ -269,7 +269,7 @@ describeEngine('shipshape schedule (the built CLI) against an engine', (getEngin
     }
   })
 
-  test('--once prune runs `shipshape prune --yes --json` as a child and logs its failure', async () => {
+  test('--once prune runs `shipshape prune --json` as a child and logs its failure', async () => {
     // never a real `prune --yes` here: this engine is shared with the other suites, and prune
     // removes dangling images whatever the policy. An engine that is not there: the child fails
     // with exit 3, the scheduler logs it and --once exits with it.

@@ -222,7 +222,7 @@ describeSystemd('systemd-analyze verify on the rendered units', () => {
       const job = name.replace(/^shipshape-|\.service$/g, '')
       const want = {
         report: ['--quiet', 'report', '--out', '/home/ops/ship state/100%/reports', '--notify'],
-        prune: ['prune', '--yes', '--json'],
+        prune: ['prune', '--json'],
         schedule: ['schedule'],
       }[job]!
       expect(argv).toEqual([node, CLI, ...want])
@@ -294,7 +294,7 @@ describe('shipshape systemd (the built CLI)', { timeout: 30_000 }, () => {
     expect(r.code, r.stderr).toBe(0)
     const headers = [...r.stdout.matchAll(/^# ===== (.+)$/gm)].map((m) => m[1])
     expect(headers).toEqual([...UNIT_NAMES])
-    expect(r.stdout).toContain(`ExecStart=${process.execPath} ${CLI} prune --yes --json`)
+    expect(r.stdout).toContain(`ExecStart=${process.execPath} ${CLI} prune --json`)
     expect(r.stderr).toBe('')
   })
 

@@ -396,12 +396,11 @@ describe('the jobs: the CLI as a child, as the systemd units run it', () => {
       '/srv/state/reports',
       '--notify',
     ])
-    expect(jobCommand('prune', o)).toEqual([...globals, 'prune', '--yes', '--json'])
+    expect(jobCommand('prune', o)).toEqual([...globals, 'prune', '--json'])
     expect(jobCommand('prune', { ...o, configFile: undefined, dockerHost: undefined })).toEqual([
       '/usr/bin/node',
       '/opt/shipshape/dist/scripts/shipshape.js',
       'prune',
-      '--yes',
       '--json',
     ])
   })

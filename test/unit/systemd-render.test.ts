@@ -95,9 +95,7 @@ describe('renderUnits', () => {
     expect(value(u['shipshape-report.service'], 'ExecStart')).toBe(
       `${NODE} ${CLI} --quiet report --out /var/lib/shipshape/reports --notify`,
     )
-    expect(value(u['shipshape-prune.service'], 'ExecStart')).toBe(
-      `${NODE} ${CLI} prune --yes --json`,
-    )
+    expect(value(u['shipshape-prune.service'], 'ExecStart')).toBe(`${NODE} ${CLI} prune --json`)
     expect(value(u['shipshape-schedule.service'], 'ExecStart')).toBe(`${NODE} ${CLI} schedule`)
     for (const s of SERVICES) expect(u[s]).not.toMatch(/\/bin\/(ba)?sh|sh -c/)
   })
