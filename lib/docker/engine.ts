@@ -3,6 +3,7 @@ import path from 'node:path'
 import Docker from 'dockerode'
 import { EngineError, UnavailableError } from '../errors.js'
 import type { EngineAddress } from './address.js'
+import type { ExportRequest } from './export.js'
 import {
   CLIENT_MIN_API,
   compareApiVersions,
@@ -36,6 +37,11 @@ export interface Engine {
   imageHistory(imageId: string): Promise<HistoryEntry[]>
   /** The image archive as `docker save` streams it (GET /images/{id}/get); read it with lib/docker/archive.ts. */
   exportImage(imageId: string): Promise<NodeJS.ReadableStream>
+  /**
+   * The same export as a plain request another thread can open with lib/docker/export.ts
+   * (openExport) without this port. Optional: an engine that only streams (a test fake) has none.
+   */
+  exportRequest?(imageId: string): ExportRequest
   listContainers(): Promise<ContainerSummary[]>
   /** One container by id or name (the container endpoint only); null when there is none. */
   inspectContainer(idOrName: string): Promise<ContainerDetails | null>
@@ -248,6 +254,25 @@ export async function connectEngine(
         .history()
         .catch(named(`history of image ${imageId}`))) as Record<string, unknown>[]
       return raw.map(normalizeHistory)
+    },
+    exportRequest(imageId) {
+      const tls = (v: unknown) => (Buffer.isBuffer(v) ? v : undefined)
+      const req: ExportRequest = {
+        protocol: base.protocol === 'https' ? 'https' : 'http',
+        path: `/v${apiVersion}/images/${encodeURIComponent(imageId)}/get`,
+        idleTimeoutMs: opts.callTimeoutMs ?? IDLE_TIMEOUT_MS,
+        what: `export of image ${imageId} (/images/{id}/get)`,
+      }
+      if (base.socketPath) req.socketPath = base.socketPath
+      else {
+        req.host = base.host
+        req.port = Number(base.port)
+      }
+      const [ca, cert, key] = [tls(base.ca), tls(base.cert), tls(base.key)]
+      if (ca) req.ca = ca
+      if (cert) req.cert = cert
+      if (key) req.key = key
+      return req
     },
     async exportImage(imageId) {
       return api

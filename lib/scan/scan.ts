@@ -1,10 +1,9 @@
 /**
  * The deep image scan (I/O): streams the image from the engine's export endpoint
- * (GET /images/{id}/get, what `docker save` reads) through lib/docker/archive.ts and measures
- * its final filesystem. Nothing is written to disk and no layer or big file is held: per layer
- * blob only the entries' metadata (path, type, size, symlink target) is kept, plus the text of
- * the few small files the analysis reads (CONTENT_RULES), and for application Python only the
- * lines that call CUDA. The layers are applied once the archive is complete, because the
+ * (GET /images/{id}/get, what `docker save` reads) through collect.ts (in a worker thread) and
+ * measures its final filesystem. Nothing is written to disk and no layer or big file is held:
+ * per layer blob only the entries' metadata is kept, plus the few small texts the analysis
+ * reads (see collect.ts). The layers are applied once the archive is complete, because the
  * archive's order of blobs is not the layer order (manifest.json comes last).
  *
  *   scanImage(engine, imageRef, { top?, depth?, codeDirs?, progress? }) → Promise<ScanResult>
@@ -12,22 +11,13 @@
  * An image the engine does not have → UsageError (exit 2).
  */
 import { redactSecrets } from '../docker/normalize.js'
-import { pipeline, Transform } from 'node:stream'
-import {
-  readImageArchive,
-  type LayerEntry,
-  type LayerEntryType,
-  type LayerVisitor,
-} from '../docker/archive.js'
 import type { Engine } from '../docker/engine.js'
 import { normalizeImage } from '../docker/normalize.js'
 import { UsageError } from '../errors.js'
 import {
   dpkgPackages,
-  findCudaCalls,
   findOsRelease,
   findTorch,
-  isAppPython,
   nodePackages,
   pythonDistributions,
   selectCudaCalls,
@@ -35,8 +25,17 @@ import {
   type ReadText,
 } from './analyze.js'
 import { bucketize } from './buckets.js'
-import { FsTree, type FsEntry, type FsNode } from './fstree.js'
+import {
+  collectArchive,
+  collectInWorker,
+  columnEntries,
+  emptyColumns,
+  type CudaLines,
+} from './collect.js'
+import { FsTree, type FsNode } from './fstree.js'
 import type { ScanResult, ScannedLayer } from './types.js'
+
+export { contentWanted } from './collect.js'
 
 export interface ScanOptions {
   /** how many directories / node packages to list (default 20) */
@@ -47,84 +46,6 @@ export interface ScanOptions {
   codeDirs?: string[]
   /** bytes of the export read so far, called as the archive streams in */
   progress?: (bytes: number) => void
-}
-
-const KiB = 1024
-const MiB = 1024 * KiB
-/** Largest application .py file grepped for CUDA calls. */
-const APP_PY_MAX = 1 * MiB
-const PROGRESS_STEP = 4 * MiB
-
-type Want = 'text' | 'python' | null
-
-/** Which entries' content the scan keeps (text), or greps (application Python). */
-export function contentWanted(p: string, size: number): Want {
-  if (p.endsWith('.py')) {
-    if (p.endsWith('/torch/version.py')) return size <= 64 * KiB ? 'text' : null
-    return size <= APP_PY_MAX && isAppPython(p) ? 'python' : null
-  }
-  if (p === 'var/lib/dpkg/status' || p === 'etc/os-release' || p === 'usr/lib/os-release')
-    return 'text'
-  if (p.startsWith('var/lib/dpkg/info/') && p.endsWith('.list')) return 'text'
-  if (p.endsWith('/RECORD') || p.endsWith('/METADATA')) {
-    const segs = p.split('/')
-    const n = segs.length
-    if (
-      n >= 3 &&
-      segs[n - 2]!.endsWith('.dist-info') &&
-      (segs[n - 3] === 'site-packages' || segs[n - 3] === 'dist-packages')
-    )
-      return 'text'
-  }
-  return null
-}
-
-const TYPE_CODES: LayerEntryType[] = ['file', 'dir', 'symlink', 'hardlink', 'other']
-const WH_FILE = 5
-const WH_OPAQUE = 6
-
-/** One layer blob's entries, metadata only, in columns (an object per entry costs ~3× more). */
-class BlobEntries {
-  readonly paths: string[] = []
-  readonly sizes: number[] = []
-  readonly kinds: number[] = []
-  readonly links = new Map<number, string>()
-  /** kept file texts, by path */
-  readonly texts = new Map<string, string>()
-  /** CUDA calls of application Python files, by path */
-  readonly cuda = new Map<string, { line: number; text: string }[]>()
-
-  add(e: LayerEntry): void {
-    const i = this.paths.length
-    if (e.whiteout) {
-      const wh = e.whiteout
-      this.paths.push(wh.kind === 'opaque' ? wh.dir : wh.target)
-      this.kinds.push(wh.kind === 'opaque' ? WH_OPAQUE : WH_FILE)
-      this.sizes.push(0)
-      return
-    }
-    this.paths.push(e.path)
-    this.sizes.push(e.size)
-    this.kinds.push(TYPE_CODES.indexOf(e.type))
-    if (e.type === 'symlink' && e.linkname !== undefined) this.links.set(i, e.linkname)
-  }
-
-  *entries(): Generator<FsEntry> {
-    for (let i = 0; i < this.paths.length; i++) {
-      const k = this.kinds[i]!
-      const p = this.paths[i]!
-      if (k === WH_FILE)
-        yield { path: '', type: 'file', size: 0, whiteout: { kind: 'file', target: p } }
-      else if (k === WH_OPAQUE)
-        yield { path: '', type: 'file', size: 0, whiteout: { kind: 'opaque', dir: p } }
-      else {
-        const e: FsEntry = { path: p, type: TYPE_CODES[k]!, size: this.sizes[i]! }
-        const link = this.links.get(i)
-        if (link !== undefined) e.linkname = link
-        yield e
-      }
-    }
-  }
 }
 
 interface HistoryItem {
@@ -153,26 +74,6 @@ async function listedSize(engine: Engine, id: string): Promise<number | null> {
   return found ? found.sizeBytes : null
 }
 
-/** Counts the bytes going through; reports every PROGRESS_STEP bytes and at the end. */
-function counting(progress: (bytes: number) => void): Transform {
-  let bytes = 0
-  let reported = 0
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      bytes += chunk.length
-      if (bytes - reported >= PROGRESS_STEP) {
-        reported = bytes
-        progress(bytes)
-      }
-      cb(null, chunk)
-    },
-    flush(cb) {
-      if (reported !== bytes) progress(bytes)
-      cb()
-    },
-  })
-}
-
 /** Scan an image (see the file header). */
 export async function scanImage(
   engine: Engine,
@@ -191,36 +92,11 @@ export async function scanImage(
   // the list (slow-ish on the containerd store) runs while the export streams
   const listing = listedSize(engine, details.id)
   listing.catch(() => {}) // awaited after the export
-  const exported = await engine.exportImage(details.id)
-
-  const blobs = new Map<string, BlobEntries>()
-  let last: { blob: string; entries: BlobEntries } | undefined
-  const visitor: LayerVisitor = {
-    entry(blob, e, content) {
-      if (last?.blob !== blob) {
-        let entries = blobs.get(blob)
-        if (!entries) blobs.set(blob, (entries = new BlobEntries()))
-        last = { blob, entries }
-      }
-      const entries = last.entries
-      entries.add(e)
-      if (e.type !== 'file' || e.whiteout) return
-      const want = contentWanted(e.path, e.size)
-      if (!want) return
-      return content().then((buf) => {
-        if (want === 'text') entries.texts.set(e.path, buf.toString('utf8'))
-        // a byte search first: decoding every application .py costs more than the tar parse
-        else if (buf.includes('cuda')) {
-          const calls = findCudaCalls(buf.toString('utf8'))
-          if (calls.length) entries.cuda.set(e.path, calls)
-        }
-      })
-    },
-  }
-  const source = opts.progress
-    ? pipeline(exported, counting(opts.progress), () => {}) // errors reach readImageArchive
-    : exported
-  const archive = await readImageArchive(source, visitor)
+  // in a worker thread that opens the export itself, when the engine can describe it
+  const request = engine.exportRequest?.(details.id)
+  const { archive, blobs } = request
+    ? await collectInWorker(request, opts.progress)
+    : await collectArchive(await engine.exportImage(details.id), opts.progress)
   const engineSize = await listing
 
   // --- the final filesystem ---
@@ -229,12 +105,12 @@ export async function scanImage(
   const lastUse = new Map(layerBlobs.map((b, i) => [b, i]))
   // pythonDistributions() and friends read the kept texts later: keep those, drop the columns
   const texts = new Map<string, Map<string, string>>()
-  const cuda = new Map<string, Map<string, { line: number; text: string }[]>>()
+  const cuda = new Map<string, Map<string, CudaLines>>()
   for (const [i, blob] of layerBlobs.entries()) {
-    const entries = blobs.get(blob) ?? new BlobEntries()
-    tree.applyLayer({ [Symbol.iterator]: () => entries.entries() })
-    texts.set(blob, entries.texts)
-    cuda.set(blob, entries.cuda)
+    const columns = blobs.get(blob) ?? emptyColumns()
+    tree.applyLayer({ [Symbol.iterator]: () => columnEntries(columns) })
+    texts.set(blob, columns.texts)
+    cuda.set(blob, columns.cuda)
     if (lastUse.get(blob) === i) blobs.delete(blob)
   }
   blobs.clear()
