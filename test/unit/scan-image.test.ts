@@ -1,10 +1,15 @@
 // scanImage end to end on synthetic `docker save` archives (tar-stream pack(), both layouts,
 // plain and gzip layers, blobs out of layer order) through readImageArchive, with a fake engine.
+import { mkdtempSync, rmSync } from 'node:fs'
+import http from 'node:http'
+import os from 'node:os'
+import path from 'node:path'
 import zlib from 'node:zlib'
-import { describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Engine } from '../../lib/docker/engine.js'
 import type { ImageDetails } from '../../lib/docker/types.js'
-import { UsageError } from '../../lib/errors.js'
+import { EngineError, UsageError } from '../../lib/errors.js'
+import { ImageArchiveError } from '../../lib/docker/archive.js'
 import { chunked, tarOf, type Spec } from '../support/tar.js'
 import { contentWanted, scanImage } from '../../lib/scan/scan.js'
 
@@ -237,6 +242,107 @@ describe('scanImage errors', () => {
     await expect(
       scanImage(fakeEngine(archive.subarray(0, archive.length - 3000)), ID),
     ).rejects.toThrow(/truncated|corrupt|manifest/)
+  })
+})
+
+// The real engine port reads the export in a worker thread that opens it itself
+// (Engine.exportRequest → lib/docker/export.ts): here over HTTP on a unix socket, as dockerd.
+describe('scanImage in a worker thread (the export opened by the worker)', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sst-scan-worker-'))
+  const socketPath = path.join(dir, 'engine.sock')
+  const served = new Map<string, Buffer>()
+  const requests: string[] = []
+  const dropping = new Set<Buffer>()
+  const server = http.createServer((req, res) => {
+    requests.push(req.url ?? '')
+    const body = served.get(req.url ?? '')
+    if (!body) {
+      res.writeHead(404, { 'content-type': 'application/json' })
+      return res.end(JSON.stringify({ message: 'No such image: gone' }))
+    }
+    res.writeHead(200, { 'content-type': 'application/x-tar' })
+    if (dropping.has(body)) {
+      // the engine goes away mid-export
+      return res.write(body.subarray(0, body.length >> 1), () => res.destroy())
+    }
+    res.end(body)
+  })
+  beforeAll(() => new Promise<void>((r) => server.listen(socketPath, r)))
+  afterAll(() => {
+    server.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  /** fakeEngine whose export is only reachable the way the worker reads it. */
+  function workerEngine(archive: Buffer, id = ID): Engine {
+    const p = `/v1.45/images/${encodeURIComponent(id)}/get`
+    served.set(p, archive)
+    const engine = fakeEngine(archive)
+    engine.exportImage = () => Promise.reject(new Error('read in this thread, not in the worker'))
+    engine.exportRequest = (imageId: string) => ({
+      socketPath,
+      protocol: 'http',
+      path: `/v1.45/images/${encodeURIComponent(imageId)}/get`,
+      idleTimeoutMs: 10_000,
+      what: `export of image ${imageId}`,
+    })
+    return engine
+  }
+
+  it.each([
+    ['OCI layout, gzip layers', ociArchive],
+    ['legacy layout, plain layers', legacyArchive],
+  ])('%s: the same result as in this thread, progress to the last byte', async (_n, make) => {
+    const archive = await make()
+    let progressed = 0
+    const before = requests.length
+    const inWorker = await scanImage(workerEngine(archive), 'app:1', {
+      progress: (b) => (progressed = b),
+      codeDirs: ['/opt'],
+    })
+    expect(requests.slice(before)).toEqual([`/v1.45/images/${encodeURIComponent(ID)}/get`])
+    expect(progressed).toBe(archive.length)
+    const inThread = await scanImage(fakeEngine(archive), 'app:1', { codeDirs: ['/opt'] })
+    expect(inWorker).toEqual(inThread)
+    expect(inWorker.files).toBe(18 + 4 - 5)
+    expect(inWorker.cudaCalls.map((c) => c.path)).toEqual(['app/main.py', 'opt/tool.py'])
+  })
+
+  it("an engine error answer is an EngineError with the engine's message", async () => {
+    const engine = workerEngine(await ociArchive())
+    served.clear() // the image went away between inspect and export
+    const err = await scanImage(engine, ID).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(EngineError)
+    expect((err as EngineError).statusCode).toBe(404)
+    expect((err as Error).message).toBe(`export of image ${ID}: No such image: gone`)
+  })
+
+  it('a truncated archive or a dropped connection rejects as an archive error', async () => {
+    const archive = await ociArchive()
+    const err = await scanImage(workerEngine(archive.subarray(0, archive.length - 3000)), ID).catch(
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(ImageArchiveError)
+    expect((err as Error).message).toMatch(/truncated|corrupt|manifest/)
+    const cut = await legacyArchive()
+    dropping.add(cut)
+    const dropped = await scanImage(workerEngine(cut), ID).catch((e: unknown) => e)
+    expect(dropped).toBeInstanceOf(ImageArchiveError)
+    expect((dropped as Error).message).toMatch(/truncated|corrupt|aborted|closed/)
+  })
+
+  it('an engine that cannot be reached is an EngineError', async () => {
+    const engine = workerEngine(await ociArchive())
+    engine.exportRequest = (imageId: string) => ({
+      socketPath: path.join(dir, 'no-such.sock'),
+      protocol: 'http',
+      path: `/v1.45/images/${imageId}/get`,
+      idleTimeoutMs: 10_000,
+      what: `export of image ${imageId}`,
+    })
+    const err = await scanImage(engine, ID).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(EngineError)
+    expect((err as Error).message).toBe(`export of image ${ID}: ENOENT`)
   })
 })
 
