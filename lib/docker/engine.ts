@@ -3,7 +3,7 @@ import path from 'node:path'
 import Docker from 'dockerode'
 import { EngineError, UnavailableError } from '../errors.js'
 import type { EngineAddress } from './address.js'
-import type { ExportRequest } from './export.js'
+import { describeCause, type ExportRequest } from './export.js'
 import {
   CLIENT_MIN_API,
   compareApiVersions,
@@ -128,8 +128,13 @@ export interface ConnectOptions {
 // No custom http.Agent: docker-modem util.inspect()s each request's options (an agent and its
 // sockets included, depth: null) even with debug off — ~10 ms of CPU a call, which made 160
 // histories cost 1.5 s. Node's global agent keeps connections alive by itself (Node >= 19).
-function modemOptions(addr: EngineAddress, env: NodeJS.ProcessEnv): Docker.DockerOptions {
-  if (addr.kind === 'unix') return { socketPath: addr.socketPath }
+/**
+ * dockerode's options for the chosen address. docker-modem merges its own defaults from
+ * $DOCKER_HOST under these, and a host from there would win over socketPath: `host: undefined`
+ * keeps --docker-host / the config in charge.
+ */
+export function modemOptions(addr: EngineAddress, env: NodeJS.ProcessEnv): Docker.DockerOptions {
+  if (addr.kind === 'unix') return { socketPath: addr.socketPath, host: undefined }
   const opts: Docker.DockerOptions = { host: addr.host, port: addr.port, protocol: addr.protocol }
   if (addr.protocol === 'https') {
     const dir = env.DOCKER_CERT_PATH
@@ -142,16 +147,35 @@ function modemOptions(addr: EngineAddress, env: NodeJS.ProcessEnv): Docker.Docke
   return opts
 }
 
+/** The export of one image as a plain request (see Engine.exportRequest), from dockerode's options. */
+export function exportRequestOf(
+  base: Docker.DockerOptions,
+  apiVersion: string,
+  imageId: string,
+  idleTimeoutMs: number,
+): ExportRequest {
+  const tls = (v: unknown) => (Buffer.isBuffer(v) ? v : undefined)
+  const req: ExportRequest = {
+    protocol: base.protocol === 'https' ? 'https' : 'http',
+    path: `/v${apiVersion}/images/${encodeURIComponent(imageId)}/get`,
+    idleTimeoutMs,
+    what: `export of image ${imageId} (/images/{id}/get)`,
+  }
+  if (base.socketPath) req.socketPath = base.socketPath
+  else {
+    // an IPv6 literal comes bracketed from the URL ('[::1]'): node's http wants it bare
+    req.host = base.host?.replace(/^\[(.*)\]$/, '$1')
+    req.port = Number(base.port)
+  }
+  const [ca, cert, key] = [tls(base.ca), tls(base.cert), tls(base.key)]
+  if (ca) req.ca = ca
+  if (cert) req.cert = cert
+  if (key) req.key = key
+  return req
+}
+
 /** No byte from the engine for this long on an open request → the request is abandoned. */
 export const IDLE_TIMEOUT_MS = 120_000
-
-function describeCause(err: unknown): string {
-  const e = err as NodeJS.ErrnoException
-  if (e?.code === 'ENOENT') return 'no such socket'
-  if (e?.code === 'EACCES') return 'permission denied (run as root or join the docker group)'
-  if (e?.code === 'ECONNREFUSED') return 'connection refused'
-  return e?.code ?? e?.message ?? String(err)
-}
 
 function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
   let timer: NodeJS.Timeout | undefined
@@ -256,23 +280,7 @@ export async function connectEngine(
       return raw.map(normalizeHistory)
     },
     exportRequest(imageId) {
-      const tls = (v: unknown) => (Buffer.isBuffer(v) ? v : undefined)
-      const req: ExportRequest = {
-        protocol: base.protocol === 'https' ? 'https' : 'http',
-        path: `/v${apiVersion}/images/${encodeURIComponent(imageId)}/get`,
-        idleTimeoutMs: opts.callTimeoutMs ?? IDLE_TIMEOUT_MS,
-        what: `export of image ${imageId} (/images/{id}/get)`,
-      }
-      if (base.socketPath) req.socketPath = base.socketPath
-      else {
-        req.host = base.host
-        req.port = Number(base.port)
-      }
-      const [ca, cert, key] = [tls(base.ca), tls(base.cert), tls(base.key)]
-      if (ca) req.ca = ca
-      if (cert) req.cert = cert
-      if (key) req.key = key
-      return req
+      return exportRequestOf(base, apiVersion, imageId, opts.callTimeoutMs ?? IDLE_TIMEOUT_MS)
     },
     async exportImage(imageId) {
       return api

@@ -6,8 +6,11 @@
  *   ExportRequest          a plain, structured-cloneable description (socket or host/port, TLS
  *                          material, the versioned path); Engine.exportRequest(id) makes one
  *   openExport(req)        → the response body stream; a non-2xx answer, a socket that cannot be
- *                          reached, or no byte for idleTimeoutMs → EngineError (exit 3), worded
- *                          like the engine port's own errors ("export of image X: <engine message>")
+ *                          reached, or no answer for idleTimeoutMs → EngineError (exit 3), worded
+ *                          like the engine port's own errors ("export of image X: <engine message>");
+ *                          the body stream errors when the engine stops sending (idle timeout, lost
+ *                          connection): collect-worker.ts turns that into an EngineError too
+ *   describeCause(err)     the words for a failed connection, shared with the engine port
  */
 import http from 'node:http'
 import https from 'node:https'
@@ -33,17 +36,27 @@ export interface ExportRequest {
 
 const ERROR_BODY_MAX = 64 * 1024
 
-function failure(what: string, err: NodeJS.ErrnoException): EngineError {
-  const lost = err.code === 'ECONNRESET' ? ' (no answer: timed out or connection lost)' : ''
-  return new EngineError(`${what}: ${err.code ?? err.message}${lost}`)
+/** Why a connection to the engine failed, in a few words an operator can act on. */
+export function describeCause(err: unknown): string {
+  const e = err as NodeJS.ErrnoException
+  if (e?.code === 'ENOENT') return 'no such socket'
+  if (e?.code === 'EACCES') return 'permission denied (run as root or join the docker group)'
+  if (e?.code === 'ECONNREFUSED') return 'connection refused'
+  if (e?.code === 'ECONNRESET') return 'no answer: timed out or connection lost'
+  return e?.code ?? e?.message ?? String(err)
 }
+
+const failure = (what: string, err: unknown) => new EngineError(`${what}: ${describeCause(err)}`)
 
 /** The engine's error body ({"message": …}) or its text. */
 async function errorMessage(res: http.IncomingMessage): Promise<string> {
-  let body = ''
+  const chunks: Buffer[] = []
+  let n = 0
   for await (const c of res) {
-    if (body.length < ERROR_BODY_MAX) body += (c as Buffer).toString('utf8')
+    if (n < ERROR_BODY_MAX) chunks.push(c as Buffer)
+    n += (c as Buffer).length
   }
+  const body = Buffer.concat(chunks).toString('utf8')
   try {
     const msg = (JSON.parse(body) as { message?: unknown }).message
     if (typeof msg === 'string') return msg
@@ -80,13 +93,13 @@ export function openExport(req: ExportRequest): Promise<http.IncomingMessage> {
       if (status >= 200 && status < 300) return resolve(res)
       errorMessage(res).then(
         (msg) => reject(new EngineError(`${req.what}: ${msg}`, status)),
-        (err: NodeJS.ErrnoException) => reject(failure(req.what, err)),
+        (err: unknown) => reject(failure(req.what, err)),
       )
     })
     request.setTimeout(req.idleTimeoutMs, () =>
       request.destroy(Object.assign(new Error('idle timeout'), { code: 'ECONNRESET' })),
     )
-    request.on('error', (err: NodeJS.ErrnoException) => reject(failure(req.what, err)))
+    request.on('error', (err) => reject(failure(req.what, err)))
     request.end()
   })
 }

@@ -18,7 +18,6 @@
  */
 import { existsSync } from 'node:fs'
 import { Transform, pipeline } from 'node:stream'
-import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import {
   ImageArchiveError,
@@ -38,11 +37,14 @@ const MiB = 1024 * KiB
 /** Largest application .py file grepped for CUDA calls. */
 const APP_PY_MAX = 1 * MiB
 const PROGRESS_STEP = 4 * MiB
+/** Largest text kept (a dpkg status of a big image is a few MB). */
+export const TEXT_MAX = 32 * MiB
 
 type Want = 'text' | 'python' | null
 
 /** Which entries' content the scan keeps (text), or greps (application Python). */
 export function contentWanted(p: string, size: number): Want {
+  if (size > TEXT_MAX) return null
   if (p.endsWith('.py')) {
     if (p.endsWith('/torch/version.py')) return size <= 64 * KiB ? 'text' : null
     return size <= APP_PY_MAX && isAppPython(p) ? 'python' : null
@@ -179,7 +181,7 @@ export async function collectArchive(
   const source = progress
     ? pipeline(stream, counting(progress), () => {}) // errors reach readImageArchive
     : stream
-  const archive = await readImageArchive(source, visitor)
+  const archive = await readImageArchive(source, visitor, { maxContentBytes: TEXT_MAX })
   return { archive, blobs }
 }
 
@@ -196,7 +198,7 @@ export function errorMessageOf(err: unknown): WorkerMessage {
   const e = err as { name?: unknown; message?: unknown; statusCode?: unknown; blob?: unknown }
   const msg: WorkerMessage = {
     type: 'error',
-    name: err instanceof EngineError ? 'EngineError' : String(e?.name ?? 'Error'),
+    name: String(e?.name ?? 'Error'), // EngineError, ImageArchiveError: set by their constructors
     message: typeof e?.message === 'string' ? e.message : String(err),
   }
   if (typeof e?.statusCode === 'number') msg.statusCode = e.statusCode
@@ -212,13 +214,17 @@ function errorFrom(m: Extract<WorkerMessage, { type: 'error' }>): Error {
   return e
 }
 
-/** collect-worker.js beside this module; from the TypeScript sources (vitest), the built one. */
-function workerFile(): URL {
-  const here = new URL('./collect-worker.js', import.meta.url)
-  if (existsSync(here)) return here
-  const built = new URL('../../dist/lib/scan/collect-worker.js', import.meta.url)
-  if (existsSync(built)) return built
-  throw new Error(`the scan worker ${fileURLToPath(here)} is missing: run npm run build`)
+/**
+ * collect-worker.js beside this module; from the TypeScript sources (vitest), the built one
+ * (`npm test` builds first; test/unit/scan-image.test.ts fails on a stale build); null when
+ * there is none: the scan then reads the export in this thread.
+ */
+export function workerFile(): URL | null {
+  for (const rel of ['./collect-worker.js', '../../dist/lib/scan/collect-worker.js']) {
+    const url = new URL(rel, import.meta.url)
+    if (existsSync(url)) return url
+  }
+  return null
 }
 
 /** Open the export and read it in a worker thread (see the file header). */
@@ -228,14 +234,16 @@ export function collectInWorker(
 ): Promise<Collected> {
   return new Promise<Collected>((resolve, reject) => {
     let settled = false
-    const worker = new Worker(workerFile(), {
+    const file = workerFile()
+    if (!file) return reject(new Error('collectInWorker: no built collect-worker.js'))
+    const worker = new Worker(file, {
       workerData: { request, progress: Boolean(progress) },
     })
     const settle = (fn: () => void) => {
       if (settled) return
       settled = true
       fn()
-      // the export's keep-alive socket would hold the worker: it has nothing left to do
+      // done, or failed: nothing it holds is needed any more (its copy of the columns included)
       void worker.terminate()
     }
     worker.on('message', (m: WorkerMessage) => {

@@ -29,6 +29,7 @@ import {
   collectArchive,
   collectInWorker,
   columnEntries,
+  workerFile,
   emptyColumns,
   type CudaLines,
 } from './collect.js'
@@ -93,7 +94,7 @@ export async function scanImage(
   const listing = listedSize(engine, details.id)
   listing.catch(() => {}) // awaited after the export
   // in a worker thread that opens the export itself, when the engine can describe it
-  const request = engine.exportRequest?.(details.id)
+  const request = workerFile() ? engine.exportRequest?.(details.id) : undefined
   const { archive, blobs } = request
     ? await collectInWorker(request, opts.progress)
     : await collectArchive(await engine.exportImage(details.id), opts.progress)
