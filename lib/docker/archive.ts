@@ -50,10 +50,9 @@
  */
 import { spawn } from 'node:child_process'
 import path from 'node:path'
-import { Duplex, Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
+import { Duplex } from 'node:stream'
 import zlib from 'node:zlib'
-import tar from 'tar-stream'
+import { isTarHeader, TarWalker, type Sink, type TarEntryType, type TarHeader } from './tarwalk.js'
 
 export type LayerEntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'other'
 
@@ -136,22 +135,6 @@ const COMPRESSED_CHUNK = 1 * MiB
 
 // --- detection -------------------------------------------------------------------------------
 
-function isTarHeader(block: Buffer): boolean {
-  if (block.length < 512) return false
-  if (block.toString('latin1', 257, 262) !== 'ustar') return false
-  // checksum: sum of the header bytes with the checksum field (148..155) counted as spaces
-  let sum = 8 * 0x20
-  for (let i = 0; i < 512; i++) if (i < 148 || i >= 156) sum += block[i]!
-  const stored = parseInt(
-    block
-      .toString('latin1', 148, 156)
-      .replace(/[\0 ]+/g, ' ')
-      .trim(),
-    8,
-  )
-  return stored === sum
-}
-
 /** What a blob is, from its first bytes (see the file header). */
 export function detectCompression(head: Buffer): LayerCompression | 'unknown' {
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip'
@@ -187,37 +170,28 @@ function whiteoutOf(p: string): Whiteout | undefined {
   return undefined
 }
 
-function toLayerEntry(h: tar.Header): LayerEntry {
+const ENTRY_TYPES: Record<TarEntryType, LayerEntryType> = {
+  file: 'file',
+  directory: 'dir',
+  symlink: 'symlink',
+  link: 'hardlink',
+  other: 'other',
+}
+
+function toLayerEntry(h: TarHeader): LayerEntry {
   const p = normalizeEntryPath(h.name)
-  let type: LayerEntryType
-  switch (h.type) {
-    case 'file':
-    case 'contiguous-file':
-      type = 'file'
-      break
-    case 'directory':
-      type = 'dir'
-      break
-    case 'symlink':
-      type = 'symlink'
-      break
-    case 'link':
-      type = 'hardlink'
-      break
-    default:
-      type = 'other'
-  }
+  const type = ENTRY_TYPES[h.type]
   const e: LayerEntry = {
     path: p,
     type,
-    size: type === 'file' ? (h.size ?? 0) : 0,
+    size: type === 'file' ? h.size : 0,
     // Docker 20.10 writes the file type bits too (0100644): keep permissions, setuid/gid, sticky
-    mode: (h.mode ?? 0) & 0o7777,
-    uid: h.uid ?? 0,
-    gid: h.gid ?? 0,
+    mode: h.mode & 0o7777,
+    uid: h.uid,
+    gid: h.gid,
+    mtime: h.mtime,
   }
   if (h.linkname) e.linkname = type === 'hardlink' ? normalizeEntryPath(h.linkname) : h.linkname
-  if (h.mtime) e.mtime = h.mtime
   const wh = whiteoutOf(p)
   if (wh) e.whiteout = wh
   return e
@@ -225,109 +199,78 @@ function toLayerEntry(h: tar.Header): LayerEntry {
 
 // --- stream helpers ------------------------------------------------------------------------
 
-type ChunkIterator = AsyncIterator<Buffer>
-
-async function drain(it: ChunkIterator): Promise<void> {
-  for (;;) {
-    const r = await it.next()
-    if (r.done) return
-  }
-}
-
-/** Up to `bytes` bytes from the iterator (fewer only when it ends), as chunks. */
-async function readHead(it: ChunkIterator, bytes: number): Promise<Buffer[]> {
-  const chunks: Buffer[] = []
-  let n = 0
-  while (n < bytes) {
-    const r = await it.next()
-    if (r.done) break
-    chunks.push(r.value)
-    n += r.value.length
-  }
-  return chunks
-}
-
-async function readRest(head: Buffer[], it: ChunkIterator): Promise<Buffer> {
-  const chunks = [...head]
-  for (;;) {
-    const r = await it.next()
-    if (r.done) return Buffer.concat(chunks)
-    chunks.push(r.value)
-  }
-}
-
-/** The head chunks, then the rest of the iterator. */
-async function* replay(head: Buffer[], it: ChunkIterator): AsyncGenerator<Buffer> {
-  try {
-    yield* head
-    for (;;) {
-      const r = await it.next()
-      if (r.done) return
-      yield r.value
-    }
-  } finally {
-    // stopped early (an error downstream): let the entry stream go
-    await it.return?.()
-  }
+/** A promise that rejects when the stream fails or closes before it ended. */
+function failureOf(dst: Duplex, what: string): Promise<never> {
+  const failed = new Promise<never>((_, reject) => {
+    dst.once('error', reject)
+    dst.once('close', () => reject(new Error(`the ${what} closed early`)))
+  })
+  failed.catch(() => {})
+  return failed
 }
 
 /**
- * Writes the head chunks, then the rest of the iterator, into a decompressor (gunzip in the
- * thread pool, or zstd's stdin) in `chunkBytes` pieces, and ends it. Two reasons: the socket
- * delivers ~24 KiB reads, and each write is a hand-off to another thread or process (joined
- * to 1 MiB: 4–5× fewer, the scan of a gzip-layered 1 GB image ~15% faster); and the joins are
- * copied into a few recycled buffers instead of new ones, because every new Buffer counts as
- * external memory and drives V8's full GCs. A buffer is reused only once its write callback
- * has fired: the decompressor has consumed it and holds no reference.
+ * Writes what it is given into a decompressor (gunzip in the thread pool, or zstd's stdin) in
+ * `chunkBytes` pieces. Two reasons: the socket delivers ~24–64 KiB reads, and each write is a
+ * hand-off to another thread or process (joined to 1 MiB: 4–5× fewer, the scan of a
+ * gzip-layered 1 GB image ~15% faster); and the joins are copied into a few recycled buffers
+ * instead of new ones, because every new Buffer counts as external memory and drives V8's GCs.
+ * A buffer is reused only once its write callback has fired: the decompressor has consumed it.
+ * add() returns a promise when the decompressor wants no more for now (or has failed).
  */
-async function feed(
-  dst: Duplex,
-  head: Buffer[],
-  it: ChunkIterator,
-  chunkBytes: number,
-): Promise<void> {
-  const free: Buffer[] = []
-  const take = () => free.pop() ?? Buffer.allocUnsafeSlow(chunkBytes)
-  let buf = take()
-  let n = 0
-  const failed = new Promise<never>((_, reject) => {
-    dst.once('error', reject)
-    dst.once('close', () => reject(new Error('the decompressor closed early')))
-  })
-  failed.catch(() => {})
-  const write = async (data: Buffer, owner: Buffer): Promise<void> => {
-    const ok = dst.write(data, (err) => {
-      if (!err) free.push(owner)
-    })
-    if (!ok) await Promise.race([new Promise((r) => dst.once('drain', r)), failed])
+class Joiner {
+  private readonly free: Buffer[] = []
+  private buf: Buffer
+  private n = 0
+  private readonly failed: Promise<never>
+
+  constructor(
+    private readonly dst: Duplex,
+    private readonly chunkBytes: number,
+  ) {
+    this.buf = this.take()
+    this.failed = failureOf(dst, 'decompressor')
   }
-  const add = async (c: Buffer): Promise<void> => {
+
+  private take(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.chunkBytes)
+  }
+
+  private write(data: Buffer, owner: Buffer): void | Promise<void> {
+    const ok = this.dst.write(data, (err) => {
+      if (!err) this.free.push(owner)
+    })
+    if (!ok)
+      return Promise.race([
+        new Promise<void>((r) => this.dst.once('drain', () => r())),
+        this.failed,
+      ])
+  }
+
+  add(c: Buffer): void | Promise<void> {
     let off = 0
     while (off < c.length) {
-      const k = Math.min(chunkBytes - n, c.length - off)
-      c.copy(buf, n, off, off + k)
-      n += k
+      const k = Math.min(this.chunkBytes - this.n, c.length - off)
+      c.copy(this.buf, this.n, off, off + k)
+      this.n += k
       off += k
-      if (n === chunkBytes) {
-        await write(buf, buf)
-        buf = take()
-        n = 0
+      if (this.n === this.chunkBytes) {
+        const full = this.buf
+        this.buf = this.take()
+        this.n = 0
+        const wait = this.write(full, full)
+        if (wait) {
+          const rest = c.subarray(off)
+          return wait.then(() => this.add(rest))
+        }
       }
     }
   }
-  try {
-    for (const h of head) await add(h)
-    for (;;) {
-      const r = await it.next()
-      if (r.done) break
-      await add(r.value)
-    }
-    if (n) await write(buf.subarray(0, n), buf)
-    dst.end()
-  } catch (err) {
-    dst.destroy(err as Error)
-    await it.return?.()
-    throw err
+
+  /** Writes what is left and ends the decompressor's input. */
+  async finish(): Promise<void> {
+    if (this.n) await this.write(this.buf.subarray(0, this.n), this.buf)
+    this.dst.end()
   }
 }
 
@@ -398,80 +341,72 @@ export async function readImageArchive(
   let current: string | undefined // the archive entry being read
   let previous: string | undefined // the last one read in full
 
-  const callVisitor = async (fn: () => void | Promise<void>): Promise<void> => {
+  const visitorFailure = (err: unknown) => {
+    throw new VisitorFailure(err)
+  }
+  /** Decompressors still running: stopped when the read fails. */
+  const running = new Set<() => void>()
+
+  /** The sink of one entry of a layer: the visitor is called, content() read when asked for. */
+  function layerEntry(blob: string, h: TarHeader): Sink | null | Promise<Sink | null> {
+    const e = toLayerEntry(h)
+    let open = true
+    let capture: Buffer[] | null = null
+    let reading: Promise<Buffer> | undefined
+    let resolveContent: (b: Buffer) => void = () => {}
+    let wake: (() => void) | undefined
+    const content = (): Promise<Buffer> => {
+      if (!open) {
+        return Promise.reject(
+          new Error(`content() of ${e.path} in ${blob} called after its entry() callback`),
+        )
+      }
+      if (e.type !== 'file') return Promise.resolve(Buffer.alloc(0))
+      if (e.size > maxContentBytes) {
+        return Promise.reject(
+          new RangeError(
+            `${e.path} in ${blob} is ${e.size} bytes, more than maxContentBytes (${maxContentBytes})`,
+          ),
+        )
+      }
+      if (!reading) {
+        capture = []
+        reading = new Promise<Buffer>((r) => (resolveContent = r))
+        wake?.()
+      }
+      return reading
+    }
+    let r: void | Promise<void>
     try {
-      await fn()
+      r = visitor.entry(blob, e, content)
     } catch (err) {
       throw new VisitorFailure(err)
     }
+    const capturing = (then?: Promise<void>): Sink => ({
+      write: (c) => void capture!.push(Buffer.from(c)),
+      end: () => {
+        resolveContent(Buffer.concat(capture!))
+        return then
+      },
+    })
+    if (!(r instanceof Promise)) {
+      open = false
+      return reading ? capturing() : null
+    }
+    // the visitor is async: the body is read once it asks for it, or skipped once it is done
+    const settled = r.then(() => {
+      open = false
+    }, visitorFailure)
+    if (reading) return capturing(settled)
+    return new Promise<Sink | null>((resolve, reject) => {
+      wake = () => resolve(capturing(settled))
+      settled.then(() => resolve(null), reject)
+    })
   }
 
-  async function readLayer(
-    blob: string,
-    compression: LayerCompression,
-    sizeBytes: number,
-    head: Buffer[],
-    it: ChunkIterator,
-  ): Promise<void> {
-    const inner = tar.extract()
-    const stages: NodeJS.ReadWriteStream[] = []
-    let zstdDone: Promise<void> | undefined
-    // 256 KiB output chunks: the default 16 KiB makes gunzip of a 1 GB layer ~2.5× slower here
-    if (compression === 'gzip') stages.push(zlib.createGunzip({ chunkSize: 256 * 1024 }))
-    if (compression === 'zstd') {
-      const z = zstdDecompressor(blob)
-      stages.push(z.stream)
-      zstdDone = z.done
-    }
-    let piping: Promise<void>
-    let feeding: Promise<void> = Promise.resolve()
-    if (stages.length) {
-      const decompress = stages[0] as Duplex
-      piping = pipeline(decompress, inner)
-      feeding = feed(decompress, head, it, COMPRESSED_CHUNK)
-      feeding.catch(() => {}) // awaited below; the decompressor is destroyed with the error
-    } else {
-      piping = pipeline(Readable.from(replay(head, it), { objectMode: false }), inner)
-    }
-    piping.catch(() => {}) // awaited below; the iterator sees the same error
-    try {
-      for await (const ent of inner) {
-        const e = toLayerEntry(ent.header)
-        const chunks = ent[Symbol.asyncIterator]() as ChunkIterator
-        let reading: Promise<Buffer> | undefined
-        let open = true
-        const content = (): Promise<Buffer> => {
-          if (!open) {
-            return Promise.reject(
-              new Error(`content() of ${e.path} in ${blob} called after its entry() callback`),
-            )
-          }
-          if (e.type !== 'file') return Promise.resolve(Buffer.alloc(0))
-          if (e.size > maxContentBytes) {
-            return Promise.reject(
-              new RangeError(
-                `${e.path} in ${blob} is ${e.size} bytes, more than maxContentBytes (${maxContentBytes})`,
-              ),
-            )
-          }
-          if (!reading) {
-            reading = readRest([], chunks)
-            reading.catch(() => {}) // the visitor may not await it; the iterator rethrows
-          }
-          return reading
-        }
-        await callVisitor(() => visitor.entry(blob, e, content))
-        open = false
-        if (reading) await reading
-        else await drain(chunks)
-      }
-      await piping
-      await feeding
-      await zstdDone
-    } catch (err) {
-      inner.destroy()
-      await piping.catch(() => {})
-      await feeding.catch(() => {})
+  /** The sink of a layer blob: its tar, through a decompressor when it is compressed. */
+  function layerSink(blob: string, compression: LayerCompression, sizeBytes: number): Sink {
+    const corrupt = (err: unknown): never => {
       if (err instanceof VisitorFailure || err instanceof ImageArchiveError) throw err
       throw new ImageArchiveError(
         `layer blob ${blob}${compression === 'none' ? '' : ` (${compression})`} is truncated or corrupt: ${message(err)}`,
@@ -479,13 +414,108 @@ export async function readImageArchive(
         { cause: err },
       )
     }
-    const info: ArchiveLayer = { blob, compression, sizeBytes }
-    layersSeen.set(blob, info)
-    if (visitor.layerEnd) await callVisitor(() => visitor.layerEnd!(blob, info))
+    const walker = new TarWalker((h) => layerEntry(blob, h))
+    const finished = async (): Promise<void> => {
+      const info: ArchiveLayer = { blob, compression, sizeBytes }
+      layersSeen.set(blob, info)
+      if (visitor.layerEnd) await visitor.layerEnd(blob, info)
+    }
+    if (compression === 'none') {
+      return {
+        write(c) {
+          try {
+            const wait = walker.push(c)
+            if (wait) return wait.catch(corrupt)
+          } catch (err) {
+            corrupt(err)
+          }
+        },
+        end() {
+          try {
+            walker.end()
+          } catch (err) {
+            corrupt(err)
+          }
+          return finished()
+        },
+      }
+    }
+    // 256 KiB output chunks: the default 16 KiB makes gunzip of a 1 GB layer ~2.5× slower here
+    let dec: Duplex
+    let exited: Promise<void> = Promise.resolve()
+    if (compression === 'gzip') dec = zlib.createGunzip({ chunkSize: 256 * 1024 })
+    else {
+      const z = zstdDecompressor(blob)
+      dec = z.stream
+      exited = z.done
+    }
+    const stop = () => dec.destroy()
+    running.add(stop)
+    const joiner = new Joiner(dec, COMPRESSED_CHUNK)
+    // the decompressed tar, walked as it comes; done once the walk has ended
+    const done = new Promise<void>((resolve, reject) => {
+      const fail = (err: unknown) => {
+        dec.destroy()
+        reject(err)
+      }
+      dec.on('data', (c: Buffer) => {
+        try {
+          const wait = walker.push(c)
+          if (wait) {
+            dec.pause()
+            wait.then(() => dec.resume(), fail)
+          }
+        } catch (err) {
+          fail(err)
+        }
+      })
+      dec.once('end', () => {
+        try {
+          walker.end()
+          resolve()
+        } catch (err) {
+          reject(err)
+        }
+      })
+      dec.once('error', reject)
+    })
+    done.catch(() => {}) // observed in write() and end()
+    const failedEarly = done.then(
+      () => new Promise<never>(() => {}),
+      (err: unknown) => corrupt(err),
+    )
+    failedEarly.catch(() => {})
+    return {
+      write(c) {
+        const wait = joiner.add(c)
+        if (wait) return Promise.race([wait, failedEarly]).catch(corrupt)
+      },
+      async end() {
+        try {
+          await Promise.race([joiner.finish(), failedEarly])
+          await done
+          await exited
+        } catch (err) {
+          corrupt(err)
+        } finally {
+          running.delete(stop)
+        }
+        return finished()
+      },
+    }
   }
 
-  /** One entry of the archive itself: a layer blob, a small JSON blob, a link, or skipped. */
-  async function readArchiveEntry(h: tar.Header, name: string, it: ChunkIterator): Promise<void> {
+  /**
+   * The sink of one entry of the archive: a layer blob (recognised by its first bytes), a small
+   * JSON blob (kept), or anything else (skipped).
+   */
+  function archiveEntry(h: TarHeader): Sink | null {
+    const name = normalizeEntryPath(h.name)
+    current = name
+    const done = () => {
+      previous = name
+      current = undefined
+    }
     if (h.type === 'symlink' || h.type === 'link') {
       if (h.linkname) {
         const target =
@@ -494,44 +524,67 @@ export async function readImageArchive(
             : normalizeEntryPath(h.linkname)
         links.set(name, target)
       }
-      return drain(it)
     }
-    if (h.type !== 'file' && h.type !== 'contiguous-file') return drain(it)
+    if (h.type !== 'file') return { write() {}, end: done }
     if (name === 'oci-layout') ociLayout = true
-    const size = h.size ?? 0
-    if (size === 0) {
-      emptyBlobs.add(name)
-      return drain(it)
+    const size = h.size
+    if (size === 0) emptyBlobs.add(name)
+    const head: Buffer[] = []
+    let headBytes = 0
+    let target: Sink | undefined
+    const decide = (): Sink => {
+      const headBuf = Buffer.concat(head)
+      const kind = detectCompression(headBuf)
+      if (kind !== 'unknown') return layerSink(name, kind, size)
+      notLayers.set(name, headBuf.subarray(0, 8).toString('hex'))
+      if (size > JSON_MAX_BYTES) return { write() {}, end() {} }
+      const chunks: Buffer[] = []
+      return {
+        write: (c) => void chunks.push(Buffer.from(c)),
+        end() {
+          try {
+            jsons.set(name, JSON.parse(Buffer.concat(chunks).toString('utf8')))
+          } catch {
+            // not JSON (VERSION, …): not needed
+          }
+        },
+      }
     }
-    const head = await readHead(it, HEAD_BYTES)
-    const headBuf = Buffer.concat(head)
-    const kind = detectCompression(headBuf)
-    if (kind !== 'unknown') return readLayer(name, kind, size, head, it)
-    notLayers.set(name, headBuf.subarray(0, 8).toString('hex'))
-    if (size > JSON_MAX_BYTES) return drain(it)
-    const text = (await readRest(head, it)).toString('utf8')
-    try {
-      jsons.set(name, JSON.parse(text))
-    } catch {
-      // not JSON (VERSION, …): not needed
+    const writeAll = (sink: Sink, chunks: Buffer[], i = 0): void | Promise<void> => {
+      for (; i < chunks.length; i++) {
+        const wait = sink.write(chunks[i]!)
+        if (wait) return wait.then(() => writeAll(sink, chunks, i + 1))
+      }
+    }
+    if (size === 0) return { write() {}, end: done }
+    return {
+      write(c) {
+        if (target) return target.write(c)
+        head.push(Buffer.from(c))
+        headBytes += c.length
+        if (headBytes < HEAD_BYTES && headBytes < size) return
+        target = decide()
+        return writeAll(target, head.splice(0))
+      },
+      end() {
+        const t = target ?? decide()
+        const wait = target ? undefined : writeAll(t, head.splice(0))
+        const ended = wait ? wait.then(() => t.end()) : t.end()
+        if (ended) return ended.then(done)
+        done()
+      },
     }
   }
 
-  const outer = tar.extract()
-  const piping = pipeline(stream, outer)
-  piping.catch(() => {}) // awaited below; the iterator sees the same error
+  const outer = new TarWalker(archiveEntry)
   try {
-    for await (const entry of outer) {
-      const name = normalizeEntryPath(entry.header.name)
-      current = name
-      await readArchiveEntry(entry.header, name, entry[Symbol.asyncIterator]() as ChunkIterator)
-      previous = name
-      current = undefined
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      const wait = outer.push(chunk)
+      if (wait) await wait
     }
-    await piping
+    outer.end()
   } catch (err) {
-    outer.destroy()
-    await piping.catch(() => {})
+    for (const stop of running) stop()
     if (err instanceof VisitorFailure) throw err.error
     if (err instanceof ImageArchiveError) throw err
     const where = current ? ` in blob ${current}` : previous ? ` after blob ${previous}` : ''

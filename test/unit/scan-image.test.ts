@@ -278,6 +278,7 @@ describe('scanImage in a worker thread (the export opened by the worker)', () =>
       'scan/analyze',
       'docker/export',
       'docker/archive',
+      'docker/tarwalk',
       'errors',
     ]) {
       const src = statSync(path.join(root, `lib/${m}.ts`)).mtimeMs

@@ -1,0 +1,301 @@
+/**
+ * A synchronous, push-driven tar reader for lib/docker/archive.ts: chunks in, entries out, with
+ * no stream, promise or buffer per entry or per chunk unless the consumer asks to wait.
+ *
+ * Why not tar-stream's extract() here (tar-stream still packs the test fixtures): an image
+ * export is ~1 GB of content the scan skips, in ~25 000 entries, in ~20 000 socket chunks. Per
+ * chunk and per entry, extract() goes through an entry stream, an async iterator and a drain;
+ * measured on Docker 26.1 (a 1.1 GB export, after the engine's 3 s of preparation): parsing
+ * with extract() takes 1.14 s, with this walker 0.80 s, the same as reading the bytes and
+ * doing nothing with them (0.80 s). That difference is most of the scan's cost over `docker save`.
+ *
+ *   new TarWalker(onEntry)
+ *     onEntry(header) → Sink | null | Promise<Sink | null>: where the entry's body goes (null:
+ *     skipped). A promise pauses the walk until it settles; so does a promise from sink.write()
+ *     or sink.end() (end() is called once the body is complete, also for an empty body).
+ *   walker.push(chunk) → void | Promise<void>: a promise when the walk paused; push the next
+ *     chunk only once it has settled. Throws / rejects on a corrupt header or what a callback
+ *     throws.
+ *   walker.end(): the input is complete; throws when it stopped inside a header or a body.
+ *
+ * Formats: POSIX ustar (with its name prefix) and GNU headers, checksums verified; PAX extended
+ * headers (per entry and global: path, linkpath, size, uid, gid, mtime); GNU long names and long
+ * link names; base-256 numbers. A zero block (end of archive) is skipped, as tar-stream does.
+ * A header of another format (v7: no 'ustar' magic) is refused, as tar-stream does by default.
+ */
+
+export type TarEntryType = 'file' | 'link' | 'symlink' | 'directory' | 'other'
+
+export interface TarHeader {
+  name: string
+  type: TarEntryType
+  /** bytes of body */
+  size: number
+  mode: number
+  uid: number
+  gid: number
+  mtime: Date
+  /** '' when none */
+  linkname: string
+}
+
+/** Where an entry's body goes; a promise from write() or end() pauses the walk. */
+export interface Sink {
+  write(chunk: Buffer): void | Promise<void>
+  end(): void | Promise<void>
+}
+
+type LongKind = 'pax' | 'pax-global' | 'gnu-long-path' | 'gnu-long-link'
+type RawType = TarEntryType | LongKind
+
+const BLOCK = 512
+const LONG_HEADER_MAX = 1024 * 1024
+
+/** An octal field (spaces/NULs around), or a GNU base-256 one (high bit of the first byte). */
+function readNumber(b: Buffer, off: number, len: number): number {
+  const end = off + len
+  if (b[off]! & 0x80) {
+    let v = b[off]! & 0x7f
+    for (let i = off + 1; i < end; i++) v = v * 256 + b[i]!
+    return v
+  }
+  let i = off
+  while (i < end && (b[i] === 0x20 || b[i] === 0)) i++
+  let v = 0
+  for (; i < end; i++) {
+    const c = b[i]!
+    if (c < 0x30 || c > 0x37) break
+    v = v * 8 + (c - 0x30)
+  }
+  return v
+}
+
+function readString(b: Buffer, off: number, len: number): string {
+  const nul = b.subarray(off, off + len).indexOf(0)
+  return b.toString('utf8', off, nul < 0 ? off + len : off + nul)
+}
+
+function isZeroBlock(b: Buffer): boolean {
+  for (let i = 0; i < BLOCK; i++) if (b[i] !== 0) return false
+  return true
+}
+
+/** The header's checksum: its bytes summed, the checksum field counted as spaces. */
+export function tarChecksumOk(b: Buffer): boolean {
+  let sum = 8 * 0x20
+  for (let i = 0; i < 148; i++) sum += b[i]!
+  for (let i = 156; i < BLOCK; i++) sum += b[i]!
+  return sum === readNumber(b, 148, 8)
+}
+
+/** 'ustar' at offset 257 (POSIX 'ustar\0', GNU 'ustar ') and a valid checksum. */
+export function isTarHeader(b: Buffer): boolean {
+  return (
+    b.length >= BLOCK &&
+    b[257] === 0x75 &&
+    b.toString('latin1', 257, 262) === 'ustar' &&
+    tarChecksumOk(b)
+  )
+}
+
+function typeOf(flag: number): RawType {
+  switch (flag) {
+    case 0:
+    case 0x30: // '0'
+    case 0x37: // '7' contiguous file
+      return 'file'
+    case 0x31:
+      return 'link'
+    case 0x32:
+      return 'symlink'
+    case 0x35:
+      return 'directory'
+    case 0x78: // 'x'
+      return 'pax'
+    case 0x67: // 'g'
+      return 'pax-global'
+    case 0x4c: // 'L'
+      return 'gnu-long-path'
+    case 0x4b: // 'K'
+      return 'gnu-long-link'
+    default:
+      return 'other' // char/block devices, fifos, unknown
+  }
+}
+
+function decodeHeader(b: Buffer): (Omit<TarHeader, 'type'> & { type: RawType }) | null {
+  if (b[0] === 0 && isZeroBlock(b)) return null
+  if (!tarChecksumOk(b)) throw new Error('invalid tar header (checksum mismatch)')
+  if (b[257] !== 0x75 || b.toString('latin1', 257, 262) !== 'ustar')
+    throw new Error('invalid tar header (not ustar/GNU/PAX)')
+  let name = readString(b, 0, 100)
+  // POSIX ustar ('ustar\0'): a name prefix; GNU ('ustar ') keeps other fields there
+  if (b[262] === 0 && b[345] !== 0) name = `${readString(b, 345, 155)}/${name}`
+  let type = typeOf(b[156]!)
+  if (type === 'file' && name.endsWith('/')) type = 'directory' // old tars
+  return {
+    name,
+    type,
+    size: readNumber(b, 124, 12),
+    mode: readNumber(b, 100, 8),
+    uid: readNumber(b, 108, 8),
+    gid: readNumber(b, 116, 8),
+    mtime: new Date(readNumber(b, 136, 12) * 1000),
+    linkname: readString(b, 157, 100),
+  }
+}
+
+/** PAX records: '<len> <key>=<value>\n'. */
+function parsePax(buf: Buffer): Record<string, string> {
+  const out: Record<string, string> = {}
+  let i = 0
+  while (i < buf.length) {
+    const sp = buf.indexOf(0x20, i)
+    if (sp < 0) break
+    const len = Number(buf.toString('latin1', i, sp))
+    if (!Number.isInteger(len) || len <= 0 || i + len > buf.length) break
+    const rec = buf.toString('utf8', sp + 1, i + len - 1)
+    const eq = rec.indexOf('=')
+    if (eq > 0) out[rec.slice(0, eq)] = rec.slice(eq + 1)
+    i += len
+  }
+  return out
+}
+
+const padOf = (size: number) => (BLOCK - (size % BLOCK)) % BLOCK
+
+export class TarWalker {
+  private readonly head = Buffer.allocUnsafe(BLOCK)
+  private fill = 0
+  /** body bytes still to come, and the padding after them */
+  private remaining = 0
+  private pad = 0
+  private sink: Sink | null = null
+  private long: { kind: LongKind; chunks: Buffer[] } | null = null
+  private pax: Record<string, string> | null = null
+  private paxGlobal: Record<string, string> | null = null
+  private longPath: string | null = null
+  private longLink: string | null = null
+
+  constructor(private readonly onEntry: (h: TarHeader) => Sink | null | Promise<Sink | null>) {}
+
+  push(c: Buffer): void | Promise<void> {
+    return this.from(c, 0)
+  }
+
+  end(): void {
+    if (this.fill > 0) throw new Error('unexpected end of data (in a header)')
+    if (this.remaining > 0 || this.long)
+      throw new Error(`unexpected end of data (${this.remaining} bytes of an entry missing)`)
+  }
+
+  private from(c: Buffer, off: number): void | Promise<void> {
+    while (off < c.length) {
+      const r = this.step(c, off)
+      if (typeof r !== 'number') return r.then((o) => this.from(c, o))
+      off = r
+    }
+  }
+
+  /** Consumes from c at off; the new offset, or a promise of it when the walk must wait. */
+  private step(c: Buffer, off: number): number | Promise<number> {
+    if (this.remaining > 0) {
+      const k = Math.min(this.remaining, c.length - off)
+      const part = c.subarray(off, off + k)
+      this.remaining -= k
+      off += k
+      let wait: void | Promise<void> = undefined
+      if (this.long) this.long.chunks.push(Buffer.from(part))
+      else if (this.sink) wait = this.sink.write(part)
+      if (this.remaining === 0) {
+        if (wait) return wait.then(() => this.bodyDone()).then(() => off)
+        const done = this.bodyDone()
+        return done ? done.then(() => off) : off
+      }
+      return wait ? wait.then(() => off) : off
+    }
+    if (this.pad > 0) {
+      const k = Math.min(this.pad, c.length - off)
+      this.pad -= k
+      return off + k
+    }
+    let block: Buffer
+    if (this.fill === 0 && c.length - off >= BLOCK) {
+      block = c.subarray(off, off + BLOCK)
+      off += BLOCK
+    } else {
+      const k = Math.min(BLOCK - this.fill, c.length - off)
+      c.copy(this.head, this.fill, off, off + k)
+      this.fill += k
+      off += k
+      if (this.fill < BLOCK) return off
+      this.fill = 0
+      block = this.head
+    }
+    const wait = this.header(block)
+    return wait ? wait.then(() => off) : off
+  }
+
+  private header(block: Buffer): void | Promise<void> {
+    const raw = decodeHeader(block)
+    if (!raw) return
+    if (
+      raw.type === 'pax' ||
+      raw.type === 'pax-global' ||
+      raw.type === 'gnu-long-path' ||
+      raw.type === 'gnu-long-link'
+    ) {
+      if (raw.size > LONG_HEADER_MAX) throw new Error(`tar ${raw.type} header over 1 MiB`)
+      this.long = { kind: raw.type, chunks: [] }
+      this.remaining = raw.size
+      this.pad = padOf(raw.size)
+      if (raw.size === 0) this.longDone()
+      return
+    }
+    const h = raw as TarHeader
+    const pax =
+      this.pax || this.paxGlobal ? { ...(this.paxGlobal ?? {}), ...(this.pax ?? {}) } : null
+    if (this.longPath !== null) h.name = this.longPath
+    if (this.longLink !== null) h.linkname = this.longLink
+    if (pax) {
+      if (pax.path) h.name = pax.path
+      if (pax.linkpath) h.linkname = pax.linkpath
+      if (pax.size) h.size = Number(pax.size)
+      if (pax.uid) h.uid = Number(pax.uid)
+      if (pax.gid) h.gid = Number(pax.gid)
+      if (pax.mtime) h.mtime = new Date(Number(pax.mtime) * 1000)
+    }
+    this.pax = this.longPath = this.longLink = null
+    if (!(h.size >= 0) || !Number.isSafeInteger(h.size)) throw new Error('invalid tar entry size')
+    // links and directories carry no body, whatever their size field says (as tar-stream)
+    const body = h.type === 'file' || h.type === 'other' ? h.size : 0
+    if (body !== h.size) h.size = 0
+    const sink = this.onEntry(h)
+    if (sink instanceof Promise) return sink.then((s) => this.open(s, body))
+    return this.open(sink, body)
+  }
+
+  private open(sink: Sink | null, body: number): void | Promise<void> {
+    this.sink = sink
+    this.remaining = body
+    this.pad = padOf(body)
+    if (body === 0) return this.bodyDone()
+  }
+
+  private bodyDone(): void | Promise<void> {
+    if (this.long) return this.longDone()
+    const s = this.sink
+    this.sink = null
+    return s?.end()
+  }
+
+  private longDone(): void {
+    const { kind, chunks } = this.long!
+    this.long = null
+    const buf = Buffer.concat(chunks)
+    if (kind === 'gnu-long-path') this.longPath = readString(buf, 0, buf.length)
+    else if (kind === 'gnu-long-link') this.longLink = readString(buf, 0, buf.length)
+    else if (kind === 'pax') this.pax = parsePax(buf)
+    else this.paxGlobal = { ...(this.paxGlobal ?? {}), ...parsePax(buf) }
+  }
+}
