@@ -12,9 +12,11 @@
  * - layer blobs may be plain tars (graph-driver store), gzip (containerd image store,
  *   moby#49473) or zstd.
  *
- * Nothing is written to disk and no layer is held in memory: the archive, each layer and each
- * layer entry are streamed, and every entry nobody reads is drained (tar-stream stalls
- * otherwise). Only small JSON blobs (config, manifests; up to JSON_MAX_BYTES each) are kept.
+ * Nothing is written to disk and no layer is held in memory: the archive and each layer are
+ * walked as the bytes arrive by tarwalk.ts (synchronous: no stream or promise per entry or
+ * chunk, see there why), a compressed layer through its decompressor; the body of an entry
+ * nobody reads is skipped. Only small JSON blobs (config, manifests; up to JSON_MAX_BYTES
+ * each) and the contents the visitor asks for are kept.
  *
  * API
  *
