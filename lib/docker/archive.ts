@@ -451,6 +451,7 @@ export async function readImageArchive(
       dec = z.stream
       exited = z.done
     }
+    dec.on('error', () => {}) // observed through `done` and the joiner; a second one must not throw
     const stop = () => dec.destroy()
     running.add(stop)
     const joiner = new Joiner(dec, COMPRESSED_CHUNK)
@@ -481,7 +482,8 @@ export async function readImageArchive(
       })
       dec.once('error', reject)
     })
-    done.catch(() => {}) // observed in write() and end()
+    let failure: unknown
+    done.catch((err: unknown) => (failure = err)) // observed in write() and end()
     const failedEarly = done.then(
       () => new Promise<never>(() => {}),
       (err: unknown) => corrupt(err),
@@ -489,6 +491,7 @@ export async function readImageArchive(
     failedEarly.catch(() => {})
     return {
       write(c) {
+        if (failure !== undefined) corrupt(failure) // no more writes into a failed decompressor
         const wait = joiner.add(c)
         if (wait) return Promise.race([wait, failedEarly]).catch(corrupt)
       },
