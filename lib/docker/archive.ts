@@ -348,14 +348,20 @@ export async function readImageArchive(
   }
   /** Decompressors still running: stopped when the read fails. */
   const running = new Set<() => void>()
+  /** content() promises still reading: rejected when the read fails */
+  const reads = new Set<(err: unknown) => void>()
+  /** the read failed: nothing more reaches the visitor */
+  let stopped = false
 
   /** The sink of one entry of a layer: the visitor is called, content() read when asked for. */
   function layerEntry(blob: string, h: TarHeader): Sink | null | Promise<Sink | null> {
+    if (stopped) return null
     const e = toLayerEntry(h)
     let open = true
     let capture: Buffer[] | null = null
     let reading: Promise<Buffer> | undefined
     let resolveContent: (b: Buffer) => void = () => {}
+    let rejectContent: (err: unknown) => void = () => {}
     let wake: (() => void) | undefined
     const content = (): Promise<Buffer> => {
       if (!open) {
@@ -373,7 +379,12 @@ export async function readImageArchive(
       }
       if (!reading) {
         capture = []
-        reading = new Promise<Buffer>((r) => (resolveContent = r))
+        reading = new Promise<Buffer>((resolve, reject) => {
+          resolveContent = resolve
+          rejectContent = reject
+        })
+        reading.catch(() => {}) // the visitor may not await it
+        reads.add(rejectContent)
         wake?.()
       }
       return reading
@@ -387,6 +398,7 @@ export async function readImageArchive(
     const capturing = (then?: Promise<void>): Sink => ({
       write: (c) => void capture!.push(Buffer.from(c)),
       end: () => {
+        reads.delete(rejectContent)
         resolveContent(Buffer.concat(capture!))
         return then
       },
@@ -399,6 +411,7 @@ export async function readImageArchive(
     const settled = r.then(() => {
       open = false
     }, visitorFailure)
+    settled.catch(() => {}) // observed by the walk, unless the read fails first
     if (reading) return capturing(settled)
     return new Promise<Sink | null>((resolve, reject) => {
       wake = () => resolve(capturing(settled))
@@ -420,7 +433,12 @@ export async function readImageArchive(
     const finished = async (): Promise<void> => {
       const info: ArchiveLayer = { blob, compression, sizeBytes }
       layersSeen.set(blob, info)
-      if (visitor.layerEnd) await visitor.layerEnd(blob, info)
+      if (!visitor.layerEnd) return
+      try {
+        await visitor.layerEnd(blob, info)
+      } catch (err) {
+        throw new VisitorFailure(err)
+      }
     }
     if (compression === 'none') {
       return {
@@ -589,15 +607,21 @@ export async function readImageArchive(
     }
     outer.end()
   } catch (err) {
+    stopped = true
     for (const stop of running) stop()
-    if (err instanceof VisitorFailure) throw err.error
-    if (err instanceof ImageArchiveError) throw err
     const where = current ? ` in blob ${current}` : previous ? ` after blob ${previous}` : ''
-    throw new ImageArchiveError(
-      `image archive is truncated or corrupt${where}: ${message(err)}`,
-      current,
-      { cause: err },
-    )
+    const failure =
+      err instanceof VisitorFailure
+        ? err.error
+        : err instanceof ImageArchiveError
+          ? err
+          : new ImageArchiveError(
+              `image archive is truncated or corrupt${where}: ${message(err)}`,
+              current,
+              { cause: err },
+            )
+    for (const reject of reads) reject(failure) // a content() the visitor still awaits
+    throw failure
   }
 
   // --- manifest.json: the layer order, the config, the tags ---

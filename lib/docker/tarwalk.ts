@@ -18,10 +18,15 @@
  *     throws.
  *   walker.end(): the input is complete; throws when it stopped inside a header or a body.
  *
- * Formats: POSIX ustar (with its name prefix) and GNU headers, checksums verified; PAX extended
- * headers (per entry and global: path, linkpath, size, uid, gid, mtime); GNU long names and long
- * link names; base-256 numbers. A zero block (end of archive) is skipped, as tar-stream does.
- * A header of another format (v7: no 'ustar' magic) is refused, as tar-stream does by default.
+ * It reads a tar as the engine's own reader (Go's archive/tar) does when it extracts a layer,
+ * so the scan sees the files the engine has: POSIX ustar (with its name prefix) and GNU headers,
+ * checksums verified; PAX extended headers (path, linkpath, size, uid, gid, mtime); a PAX
+ * global header applies to nothing (Go returns it as an entry of its own); GNU long names and
+ * long link names; base-256 numbers, negative ones too. Links, symlinks, directories, devices
+ * and fifos have no body whatever their size field says. Two zero blocks end the archive:
+ * what follows is ignored; one zero block followed by a header is an error. A NUL typeflag
+ * with a final name ending in '/' is a directory (old tars). A header of another format (v7:
+ * no 'ustar' magic) is refused, as tar-stream does by default.
  */
 
 export type TarEntryType = 'file' | 'link' | 'symlink' | 'directory' | 'other'
@@ -46,15 +51,23 @@ export interface Sink {
 }
 
 type LongKind = 'pax' | 'pax-global' | 'gnu-long-path' | 'gnu-long-link'
-type RawType = TarEntryType | LongKind
+type RawType = TarEntryType | LongKind | 'device'
 
 const BLOCK = 512
 const LONG_HEADER_MAX = 1024 * 1024
 
-/** An octal field (spaces/NULs around), or a GNU base-256 one (high bit of the first byte). */
+/**
+ * An octal field (spaces/NULs around), or a GNU base-256 one (high bit of the first byte; two's
+ * complement, so 0xff… is negative).
+ */
 function readNumber(b: Buffer, off: number, len: number): number {
   const end = off + len
   if (b[off]! & 0x80) {
+    if (b[off]! & 0x40) {
+      let v = 0n
+      for (let i = off; i < end; i++) v = (v << 8n) | BigInt(b[i]!)
+      return Number(v - (1n << BigInt(8 * len)))
+    }
     let v = b[off]! & 0x7f
     for (let i = off + 1; i < end; i++) v = v * 256 + b[i]!
     return v
@@ -118,24 +131,28 @@ function typeOf(flag: number): RawType {
       return 'gnu-long-path'
     case 0x4b: // 'K'
       return 'gnu-long-link'
+    case 0x33: // '3' char device
+    case 0x34: // '4' block device
+    case 0x36: // '6' fifo
+      return 'device'
     default:
-      return 'other' // char/block devices, fifos, unknown
+      return 'other' // unknown: its size is a body
   }
 }
 
-function decodeHeader(b: Buffer): (Omit<TarHeader, 'type'> & { type: RawType }) | null {
-  if (b[0] === 0 && isZeroBlock(b)) return null
+type RawHeader = Omit<TarHeader, 'type'> & { type: RawType; nulFlag: boolean }
+
+function decodeHeader(b: Buffer): RawHeader {
   if (!tarChecksumOk(b)) throw new Error('invalid tar header (checksum mismatch)')
   if (b[257] !== 0x75 || b.toString('latin1', 257, 262) !== 'ustar')
     throw new Error('invalid tar header (not ustar/GNU/PAX)')
   let name = readString(b, 0, 100)
   // POSIX ustar ('ustar\0'): a name prefix; GNU ('ustar ') keeps other fields there
   if (b[262] === 0 && b[345] !== 0) name = `${readString(b, 345, 155)}/${name}`
-  let type = typeOf(b[156]!)
-  if (type === 'file' && name.endsWith('/')) type = 'directory' // old tars
   return {
     name,
-    type,
+    type: typeOf(b[156]!),
+    nulFlag: b[156] === 0,
     size: readNumber(b, 124, 12),
     mode: readNumber(b, 100, 8),
     uid: readNumber(b, 108, 8),
@@ -173,9 +190,10 @@ export class TarWalker {
   private sink: Sink | null = null
   private long: { kind: LongKind; chunks: Buffer[] } | null = null
   private pax: Record<string, string> | null = null
-  private paxGlobal: Record<string, string> | null = null
   private longPath: string | null = null
   private longLink: string | null = null
+  /** zero blocks in a row: 1 after the first, 2 = the end of the archive */
+  private zeros = 0
 
   constructor(private readonly onEntry: (h: TarHeader) => Sink | null | Promise<Sink | null>) {}
 
@@ -184,13 +202,14 @@ export class TarWalker {
   }
 
   end(): void {
+    if (this.zeros >= 2) return
     if (this.fill > 0) throw new Error('unexpected end of data (in a header)')
     if (this.remaining > 0 || this.long)
       throw new Error(`unexpected end of data (${this.remaining} bytes of an entry missing)`)
   }
 
   private from(c: Buffer, off: number): void | Promise<void> {
-    while (off < c.length) {
+    while (off < c.length && this.zeros < 2) {
       const r = this.step(c, off)
       if (typeof r !== 'number') return r.then((o) => this.from(c, o))
       off = r
@@ -237,8 +256,12 @@ export class TarWalker {
   }
 
   private header(block: Buffer): void | Promise<void> {
+    if (block[0] === 0 && isZeroBlock(block)) {
+      this.zeros++
+      return
+    }
+    if (this.zeros) throw new Error('invalid tar header (a header after a zero block)')
     const raw = decodeHeader(block)
-    if (!raw) return
     if (
       raw.type === 'pax' ||
       raw.type === 'pax-global' ||
@@ -252,9 +275,9 @@ export class TarWalker {
       if (raw.size === 0) this.longDone()
       return
     }
-    const h = raw as TarHeader
-    const pax =
-      this.pax || this.paxGlobal ? { ...(this.paxGlobal ?? {}), ...(this.pax ?? {}) } : null
+    const { nulFlag, ...rest } = raw
+    const h = rest as TarHeader
+    const pax = this.pax
     if (this.longPath !== null) h.name = this.longPath
     if (this.longLink !== null) h.linkname = this.longLink
     if (pax) {
@@ -267,8 +290,9 @@ export class TarWalker {
     }
     this.pax = this.longPath = this.longLink = null
     if (!(h.size >= 0) || !Number.isSafeInteger(h.size)) throw new Error('invalid tar entry size')
-    // links and directories carry no body, whatever their size field says (as tar-stream)
+    if (nulFlag && h.name.endsWith('/')) h.type = 'directory' // old tars, as Go reads them
     const body = h.type === 'file' || h.type === 'other' ? h.size : 0
+    if ((raw.type as RawType) === 'device') h.type = 'other'
     if (body !== h.size) h.size = 0
     const sink = this.onEntry(h)
     if (sink instanceof Promise) return sink.then((s) => this.open(s, body))
@@ -296,6 +320,6 @@ export class TarWalker {
     if (kind === 'gnu-long-path') this.longPath = readString(buf, 0, buf.length)
     else if (kind === 'gnu-long-link') this.longLink = readString(buf, 0, buf.length)
     else if (kind === 'pax') this.pax = parsePax(buf)
-    else this.paxGlobal = { ...(this.paxGlobal ?? {}), ...parsePax(buf) }
+    // 'pax-global': applies to nothing, as the engine's reader has it
   }
 }

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import zlib from 'node:zlib'
 import tar from 'tar-stream'
@@ -490,9 +491,65 @@ describe('readImageArchive, content()', () => {
       }),
     ).rejects.toBe(boom)
   })
+
+  it('rethrows what layerEnd throws, as it is, plain or gzip layers', async () => {
+    for (const make of [legacyArchive, ociArchive]) {
+      const boom = new TypeError('layerEnd says no')
+      await expect(
+        readImageArchive(chunked(await make()), {
+          entry() {},
+          layerEnd() {
+            throw boom
+          },
+        }),
+      ).rejects.toBe(boom)
+    }
+  })
 })
 
 describe('readImageArchive errors', () => {
+  it('a content() still awaited when the archive breaks rejects too; nothing reaches the visitor after', async () => {
+    // incompressible: the first half of the gzip blob decompresses to ~1 MiB of entries
+    const files = Array.from({ length: 400 }, (_, i) => ({
+      name: `f${i}`,
+      content: randomBytes(8000),
+    }))
+    const gz = zlib.gzipSync(await tarOf(files))
+    const full = await tarOf([{ name: 'blobs/sha256/gz', content: gz }])
+    let calls = 0
+    const src = new Readable({
+      read() {
+        this.push(full.subarray(0, 512 + (gz.length >> 1)))
+        this.destroy(new Error('socket hang up'))
+      },
+    })
+    const err = await readImageArchive(src, {
+      async entry() {
+        calls++
+        await new Promise((r) => setImmediate(r))
+      },
+    }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(ImageArchiveError)
+    expect((err as Error).message).toMatch(/socket hang up/)
+    const seen = calls
+    await new Promise((r) => setTimeout(r, 100))
+    expect(calls).toBe(seen)
+
+    const plain = await tarOf([{ name: 'l.tar', content: await tarOf(files.slice(0, 3)) }])
+    let cut: Promise<Buffer> | undefined
+    const truncated = plain.subarray(0, 512 + 512 + 1500) // inside f0's content
+    const err2 = await readImageArchive(chunked(truncated), {
+      async entry(_blob, e, content) {
+        if (e.path === 'f0') {
+          cut = content()
+          await cut
+        }
+      },
+    }).catch((e: unknown) => e)
+    expect(err2).toBeInstanceOf(ImageArchiveError)
+    await expect(cut).rejects.toBe(err2)
+  })
+
   it('rejects a truncated archive, naming the blob', async () => {
     const full = await legacyArchive()
     const l2At = full.indexOf((await tarOf(layer2Specs)).subarray(0, 512))

@@ -44,11 +44,13 @@ const pax = (records: Record<string, string>): string =>
   Object.entries(records)
     .map(([k, v]) => {
       const rec = ` ${k}=${v}\n`
-      let len = rec.length + 1
-      while (`${len}${rec}`.length !== len) len++
+      const bytes = (t: string) => Buffer.byteLength(t)
+      let len = bytes(rec) + 1
+      while (bytes(`${len}${rec}`) !== len) len++
       return `${len}${rec}`
     })
     .join('')
+// (the PAX length counts bytes: 'файл' is 8 of them)
 const EOF = Buffer.alloc(1024)
 
 interface Seen {
@@ -131,10 +133,48 @@ describe('TarWalker', () => {
     expect(seen.map((s) => [s.h.name, s.h.size, s.h.uid, s.body.length])).toEqual([
       ['usr/lib/python3/file.py', 2, 0, 2],
       [gnuName, 1, 0, 1],
-      ['from/pax', 3, 77, 3], // the per-entry record is used once, the global one stays
-      ['b256', 600, 77, 600],
+      // a global header applies to nothing (as the engine's reader, Go's archive/tar, has it)
+      ['from/pax', 3, 0, 3],
+      ['b256', 600, 0, 600],
     ])
     expect(seen[2]!.body).toBe('abc')
+  })
+
+  it('reads entries the way the engine extracts them', async () => {
+    const paxed = pax({ path: 'app/файл' })
+    const tar = Buffer.concat([
+      // Go writes the non-ASCII name as 'app/' + typeflag '0', the real one in PAX: a file
+      header({ name: 'PaxHeader/x', type: 'x', size: Buffer.byteLength(paxed) }),
+      body(paxed),
+      header({ name: 'app/', size: 4 }),
+      body('data'),
+      header({ name: 'old-dir/', type: '\0' }), // NUL typeflag, name ending in '/': a directory
+      header({ name: 'fifo', type: '6', size: 512 }), // no body, whatever its size says
+      header({ name: 'after-fifo', size: 1 }),
+      body('z'),
+      header({ name: 'neg-mtime' }),
+      EOF,
+      header({ name: 'after-the-end', size: 1 }), // never extracted by the engine
+      body('q'),
+    ])
+    tar.fill(0xff, 512 * 8 + 136, 512 * 8 + 148) // neg-mtime: mtime -1 (base-256)
+    tar.write('        ', 512 * 8 + 148, 'latin1')
+    let sum = 0
+    for (const x of tar.subarray(512 * 8, 512 * 9)) sum += x
+    tar.write(`${sum.toString(8).padStart(6, '0')}\0 `, 512 * 8 + 148, 'latin1')
+    const seen = await walk(tar, 300)
+    expect(seen.map((s) => [s.h.name, s.h.type, s.h.size, s.body])).toEqual([
+      ['app/файл', 'file', 4, 'data'],
+      ['old-dir/', 'directory', 0, ''],
+      ['fifo', 'other', 0, ''],
+      ['after-fifo', 'file', 1, 'z'],
+      ['neg-mtime', 'file', 0, ''],
+    ])
+    expect(seen[4]!.h.mtime.getTime()).toBe(-1000)
+    // one zero block, then a header: the engine refuses that layer
+    await expect(
+      walk(Buffer.concat([Buffer.alloc(512), header({ name: 'x', size: 0 }), EOF])),
+    ).rejects.toThrow(/after a zero block/)
   })
 
   it('waits for a pending entry or write, in order', async () => {
