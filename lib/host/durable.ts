@@ -1,0 +1,82 @@
+/**
+ * Durable small files: the ONE way a file that a later step or command relies on is written
+ * (original.json, backup.json, manifests, plans, last-used, lock, reports' state).
+ *
+ *   writeFileDurable(file, data, { mode }) → Promise<void>
+ *     A temp file in the same directory, created exclusively (O_EXCL|O_NOFOLLOW: a leftover or a
+ *     planted symlink is never written through), written, fsync'ed, closed, renamed over `file`,
+ *     then the directory fsync'ed. A reader (or the next command after a crash or kill -9) sees
+ *     the old file or the new one, whole, never an empty or half one. Mode 0600 unless given.
+ *     On failure the temp file is removed and the error rethrown; `file` is untouched.
+ *
+ *   fsyncDir(dir)   the directory's entries reach the disk (after a create, rename or unlink)
+ *
+ *   mkdirDurable(dir, mode = 0o700) → the first directory created, or undefined
+ *     mkdir -p with `mode` on every directory it creates, each new entry fsync'ed in its parent.
+ */
+import { randomBytes } from 'node:crypto'
+import { constants as fsc } from 'node:fs'
+import { mkdir, open, rename, rm } from 'node:fs/promises'
+import path from 'node:path'
+
+/** fsync a directory: the names created, renamed or removed in it are on the disk. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, fsc.O_RDONLY | fsc.O_DIRECTORY)
+  try {
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+}
+
+/** The temp name next to `file` (hidden, unique per process and call). */
+export function tempPathFor(file: string): string {
+  return path.join(
+    path.dirname(file),
+    `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`,
+  )
+}
+
+export interface DurableWriteOptions {
+  /** permission bits of the new file (default 0o600) */
+  mode?: number
+}
+
+/** Write `file` atomically and durably (see the file header). */
+export async function writeFileDurable(
+  file: string,
+  data: string | Uint8Array,
+  opts: DurableWriteOptions = {},
+): Promise<void> {
+  const tmp = tempPathFor(file)
+  try {
+    const fh = await open(
+      tmp,
+      fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW,
+      opts.mode ?? 0o600,
+    )
+    try {
+      await fh.writeFile(data)
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    await rename(tmp, file)
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => {})
+    throw err
+  }
+  await fsyncDir(path.dirname(file))
+}
+
+/** mkdir -p with `mode` on what it creates, each new entry durable in its parent. */
+export async function mkdirDurable(dir: string, mode = 0o700): Promise<string | undefined> {
+  const created = await mkdir(dir, { recursive: true, mode })
+  if (created) {
+    for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+      await fsyncDir(path.dirname(d))
+      if (d === path.resolve(created) || path.dirname(d) === d) break
+    }
+  }
+  return created
+}
