@@ -8,6 +8,10 @@
  *     then the directory fsync'ed. A reader (or the next command after a crash or kill -9) sees
  *     the old file or the new one, whole, never an empty or half one. Mode 0600 unless given.
  *     On failure the temp file is removed and the error rethrown; `file` is untouched.
+ *     The mode is set exactly (fchmod: the umask does not narrow it).
+ *     noReplace: link(2) instead of rename(2) — an EEXIST error when something is at `file`
+ *     already (a lock, a file a person may have written); on a filesystem without hard links a
+ *     check then rename (a small window, no better there).
  *
  *   fsyncDir(dir)   the directory's entries reach the disk (after a create, rename or unlink)
  *
@@ -16,7 +20,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { constants as fsc } from 'node:fs'
-import { mkdir, open, rename, rm } from 'node:fs/promises'
+import { link, lstat, mkdir, open, rename, rm } from 'node:fs/promises'
 import path from 'node:path'
 
 /** fsync a directory: the names created, renamed or removed in it are on the disk. */
@@ -38,8 +42,36 @@ export function tempPathFor(file: string): string {
 }
 
 export interface DurableWriteOptions {
-  /** permission bits of the new file (default 0o600) */
+  /** permission bits of the new file (default 0o600), set exactly whatever the umask */
   mode?: number
+  /** never replace an existing `file`: fails with code EEXIST when something is there */
+  noReplace?: boolean
+}
+
+function exists(file: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`EEXIST: file already exists, '${file}'`), {
+    code: 'EEXIST',
+    path: file,
+  })
+}
+
+/** link(2) the temp file to its name; EEXIST when taken. Filesystems without links: check+rename. */
+async function publishNew(tmp: string, file: string): Promise<void> {
+  try {
+    await link(tmp, file)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err
+    const taken = await lstat(file).then(
+      () => true,
+      (e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') return false
+        throw e
+      },
+    )
+    if (taken) throw exists(file)
+    await rename(tmp, file)
+  }
 }
 
 /** Write `file` atomically and durably (see the file header). */
@@ -49,23 +81,25 @@ export async function writeFileDurable(
   opts: DurableWriteOptions = {},
 ): Promise<void> {
   const tmp = tempPathFor(file)
+  const mode = opts.mode ?? 0o600
+  // whatever is at the temp name already (a leftover, a planted link) is not ours to remove
+  const fh = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, mode)
   try {
-    const fh = await open(
-      tmp,
-      fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW,
-      opts.mode ?? 0o600,
-    )
     try {
+      await fh.chmod(mode)
       await fh.writeFile(data)
       await fh.sync()
     } finally {
       await fh.close()
     }
-    await rename(tmp, file)
+    if (opts.noReplace) await publishNew(tmp, file)
+    else await rename(tmp, file)
   } catch (err) {
     await rm(tmp, { force: true }).catch(() => {})
     throw err
   }
+  // after a link the temp name is still there: gone before the directory is synced
+  if (opts.noReplace) await rm(tmp, { force: true })
   await fsyncDir(path.dirname(file))
 }
 
