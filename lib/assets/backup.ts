@@ -46,12 +46,16 @@ import { createHash, type Hash } from 'node:crypto'
 import { constants as fsc } from 'node:fs'
 import fs, { type FileHandle, type FileReadResult } from 'node:fs/promises'
 import path from 'node:path'
-import { Readable, Writable } from 'node:stream'
+import { PassThrough, Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { promisify } from 'node:util'
 import zlib from 'node:zlib'
-import tar from 'tar-stream'
+import { TarWalker, paxTimeMs, type TarHeader } from '../docker/tarwalk.js'
+import { fsyncDir } from '../host/durable.js'
+import { bytesToName, showName } from '../host/names.js'
+import { Tree, errCode, splitRel, type Ident } from '../host/safefs.js'
 import { compareEntries, mtimeMsOf, type Mismatch } from './manifest.js'
+import { TAR_END, paxTime, tarHeader, tarPadding } from './tarheader.js'
 import type { HashName, Manifest, ManifestEntry, Progress } from './types.js'
 
 export type Compression = 'none' | 'zstd' | 'gzip'
@@ -64,6 +68,8 @@ export interface Compressibility {
 }
 
 export interface SampleOptions {
+  /** the root as walked (device, inode) */
+  rootIdent?: Ident
   /** windows read at most (default 32) */
   maxSamples?: number
   /** bytes per window (default 128 KiB) */
@@ -72,6 +78,8 @@ export interface SampleOptions {
 
 export interface WriteBackupOptions {
   root: string
+  /** the root as walked (device, inode): a source replaced since is refused, not read */
+  rootIdent?: Ident
   /** what to archive, in archive order (a manifest's entries) */
   entries: ManifestEntry[]
   archive: string
@@ -141,12 +149,9 @@ const SAMPLE_CONCURRENCY = 4
 const ZSTD_ARGS = ['-q', '-T0', '-3', '-c']
 
 const message = (err: unknown): string => (err instanceof Error ? err.message : String(err))
-const errCode = (err: unknown): string | undefined => (err as NodeJS.ErrnoException)?.code
 
-/** A path with a newline or other control character is shown quoted, on one line. */
-const showPath = (p: string): string =>
-  // eslint-disable-next-line no-control-regex
-  /[\x00-\x1f\x7f]/.test(p) ? JSON.stringify(p) : p
+/** A path on one line, its bytes that are not printable as \xNN (lib/host/names.ts). */
+const showPath = showName
 
 function describeMismatch(m: Mismatch): string {
   const p = showPath(m.path)
@@ -216,15 +221,16 @@ export async function sampleCompressibility(
   let sampledBytes = 0
   let compressedBytes = 0
   let next = 0
+  // read like the backup: from verified parents, the walked inodes only (safefs.ts)
+  const tree = await Tree.open(root, { expect: opts.rootIdent, inodeOf: inodesOf(entries) })
   const worker = async () => {
     while (next < windows.length) {
       const w = windows[next++]!
       let buf: Buffer
       try {
-        const fh = await fs.open(
-          path.join(root, w.entry.path),
-          fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK,
-        )
+        const { dir, name } = splitRel(w.entry.path)
+        const expect = w.entry.ino !== undefined ? BigInt(w.entry.ino) : undefined
+        const { fh } = await tree.withDir(dir, (d) => d.openFile(name, fsc.O_RDONLY, { expect }))
         try {
           const { bytesRead, buffer } = await fh.read(
             Buffer.allocUnsafe(w.length),
@@ -245,7 +251,11 @@ export async function sampleCompressibility(
       compressedBytes += z.length
     }
   }
-  await Promise.all(Array.from({ length: SAMPLE_CONCURRENCY }, worker))
+  try {
+    await Promise.all(Array.from({ length: SAMPLE_CONCURRENCY }, worker))
+  } finally {
+    await tree.close()
+  }
   return { sampledBytes, compressedBytes, ratio: sampledBytes ? compressedBytes / sampledBytes : 1 }
 }
 
@@ -264,45 +274,14 @@ export function zstdAvailable(): Promise<boolean> {
   })
 }
 
-// --- tar headers -----------------------------------------------------------------------------
+// --- tar headers (tarheader.ts) ------------------------------------------------------------
 
-const TAR_TYPE = { file: 'file', dir: 'directory', symlink: 'symlink' } as const
-const S_IF = { file: 0o100000, dir: 0o040000, symlink: 0o120000 } as const
-/** ustar's 7 octal digits */
-const USTAR_MAX_ID = 0o7777777
+export { paxTime }
 
-/** Milliseconds as a pax time: decimal seconds ('1700000000.123', '-1.500'). */
-export function paxTime(ms: number): string {
-  const abs = Math.abs(ms)
-  return `${ms < 0 ? '-' : ''}${Math.floor(abs / 1000)}.${String(abs % 1000).padStart(3, '0')}`
-}
-
-/** A pax time as whole milliseconds (digits past the third are dropped). */
+/** A pax time as whole milliseconds, rounded down; undefined when it is not one. */
 export function parsePaxTime(text: string): number | undefined {
-  const m = /^(-?)(\d+)(?:\.(\d*))?$/.exec(text.trim())
-  if (!m) return undefined
-  const ms = Number(m[2]) * 1000 + Number((m[3] ?? '').padEnd(3, '0').slice(0, 3))
-  return m[1] ? -ms : ms
-}
-
-function headerOf(e: ManifestEntry): tar.Header {
-  const pax: Record<string, string> = {}
-  if (e.mtimeMs % 1000 !== 0) pax.mtime = paxTime(e.mtimeMs)
-  if (e.uid > USTAR_MAX_ID) pax.uid = String(e.uid)
-  if (e.gid > USTAR_MAX_ID) pax.gid = String(e.gid)
-  const h: Partial<tar.Header> & { name: string } = {
-    name: e.path,
-    type: TAR_TYPE[e.kind],
-    size: e.kind === 'file' ? e.size : 0,
-    // with the file type bits: tar-stream turns a falsy mode (chmod 000) into 0644; ustar keeps & 07777
-    mode: S_IF[e.kind] | e.mode,
-    mtime: new Date(e.mtimeMs),
-    uid: Math.min(e.uid, USTAR_MAX_ID),
-    gid: Math.min(e.gid, USTAR_MAX_ID),
-  }
-  if (e.kind === 'symlink') h.linkname = e.linkname ?? ''
-  if (Object.keys(pax).length) h.pax = pax
-  return h as tar.Header
+  const ms = paxTimeMs(text)
+  return Number.isFinite(ms) ? ms : undefined
 }
 
 // --- writing ---------------------------------------------------------------------------------
@@ -311,15 +290,6 @@ class ChangedError extends Error {
   constructor(file: string, what: string, options?: { cause?: unknown }) {
     super(`${showPath(file)} changed while backing up (${what}); run the migration again`, options)
     this.name = 'ChangedError'
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fs.open(dir, 'r')
-  try {
-    await fh.sync()
-  } finally {
-    await fh.close()
   }
 }
 
@@ -478,42 +448,39 @@ class Failure {
 
 type ChunkRead = FileReadResult<Buffer> & { wanted: number }
 
-/** Sends the entries into `pack`; every await is guarded by `failure`. */
+/**
+ * The tar stream: header blocks, content and padding written into `tar` (a PassThrough the
+ * compressor or the file reads); `put` waits while it is AHEAD bytes ahead. Every await is
+ * guarded by `failure`. Files are opened from their verified parent directory (safefs.ts):
+ * never through a link, and only the inode the walk recorded.
+ */
 async function packEntries(
-  pack: tar.Pack,
+  tar: PassThrough,
+  tree: Tree,
   opts: WriteBackupOptions,
   hashNames: HashName[],
   failure: Failure,
   pool: ChunkPool,
 ): Promise<ManifestEntry[]> {
   const guard = <T>(p: Promise<T>): Promise<T> => failure.guard(p)
+  const put = async (buf: Buffer): Promise<void> => {
+    if (!tar.write(buf)) await guard(new Promise<void>((resolve) => tar.once('drain', resolve)))
+  }
   const out: ManifestEntry[] = []
   let total = 0
   for (const e of opts.entries) {
-    const header = headerOf(e)
-    let sink: ReturnType<tar.Pack['entry']> | undefined
-    const packed = new Promise<void>((resolve, reject) => {
-      sink = pack.entry(header, (err) => (err ? reject(err) : resolve()))
-    })
-    // its errors come through the entry callback; without a listener streamx would throw them
-    sink!.on('error', () => {})
-    packed.catch(() => {}) // awaited below, unless reading failed first
+    await put(tarHeader(e))
     if (e.kind !== 'file') {
-      await guard(packed)
       out.push({ ...e })
       continue
     }
-    const abs = path.join(opts.root, e.path)
+    const { dir, name } = splitRel(e.path)
+    const expect = e.ino !== undefined ? BigInt(e.ino) : undefined
     let fh: FileHandle
     try {
-      // O_NOFOLLOW: a symlink put in its place is not followed; O_NONBLOCK: nor does a fifo hang
-      fh = await guard(fs.open(abs, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK))
+      fh = (await guard(tree.withDir(dir, (d) => d.openFile(name, fsc.O_RDONLY, { expect })))).fh
     } catch (err) {
-      const code = errCode(err)
-      if (code === 'ENOENT' || code === 'ELOOP') {
-        const what = code === 'ENOENT' ? 'vanished' : 'now a symlink'
-        throw new ChangedError(e.path, what, { cause: err })
-      }
+      if (errCode(err) === 'ENOENT') throw new ChangedError(e.path, 'vanished', { cause: err })
       throw err
     }
     let pending: Promise<unknown> | undefined
@@ -559,19 +526,18 @@ async function packEntries(
         for (const h of hashes) h.update(chunk)
         total += bytesRead
         opts.onProgress?.(total, e.path)
-        if (!sink!.write(chunk)) {
+        if (!tar.write(chunk)) {
           pending = next
-          await guard(new Promise<void>((resolve) => sink!.once('drain', () => resolve())))
+          await guard(new Promise<void>((resolve) => tar.once('drain', resolve)))
         }
       }
       await check('while read')
-      sink!.end(null)
-      await guard(packed)
+      const pad = tarPadding(e.size)
+      if (pad.length) await put(pad)
       const digests: Partial<Record<HashName, string>> = {}
       hashNames.forEach((n, i) => (digests[n] = hashes[i]!.digest('hex')))
       out.push({ ...e, hashes: digests })
     } catch (err) {
-      sink!.destroy(err instanceof Error ? err : new Error(String(err)))
       pending?.catch(() => {})
       throw err
     } finally {
@@ -580,7 +546,16 @@ async function packEntries(
       fh.close().catch(() => {})
     }
   }
+  await put(TAR_END)
   return out
+}
+
+/** The directories' inodes of a manifest, for Tree's checks on the way down. */
+export function inodesOf(entries: readonly ManifestEntry[]): (rel: string) => bigint | undefined {
+  const byPath = new Map<string, bigint>()
+  for (const e of entries)
+    if (e.kind === 'dir' && e.ino !== undefined) byPath.set(e.path, BigInt(e.ino))
+  return (rel) => byPath.get(rel)
 }
 
 /** Write the backup archive (see the file header). */
@@ -589,14 +564,25 @@ export async function writeBackup(opts: WriteBackupOptions): Promise<WriteBackup
   const dir = path.dirname(opts.archive)
   const part = `${opts.archive}.part`
   opts.signal?.throwIfAborted()
+  // the source first: a source that is a link (or another directory) is refused before anything
+  const tree = await Tree.open(opts.root, {
+    expect: opts.rootIdent,
+    inodeOf: inodesOf(opts.entries),
+  })
   // removed first, then created exclusively: a leftover (or a symlink planted there) is never written through
-  await fs.rm(part, { force: true })
-  const out = await fs.open(part, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600)
+  let out: FileHandle
+  try {
+    await fs.rm(part, { force: true })
+    out = await fs.open(part, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600)
+  } catch (err) {
+    await tree.close()
+    throw err
+  }
   let closed = false
   const failure = new Failure()
   const onAbort = () => failure.fail(opts.signal!.reason)
   opts.signal?.addEventListener('abort', onAbort, { once: true })
-  const pack = tar.pack()
+  const tar = new PassThrough({ highWaterMark: AHEAD })
   const pool = new ChunkPool()
   let child: ChildProcess | undefined
   let consumer: Promise<unknown>
@@ -604,22 +590,22 @@ export async function writeBackup(opts: WriteBackupOptions): Promise<WriteBackup
     // zstd writes the file itself: the compressed bytes never pass through this process
     child = spawn('zstd', ZSTD_ARGS, { stdio: ['pipe', out.fd, 'pipe'] })
     consumer = Promise.all([
-      pipeline(pack, feeder(child.stdin!, pool.release)),
+      pipeline(tar, feeder(child.stdin!, pool.release)),
       exited(child, 'zstd'),
     ])
   } else if (opts.compression === 'gzip') {
     const gzip = zlib.createGzip({ level: 1, chunkSize: 256 * KiB })
     consumer = Promise.all([
-      pipeline(pack, feeder(gzip, pool.release)),
+      pipeline(tar, feeder(gzip, pool.release)),
       pipeline(gzip, handleWriter(out)),
     ])
   } else {
-    consumer = pipeline(pack, handleWriter(out, pool.release))
+    consumer = pipeline(tar, handleWriter(out, pool.release))
   }
   consumer.catch(failure.fail)
   try {
-    const entries = await packEntries(pack, opts, hashNames, failure, pool)
-    pack.finalize()
+    const entries = await packEntries(tar, tree, opts, hashNames, failure, pool)
+    tar.end()
     await failure.guard(consumer)
     await out.sync()
     const { size } = await out.stat()
@@ -629,7 +615,7 @@ export async function writeBackup(opts: WriteBackupOptions): Promise<WriteBackup
     await fsyncDir(dir)
     return { entries, archiveBytes: size }
   } catch (err) {
-    pack.destroy(err instanceof Error ? err : new Error(String(err)))
+    tar.destroy(err instanceof Error ? err : new Error(String(err)))
     child?.kill()
     await consumer.catch(() => {})
     if (!closed) await out.close().catch(() => {})
@@ -637,15 +623,16 @@ export async function writeBackup(opts: WriteBackupOptions): Promise<WriteBackup
     throw err
   } finally {
     opts.signal?.removeEventListener('abort', onAbort)
+    await tree.close()
   }
 }
 
 // --- reading back ----------------------------------------------------------------------------
 
-function entryOf(h: tar.Header): ManifestEntry | string {
+function entryOf(h: TarHeader): ManifestEntry | string {
   const p = h.name.replace(/^(\.\/)+/, '').replace(/\/+$/, '')
   const kind =
-    h.type === 'file' || h.type === 'contiguous-file'
+    h.type === 'file'
       ? 'file'
       : h.type === 'directory'
         ? 'dir'
@@ -653,78 +640,85 @@ function entryOf(h: tar.Header): ManifestEntry | string {
           ? 'symlink'
           : undefined
   if (!kind) return p
-  const pax = (h.pax ?? {}) as Record<string, string | undefined>
   const e: ManifestEntry = {
     path: p,
     kind,
     size: kind === 'file' ? h.size : 0,
     mode: h.mode & 0o7777,
-    mtimeMs: (pax.mtime !== undefined ? parsePaxTime(pax.mtime) : undefined) ?? h.mtime.getTime(),
-    uid: pax.uid !== undefined ? Number(pax.uid) : h.uid,
-    gid: pax.gid !== undefined ? Number(pax.gid) : h.gid,
+    mtimeMs: h.mtimeMs,
+    uid: h.uid,
+    gid: h.gid,
   }
-  if (kind === 'symlink') e.linkname = h.linkname ?? ''
+  if (kind === 'symlink') e.linkname = h.linkname
   return e
 }
 
-/** tar-stream stalls until every entry's stream is read to its end. */
-async function drain(stream: AsyncIterable<unknown>): Promise<void> {
-  for await (const _ of stream) {
-    // nothing to keep
+/** The archive's tar stream, decompressed, chunk by chunk. */
+async function* tarStream(
+  fh: FileHandle,
+  compression: Compression,
+  started: (child: ChildProcess) => void,
+): AsyncGenerator<Buffer> {
+  if (compression === 'zstd') {
+    const child = spawn('zstd', ['-d', '-c', '-q'], { stdio: [fh.fd, 'pipe', 'pipe'] })
+    started(child)
+    const done = exited(child, 'zstd -d')
+    done.catch(() => {}) // awaited below
+    for await (const chunk of child.stdout as AsyncIterable<Buffer>) yield chunk
+    await done
+  } else if (compression === 'gzip') {
+    const gunzip = zlib.createGunzip({ chunkSize: 256 * KiB })
+    const feeding = pipeline(Readable.from(handleChunks(fh), { objectMode: false }), gunzip)
+    feeding.catch(() => {}) // the iteration below sees the same error
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) yield chunk
+    await feeding
+  } else {
+    yield* handleChunks(fh)
   }
 }
 
 /** Read the archive back and compare it with the manifest (see the file header). */
 export async function verifyBackup(opts: VerifyBackupOptions): Promise<void> {
   const { archive, compression } = opts
-  const fh = await fs.open(archive, 'r')
-  const extract = tar.extract()
+  const fh = await fs.open(archive, fsc.O_RDONLY | fsc.O_NOFOLLOW)
   const actual: ManifestEntry[] = []
   const foreign: Mismatch[] = []
   let child: ChildProcess | undefined
-  let piping: Promise<unknown>
   let current: string | undefined
   let total = 0
-  try {
-    if (compression === 'zstd') {
-      child = spawn('zstd', ['-d', '-c', '-q'], { stdio: [fh.fd, 'pipe', 'pipe'] })
-      piping = Promise.all([pipeline(child.stdout!, extract), exited(child, 'zstd -d')])
-    } else {
-      const file = Readable.from(handleChunks(fh), { objectMode: false })
-      const stages: Writable[] =
-        compression === 'gzip' ? [zlib.createGunzip({ chunkSize: 256 * KiB })] : []
-      piping = pipeline([file, ...stages, extract])
+  // names byte for byte (surrogate-escaped), as the manifest has them
+  const walker = new TarWalker((h) => {
+    const e = entryOf(h)
+    if (typeof e === 'string') {
+      foreign.push({ path: e, what: 'kind', actual: h.type })
+      return null
     }
-    piping.catch(() => {}) // awaited below; the iterator sees the same error
-    try {
-      for await (const ent of extract) {
-        const e = entryOf(ent.header)
-        current = typeof e === 'string' ? e : e.path
-        if (typeof e === 'string') {
-          foreign.push({ path: e, what: 'kind', actual: ent.header.type })
-          await drain(ent)
-          continue
-        }
-        if (e.kind === 'file') {
-          const hash = createHash('sha256')
-          for await (const chunk of ent as AsyncIterable<Buffer>) {
-            hash.update(chunk)
-            total += chunk.length
-            opts.onProgress?.(total, e.path)
-          }
-          e.hashes = { sha256: hash.digest('hex') }
-        } else {
-          await drain(ent)
-        }
-        actual.push(e)
+    actual.push(e)
+    if (e.kind !== 'file') return null
+    current = e.path
+    const hash = createHash('sha256')
+    return {
+      write(chunk: Buffer) {
+        hash.update(chunk)
+        total += chunk.length
+        opts.onProgress?.(total, e.path)
+      },
+      end() {
+        e.hashes = { sha256: hash.digest('hex') }
         current = undefined
+      },
+    }
+  }, bytesToName)
+  try {
+    try {
+      for await (const chunk of tarStream(fh, compression, (c) => (child = c))) {
+        const wait = walker.push(chunk)
+        if (wait) await wait
       }
-      await piping
+      walker.end()
     } catch (err) {
-      extract.destroy()
       child?.kill()
-      await piping.catch(() => {})
-      const where = current !== undefined ? ` (in ${showPath(current)})` : ''
+      const where = current !== undefined ? ` (in ${showName(current)})` : ''
       throw new BackupCorruptError(
         archive,
         `backup ${archive} cannot be read back${where}: truncated or corrupt${compression === 'none' ? '' : ` (${compression})`}: ${message(err)}`,

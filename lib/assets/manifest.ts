@@ -5,23 +5,27 @@
  *
  * API
  *
- *   walkTree(root) → Promise<{ entries, problems }>
- *     lstat-based walk of the tree below `root` (a directory, not a symlink to one: that throws,
- *     as does a missing root). Never follows a symlink, never crosses into another filesystem.
- *     Entries carry no hashes yet. Problems are collected, not thrown, so a preflight can name
- *     them all at once: special files (socket, fifo, devices), names that are not valid UTF-8,
- *     mount points below the root (another st_dev; a bind mount of the same filesystem is not
- *     seen), unreadable files and directories, any other error of one entry. An entry with a
+ *   walkTree(root) → Promise<{ entries, problems, root }>
+ *     Walk of the tree below `root` (a directory, not a symlink to one: that throws, as does a
+ *     missing root) by directory descriptors (lib/host/safefs.ts): each directory opened from
+ *     its parent with O_NOFOLLOW | O_DIRECTORY and checked to be the inode lstat saw, so a
+ *     directory swapped for a link meanwhile is a problem, never followed. Never crosses into
+ *     another filesystem. Entries carry their inode (`ino`), no hashes yet. Names are bytes:
+ *     one that is not UTF-8 is listed in the surrogate-escape form (lib/host/names.ts), never
+ *     refused. Problems are collected, not thrown, so a preflight can name them all at once:
+ *     special files (socket, fifo, devices), mount points below the root (another st_dev; a
+ *     bind mount of the same filesystem is not seen), unreadable files and directories, a
+ *     directory that changed during the walk, any other error of one entry. An entry with a
  *     problem is not listed, nor is anything below it. Hard-linked files are listed as separate
  *     files. A file that vanishes during the walk is simply not listed. A problem's path is
- *     relative like an entry's ('.' for the root itself).
+ *     relative like an entry's ('.' for the root itself), shown escaped.
  *
  *   mtimeMsOf(bigintStat) → number   the mtime as walkTree records it (see Timestamps below)
  *
  *   comparePaths(a, b) / sortEntries(entries)
  *     THE order of a manifest: depth-first, each directory followed at once by everything below
- *     it, siblings in byte order of their UTF-8 names (memcmp, a name before its extensions:
- *     'a' < 'a b' < 'a-b' < 'a.b'). Equivalently: byte order of the UTF-8 paths with '/' counted
+ *     it, siblings in byte order of their names (memcmp, a name before its extensions:
+ *     'a' < 'a b' < 'a-b' < 'a.b'). Equivalently: byte order of the paths' bytes with '/' counted
  *     as lower than any other byte; so 'a', 'a/x', 'a b', not 'a', 'a b', 'a/x' as plain byte
  *     order would have it. Depth-first matters for the archive: GNU tar sets a directory's
  *     mtime once it has moved on to an entry outside it, and an entry for it coming later
@@ -29,7 +33,7 @@
  *     tar listing) without the tree.
  *
  *   manifestOf(source, entries, now) → Manifest                                      (pure)
- *   writeManifest(file, manifest)   atomic: temp file in the same directory, fsync, rename, fsync dir
+ *   writeManifest(file, manifest)   atomic and durable (lib/host/durable.ts), mode 0600
  *   readManifest(file) → Manifest   validated; throws an Error naming the file and the first problem
  *
  *   compareEntries(expected, actual, opts) → Mismatch[]                              (pure)
@@ -43,14 +47,15 @@
  * lstat (mtimeNs / 1e6). The float `mtimeMs` of a plain stat can round UP to the next
  * millisecond (the double has ~0.2 µs resolution today), so flooring it is not exact.
  */
-import { randomBytes } from 'node:crypto'
 import { type BigIntStats, constants as fsc } from 'node:fs'
 import fs from 'node:fs/promises'
-import path from 'node:path'
+import { writeFileDurable } from '../host/durable.js'
+import { nameToBytes, showName } from '../host/names.js'
+import { Dir, TreeChangedError, type Ident } from '../host/safefs.js'
 import type { EntryKind, HashName, Manifest, ManifestEntry } from './types.js'
 
 export interface WalkProblem {
-  /** relative to the root, '/'-separated; a name that is not UTF-8 has its bytes escaped (\xNN) */
+  /** relative to the root, '/'-separated, shown as people see it (showName: bytes as \xNN) */
   path: string
   reason: string
 }
@@ -58,6 +63,8 @@ export interface WalkProblem {
 export interface WalkResult {
   entries: ManifestEntry[]
   problems: WalkProblem[]
+  /** the root directory's device and inode, as opened for the walk */
+  root: Ident
 }
 
 export type MismatchWhat =
@@ -88,9 +95,9 @@ export const MANIFEST_SCHEMA = 'shipshape.manifest/1'
 
 // --- order -----------------------------------------------------------------------------------
 
-/** The sort key of a path: its UTF-8 bytes with '/' as 0x00 (no name holds NUL nor '/'). */
+/** The sort key of a path: its bytes with '/' as 0x00 (no name holds NUL nor '/'). */
 function pathKey(p: string): Buffer {
-  const key = Buffer.from(p, 'utf8')
+  const key = nameToBytes(p)
   for (let i = key.indexOf(0x2f); i >= 0; i = key.indexOf(0x2f, i + 1)) key[i] = 0
   return key
 }
@@ -109,18 +116,6 @@ export function sortEntries<T extends { path: string }>(entries: readonly T[]): 
 }
 
 // --- walk ------------------------------------------------------------------------------------
-
-/** Printable ASCII as is, every other byte as \xNN: a name that is not UTF-8 cannot be shown as it is. */
-function escapeName(name: Buffer): string {
-  let s = ''
-  for (const b of name) {
-    s +=
-      b >= 0x20 && b < 0x7f && b !== 0x5c
-        ? String.fromCharCode(b)
-        : `\\x${b.toString(16).padStart(2, '0')}`
-  }
-  return s
-}
 
 function errCode(err: unknown): string {
   return (err as NodeJS.ErrnoException)?.code ?? (err instanceof Error ? err.message : String(err))
@@ -156,42 +151,37 @@ export async function walkTree(root: string): Promise<WalkResult> {
     throw new Error(`${root} is a symlink (to ${target}); pass the directory itself`)
   }
   if (!rootStat.isDirectory()) throw new Error(`${root} is not a directory`)
-  const rootDev = rootStat.dev
+  const top = await Dir.open(root, { expect: { dev: rootStat.dev, ino: rootStat.ino } })
+  const rootDev = top.ident.dev
   const entries: ManifestEntry[] = []
   const problems: WalkProblem[] = []
+  const problem = (p: string, reason: string) => problems.push({ path: showName(p), reason })
 
-  async function visit(rel: string, name: Buffer, dirs: string[]): Promise<void> {
-    const decoded = name.toString('utf8')
-    if (!Buffer.from(decoded, 'utf8').equals(name)) {
-      problems.push({
-        path: rel ? `${rel}/${escapeName(name)}` : escapeName(name),
-        reason: 'name is not valid UTF-8 (bytes shown as \\xNN); rename it',
-      })
-      return
-    }
-    const p = rel ? `${rel}/${decoded}` : decoded
-    const abs = path.join(root, p)
+  async function visit(
+    dir: Dir,
+    rel: string,
+    name: string,
+    dirs: { name: string; path: string; ino: bigint }[],
+  ): Promise<void> {
+    const p = rel ? `${rel}/${name}` : name
     let st
     try {
-      st = await fs.lstat(abs, { bigint: true })
+      st = await dir.lstat(name)
     } catch (err) {
-      if (errCode(err) === 'ENOENT') return // vanished since readdir
-      problems.push({ path: p, reason: `cannot stat (${errCode(err)})` })
+      problem(p, `cannot stat (${errCode(err)})`)
       return
     }
+    if (!st) return // vanished since readdir
     let kind: EntryKind
     if (st.isFile()) kind = 'file'
     else if (st.isDirectory()) kind = 'dir'
     else if (st.isSymbolicLink()) kind = 'symlink'
     else {
-      problems.push({
-        path: p,
-        reason: `${specialKind(st)}: only files, directories and symlinks can be migrated`,
-      })
+      problem(p, `${specialKind(st)}: only files, directories and symlinks can be migrated`)
       return
     }
     if (st.dev !== rootDev) {
-      problems.push({ path: p, reason: 'mount point of another filesystem: not crossed' })
+      problem(p, 'mount point of another filesystem: not crossed')
       return
     }
     const e: ManifestEntry = {
@@ -202,52 +192,71 @@ export async function walkTree(root: string): Promise<WalkResult> {
       mtimeMs: mtimeMsOf(st),
       uid: Number(st.uid),
       gid: Number(st.gid),
+      ino: String(st.ino),
     }
     try {
       if (kind === 'symlink') {
-        const target = await fs.readlink(abs, { encoding: 'buffer' })
-        const text = target.toString('utf8')
-        if (!Buffer.from(text, 'utf8').equals(target)) {
-          problems.push({ path: p, reason: 'symlink target is not valid UTF-8' })
-          return
-        }
-        e.linkname = text
-      } else if (kind === 'file') await fs.access(abs, fsc.R_OK)
-      // a directory must be listable AND searchable (r without x fails every child's lstat)
-      else await fs.access(abs, fsc.R_OK | fsc.X_OK)
+        const target = await dir.readlink(name)
+        if (target === '') throw Object.assign(new Error('empty symlink'), { code: 'EINVAL' })
+        e.linkname = target
+      }
+      // faccessat: a file must be readable, a directory listable AND searchable (r without x
+      // fails every child's lstat)
+      else await fs.access(dir.at(name), kind === 'file' ? fsc.R_OK : fsc.R_OK | fsc.X_OK)
     } catch (err) {
       if (errCode(err) === 'ENOENT') return
-      problems.push({
-        path: p,
-        reason: `${kind === 'dir' ? 'directory' : kind} is not readable (${errCode(err)})`,
-      })
+      problem(p, `${kind === 'dir' ? 'directory' : kind} is not readable (${errCode(err)})`)
       return
     }
     entries.push(e)
-    if (kind === 'dir') dirs.push(p)
+    if (kind === 'dir') dirs.push({ name, path: p, ino: st.ino })
   }
 
-  // breadth-first, one directory at a time; the order is fixed by the sort at the end
-  const queue: string[] = ['']
-  for (let q = 0; q < queue.length; q++) {
-    const rel = queue[q]!
-    let names: Buffer[]
+  // depth-first, each directory opened from its parent (one descriptor per level); the order
+  // of the result is fixed by the sort at the end
+  async function walkDir(dir: Dir, rel: string): Promise<void> {
+    let names: string[]
     try {
-      names = await fs.readdir(rel ? path.join(root, rel) : root, { encoding: 'buffer' })
+      names = await dir.readdir()
     } catch (err) {
-      if (rel && errCode(err) === 'ENOENT') continue
-      problems.push({ path: rel || '.', reason: `directory cannot be read (${errCode(err)})` })
-      continue
+      problem(rel || '.', `directory cannot be read (${errCode(err)})`)
+      return
     }
-    const dirs: string[] = []
+    const dirs: { name: string; path: string; ino: bigint }[] = []
     for (let i = 0; i < names.length; i += STAT_CONCURRENCY) {
-      await Promise.all(names.slice(i, i + STAT_CONCURRENCY).map((n) => visit(rel, n, dirs)))
+      await Promise.all(names.slice(i, i + STAT_CONCURRENCY).map((n) => visit(dir, rel, n, dirs)))
     }
-    queue.push(...dirs)
+    for (const d of dirs) {
+      let child: Dir
+      try {
+        child = await dir.openDir(d.name, { expect: d.ino })
+      } catch (err) {
+        if (errCode(err) === 'ENOENT') continue
+        problem(
+          d.path,
+          err instanceof TreeChangedError
+            ? `changed during the walk (${err.what})`
+            : `directory cannot be opened (${errCode(err)})`,
+        )
+        continue
+      }
+      try {
+        await walkDir(child, d.path)
+      } finally {
+        await child.close()
+      }
+    }
+  }
+
+  try {
+    await walkDir(top, '')
+  } finally {
+    await top.close()
   }
   return {
     entries: sortEntries(entries),
     problems: sortEntries(problems),
+    root: top.ident,
   }
 }
 
@@ -282,36 +291,9 @@ function serialize(m: Manifest): string {
   return `${headJson.slice(0, -2)},\n  "entries": ${list}\n}\n`
 }
 
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fs.open(dir, 'r')
-  try {
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
-}
-
-/** Write the manifest atomically: a reader sees the old file or the new one, never half of one. */
+/** Write the manifest atomically and durably (lib/host/durable.ts). */
 export async function writeManifest(file: string, manifest: Manifest): Promise<void> {
-  const dir = path.dirname(file)
-  const tmp = path.join(
-    dir,
-    `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`,
-  )
-  try {
-    const fh = await fs.open(tmp, 'wx', 0o644)
-    try {
-      await fh.writeFile(serialize(manifest), 'utf8')
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    await fs.rename(tmp, file)
-  } catch (err) {
-    await fs.rm(tmp, { force: true })
-    throw err
-  }
-  await fsyncDir(dir)
+  await writeFileDurable(file, serialize(manifest), { mode: 0o600 })
 }
 
 const HASH_LENGTH: Record<HashName, number> = { sha256: 64, sha1: 40, md5: 32 }
@@ -331,6 +313,20 @@ function entryProblem(v: unknown): string | undefined {
     p.split('/').some((s) => s === '' || s === '.' || s === '..')
   ) {
     return `path ${JSON.stringify(p)} is not a plain relative path`
+  }
+  try {
+    nameToBytes(p)
+  } catch {
+    return `path ${JSON.stringify(p)} holds a lone surrogate that is no escaped byte`
+  }
+  if (v.ino !== undefined && (typeof v.ino !== 'string' || !/^\d{1,20}$/.test(v.ino)))
+    return 'ino is not a decimal inode number'
+  if (v.kind === 'symlink' && typeof v.linkname === 'string') {
+    try {
+      nameToBytes(v.linkname)
+    } catch {
+      return 'linkname holds a lone surrogate that is no escaped byte'
+    }
   }
   if (v.kind !== 'file' && v.kind !== 'dir' && v.kind !== 'symlink')
     return 'kind is not file, dir or symlink'

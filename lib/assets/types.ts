@@ -10,7 +10,11 @@ export type EntryKind = 'file' | 'dir' | 'symlink'
 export type HashName = 'sha256' | 'md5' | 'sha1'
 
 export interface ManifestEntry {
-  /** relative to the asset root, '/'-separated, no leading './'; the root itself is not listed */
+  /**
+   * relative to the asset root, '/'-separated, no leading './'; the root itself is not listed.
+   * Names are bytes: one that is not UTF-8 is kept in the surrogate-escape form
+   * (lib/host/names.ts), exact through JSON, shown escaped.
+   */
   path: string
   kind: EntryKind
   /** bytes of content (files); 0 for dirs and symlinks */
@@ -25,6 +29,11 @@ export interface ManifestEntry {
   linkname?: string
   /** files, once read: hex digests; always sha256, plus any other the remote can check */
   hashes?: Partial<Record<HashName, string>>
+  /**
+   * the inode at the walk (decimal: inode numbers may pass 2^53): every later open of the entry
+   * checks it, so a file or directory put in its place is not read, copied or removed as it
+   */
+  ino?: string
 }
 
 export interface Manifest {
@@ -35,7 +44,7 @@ export interface Manifest {
   /** files (not dirs or symlinks) and their bytes */
   files: number
   bytes: number
-  /** sorted by path (byte order of the UTF-8 names), parents before children */
+  /** sorted by path (byte order of the names), parents before children */
   entries: ManifestEntry[]
 }
 

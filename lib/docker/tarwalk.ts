@@ -40,9 +40,15 @@ export interface TarHeader {
   uid: number
   gid: number
   mtime: Date
+  /** the mtime in whole milliseconds, exact from a PAX 'mtime' record (rounded down) */
+  mtimeMs: number
   /** '' when none */
   linkname: string
 }
+
+/** How names (ustar fields, GNU long names, PAX path/linkpath) become strings. */
+export type NameDecoder = (bytes: Buffer) => string
+const utf8Name: NameDecoder = (b) => b.toString('utf8')
 
 /** Where an entry's body goes; a promise from write() or end() pauses the walk. */
 export interface Sink {
@@ -83,9 +89,18 @@ function readNumber(b: Buffer, off: number, len: number): number {
   return v
 }
 
-function readString(b: Buffer, off: number, len: number): string {
+function readString(b: Buffer, off: number, len: number, decode: NameDecoder): string {
   const nul = b.subarray(off, off + len).indexOf(0)
-  return b.toString('utf8', off, nul < 0 ? off + len : off + nul)
+  return decode(b.subarray(off, nul < 0 ? off + len : off + nul))
+}
+
+/** A PAX time ('1700000000.1234', '-1.5') in whole milliseconds, rounded down; NaN if not one. */
+export function paxTimeMs(text: string): number {
+  const m = /^(-?)(\d+)(?:\.(\d*))?$/.exec(text.trim())
+  if (!m) return NaN
+  const ms = Number(m[2]) * 1000 + Number((m[3] ?? '').padEnd(3, '0').slice(0, 3))
+  const exact = (m[3] ?? '').slice(3).replace(/0/g, '') === ''
+  return m[1] ? -ms - (exact ? 0 : 1) : ms
 }
 
 function isZeroBlock(b: Buffer): boolean {
@@ -142,13 +157,14 @@ function typeOf(flag: number): RawType {
 
 type RawHeader = Omit<TarHeader, 'type'> & { type: RawType; nulFlag: boolean }
 
-function decodeHeader(b: Buffer): RawHeader {
+function decodeHeader(b: Buffer, decode: NameDecoder): RawHeader {
   if (!tarChecksumOk(b)) throw new Error('invalid tar header (checksum mismatch)')
   if (b[257] !== 0x75 || b.toString('latin1', 257, 262) !== 'ustar')
     throw new Error('invalid tar header (not ustar/GNU/PAX)')
-  let name = readString(b, 0, 100)
+  let name = readString(b, 0, 100, decode)
   // POSIX ustar ('ustar\0'): a name prefix; GNU ('ustar ') keeps other fields there
-  if (b[262] === 0 && b[345] !== 0) name = `${readString(b, 345, 155)}/${name}`
+  if (b[262] === 0 && b[345] !== 0) name = `${readString(b, 345, 155, decode)}/${name}`
+  const mtime = readNumber(b, 136, 12)
   return {
     name,
     type: typeOf(b[156]!),
@@ -157,13 +173,14 @@ function decodeHeader(b: Buffer): RawHeader {
     mode: readNumber(b, 100, 8),
     uid: readNumber(b, 108, 8),
     gid: readNumber(b, 116, 8),
-    mtime: new Date(readNumber(b, 136, 12) * 1000),
-    linkname: readString(b, 157, 100),
+    mtime: new Date(mtime * 1000),
+    mtimeMs: mtime * 1000,
+    linkname: readString(b, 157, 100, decode),
   }
 }
 
-/** PAX records: '<len> <key>=<value>\n'. */
-function parsePax(buf: Buffer): Record<string, string> {
+/** PAX records: '<len> <key>=<value>\n'; path and linkpath through the name decoder. */
+function parsePax(buf: Buffer, decode: NameDecoder): Record<string, string> {
   const out: Record<string, string> = {}
   let i = 0
   while (i < buf.length) {
@@ -171,9 +188,12 @@ function parsePax(buf: Buffer): Record<string, string> {
     if (sp < 0) break
     const len = Number(buf.toString('latin1', i, sp))
     if (!Number.isInteger(len) || len <= 0 || i + len > buf.length) break
-    const rec = buf.toString('utf8', sp + 1, i + len - 1)
-    const eq = rec.indexOf('=')
-    if (eq > 0) out[rec.slice(0, eq)] = rec.slice(eq + 1)
+    const eq = buf.indexOf(0x3d, sp + 1)
+    if (eq > sp + 1 && eq < i + len - 1) {
+      const key = buf.toString('utf8', sp + 1, eq)
+      const value = buf.subarray(eq + 1, i + len - 1)
+      out[key] = key === 'path' || key === 'linkpath' ? decode(value) : value.toString('utf8')
+    }
     i += len
   }
   return out
@@ -195,7 +215,11 @@ export class TarWalker {
   /** zero blocks in a row: 1 after the first, 2 = the end of the archive */
   private zeros = 0
 
-  constructor(private readonly onEntry: (h: TarHeader) => Sink | null | Promise<Sink | null>) {}
+  constructor(
+    private readonly onEntry: (h: TarHeader) => Sink | null | Promise<Sink | null>,
+    /** names as UTF-8 by default (the engine's reader); bytesToName for byte-exact names */
+    private readonly decode: NameDecoder = utf8Name,
+  ) {}
 
   push(c: Buffer): void | Promise<void> {
     return this.from(c, 0)
@@ -261,7 +285,7 @@ export class TarWalker {
       return
     }
     if (this.zeros) throw new Error('invalid tar header (a header after a zero block)')
-    const raw = decodeHeader(block)
+    const raw = decodeHeader(block, this.decode)
     if (
       raw.type === 'pax' ||
       raw.type === 'pax-global' ||
@@ -286,7 +310,11 @@ export class TarWalker {
       if (pax.size) h.size = Number(pax.size)
       if (pax.uid) h.uid = Number(pax.uid)
       if (pax.gid) h.gid = Number(pax.gid)
-      if (pax.mtime) h.mtime = new Date(Number(pax.mtime) * 1000)
+      if (pax.mtime) {
+        h.mtime = new Date(Number(pax.mtime) * 1000)
+        const ms = paxTimeMs(pax.mtime)
+        if (Number.isFinite(ms)) h.mtimeMs = ms
+      }
     }
     this.pax = this.longPath = this.longLink = null
     if (!(h.size >= 0) || !Number.isSafeInteger(h.size)) throw new Error('invalid tar entry size')
@@ -317,9 +345,9 @@ export class TarWalker {
     const { kind, chunks } = this.long!
     this.long = null
     const buf = Buffer.concat(chunks)
-    if (kind === 'gnu-long-path') this.longPath = readString(buf, 0, buf.length)
-    else if (kind === 'gnu-long-link') this.longLink = readString(buf, 0, buf.length)
-    else if (kind === 'pax') this.pax = parsePax(buf)
+    if (kind === 'gnu-long-path') this.longPath = readString(buf, 0, buf.length, this.decode)
+    else if (kind === 'gnu-long-link') this.longLink = readString(buf, 0, buf.length, this.decode)
+    else if (kind === 'pax') this.pax = parsePax(buf, this.decode)
     // 'pax-global': applies to nothing, as the engine's reader has it
   }
 }
