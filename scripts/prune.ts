@@ -5,7 +5,8 @@ import { clip, table } from '../lib/cli/table.js'
 import { formatBytes, loadConfig } from '../lib/config/index.js'
 import { openEngine } from '../lib/docker/open.js'
 import { RolledBackError } from '../lib/errors.js'
-import { runPrune, type PruneResult } from '../lib/prune/index.js'
+import { checkStateDirs } from '../lib/host/private.js'
+import { pruneApplies, runPrune, type PruneResult } from '../lib/prune/index.js'
 
 export function renderPrune(r: PruneResult, color: boolean): string {
   if (!r.candidates.length) return 'Nothing to prune.'
@@ -49,12 +50,14 @@ export function pruneCommand(): Command {
     .option('-y, --yes', 'apply the plan')
     .addHelpText(
       'after',
-      '\nExit codes: 0 planned or pruned, 1 some removals failed (the rest went on; nothing else changed),\n2 bad usage/config, 3 Docker engine unavailable, 4 refused (another run holds the lock).\nJSON shape: "schema": "shipshape.prune/1" (see README).',
+      '\nExit codes: 0 planned or pruned, 1 some removals failed (the rest went on; nothing else changed),\n2 bad usage/config, 3 Docker engine unavailable, 4 refused (another run holds the lock, or stateDir/backupDir\nis writable by others, a symlink or not owned by the user running shipshape).\nJSON shape: "schema": "shipshape.prune/1" (see README).',
     )
     .action(async (opts: { dryRun?: boolean; yes?: boolean }, cmd: Command) => {
       const g = globalOptions(cmd)
       const out = createOutput({ json: g.json, quiet: g.quiet })
       const { config } = await loadConfig({ file: g.config })
+      // a stateDir/backupDir others could write is refused before the engine is asked anything
+      if (pruneApplies(config, opts)) await checkStateDirs(config)
       const engine = await openEngine({
         config,
         dockerHost: g.dockerHost,

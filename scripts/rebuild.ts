@@ -5,6 +5,7 @@ import { table } from '../lib/cli/table.js'
 import { formatBytes, loadConfig } from '../lib/config/index.js'
 import { openEngine } from '../lib/docker/open.js'
 import { UsageError } from '../lib/errors.js'
+import { checkStateDirs } from '../lib/host/private.js'
 import {
   runListBackups,
   runRebuild,
@@ -53,7 +54,7 @@ export function renderRebuild(r: RebuildResult): string {
 }
 
 const EXIT_HELP = (what: string) =>
-  `\nExit codes: 0 ${what}, 1 failed and rolled back (the service is back on its image), 2 bad usage/config,\n3 Docker engine or compose unavailable, 4 refused before anything changed (lock held, no health check,\nno space, unfinished run), 5 could not fully roll back: the journal says where.`
+  `\nExit codes: 0 ${what}, 1 failed and rolled back (the service is back on its image), 2 bad usage/config,\n3 Docker engine or compose unavailable, 4 refused before anything changed (lock held, no health check,\nno space, unfinished run, stateDir/backupDir writable by others), 5 could not fully roll back: the journal says where.`
 
 type Opts = RebuildOptions & { list?: boolean }
 
@@ -70,6 +71,9 @@ async function act(
   if (opts.list && (opts.resume || opts.rollback || opts.to || opts.dryRun))
     throw new UsageError('--list only lists: no other option goes with it')
   const { config } = await loadConfig({ file: g.config })
+  // journals drive --resume as root: a stateDir/backupDir others could write is refused (exit 4)
+  // before the engine is asked anything; --list and --dry-run act on nothing
+  if (!opts.list && !opts.dryRun) await checkStateDirs(config)
   const engine = await openEngine({ config, dockerHost: g.dockerHost, warn: (w) => out.warn(w) })
   let result: RebuildResult
   try {

@@ -43,7 +43,7 @@ export function reportCommand(): Command {
     )
     .addHelpText(
       'after',
-      '\nExit codes: 0 report made, 2 bad usage or config, 3 Docker engine unreachable.\nJSON shape: "schema": "shipshape.report/1" (see README).',
+      '\nExit codes: 0 report made, 2 bad usage or config, 3 Docker engine unreachable,\n4 refused (--out inside a stateDir other users could write, or a symlink).\nJSON shape: "schema": "shipshape.report/1" (see README).',
     )
     .action(
       async (
@@ -61,7 +61,7 @@ export function reportCommand(): Command {
         const out = createOutput({ json: g.json, quiet: g.quiet })
         const { config, source } = await loadConfig({ file: g.config })
         if (opts.top) config.report.top = opts.top
-        if (opts.out) await ensureReportDir(opts.out)
+        if (opts.out) await ensureReportDir(opts.out, config.stateDir)
         const spinner = out.spinner('Starting')
         let report
         try {

@@ -4,6 +4,7 @@ import { globalOptions } from '../lib/cli/global.js'
 import { EMBEDDED_DEFAULT, loadConfig, type Config } from '../lib/config/index.js'
 import { openEngine } from '../lib/docker/open.js'
 import { UsageError } from '../lib/errors.js'
+import { checkStateDirs } from '../lib/host/private.js'
 import { lastUsedPath, watchStarts } from '../lib/schedule/events.js'
 import { childEnv, cliJob, jobCommand, summarizePrune, type JobName } from '../lib/schedule/jobs.js'
 import { hostLock, runJob, startScheduler, type Job } from '../lib/schedule/scheduler.js'
@@ -88,13 +89,17 @@ export function scheduleCommand(): Command {
         '--out <stateDir>/reports --notify`; prune = `shipshape prune --json` (applies with prune.apply: true).',
         'A firing is skipped while a job (this one or the other) still runs or another shipshape run holds the host lock.',
         'Log: one line per event on stdout (journald adds the time).',
-        'Exit codes: 0 stopped by SIGTERM/SIGINT, 2 bad usage or config (no job configured);',
+        'Exit codes: 0 stopped by SIGTERM/SIGINT, 2 bad usage or config (no job configured),',
+        '4 refused (stateDir/backupDir writable by other users, a symlink, or not owned by this user);',
         'with --once: the job’s own (0 ok, 1 failed, 3 engine unavailable, 4 lock held, …).',
       ].join('\n'),
     )
     .action(async (opts: { once?: string }, cmd: Command) => {
       const g = globalOptions(cmd)
       const { config, source } = await loadConfig({ file: g.config })
+      // it writes last-used.json and takes the lock in stateDir: refused (exit 4) when others
+      // could write stateDir or backupDir, before any job runs
+      await checkStateDirs(config)
       const lock = hostLock(config.stateDir, (w) => log(`schedule: warning: ${w}`))
 
       if (opts.once !== undefined) {

@@ -22,6 +22,7 @@ import type { EngineInfo } from '../docker/types.js'
 import type { ConfigProblem } from '../errors.js'
 import { lockPath, parseLockInfo, type HolderState, type LockInfo } from '../host/lock.js'
 import { isUnder, type MountEntry } from '../host/mountinfo.js'
+import { judgePrivate } from '../host/private.js'
 import { displayRemote } from '../host/rclone.js'
 import { showArgv } from '../host/run.js'
 import {
@@ -480,6 +481,18 @@ export async function checkDir(ctx: CheckContext, key: 'stateDir' | 'backupDir')
   const base = { id: key === 'stateDir' ? 'state-dir' : 'backup-dir', title: DIR_TITLES[key] }
   const fail = (detail: string, fix: string): Check[] => [{ ...base, status: 'fail', detail, fix }]
   const elsewhere = `or set ${key} in the host config to another directory`
+  // the same judgment the commands refuse by (lib/host/private.ts): a symlink, another owner,
+  // writable by group or others
+  const facts = await ctx.ports.pathFacts(dir).catch(() => null)
+  const unsafe = facts
+    ? judgePrivate(dir, facts, { kind: 'dir', uid: ctx.ports.uid(), what: key })
+    : null
+  if (unsafe) {
+    return fail(
+      `${unsafe.problem}; every mutating or resuming command refuses to act on it (exit 4)`,
+      unsafe.fix,
+    )
+  }
   const kind = await ctx.ports.pathKind(dir)
   let measured = dir
   let found: string
@@ -724,11 +737,31 @@ export async function checkJournals(ctx: CheckContext): Promise<Check[]> {
       throw err
     })) ?? []
   ).filter((n) => n.endsWith('.jsonl'))
+  // a journal drives --resume as root: one another user could have written is refused by every
+  // command that lists journals (lib/host/private.ts), so it is a failure here too
+  const uid = ctx.ports.uid()
+  const unsafe: Check[] = []
+  const judge = async (p: string, kind: 'dir' | 'file', what: string) => {
+    const facts = await ctx.ports.pathFacts(p).catch(() => null)
+    const bad = facts ? judgePrivate(p, facts, { kind, uid, what }) : null
+    if (bad) {
+      unsafe.push({
+        id: `journal-private:${path.basename(p)}`,
+        title: kind === 'dir' ? 'Journal directory' : `Journal ${path.basename(p)}`,
+        status: 'fail',
+        detail: `${bad.problem}; mutating and resuming commands refuse to run (exit 4)`,
+        fix: bad.fix,
+      })
+    }
+    return !bad
+  }
+  if (names.length && !(await judge(dir, 'dir', 'journal directory'))) return unsafe
   const limit = pLimit(8)
   const read = await Promise.all(
     names.map((n) =>
       limit(async () => {
         const file = path.join(dir, n)
+        if (!(await judge(file, 'file', 'journal'))) return null
         const text = await ctx.ports.readText(file)
         if (text === null) return null
         try {
@@ -745,6 +778,7 @@ export async function checkJournals(ctx: CheckContext): Promise<Check[]> {
     .sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.file.localeCompare(b.file))
   if (!unfinished.length) {
     const finished = read.filter((j) => j !== null).length
+    if (unsafe.length) return unsafe
     return [
       {
         id: 'journals',
@@ -757,7 +791,7 @@ export async function checkJournals(ctx: CheckContext): Promise<Check[]> {
   }
   const lock = await ctx.lock()
   const hostname = ctx.ports.hostname()
-  return unfinished.map((j) => {
+  const found = unfinished.map((j): Check => {
     const known = RESUMABLE[j.operation]
     const target = known ? j.args[known.key] : (j.args.asset ?? j.args.service)
     const of = typeof target === 'string' ? ` of ${target}` : ''
@@ -777,6 +811,7 @@ export async function checkJournals(ctx: CheckContext): Promise<Check[]> {
         : cmds.fix,
     }
   })
+  return [...unsafe, ...found]
 }
 
 // --- systemd -------------------------------------------------------------------------------------

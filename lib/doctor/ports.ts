@@ -15,6 +15,7 @@ import type { Engine } from '../docker/engine.js'
 import { openEngine } from '../docker/open.js'
 import { holderState, type HolderState, type LockInfo } from '../host/lock.js'
 import { readMountinfo, type MountEntry } from '../host/mountinfo.js'
+import { effectiveUid, pathFacts, type PathFacts } from '../host/private.js'
 import { rcloneVersion } from '../host/rclone.js'
 
 export interface SystemctlResult {
@@ -58,6 +59,10 @@ export interface DoctorPorts {
   findBindings(engine: Engine, source: string, mount: string): Promise<ContainerBinding[]>
   statfs(dir: string): Promise<DiskSpace>
   pathKind(p: string): Promise<PathKind>
+  /** lstat: type (a symlink not followed), permission bits, owner; null when nothing is there */
+  pathFacts(p: string): Promise<PathFacts | null>
+  /** the effective uid doctor runs as: the owner stateDir/backupDir and journals must have */
+  uid(): number
   /** null when the directory may be written (and searched), else the errno code and message */
   canWrite(dir: string): Promise<string | null>
   /** creates and removes a probe file in dir: null when that worked, else why not */
@@ -107,6 +112,8 @@ export function hostPorts(overrides: Partial<DoctorPorts> = {}): DoctorPorts {
         return { kind: 'error', code, message: (err as Error).message }
       }
     },
+    pathFacts: (p) => pathFacts(p),
+    uid: () => effectiveUid(),
     canWrite: async (dir) => {
       try {
         await access(dir, constants.W_OK | constants.X_OK)

@@ -2,23 +2,26 @@
  * The one host-wide lock every mutating shipshape run takes (PRODUCT.md: a second run is refused
  * with exit 4, a stale lock of a dead process is recovered).
  *
- * <stateDir>/shipshape.lock holds JSON {pid, startTime, bootId, operation, since, host}. It is
- * published atomically: the content is written and fsync'ed into a private temp file (fs.open
- * 'wx'), then link(2)ed to the lock name — link fails with EEXIST when the lock exists, and a
- * reader never sees an empty or half-written lock (an O_EXCL create of the lock itself would leave
- * an empty file behind if the process died before writing it).
+ * <stateDir>/shipshape.lock holds JSON {pid, startTime, bootId, operation, since, host}, mode 0600.
+ * It is published atomically by writeFileDurable(…, { noReplace }) (lib/host/durable.ts): the
+ * content is written and fsync'ed into a private temp file, then link(2)ed to the lock name — link
+ * fails with EEXIST when the lock exists, and a reader never sees an empty or half-written lock (an
+ * O_EXCL create of the lock itself would leave an empty file behind if the process died before
+ * writing it). stateDir is created 0700 and refused when another user could write it
+ * (lib/host/private.ts): a lock or journal planted there would be trusted.
  *
  * A holder is alive when its pid exists with the same start time (/proc/<pid>/stat field 22) and
  * the same boot: a recycled pid or a reboot is not mistaken for the holder. No native modules,
  * no proper-lockfile: it keeps a killed holder's lock for its stale timeout and throws when the
  * event loop is blocked (PITFALLS.md).
  */
-import { randomBytes } from 'node:crypto'
 import { readFileSync, unlinkSync } from 'node:fs'
-import { link, mkdir, open, readFile, unlink } from 'node:fs/promises'
+import { readFile, unlink } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { RefusedError } from '../errors.js'
+import { writeFileDurable } from './durable.js'
+import { ensurePrivateDir } from './private.js'
 
 export const LOCK_FILE = 'shipshape.lock'
 
@@ -161,8 +164,9 @@ export async function acquireLock(opts: AcquireOptions): Promise<HostLock> {
   const now = opts.now ?? (() => new Date())
   const file = lockPath(opts.stateDir)
   try {
-    await mkdir(opts.stateDir, { recursive: true })
+    await ensurePrivateDir(opts.stateDir, 'stateDir')
   } catch (e) {
+    if (e instanceof RefusedError) throw e
     throw cannotWrite(opts.stateDir, e)
   }
   const self = await readProcStat(process.pid)
@@ -175,58 +179,42 @@ export async function acquireLock(opts: AcquireOptions): Promise<HostLock> {
     host: os.hostname(),
   }
   const text = JSON.stringify(info) + '\n'
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
-  try {
-    const fh = await open(tmp, 'wx', 0o644)
+  let recovered = false
+  // bounded: a lock that keeps vanishing and reappearing is someone else's busy loop
+  for (let attempt = 0; attempt < 50; attempt++) {
     try {
-      await fh.writeFile(text)
-      await fh.sync()
-    } finally {
-      await fh.close()
+      await writeFileDurable(file, text, { noReplace: true })
+      return ownLock(file, info, text)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw cannotWrite(opts.stateDir, e)
     }
-  } catch (e) {
-    throw cannotWrite(opts.stateDir, e)
-  }
-  try {
-    let recovered = false
-    // bounded: a lock that keeps vanishing and reappearing is someone else's busy loop
-    for (let attempt = 0; attempt < 50; attempt++) {
-      try {
-        await link(tmp, file)
-        return ownLock(file, info, text)
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw cannotWrite(opts.stateDir, e)
-      }
-      let held: string
-      try {
-        held = await readFile(file, 'utf8')
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue // released meanwhile
-        throw e
-      }
-      const holder = parseLockInfo(held)
-      if (!holder) {
-        throw new RefusedError(
-          `the lock file ${file} is not a shipshape lock (unreadable content)`,
-          `if no shipshape run is active on this host, remove ${file}`,
-        )
-      }
-      const state = await holderState(holder)
-      if (state.alive !== false || recovered) throw heldError(file, holder, state)
-      const r = await removeStale(file, held, tmp, text)
-      if (r === 'busy') await new Promise((res) => setTimeout(res, 10))
-      if (r === 'removed') {
-        opts.warn?.(`recovered a stale lock: ${describeHolder(holder)} (${state.why})`)
-        recovered = true
-      }
+    let held: string
+    try {
+      held = await readFile(file, 'utf8')
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue // released meanwhile
+      throw e
     }
-    throw new RefusedError(
-      `could not take the lock ${file}: it keeps changing`,
-      'another shipshape run is starting: wait for it to finish',
-    )
-  } finally {
-    await unlink(tmp).catch(() => {})
+    const holder = parseLockInfo(held)
+    if (!holder) {
+      throw new RefusedError(
+        `the lock file ${file} is not a shipshape lock (unreadable content)`,
+        `if no shipshape run is active on this host, remove ${file}`,
+      )
+    }
+    const state = await holderState(holder)
+    if (state.alive !== false || recovered) throw heldError(file, holder, state)
+    const r = await removeStale(file, held, text)
+    if (r === 'busy') await new Promise((res) => setTimeout(res, 10))
+    if (r === 'removed') {
+      opts.warn?.(`recovered a stale lock: ${describeHolder(holder)} (${state.why})`)
+      recovered = true
+    }
   }
+  throw new RefusedError(
+    `could not take the lock ${file}: it keeps changing`,
+    'another shipshape run is starting: wait for it to finish',
+  )
 }
 
 function heldError(file: string, holder: LockInfo, state: HolderState): RefusedError {
@@ -265,12 +253,11 @@ export async function assertLockFree(stateDir: string): Promise<void> {
 async function removeStale(
   file: string,
   staleText: string,
-  tmp: string,
   ours: string,
 ): Promise<'removed' | 'changed' | 'busy'> {
   const guard = `${file}.recover`
   try {
-    await link(tmp, guard)
+    await writeFileDurable(guard, ours, { noReplace: true })
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
     // another run is recovering now, or died doing it (a window of microseconds)

@@ -3,13 +3,13 @@
  * (render.ts, pure) → checked against the schema → written atomically, never over an existing
  * file without --force.
  */
-import { randomBytes } from 'node:crypto'
-import { chmod, link, lstat, mkdir, open, rename, rm } from 'node:fs/promises'
+import { lstat } from 'node:fs/promises'
 import path from 'node:path'
 import { parseConfigText } from '../config/load.js'
 import type { Config } from '../config/schema.js'
 import { openEngine } from '../docker/open.js'
 import { ConfigError, RefusedError, UsageError } from '../errors.js'
+import { mkdirDurable, writeFileDurable } from '../host/durable.js'
 import type { InitFacts } from './facts.js'
 import { gatherInitFacts } from './gather.js'
 import { propose, type Proposal } from './propose.js'
@@ -116,55 +116,24 @@ export async function refuseExisting(file: string): Promise<void> {
 }
 
 /**
- * Writes the file atomically, mode 0644 (it holds no secrets): a temp file in the same
- * directory, fsync'ed, then linked into place (fails if the file appeared meanwhile: never an
- * overwrite without `force`) or, with `force`, renamed over it.
+ * Writes the file atomically and durably (lib/host/durable.ts), mode 0644 whatever the umask (it
+ * holds no secrets): a temp file in the same directory, fsync'ed, then linked into place (fails if
+ * the file appeared meanwhile: never an overwrite without `force`) or, with `force`, renamed over
+ * it. A missing directory is created (0755).
  */
 export async function writeConfigFile(
   file: string,
   text: string,
   o: { force: boolean },
 ): Promise<void> {
-  const dir = path.dirname(file)
-  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`)
-  const cannot = (err: unknown) =>
-    new UsageError(
+  try {
+    await mkdirDurable(path.dirname(file), 0o755)
+    await writeFileDurable(file, text, { mode: 0o644, noReplace: !o.force })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST' && !o.force) throw refusal(file)
+    throw new UsageError(
       `cannot write ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
       'name a file you can write with --out FILE, or run as a user who can',
     )
-  try {
-    await mkdir(dir, { recursive: true })
-    const fh = await open(tmp, 'wx', 0o644)
-    try {
-      await fh.writeFile(text)
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    await chmod(tmp, 0o644) // whatever the umask
-  } catch (err) {
-    await rm(tmp, { force: true })
-    throw cannot(err)
-  }
-  try {
-    if (o.force) {
-      await rename(tmp, file)
-      return
-    }
-    try {
-      await link(tmp, file)
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code
-      if (code === 'EEXIST') throw refusal(file)
-      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw cannot(err)
-      // a filesystem without hard links: check, then rename (a tiny window, no better there)
-      await refuseExisting(file)
-      await rename(tmp, file)
-    }
-  } catch (err) {
-    if (err instanceof RefusedError || err instanceof UsageError) throw err
-    throw cannot(err)
-  } finally {
-    await rm(tmp, { force: true })
   }
 }

@@ -2,13 +2,16 @@
  * `shipshape prune`: inventory (inventory.ts) → plan (plan.ts, pure) → shown; applied only with
  * --yes or prune.apply: true (and never with --dry-run), under the host lock, the plan recorded
  * before the first removal (execute.ts). The result is one JSON shape: shipshape.prune/1.
+ * Applying refuses (exit 4) a stateDir or backupDir another user could write (lib/host/private.ts):
+ * kept originals are removed as root on the word of records found in backupDir.
  */
-import { mkdir, open, rename } from 'node:fs/promises'
 import path from 'node:path'
 import type { Output } from '../cli/output.js'
 import type { Config } from '../config/index.js'
 import type { Engine } from '../docker/engine.js'
+import { mkdirDurable, writeFileDurable } from '../host/durable.js'
 import { acquireLock } from '../host/lock.js'
+import { checkStateDirs } from '../host/private.js'
 import { stampOf } from '../assets/context.js'
 import { executePlan, type RemovalResult } from './execute.js'
 import { engineBytes, engineDisk, gatherPruneInventory } from './inventory.js'
@@ -47,16 +50,13 @@ export interface PruneOptions {
 }
 
 async function writeRecord(file: string, data: unknown): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 })
-  const tmp = `${file}.tmp`
-  const fh = await open(tmp, 'w', 0o600)
-  try {
-    await fh.writeFile(JSON.stringify(data, null, 2) + '\n')
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
-  await rename(tmp, file)
+  await mkdirDurable(path.dirname(file), 0o700)
+  await writeFileDurable(file, JSON.stringify(data, null, 2) + '\n', { mode: 0o600 })
+}
+
+/** Whether this run removes things: --yes or prune.apply, never with --dry-run. */
+export function pruneApplies(config: Config, opts: Pick<PruneOptions, 'yes' | 'dryRun'>): boolean {
+  return !opts.dryRun && Boolean(opts.yes || config.prune.apply)
 }
 
 export async function runPrune(
@@ -65,11 +65,19 @@ export async function runPrune(
 ): Promise<PruneResult> {
   const { config, engine, out } = ctx
   const now = (opts.now ?? (() => new Date()))()
-  const apply = !opts.dryRun && Boolean(opts.yes || config.prune.apply)
+  const apply = pruneApplies(config, opts)
   const warnings: string[] = []
   const warn = (w: string) => {
     warnings.push(w)
     out.warn(w)
+  }
+  if (apply) {
+    await checkStateDirs(config)
+  } else {
+    // a dry run acts on nothing: it says what a real run would refuse
+    await checkStateDirs(config).catch((e: Error & { remedy?: string }) =>
+      warn(`a real run would be refused: ${e.message}${e.remedy ? ` (fix: ${e.remedy})` : ''}`),
+    )
   }
   // the lock first when applying: the plan must not change under a running rebuild or migration
   const lock = apply

@@ -9,6 +9,7 @@ import type { Engine } from '../docker/engine.js'
 import { findConfigured } from '../config/services.js'
 import { RefusedError, UsageError } from '../errors.js'
 import { waitHealthy } from '../health/check.js'
+import { checkPrivateDir } from '../host/private.js'
 import { dockerChildEnv } from '../host/run.js'
 import { freeBytes } from '../host/space.js'
 import { findUnfinishedJournals, runRunbook, type RunSummary } from '../runbook/index.js'
@@ -189,6 +190,8 @@ async function prepare(
     rollback: opts.rollback,
     command: (op) => `shipshape ${op} ${name}`,
   })
+  // priorRun judged stateDir (and the journals); the run's copies go into backupDir
+  if (!opts.dryRun) await checkPrivateDir(config.backupDir, 'backupDir')
   if (opts.rollback && prior?.steps.get('health')?.status === 'done') {
     throw new RefusedError(
       `the ${operation} of ${name} in ${prior.file} had already passed its health check: there is nothing to undo, only to finish`,

@@ -1,7 +1,9 @@
 import { constants } from 'node:fs'
-import { access, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
-import { UsageError } from '../errors.js'
+import { access, readdir, readFile } from 'node:fs/promises'
+import { RefusedError, UsageError } from '../errors.js'
 import path from 'node:path'
+import { mkdirDurable, writeFileDurable } from '../host/durable.js'
+import { ensurePrivateDir } from '../host/private.js'
 import { imageRef } from './analyze.js'
 import { REPORT_SCHEMA, type Growth, type Report } from './types.js'
 
@@ -130,26 +132,38 @@ export async function readPreviousReport(
   return null
 }
 
-/** --out is checked before the report is made: a directory that exists or can be created. */
-export async function ensureReportDir(dir: string): Promise<void> {
+/** dir is stateDir or below it. Pure. */
+export function isWithin(dir: string, parent: string): boolean {
+  const rel = path.relative(path.resolve(parent), path.resolve(dir))
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))
+}
+
+/**
+ * --out is checked before the report is made: a directory that exists or can be created (0750).
+ * One inside stateDir (the nightly report's <stateDir>/reports) is private state: stateDir is
+ * created 0700 first, and refused (exit 4) when another user could write it.
+ */
+export async function ensureReportDir(dir: string, stateDir?: string): Promise<void> {
   try {
-    await mkdir(dir, { recursive: true })
+    if (stateDir && isWithin(dir, stateDir)) await ensurePrivateDir(stateDir, 'stateDir')
+    await mkdirDurable(dir, 0o750)
     await access(dir, constants.W_OK)
   } catch (err) {
+    if (err instanceof RefusedError) throw err
     throw new UsageError(
       `cannot write reports into ${dir}: ${(err as NodeJS.ErrnoException).code ?? err}`,
     )
   }
 }
 
-/** Writes <dir>/shipshape-report-<UTC stamp>.{json,md} atomically (temp file + rename). */
+/** Writes <dir>/shipshape-report-<UTC stamp>.{json,md} atomically and durably, mode 0640. */
 export async function writeReportFiles(
   dir: string,
   report: Report,
   markdown: string,
 ): Promise<{ jsonFile: string; markdownFile: string }> {
   try {
-    await mkdir(dir, { recursive: true })
+    await mkdirDurable(dir, 0o750)
   } catch (err) {
     throw new UsageError(
       `cannot create the report directory ${dir}: ${(err as NodeJS.ErrnoException).code ?? err}`,
@@ -162,12 +176,9 @@ export async function writeReportFiles(
     [jsonFile, JSON.stringify(report, null, 2) + '\n'],
     [markdownFile, markdown],
   ] as const) {
-    const tmp = `${file}.tmp-${process.pid}`
     try {
-      await writeFile(tmp, text, { mode: 0o640 })
-      await rename(tmp, file)
+      await writeFileDurable(file, text, { mode: 0o640 })
     } catch (err) {
-      await rm(tmp, { force: true })
       throw new UsageError(`cannot write ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`)
     }
   }

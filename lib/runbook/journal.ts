@@ -8,9 +8,15 @@
  * (a person is to --resume or --rollback it; that run appends its own records and 'end').
  * A torn last line (power loss mid-write) is ignored when read and fenced off by a newline before
  * the next append.
+ *
+ * A journal drives --resume as root: listing refuses (RefusedError, exit 4) a stateDir or journal
+ * directory another user could write, and a journal of the operation that is not a regular file
+ * owned by this uid or that others could write (lib/host/private.ts) — never skipped silently.
  */
-import { mkdir, open, readdir, readFile, stat, type FileHandle } from 'node:fs/promises'
+import { open, readdir, readFile, stat, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
+import { fsyncDir, mkdirDurable } from '../host/durable.js'
+import { checkPrivateDir, checkPrivateFile } from '../host/private.js'
 
 export const JOURNAL_DIR = 'journal'
 
@@ -206,6 +212,9 @@ export async function findUnfinishedJournals(
 ): Promise<JournalState[]> {
   checkOperation(operation)
   const dir = journalDir(stateDir)
+  // nothing there yet: nothing to trust (read-only commands work without a stateDir)
+  if (!(await checkPrivateDir(stateDir, 'stateDir'))) return []
+  if (!(await checkPrivateDir(dir, 'journal directory'))) return []
   let names: string[]
   try {
     names = await readdir(dir)
@@ -219,9 +228,11 @@ export async function findUnfinishedJournals(
     .map(({ n }) => n)
   const states: JournalState[] = []
   for (const n of mine) {
+    const file = path.join(dir, n)
+    if (!(await checkPrivateFile(file, 'journal'))) continue // removed meanwhile
     let s: JournalState
     try {
-      s = await readJournal(path.join(dir, n))
+      s = await readJournal(file)
     } catch (e) {
       if (e instanceof JournalError) continue // a foreign or empty file: not ours to resume
       throw e
@@ -231,15 +242,6 @@ export async function findUnfinishedJournals(
   return states.sort(
     (a, b) => b.startedAt.localeCompare(a.startedAt) || b.file.localeCompare(a.file),
   )
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r')
-  try {
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
 }
 
 /**
@@ -264,7 +266,8 @@ export class JournalWriter {
     start: Omit<Extract<JournalRecord, { t: 'start' }>, 't' | 'v'>,
   ): Promise<JournalWriter> {
     const dir = journalDir(stateDir)
-    const created = await mkdir(dir, { recursive: true })
+    // 0700, each new directory durable in its parent before the first record is written
+    await mkdirDurable(dir, 0o700)
     const rec: JournalRecord = { t: 'start', v: 1, ...start }
     let file = ''
     let fh: FileHandle | undefined
@@ -281,13 +284,6 @@ export class JournalWriter {
       await fh.write(JSON.stringify(rec) + '\n')
       await fh.sync()
       await fsyncDir(dir)
-      // the first mkdir made directories: make their entries durable in their parents too
-      if (created) {
-        for (let d = dir; ; d = path.dirname(d)) {
-          await fsyncDir(path.dirname(d))
-          if (path.resolve(d) === path.resolve(created) || path.dirname(d) === d) break
-        }
-      }
     } catch (e) {
       await fh.close()
       throw e

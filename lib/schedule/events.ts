@@ -8,8 +8,7 @@
  * scheduler down, the engine restarting with restart policies) are not lost — and a restart of the
  * scheduler does not make every image look used "now". A time only ever moves forward.
  */
-import { randomBytes } from 'node:crypto'
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Engine } from '../docker/engine.js'
 import {
@@ -17,6 +16,7 @@ import {
   followContainerStarts,
   type ContainerStart,
 } from '../docker/events.js'
+import { mkdirDurable, writeFileDurable } from '../host/durable.js'
 import { describeFailure, formatElapsed } from './scheduler.js'
 
 export const LAST_USED_SCHEMA = 'shipshape.last-used/1'
@@ -76,25 +76,12 @@ export async function readLastUsed(
   return out
 }
 
-/** Writes the file atomically (private temp file, fsync, rename), mode 0600. */
+/** Writes the file atomically and durably (lib/host/durable.ts), mode 0600; its dir 0700. */
 export async function writeLastUsed(file: string, images: Record<string, string>): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 })
+  await mkdirDurable(path.dirname(file), 0o700)
   const sorted = Object.fromEntries(Object.entries(images).sort(([a], [b]) => a.localeCompare(b)))
   const text = JSON.stringify({ schema: LAST_USED_SCHEMA, images: sorted }, null, 2) + '\n'
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
-  try {
-    const fh = await open(tmp, 'wx', 0o600)
-    try {
-      await fh.writeFile(text)
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    await rename(tmp, file)
-  } catch (err) {
-    await unlink(tmp).catch(() => {})
-    throw err
-  }
+  await writeFileDurable(file, text, { mode: 0o600 })
 }
 
 /** An engine, or how to connect to one (retried while the engine is down). */

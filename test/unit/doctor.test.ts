@@ -13,6 +13,7 @@ import {
   checkAsset,
   checkDir,
   checkEngine,
+  checkJournals,
   checkSystemd,
   DOCTOR_UNITS,
   engineAgeProblems,
@@ -36,6 +37,7 @@ import {
 } from '../../lib/doctor/checks.js'
 import { failedSummary, runDoctor } from '../../lib/doctor/index.js'
 import type { DoctorPorts, PathKind, SystemctlResult } from '../../lib/doctor/ports.js'
+import type { PathFacts } from '../../lib/host/private.js'
 import { renderDoctor, wrap } from '../../lib/doctor/render.js'
 import type { Engine } from '../../lib/docker/engine.js'
 import type { EngineInfo } from '../../lib/docker/types.js'
@@ -63,6 +65,8 @@ function fakePorts(o: Partial<DoctorPorts> = {}): DoctorPorts {
     findBindings: no('findBindings'),
     statfs: async () => ({ free: 50 * GiB, total: 100 * GiB }),
     pathKind: async () => ({ kind: 'missing' }),
+    pathFacts: async () => null,
+    uid: () => 0,
     canWrite: async () => null,
     probeDir: async () => null,
     readText: async () => null,
@@ -746,6 +750,70 @@ describe('checkDir', () => {
     const [low] = await checkDir(context(c, full), 'stateDir')
     expect(low).toMatchObject({ status: 'warn' })
     expect(low?.detail).toContain('less than 1 GiB')
+  })
+
+  it('writable by others, a symlink or another owner: fail with the refusal the commands give', async () => {
+    const facts = (f: Partial<PathFacts>) =>
+      fakePorts({
+        pathKind: async (): Promise<PathKind> => ({ kind: 'dir' }),
+        pathFacts: async () => ({ type: 'dir', mode: 0o700, uid: 0, ...f }),
+      })
+    const [open] = await checkDir(context(c, facts({ mode: 0o777 })), 'stateDir')
+    expect(open).toMatchObject({
+      id: 'state-dir',
+      status: 'fail',
+      fix: 'chmod 700 /srv/x/state && chown root:root /srv/x/state',
+    })
+    expect(open?.detail).toContain('writable by group and others (mode 0777)')
+    expect(open?.detail).toContain('refuses to act on it (exit 4)')
+    const [link] = await checkDir(context(c, facts({ type: 'symlink' })), 'backupDir')
+    expect(link).toMatchObject({ id: 'backup-dir', status: 'fail' })
+    expect(link?.fix).toContain('set backupDir in the host config to the real directory')
+    const [theirs] = await checkDir(context(c, facts({ uid: 1000 })), 'stateDir')
+    expect(theirs?.detail).toContain('owned by uid 1000, not root (uid 0)')
+    const [fine] = await checkDir(context(c, facts({ mode: 0o755 })), 'stateDir')
+    expect(fine?.status).toBe('ok')
+  })
+})
+
+describe('checkJournals', () => {
+  const c = config('stateDir: /srv/x/state\n')
+  const dir = '/srv/x/state/journal'
+  const name = 'rebuild-20261125T120000000Z-42.jsonl'
+  const text =
+    JSON.stringify({
+      t: 'start',
+      v: 1,
+      operation: 'rebuild',
+      args: { service: 'web' },
+      host: 'box1',
+      pid: 42,
+      at: '2026-11-25T12:00:00.000Z',
+      steps: [{ id: 'backup', title: 'Back up' }],
+    }) + '\n'
+  const ports = (journalFacts: Partial<PathFacts>) =>
+    fakePorts({
+      listDir: async (d) => (d === dir ? [name] : null),
+      readText: async (f) => (f === `${dir}/${name}` ? text : null),
+      pathFacts: async (p) =>
+        p === dir
+          ? { type: 'dir', mode: 0o700, uid: 0 }
+          : { type: 'file', mode: 0o600, uid: 0, ...journalFacts },
+    })
+
+  it('a private unfinished journal: the command that finishes it', async () => {
+    const [j] = await checkJournals(context(c, ports({})))
+    expect(j).toMatchObject({ id: `journal:${name}`, status: 'fail' })
+    expect(j?.fix).toContain('shipshape rebuild web --resume')
+  })
+
+  it('one another user could have written: fail naming it, never offered for --resume', async () => {
+    const checks = await checkJournals(context(c, ports({ uid: 1000, mode: 0o666 })))
+    expect(checks).toHaveLength(1)
+    expect(checks[0]).toMatchObject({ id: `journal-private:${name}`, status: 'fail' })
+    expect(checks[0]?.detail).toContain(`the journal ${dir}/${name} is owned by uid 1000`)
+    expect(checks[0]?.fix).toContain(`rm ${dir}/${name}`)
+    expect(checks[0]?.fix).not.toContain('--resume')
   })
 })
 

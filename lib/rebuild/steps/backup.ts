@@ -8,8 +8,9 @@
  * still exists (a failed build, a plain container put back as it was). After a compose recreate the
  * old container is gone, and the commit is the only copy of its writable layer: kept.
  */
-import { copyFile, mkdir, rm } from 'node:fs/promises'
+import { copyFile, rm } from 'node:fs/promises'
 import path from 'node:path'
+import { mkdirDurable } from '../../host/durable.js'
 import type { Step } from '../../runbook/types.js'
 import { holdImages, releaseImages } from '../hold.js'
 import {
@@ -58,7 +59,8 @@ export const backupStep: Step<RebuildContext> = {
       healthyBefore: c.healthyBefore,
     })
     await holdImages(c)
-    await mkdir(c.paths.workDir, { recursive: true, mode: 0o700 })
+    // <backupDir>/rebuild/<service>/<stamp>: every level it creates 0700 (backupDir itself too)
+    await mkdirDurable(c.paths.workDir, 0o700)
     for (const [i, f] of c.filesToKeep.entries()) {
       await copyFile(f, path.join(c.paths.workDir, keptName(c.filesToKeep, i)))
     }
