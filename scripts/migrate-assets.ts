@@ -5,7 +5,8 @@ import { globalOptions } from '../lib/cli/global.js'
 import { createOutput } from '../lib/cli/output.js'
 import { openEngine } from '../lib/docker/open.js'
 import { runMigrateAssets, runMigrateFinalize, type MigrateResult } from '../lib/assets/index.js'
-import { UsageError } from '../lib/errors.js'
+import { isWrittenBlocker } from '../lib/assets/finalize.js'
+import { RolledBackError, UsageError } from '../lib/errors.js'
 
 function render(r: MigrateResult): string {
   const lines = [`${r.asset}: ${r.outcome}`]
@@ -69,6 +70,13 @@ export function migrateAssetsCommand(): Command {
             out.human(
               `${r.asset}: ${r.outcome}${r.finalize?.removed.length ? `\n  removed ${r.finalize.removed.join(', ')}` : ''}`,
             )
+          const written = r.finalize?.kept.filter((k) => isWrittenBlocker(k.why)) ?? []
+          if (written.length) {
+            throw new RolledBackError(
+              `${written.map((k) => k.original).join(', ')}: written to after the migration; kept whole, nothing of ${written.length === 1 ? 'it' : 'them'} removed`,
+              'look at what was written there (the message above names it), move it to the destination, then remove the original by hand',
+            )
+          }
           return
         }
         const engine = await openEngine({

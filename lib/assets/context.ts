@@ -9,6 +9,7 @@ import path from 'node:path'
 import type { Output } from '../cli/output.js'
 import type { AssetConfig, HealthConfig } from '../config/index.js'
 import type { Engine } from '../docker/engine.js'
+import type { Ident } from '../host/safefs.js'
 import type { ContainerBinding } from './policy.js'
 import type { RemoteInfo } from './preflight.js'
 import type { ManifestEntry, Progress } from './types.js'
@@ -21,6 +22,8 @@ export interface MigrateContext {
   paths: MigratePaths
   /** the source tree as the preflight walked it; null when resuming past the swap */
   walked: ManifestEntry[] | null
+  /** the source directory as the preflight walked it (device, inode); null when not walked */
+  sourceIdent: Ident | null
   remote: RemoteInfo | null
   bindings: ContainerBinding[]
   /** running containers to stop and start again (on resume: the ones the stop step noted) */

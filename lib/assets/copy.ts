@@ -10,27 +10,25 @@
  */
 import { createHash, type Hash } from 'node:crypto'
 import { constants as fsc } from 'node:fs'
-import {
-  chmod,
-  lstat,
-  lutimes,
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  readlink,
-  rename,
-  rmdir,
-  symlink,
-  unlink,
-  utimes,
-  type FileHandle,
-} from 'node:fs/promises'
+import { mkdir, open, readFile, rmdir, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
+import { nameToBytes, showName } from '../host/names.js'
+import {
+  Tree,
+  TreeChangedError,
+  errCode,
+  splitRel,
+  type Dir,
+  type DirentType,
+  type Ident,
+} from '../host/safefs.js'
+import { inodesOf } from './backup.js'
 import type { HashName, ManifestEntry, Progress } from './types.js'
 
 export interface CopyOptions {
   source: string
+  /** the source as walked (device, inode): another directory there is refused, not read */
+  sourceIdent?: Ident
   dest: string
   /** The manifest's entries; every file must carry hashes.sha256. */
   entries: readonly ManifestEntry[]
@@ -78,6 +76,16 @@ export class UnsupportedOnDestError extends Error {
   }
 }
 
+/** The source and the destination are the same files (a bind mount, a link): nothing is written. */
+export class SameFilesError extends Error {
+  constructor(readonly path: string) {
+    super(
+      `${JSON.stringify(showName(path))} is the same file on the source and the destination: the destination resolves to the source; nothing written`,
+    )
+    this.name = 'SameFilesError'
+  }
+}
+
 /** A source file's bytes no longer match the manifest (changed since the backup). */
 export class SourceChangedError extends Error {
   constructor(
@@ -115,12 +123,12 @@ const NO_FSYNC = new Set(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'])
 /** The temp name a file is written under in its destination directory. */
 export function tempNameFor(name: string): string {
   const tmp = `.${name}${TEMP_SUFFIX}`
-  if (Buffer.byteLength(tmp) <= NAME_MAX) return tmp
-  return `.${createHash('sha256').update(name).digest('hex').slice(0, 32)}${TEMP_SUFFIX}`
+  if (nameToBytes(tmp).length <= NAME_MAX) return tmp
+  return `.${createHash('sha256').update(nameToBytes(name)).digest('hex').slice(0, 32)}${TEMP_SUFFIX}`
 }
 
 export async function copyTree(opts: CopyOptions): Promise<CopyResult> {
-  const { source, dest, signal } = opts
+  const { signal } = opts
   const concurrency = Math.max(1, opts.concurrency ?? 4)
   const tolerance = opts.mtimeToleranceMs ?? 1000
   const doFsync = opts.fsync ?? true
@@ -145,27 +153,50 @@ export async function copyTree(opts: CopyOptions): Promise<CopyResult> {
   let progressBytes = 0
   const progress = throttle(opts.onProgress)
 
-  const { log, done } = await DoneLog.open(opts.doneLog)
+  // both trees by descriptors (safefs.ts): the source as walked, the destination as made here
+  const source = await Tree.open(opts.source, {
+    expect: opts.sourceIdent,
+    inodeOf: inodesOf(opts.entries),
+  })
+  let dest: Tree | undefined
+  const { log, done } = await DoneLog.open(opts.doneLog).catch(async (err: unknown) => {
+    await source.close()
+    throw err
+  })
   try {
-    await mkdir(dest, { recursive: true })
-    result.modesKept = await probeModes(dest)
+    await mkdir(opts.dest, { recursive: true })
+    dest = await Tree.open(opts.dest)
+    const destTree = dest
+    if (
+      dest.root.ident.dev === source.root.ident.dev &&
+      dest.root.ident.ino === source.root.ident.ino
+    ) {
+      throw new SameFilesError('.')
+    }
+    const sameDevice = dest.root.ident.dev === source.root.ident.dev
+    result.modesKept = await probeModes(dest.root)
     const tempsByDir = tempNamesByDir(files)
 
     // Parents exist before their children: one depth level at a time, each level in parallel.
-    await clearTemps(dest, '', tempsByDir)
+    await clearTemps(dest.root, '', tempsByDir)
     for (const level of byDepth(dirs)) {
       await runPool(level, concurrency, stop, async (e) => {
-        const abs = destPath(dest, e.path)
-        try {
-          await mkdir(abs)
-        } catch (err) {
-          if (errCode(err) !== 'EEXIST') throw new CopyFailedError(e.path, errCode(err), err)
-          // A directory left by an earlier run: it must still be a directory, writable by us.
-          const st = await lstat(abs)
-          if (!st.isDirectory()) throw new CopyFailedError(e.path, 'EEXIST', err)
-          if (result.modesKept && (st.mode & 0o700) !== 0o700) await chmod(abs, st.mode | 0o700)
-          await clearTemps(dest, e.path, tempsByDir)
-        }
+        const { dir, name } = splitRel(e.path)
+        await destTree.withDir(dir, async (parent) => {
+          try {
+            await parent.mkdir(name, 0o700)
+          } catch (err) {
+            if (errCode(err) !== 'EEXIST') throw new CopyFailedError(e.path, errCode(err), err)
+            // A directory left by an earlier run: it must still be a directory (not a link to
+            // one), writable by us.
+            const st = await parent.lstat(name)
+            if (!st?.isDirectory()) throw new CopyFailedError(e.path, 'EEXIST', err)
+            if (result.modesKept && (Number(st.mode) & 0o700) !== 0o700) {
+              await destTree.withDir(e.path, (d) => d.chmod(Number(st.mode & 0o7777n) | 0o700))
+            }
+            await clearTemps(parent, e.path, tempsByDir, name)
+          }
+        })
       })
     }
 
@@ -173,24 +204,26 @@ export async function copyTree(opts: CopyOptions): Promise<CopyResult> {
     // They are few: one at a time keeps the first failure the one reported.
     for (const e of links) {
       if (stop.signal.aborted) throw abortError(stop.signal.reason)
-      await makeSymlink(e, destPath(dest, e.path))
+      const { dir, name } = splitRel(e.path)
+      await destTree.withDir(dir, (d) => makeSymlink(e, d, name))
       result.symlinks++
     }
 
     const buffers: [Buffer, Buffer][] = []
     await runPool(files, concurrency, stop, async (e, worker) => {
       const want = e.hashes?.sha256 as string
-      const abs = destPath(dest, e.path)
+      const { dir, name } = splitRel(e.path)
       const prev = done.get(e.path)
       if (prev && prev.sha256 === want && prev.size === e.size) {
-        const st = await lstat(abs).catch((err: unknown) => {
-          if (errCode(err) === 'ENOENT') return null
-          throw new CopyFailedError(e.path, errCode(err), err)
-        })
+        const st = await destTree
+          .withDir(dir, (d) => d.lstat(name))
+          .catch((err: unknown) => {
+            throw new CopyFailedError(e.path, errCode(err), err)
+          })
         if (
           st?.isFile() &&
-          st.size === e.size &&
-          Math.abs(Math.floor(st.mtimeMs) - e.mtimeMs) <= tolerance
+          Number(st.size) === e.size &&
+          Math.abs(Number(st.mtimeNs / 1_000_000n) - e.mtimeMs) <= tolerance
         ) {
           result.skipped++
           progressBytes += e.size
@@ -199,11 +232,12 @@ export async function copyTree(opts: CopyOptions): Promise<CopyResult> {
         }
       }
       buffers[worker] ??= [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)]
-      await copyFile(e, want, path.join(source, e.path), abs, buffers[worker], {
+      await copyFile(e, want, source, destTree, buffers[worker], {
         signal: stop.signal,
         fsync: doFsync,
         inPlace: opts.inPlace ?? true,
         modes: result.modesKept,
+        sameDevice,
         onBytes: (n) => {
           progressBytes += n
           progress(progressBytes, e.path)
@@ -217,9 +251,10 @@ export async function copyTree(opts: CopyOptions): Promise<CopyResult> {
     // Deepest first, after their contents: writing into a directory changes its mtime.
     for (const e of [...dirs].reverse()) {
       if (stop.signal.aborted) throw abortError(stop.signal.reason)
-      const abs = destPath(dest, e.path)
-      if (result.modesKept) await bestEffort(chmod(abs, e.mode))
-      await bestEffort(utimes(abs, toSeconds(e.mtimeMs), toSeconds(e.mtimeMs)))
+      await destTree.withDir(e.path, async (d) => {
+        if (result.modesKept) await bestEffort(d.chmod(e.mode))
+        await bestEffort(d.utimes(toSeconds(e.mtimeMs), toSeconds(e.mtimeMs)))
+      })
     }
     progress(progressBytes, undefined, true)
     await log.close()
@@ -227,6 +262,8 @@ export async function copyTree(opts: CopyOptions): Promise<CopyResult> {
   } finally {
     signal?.removeEventListener('abort', onAbort)
     await log.close().catch(() => {})
+    await source.close()
+    await dest?.close()
   }
 }
 
@@ -235,26 +272,45 @@ interface FileCopyContext {
   fsync: boolean
   inPlace: boolean
   modes: boolean
+  /** source and destination on one device: a destination file may BE the source file */
+  sameDevice: boolean
   onBytes: (n: number) => void
 }
 
 async function copyFile(
   e: ManifestEntry,
   want: string,
-  src: string,
-  dst: string,
+  source: Tree,
+  dest: Tree,
   [bufA, bufB]: [Buffer, Buffer],
   ctx: FileCopyContext,
 ): Promise<void> {
-  const tmp = ctx.inPlace ? dst : path.join(path.dirname(dst), tempNameFor(path.basename(dst)))
+  const { dir, name } = splitRel(e.path)
+  const tmp = ctx.inPlace ? name : tempNameFor(name)
   let input: FileHandle | undefined
   let output: FileHandle | undefined
   let written: string | undefined
   try {
-    input = await open(src, fsc.O_RDONLY | fsc.O_NOFOLLOW)
-    // Always a fresh file: rclone without a VFS cache refuses to reopen one for writing.
-    output = await open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW, 0o600)
-    written = tmp
+    const expect = e.ino !== undefined ? BigInt(e.ino) : undefined
+    const opened = await source.withDir(dir, (d) => d.openFile(name, fsc.O_RDONLY, { expect }))
+    input = opened.fh
+    await dest.withDir(dir, async (d) => {
+      if (ctx.sameDevice) {
+        // truncating the destination must never truncate the source itself
+        const there = await d.lstat(tmp)
+        if (there && there.ino === opened.stat.ino && there.dev === opened.stat.dev) {
+          throw new SameFilesError(e.path)
+        }
+      }
+      // Always a fresh file: rclone without a VFS cache refuses to reopen one for writing.
+      output = (
+        await d.openFile(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC, {
+          mode: 0o600,
+          regular: false,
+        })
+      ).fh
+      written = tmp
+    })
     const hash = createHash('sha256')
     let size = 0
     // The next read overlaps the current write.
@@ -266,7 +322,7 @@ async function copyFile(
       size += n
       const next = cur === bufA ? bufB : bufA
       const [w, r] = await Promise.allSettled([
-        writeAll(output, cur, n),
+        writeAll(output!, cur, n),
         input.read(next, 0, CHUNK, null),
       ])
       if (w.status === 'rejected') throw w.reason
@@ -283,27 +339,39 @@ async function copyFile(
       )
     await input.close()
     input = undefined
+    const fh = output as FileHandle | undefined as FileHandle
+    if (ctx.modes) await bestEffort(fh.chmod(e.mode))
     if (ctx.fsync) {
       try {
-        await output.sync()
+        await fh.sync()
       } catch (err) {
         if (!NO_FSYNC.has(errCode(err) ?? '')) throw err
       }
     }
     // On a mount without a write cache the upload finishes (or fails) here.
-    const out = output
     output = undefined
-    await out.close()
-    if (tmp !== dst) await rename(tmp, dst)
-    written = dst
-    await utimes(dst, toSeconds(e.mtimeMs), toSeconds(e.mtimeMs))
-    if (ctx.modes) await bestEffort(chmod(dst, e.mode))
+    await fh.close()
+    await dest.withDir(dir, async (d) => {
+      if (tmp !== name) await d.rename(tmp, d, name)
+      written = name
+      // the file's own times (AT_SYMLINK_NOFOLLOW): set after close, or the upload resets them
+      await d.lutimes(name, toSeconds(e.mtimeMs), toSeconds(e.mtimeMs))
+    })
   } catch (err) {
     await input?.close().catch(() => {})
-    await output?.close().catch(() => {})
+    await (output as FileHandle | undefined)?.close().catch(() => {})
     // Keep nothing of what this attempt wrote (temp part or final name); best effort on a dead mount.
-    if (written) await unlink(written).catch(() => {})
-    if (err instanceof SourceChangedError || isAbortError(err)) throw err
+    if (written) {
+      const name = written
+      await dest.withDir(dir, (d) => d.unlink(name)).catch(() => {})
+    }
+    if (
+      err instanceof SourceChangedError ||
+      err instanceof SameFilesError ||
+      err instanceof TreeChangedError ||
+      isAbortError(err)
+    )
+      throw err
     throw new CopyFailedError(e.path, errCode(err), err)
   }
 }
@@ -313,28 +381,29 @@ async function writeAll(fh: FileHandle, buf: Buffer, n: number): Promise<void> {
   while (off < n) off += (await fh.write(buf, off, n - off, null)).bytesWritten
 }
 
-async function makeSymlink(e: ManifestEntry, abs: string): Promise<void> {
+async function makeSymlink(e: ManifestEntry, d: Dir, name: string): Promise<void> {
   const target = e.linkname as string
+  const times = (): [number, number] => [toSeconds(e.mtimeMs), toSeconds(e.mtimeMs)]
   try {
-    await symlink(target, abs)
+    await d.symlink(target, name)
   } catch (err) {
     const code = errCode(err)
     if (code === 'EEXIST') {
       // Left by an earlier run: keep it if it is the same link, else make it again.
-      const same = await readlink(abs).then(
+      const same = await d.readlink(name).then(
         (t) => t === target,
         () => false,
       )
-      if (same) return void (await bestEffort(lutimes(abs, ...times(e.mtimeMs))))
-      const st = await lstat(abs)
-      if (st.isDirectory()) throw new CopyFailedError(e.path, code, err)
-      await unlink(abs)
-      return makeSymlink(e, abs)
+      if (same) return void (await bestEffort(d.lutimes(name, ...times())))
+      const st = await d.lstat(name)
+      if (st?.isDirectory()) throw new CopyFailedError(e.path, code, err)
+      await d.unlink(name)
+      return makeSymlink(e, d, name)
     }
     if (code && UNSUPPORTED.has(code)) throw new UnsupportedOnDestError('symlink', e.path, code)
     throw new CopyFailedError(e.path, code, err)
   }
-  await bestEffort(lutimes(abs, ...times(e.mtimeMs)))
+  await bestEffort(d.lutimes(name, ...times()))
 }
 
 /**
@@ -342,38 +411,53 @@ async function makeSymlink(e: ManifestEntry, abs: string): Promise<void> {
  * on an rclone mount an empty file is uploaded when FUSE releases it, after close() returned,
  * so an unlink right after can run first and the upload leaves the file on the remote.
  */
-async function probeModes(dest: string): Promise<boolean> {
-  const probe = path.join(dest, PROBE_NAME)
-  await rmdir(probe).catch(() => {})
-  await mkdir(probe, 0o700)
+async function probeModes(dest: Dir): Promise<boolean> {
+  await dest.rmdir(PROBE_NAME).catch(() => {})
+  await dest.mkdir(PROBE_NAME, 0o700)
   try {
+    const probe = await dest.openDir(PROBE_NAME)
     try {
-      await chmod(probe, 0o750)
+      await probe.chmod(0o750)
     } catch (err) {
       if (UNSUPPORTED.has(errCode(err) ?? '')) return false
       throw err
+    } finally {
+      await probe.close()
     }
-    return ((await lstat(probe)).mode & 0o7777) === 0o750
+    return (Number((await dest.lstat(PROBE_NAME))?.mode ?? 0) & 0o7777) === 0o750
   } finally {
-    await rmdir(probe)
+    await dest.rmdir(PROBE_NAME)
   }
 }
 
-/** Removes temp parts of manifest files left in one destination directory by a killed run. */
-async function clearTemps(dest: string, dir: string, temps: Map<string, Set<string>>) {
+/**
+ * Removes temp parts of manifest files left in one destination directory by a killed run:
+ * `dir` is the relative path of the directory (temps are keyed by it); `parent` holds it under
+ * `name`, or is the directory itself when `name` is absent.
+ */
+async function clearTemps(
+  parent: Dir,
+  dir: string,
+  temps: Map<string, Set<string>>,
+  name?: string,
+) {
   const mine = temps.get(dir)
   if (!mine) return
-  const abs = dir === '' ? dest : destPath(dest, dir)
-  for (const name of await readdir(abs)) if (mine.has(name)) await unlink(path.join(abs, name))
+  const d = name === undefined ? parent : await parent.openDir(name)
+  try {
+    for (const n of await d.readdir()) if (mine.has(n)) await d.unlink(n)
+  } finally {
+    if (d !== parent) await d.close()
+  }
 }
 
 function tempNamesByDir(files: readonly ManifestEntry[]): Map<string, Set<string>> {
   const byDir = new Map<string, Set<string>>()
   for (const e of files) {
-    const { dir, base } = splitPath(e.path)
+    const { dir, name } = splitRel(e.path)
     let set = byDir.get(dir)
     if (!set) byDir.set(dir, (set = new Set()))
-    set.add(tempNameFor(base))
+    set.add(tempNameFor(name))
   }
   return byDir
 }
@@ -495,7 +579,6 @@ export async function removeCopy(opts: {
   /** dest existed (empty) before the copy: empty it, never remove it */
   keepDest?: boolean
 }): Promise<RemoveResult> {
-  const { dest } = opts
   checkEntries(opts.entries, false)
   const concurrency = Math.max(1, opts.concurrency ?? 8)
   const kinds = new Map(opts.entries.map((e) => [e.path, e.kind]))
@@ -505,54 +588,90 @@ export async function removeCopy(opts: {
   const dirs = ['', ...opts.entries.filter((e) => e.kind === 'dir').map((e) => e.path)]
   // directories that will not be empty: rmdir on them only makes rclone log an ERROR
   const kept = new Set<string>()
+  const keep = (rel: string) => {
+    const { dir } = splitRel(rel)
+    kept.add(dir)
+    result.leftovers.push(rel)
+  }
+  let tree: Tree
+  try {
+    tree = await Tree.open(opts.dest)
+  } catch (err) {
+    if (errCode(err) === 'ENOENT') return result
+    throw err
+  }
 
-  // Reading each directory once costs far fewer mount round trips than an unlink per name.
-  for (const dir of dirs.reverse()) {
-    const abs = dir === '' ? dest : destPath(dest, dir)
-    let names: import('node:fs').Dirent[]
-    try {
-      names = await readdir(abs, { withFileTypes: true })
-    } catch (err) {
-      if (errCode(err) === 'ENOENT') continue
-      throw err
-    }
-    const doomed: string[] = []
-    for (const d of names) {
-      const rel = dir === '' ? d.name : `${dir}/${d.name}`
-      const kind = kinds.get(rel)
-      if (d.isDirectory() && dir === '' && d.name === PROBE_NAME) {
-        await rmdir(path.join(abs, d.name)).catch(() => kept.add(dir))
-      } else if (d.isDirectory()) {
-        kept.add(dir)
-        // a manifest directory still here kept leftovers, already reported from inside it
-        if (kind !== 'dir') result.leftovers.push(rel)
-      } else if (kind === 'file' || kind === 'symlink') doomed.push(d.name)
-      else if (temps.get(dir)?.has(d.name) || (dir === '' && d.name === PROBE_NAME))
-        doomed.push(d.name) // (a probe FILE: left by an older shipshape)
-      else {
-        kept.add(dir)
-        result.leftovers.push(rel)
-      }
-    }
-    await runPool(doomed, concurrency, new AbortController(), async (name) => {
-      const rel = dir === '' ? name : `${dir}/${name}`
-      const e = byPath.get(rel)
-      if (e?.kind === 'file') {
-        // a file changed since the copy (an app wrote it after the swap) is not ours to delete
-        const st = await lstat(path.join(abs, name)).catch(() => null)
-        if (st && (st.size !== e.size || Math.abs(st.mtimeMs - e.mtimeMs) >= 1000)) {
-          kept.add(dir)
-          result.leftovers.push(rel)
-          return
+  try {
+    // Reading each directory once costs far fewer mount round trips than an unlink per name.
+    // Every directory is reached from its parent by descriptor: one replaced by a link (an app
+    // wrote into the destination after the swap) is left as it is, with what it points at.
+    for (const dir of dirs.reverse()) {
+      let names: { name: string; type: DirentType }[]
+      try {
+        names = await tree.withDir(dir, (d) => d.readdirTypes())
+      } catch (err) {
+        if (errCode(err) === 'ENOENT') continue
+        if (err instanceof TreeChangedError) {
+          keep(dir)
+          continue
         }
+        throw err
       }
-      await unlink(path.join(abs, name))
-      result.removed++
-    })
-    if (kept.has(dir) || (dir === '' && opts.keepDest)) continue
+      const doomed: string[] = []
+      for (const d of names) {
+        const rel = dir === '' ? d.name : `${dir}/${d.name}`
+        const kind = kinds.get(rel)
+        if (d.type === 'dir' && dir === '' && d.name === PROBE_NAME) {
+          await tree.root.rmdir(d.name).catch(() => kept.add(dir))
+        } else if (d.type === 'dir') {
+          kept.add(dir)
+          // a manifest directory still here kept leftovers, already reported from inside it
+          if (kind !== 'dir') result.leftovers.push(rel)
+        } else if (kind === 'file' || kind === 'symlink') doomed.push(d.name)
+        else if (temps.get(dir)?.has(d.name) || (dir === '' && d.name === PROBE_NAME))
+          doomed.push(d.name) // (a probe FILE: left by an older shipshape)
+        else keep(rel)
+      }
+      await runPool(doomed, concurrency, new AbortController(), async (name) => {
+        const rel = dir === '' ? name : `${dir}/${name}`
+        const e = byPath.get(rel)
+        await tree.withDir(dir, async (d) => {
+          const st = await d.lstat(name)
+          if (!st) return
+          if (e?.kind === 'file') {
+            // a file changed since the copy (an app wrote it after the swap) is not ours to
+            // delete; nor is anything that is no longer a file
+            if (
+              !st.isFile() ||
+              Number(st.size) !== e.size ||
+              Math.abs(Number(st.mtimeNs / 1_000_000n) - e.mtimeMs) >= 1000
+            ) {
+              return keep(rel)
+            }
+          } else if (e?.kind === 'symlink' && !st.isSymbolicLink()) return keep(rel)
+          if (st.isDirectory()) return keep(rel)
+          await d.unlink(name)
+          result.removed++
+        })
+      })
+      if (kept.has(dir) || (dir === '' && opts.keepDest)) continue
+      if (dir === '') continue // dest itself: after the tree is closed
+      try {
+        const { dir: up, name } = splitRel(dir)
+        await tree.forget(dir)
+        await tree.withDir(up, (d) => d.rmdir(name))
+        result.removed++
+      } catch (err) {
+        const code = errCode(err)
+        if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOENT') throw err
+      }
+    }
+  } finally {
+    await tree.close()
+  }
+  if (!kept.has('') && !opts.keepDest) {
     try {
-      await rmdir(abs)
-      if (dir !== '') result.removed++
+      await rmdir(opts.dest)
     } catch (err) {
       const code = errCode(err)
       if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOENT') throw err
@@ -568,6 +687,7 @@ export async function removeCopy(opts: {
 /**
  * Stats every manifest path through the destination and hashes its files, returning what is
  * actually there shaped like the manifest (paths missing on the destination are left out).
+ * Every directory is reached by descriptor from its parent; nothing is followed.
  */
 export async function readBackTree(opts: {
   dest: string
@@ -589,20 +709,23 @@ export async function readBackTree(opts: {
   const out: (ManifestEntry | undefined)[] = new Array(opts.entries.length)
   const buffers: Buffer[] = []
   let bytes = 0
+  const tree = await Tree.open(opts.dest)
   try {
     await runPool(
       opts.entries.map((e, i) => ({ e, i })),
       concurrency,
       stop,
       async ({ e, i }, worker) => {
-        const abs = destPath(opts.dest, e.path)
-        let st: import('node:fs').BigIntStats
+        const { dir, name } = splitRel(e.path)
+        let st: import('node:fs').BigIntStats | null
         try {
-          st = await lstat(abs, { bigint: true })
+          st = await tree.withDir(dir, (d) => d.lstat(name))
         } catch (err) {
           if (errCode(err) === 'ENOENT') return
+          if (err instanceof TreeChangedError) throw err
           throw new CopyFailedError(e.path, errCode(err), err)
         }
+        if (!st) return
         const kind = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file'
         const actual: ManifestEntry = {
           path: e.path,
@@ -613,11 +736,11 @@ export async function readBackTree(opts: {
           uid: Number(st.uid),
           gid: Number(st.gid),
         }
-        if (kind === 'symlink') actual.linkname = await readlink(abs)
+        if (kind === 'symlink') actual.linkname = await tree.withDir(dir, (d) => d.readlink(name))
         if (kind === 'file') {
           if (!st.isFile()) throw new CopyFailedError(e.path, undefined, 'not a regular file')
           buffers[worker] ??= Buffer.allocUnsafe(CHUNK)
-          actual.hashes = await hashFile(e.path, abs, algos, buffers[worker], stop.signal, (n) => {
+          actual.hashes = await hashFile(e.path, tree, algos, buffers[worker], stop.signal, (n) => {
             bytes += n
             progress(bytes, e.path)
           })
@@ -629,21 +752,23 @@ export async function readBackTree(opts: {
     return out.filter((e): e is ManifestEntry => e !== undefined)
   } finally {
     opts.signal?.removeEventListener('abort', onAbort)
+    await tree.close()
   }
 }
 
 async function hashFile(
   rel: string,
-  abs: string,
+  tree: Tree,
   algos: readonly HashName[],
   buf: Buffer,
   signal: AbortSignal,
   onBytes: (n: number) => void,
 ): Promise<Partial<Record<HashName, string>>> {
   const hashes: [HashName, Hash][] = algos.map((a) => [a, createHash(a)])
+  const { dir, name } = splitRel(rel)
   let fh: FileHandle | undefined
   try {
-    fh = await open(abs, fsc.O_RDONLY | fsc.O_NOFOLLOW)
+    fh = (await tree.withDir(dir, (d) => d.openFile(name, fsc.O_RDONLY))).fh
     for (;;) {
       if (signal.aborted) throw abortError(signal.reason)
       const { bytesRead } = await fh.read(buf, 0, buf.length, null)
@@ -652,7 +777,7 @@ async function hashFile(
       onBytes(bytesRead)
     }
   } catch (err) {
-    if (isAbortError(err)) throw err
+    if (isAbortError(err) || err instanceof TreeChangedError) throw err
     throw new CopyFailedError(rel, errCode(err), err)
   } finally {
     await fh?.close().catch(() => {})
@@ -710,15 +835,6 @@ function byDepth(dirs: readonly ManifestEntry[]): ManifestEntry[][] {
   return levels.filter((l) => l !== undefined)
 }
 
-function splitPath(rel: string): { dir: string; base: string } {
-  const i = rel.lastIndexOf('/')
-  return i < 0 ? { dir: '', base: rel } : { dir: rel.slice(0, i), base: rel.slice(i + 1) }
-}
-
-function destPath(dest: string, rel: string): string {
-  return path.join(dest, rel)
-}
-
 /** The manifest drives writes and deletes on a mount: refuse any path that could leave `dest`. */
 function checkEntries(entries: readonly ManifestEntry[], needHashes: boolean): void {
   for (const e of entries) {
@@ -740,10 +856,6 @@ function toSeconds(ms: number): number {
   return (ms + 0.0005) / 1000
 }
 
-function times(ms: number): [number, number] {
-  return [toSeconds(ms), toSeconds(ms)]
-}
-
 /** Metadata a destination may not keep (rclone: dir mtimes, modes) is not worth failing over. */
 async function bestEffort(p: Promise<void>): Promise<void> {
   try {
@@ -751,11 +863,6 @@ async function bestEffort(p: Promise<void>): Promise<void> {
   } catch (err) {
     if (!UNSUPPORTED.has(errCode(err) ?? '') && errCode(err) !== 'EINVAL') throw err
   }
-}
-
-function errCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code
-  return typeof code === 'string' ? code : undefined
 }
 
 function errorText(err: unknown): string {

@@ -1,17 +1,31 @@
 /**
  * `shipshape migrate-assets NAME --finalize`: removes the originals a migration kept aside once
  * their `keepOriginal` has passed — and only while the migration still stands (source is the
- * symlink to dest) and dest still holds every file of the manifest with its size. Each removal
- * is a runbook step (lock, journal); it cannot be undone, the backup archive stays.
+ * symlink to dest), dest still holds every file of the manifest with its size, and the original
+ * holds nothing the manifest does not: a writer the preflight did not see (a host process, a
+ * second bind mount) may have written into it after the swap, and those writes are kept and
+ * reported, never deleted. Each removal is a runbook step (lock, journal); it cannot be undone,
+ * the backup archive stays. Prune removes originals through the same functions.
+ *
+ *   findKeptOriginals(backupDir, name)   the runs' original.json records
+ *   foreignOriginal(k, asset, policy)    (pure) an original.json naming something else: refused
+ *   writtenSince(manifest, walk)         (pure) what in the original is not as the manifest has it
+ *   finalizeBlocker(k, now)              why it may not go yet (reads: walks the original)
+ *   removeOriginal(k)                    rm -r by descriptors (lib/host/safefs.ts), each entry
+ *                                        checked against the manifest again as it goes
  */
-import { lstat, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises'
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises'
 import path from 'node:path'
+import { writeFileDurable } from '../host/durable.js'
+import { nameToBytes, showName } from '../host/names.js'
+import { Dir, removeTree, type RemoveResult } from '../host/safefs.js'
 import type { Output } from '../cli/output.js'
 import type { Config } from '../config/index.js'
 import { runRunbook, type RunSummary, type Step } from '../runbook/index.js'
 import { priorRun } from '../runbook/prior.js'
-import { readManifest } from './manifest.js'
+import { mtimeMsOf, readManifest, walkTree, type WalkProblem } from './manifest.js'
 import { checkSourcePath } from './policy.js'
+import type { Manifest, ManifestEntry } from './types.js'
 
 export interface KeptOriginal {
   /** the run's work dir in backupDir (holds original.json, manifest.json, the archive) */
@@ -69,6 +83,50 @@ export function foreignOriginal(
   return refused.length ? refused[0]!.message : null
 }
 
+/** One entry of the original as it is now, against the manifest's (pure): why it must stay. */
+export function entryWrittenSince(
+  expected: ManifestEntry | undefined,
+  now: Pick<ManifestEntry, 'kind' | 'size' | 'mtimeMs'> & { ino?: string; linkname?: string },
+): string | null {
+  if (!expected) return 'added after the migration'
+  if (expected.kind !== now.kind) return `now a ${now.kind}, was a ${expected.kind}`
+  if (expected.ino !== undefined && now.ino !== undefined && expected.ino !== now.ino) {
+    return 'replaced after the migration (another inode)'
+  }
+  if (now.kind === 'file') {
+    if (now.size !== expected.size) return `size ${expected.size} → ${now.size}`
+    if (now.mtimeMs > expected.mtimeMs) return 'written after the migration (newer mtime)'
+  }
+  if (now.kind === 'symlink' && now.linkname !== undefined && now.linkname !== expected.linkname) {
+    return 'the link was changed'
+  }
+  return null
+}
+
+/**
+ * What in the original is not as the manifest has it (pure): entries added, grown, newer,
+ * replaced, changed kind; and what the walk could not list (a fifo, a mount point). Entries
+ * gone since are not listed: nothing of theirs would be lost.
+ */
+export function writtenSince(
+  manifest: readonly ManifestEntry[],
+  walk: { entries: readonly ManifestEntry[]; problems: readonly WalkProblem[] },
+): string[] {
+  const byPath = new Map(manifest.map((e) => [e.path, e]))
+  const out: string[] = []
+  for (const e of walk.entries) {
+    const why = entryWrittenSince(byPath.get(e.path), e)
+    if (why) out.push(`${showName(e.path)}: ${why}`)
+  }
+  for (const p of walk.problems) out.push(`${p.path}: ${p.reason}`)
+  return out
+}
+
+const CHANGED = 'was written to after the migration'
+
+/** Whether a blocker is the original's content (not time, links or records). */
+export const isWrittenBlocker = (why: string | null): boolean => why?.includes(CHANGED) ?? false
+
 /** Why this original may not go yet (null: it may). Reads only. */
 export async function finalizeBlocker(k: KeptOriginal, now: Date): Promise<string | null> {
   if (k.removedAt) return `removed already (${k.removedAt})`
@@ -88,11 +146,72 @@ export async function finalizeBlocker(k: KeptOriginal, now: Date): Promise<strin
   let missing = 0
   for (const e of manifest.entries) {
     if (e.kind !== 'file') continue
-    const st = await stat(path.join(k.dest, e.path)).catch(() => null)
-    if (st?.size !== e.size) missing++
+    const st = await lstat(nameToBytes(path.join(k.dest, e.path))).catch(() => null)
+    if (!st?.isFile() || st.size !== e.size) missing++
   }
   if (missing) return `${missing} file(s) of the manifest are missing or changed in ${k.dest}`
+  const changes = await originalChanges(k, manifest)
+  if (changes.length) {
+    return `${k.original} ${CHANGED} (${changes.length} entr${changes.length === 1 ? 'y' : 'ies'}: ${changes.slice(0, 3).join('; ')}${changes.length > 3 ? '; …' : ''}): it stays; move what is needed to ${k.dest}, then remove it by hand`
+  }
   return null
+}
+
+/** The original walked by descriptors and held against the manifest (see writtenSince). */
+async function originalChanges(k: KeptOriginal, manifest: Manifest): Promise<string[]> {
+  const walk = await walkTree(k.original)
+  return writtenSince(manifest.entries, walk)
+}
+
+/**
+ * Removes the kept original by descriptors (lib/host/safefs.ts): nothing is followed, nothing
+ * outside it on another file system is crossed into, and every entry is held against the
+ * manifest once more right before it goes — one written since the check stays, and so do the
+ * directories above it. Throws when anything stayed, naming it.
+ */
+export async function removeOriginal(k: KeptOriginal): Promise<RemoveResult> {
+  const manifest = await readManifest(path.join(k.workDir, 'manifest.json'))
+  const byPath = new Map(manifest.entries.map((e) => [e.path, e]))
+  const parent = await Dir.open(path.dirname(k.original))
+  let r: RemoveResult
+  try {
+    r = await removeTree(parent, path.basename(k.original), {
+      keep: (rel, st) => {
+        const kind = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file'
+        if (!st.isDirectory() && !st.isFile() && !st.isSymbolicLink())
+          return 'a special file added after the migration'
+        return entryWrittenSince(byPath.get(rel), {
+          kind,
+          size: kind === 'file' ? Number(st.size) : 0,
+          mtimeMs: mtimeMsOf(st),
+          ino: String(st.ino),
+        })
+      },
+    })
+  } finally {
+    await parent.close()
+  }
+  if (r.kept.length) {
+    throw new Error(
+      `${k.original} ${CHANGED} while it was being removed: kept ${r.kept
+        .slice(0, 3)
+        .map((x) => `${showName(x.path)} (${x.why})`)
+        .join(
+          ', ',
+        )}${r.kept.length > 3 ? ', …' : ''} and the directories above them; ${r.removed} other entries removed`,
+    )
+  }
+  return r
+}
+
+/** original.json, marked removed: atomically and durably, as every record a later run reads. */
+async function markRemoved(k: KeptOriginal, at: Date): Promise<void> {
+  const { workDir: _omit, ...rest } = k
+  void _omit
+  await writeFileDurable(
+    path.join(k.workDir, 'original.json'),
+    JSON.stringify({ ...rest, removedAt: at.toISOString() }, null, 2) + '\n',
+  )
 }
 
 function removeStep(k: KeptOriginal): Step<{ now: () => Date }> {
@@ -100,17 +219,13 @@ function removeStep(k: KeptOriginal): Step<{ now: () => Date }> {
     id: `remove-${path.basename(k.workDir)}`,
     title: `Remove the original kept at ${k.original}`,
     preview: () => [
-      `rm -r ${k.original} (kept until ${k.keepUntil}; the backup in ${k.workDir} stays)`,
+      `rm -r ${k.original} by descriptors, each entry checked against the manifest (kept until ${k.keepUntil}; the backup in ${k.workDir} stays)`,
     ],
     async run(ctx) {
       const blocker = await finalizeBlocker(k, ctx.now())
       if (blocker && !blocker.includes('is not there any more')) throw new Error(blocker)
-      await rm(k.original, { recursive: true, force: true })
-      await writeFile(
-        path.join(k.workDir, 'original.json'),
-        JSON.stringify({ ...k, workDir: undefined, removedAt: ctx.now().toISOString() }, null, 2) +
-          '\n',
-      )
+      if (!blocker) await removeOriginal(k)
+      await markRemoved(k, ctx.now())
     },
     async verify() {
       return !(await lstat(k.original).then(

@@ -7,6 +7,7 @@ import { lstat } from 'node:fs/promises'
 import type { Output } from '../cli/output.js'
 import { formatBytes, type AssetConfig, type Config } from '../config/index.js'
 import type { Engine } from '../docker/engine.js'
+import type { Ident } from '../host/safefs.js'
 import { RefusedError } from '../errors.js'
 import { findConfigured } from '../config/services.js'
 import { runRunbook, type RunSummary } from '../runbook/index.js'
@@ -15,7 +16,7 @@ import { RunbookNeedsPersonError, RunbookRolledBackError } from '../runbook/runn
 import { migratePaths, stampOf, type MigrateContext, type MigrateFacts } from './context.js'
 import type { Refusal } from './policy.js'
 import { runFinalize } from './finalize.js'
-import { emptyPreflight, preflight } from './preflight.js'
+import { destState, emptyPreflight, preflight } from './preflight.js'
 import { migrateSteps } from './steps/index.js'
 import { readManifest } from './manifest.js'
 import { readBackupInfo } from './steps/backup.js'
@@ -91,6 +92,41 @@ function progressOf(out: Output) {
         spinner.stop()
       },
     }
+  }
+}
+
+/**
+ * Under the lock, after the confirmation: another run (a second terminal, a retried --yes) may
+ * have migrated the asset while this one showed its plan, and this run's walk is stale. The
+ * source must still be the directory walked (not a link, same device and inode) and the
+ * destination still absent or empty; else nothing is touched (exit 4).
+ */
+async function recheckUnderLock(
+  asset: AssetConfig,
+  pre: { sourceIdent: Ident | null },
+  opts: MigrateOptions,
+): Promise<void> {
+  if (opts.resume || opts.rollback) return // the journal says where it stands
+  const again = 'run the command again: it looks afresh'
+  const st = await lstat(asset.source, { bigint: true }).catch(() => null)
+  if (!st?.isDirectory()) {
+    throw new RefusedError(
+      `${asset.source} changed while the plan was shown: it is ${!st ? 'gone' : st.isSymbolicLink() ? 'now a symlink (another run migrated it?)' : 'no longer a directory'}; nothing changed`,
+      again,
+    )
+  }
+  if (pre.sourceIdent && (st.dev !== pre.sourceIdent.dev || st.ino !== pre.sourceIdent.ino)) {
+    throw new RefusedError(
+      `${asset.source} changed while the plan was shown: another directory is there now; nothing changed`,
+      again,
+    )
+  }
+  const d = await destState(asset.dest)
+  if (d !== 'absent' && d !== 'empty') {
+    throw new RefusedError(
+      `${asset.dest} changed while the plan was shown: it ${d === 'not-a-dir' ? 'is not a directory' : 'is not empty'} now (another run copied into it?); nothing changed`,
+      again,
+    )
   }
 }
 
@@ -200,6 +236,7 @@ export async function runMigrateAssets(
     stamp,
     paths,
     walked: pre.entries,
+    sourceIdent: pre.sourceIdent,
     remote: pre.remote,
     bindings: pre.bindings,
     restart,
@@ -282,6 +319,7 @@ export async function runMigrateAssets(
       out,
       confirm: opts.confirm,
       now,
+      recheck: () => recheckUnderLock(asset, pre, opts),
     })
     const result = await finish(summary)
     if (result.outcome === 'migrated') {

@@ -39,7 +39,8 @@
  *   compareEntries(expected, actual, opts) → Mismatch[]                              (pure)
  *     Matches entries by path: 'missing' / 'extra'; for entries on both sides 'kind', then
  *     'size' and 'hash' (files), 'linkname' (symlinks), and optionally 'mode' (not for
- *     symlinks: Linux has no lchmod, their mode is always 0777), 'mtime', 'owner' (uid:gid).
+ *     symlinks: Linux has no lchmod, their mode is always 0777), 'mtime', 'owner' (uid:gid),
+ *     'inode' (where both sides recorded one).
  *     With opts.hash, a file whose hash is absent on either side is a 'hash' mismatch: a check
  *     never passes for want of a hash. Mismatches come in expected's order, extras last.
  *
@@ -68,7 +69,7 @@ export interface WalkResult {
 }
 
 export type MismatchWhat =
-  'missing' | 'extra' | 'size' | 'kind' | 'mode' | 'mtime' | 'hash' | 'linkname' | 'owner'
+  'missing' | 'extra' | 'size' | 'kind' | 'mode' | 'mtime' | 'hash' | 'linkname' | 'owner' | 'inode'
 
 export interface Mismatch {
   path: string
@@ -84,6 +85,8 @@ export interface CompareOptions {
   owners: boolean
   /** compare this hash of every file (absent on either side = mismatch) */
   hash?: HashName
+  /** compare inodes where both sides recorded one (another file put in an entry's place) */
+  inodes?: boolean
   /**
    * mtimes this far apart (ms) are equal; default 0. 999 for a store that keeps whole seconds,
    * truncated or rounded.
@@ -450,6 +453,7 @@ export function compareEntries(
       out.push({ path: e.path, what: 'mtime', expected: e.mtimeMs, actual: a.mtimeMs })
     }
     if (opts.owners) diff('owner', `${e.uid}:${e.gid}`, `${a.uid}:${a.gid}`)
+    if (opts.inodes && e.ino !== undefined && a.ino !== undefined) diff('inode', e.ino, a.ino)
   }
   for (const a of byPath.values()) {
     if (!seen.has(a.path)) out.push({ path: a.path, what: 'extra', actual: a.kind })

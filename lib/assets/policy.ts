@@ -254,7 +254,7 @@ export function judgeTree(
     out.push({
       check: 'source-tree',
       message: `the source holds ${problems.length} entr${problems.length === 1 ? 'y' : 'ies'} that cannot be copied safely: ${shown.join('; ')}${problems.length > 5 ? '; …' : ''}`,
-      remedy: 'move or rename them first (sockets, fifos, devices, non-UTF-8 names, mounts below)',
+      remedy: 'move them first (sockets, fifos, devices, mounts below)',
     })
   }
   const links = entries.filter((e) => e.kind === 'symlink')

@@ -29,6 +29,7 @@ import {
   remoteHashes,
   remoteOfMount,
 } from '../host/rclone.js'
+import type { Ident } from '../host/safefs.js'
 import { walkTree } from './manifest.js'
 import {
   checkSourcePath,
@@ -60,6 +61,8 @@ export interface PreflightResult {
   warnings: string[]
   /** the source tree (null when it was not walked: migrated, or the source is gone) */
   entries: ManifestEntry[] | null
+  /** the source directory as walked (device, inode): later steps refuse another one there */
+  sourceIdent: Ident | null
   files: number
   bytes: number
   mount: { allowOther: boolean; keepsSymlinks: boolean } | null
@@ -163,7 +166,10 @@ export async function probeMount(
   return { writable: true, keepsSymlinks }
 }
 
-async function destState(dest: string): Promise<'absent' | 'empty' | 'not-empty' | 'not-a-dir'> {
+/** The destination as a new run needs it: absent or empty (probe files aside). */
+export async function destState(
+  dest: string,
+): Promise<'absent' | 'empty' | 'not-empty' | 'not-a-dir'> {
   try {
     const st = await lstat(dest)
     if (!st.isDirectory()) return 'not-a-dir'
@@ -231,6 +237,7 @@ export function emptyPreflight(): PreflightResult {
     refusals: [],
     warnings: [],
     entries: null,
+    sourceIdent: null,
     files: 0,
     bytes: 0,
     mount: null,
@@ -329,6 +336,7 @@ export async function preflight(input: PreflightInput): Promise<PreflightResult>
   if (src.kind === 'dir') {
     const walked = await walkTree(asset.source)
     result.entries = walked.entries
+    result.sourceIdent = walked.root
     for (const e of walked.entries) {
       if (e.kind === 'file') {
         result.files++

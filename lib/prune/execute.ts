@@ -9,10 +9,14 @@
  * and the engine itself refuses to remove what is in use. The plan and every result are written to
  * <stateDir>/prune/<stamp>.json (the plan before the first removal).
  */
-import { rm } from 'node:fs/promises'
 import pLimit from 'p-limit'
 import type { Engine } from '../docker/engine.js'
-import { finalizeBlocker, findKeptOriginals, foreignOriginal } from '../assets/finalize.js'
+import {
+  finalizeBlocker,
+  findKeptOriginals,
+  foreignOriginal,
+  removeOriginal,
+} from '../assets/finalize.js'
 import type { Config } from '../config/index.js'
 import type { Candidate, CandidateKind } from './types.js'
 
@@ -65,9 +69,11 @@ async function removeOne(
         )
         if (!k) continue
         // original.json is a plain file: what it names must still be this asset's kept original
+        // …and the original is walked again: anything written into it since the migration keeps it
         const blocker = foreignOriginal(k, asset, o.config) ?? (await finalizeBlocker(k, o.now))
         if (blocker) return { status: 'failed', error: blocker }
-        await rm(k.original, { recursive: true, force: true })
+        // by descriptors, each entry checked against the manifest as it goes (safefs.ts)
+        await removeOriginal(k)
         return { status: 'removed' }
       }
       return { status: 'failed', error: 'no migrate-assets run records this original' }

@@ -1,6 +1,7 @@
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { formatBytes } from '../../config/index.js'
+import { mkdirDurable, writeFileDurable } from '../../host/durable.js'
 import type { Step } from '../../runbook/index.js'
 import {
   chooseCompression,
@@ -48,8 +49,10 @@ export const backupStep: Step<MigrateContext> = {
       dest: ctx.asset.dest,
       mount: ctx.asset.mount,
     })
-    await mkdir(ctx.paths.workDir, { recursive: true, mode: 0o700 })
-    const sample = await sampleCompressibility(ctx.paths.source, entries)
+    await mkdirDurable(ctx.paths.workDir, 0o700)
+    // the source as walked, never a link to another directory put there since (safefs.ts)
+    const rootIdent = ctx.sourceIdent ?? undefined
+    const sample = await sampleCompressibility(ctx.paths.source, entries, { rootIdent })
     const compression = chooseCompression(sample.ratio, await zstdAvailable())
     const archive = path.join(ctx.paths.workDir, `archive${EXT[compression]}`)
     await journal.note({ archive, compression, sampledRatio: Number(sample.ratio.toFixed(3)) })
@@ -61,6 +64,7 @@ export const backupStep: Step<MigrateContext> = {
     try {
       written = await writeBackup({
         root: ctx.paths.source,
+        rootIdent,
         entries,
         archive,
         compression,
@@ -75,7 +79,7 @@ export const backupStep: Step<MigrateContext> = {
       manifestOf(ctx.paths.source, written.entries, ctx.now()),
     )
     const info: BackupInfo = { archive, compression, archiveBytes: written.archiveBytes }
-    await writeFile(ctx.paths.backupInfo, JSON.stringify(info, null, 2) + '\n')
+    await writeFileDurable(ctx.paths.backupInfo, JSON.stringify(info, null, 2) + '\n')
     ctx.facts.compression = compression
     ctx.facts.archiveBytes = written.archiveBytes
     ctx.out.info(

@@ -1,8 +1,9 @@
-import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Step } from '../../runbook/index.js'
 import { describeFailure, waitHealthy } from '../../health/check.js'
+import { writeFileDurable } from '../../host/durable.js'
 import { isUnder } from '../../host/mountinfo.js'
+import { isUtf8Name } from '../../host/names.js'
 import type { MigrateContext } from '../context.js'
 import { readManifest } from '../manifest.js'
 
@@ -27,8 +28,9 @@ export const checkStep: Step<MigrateContext> = {
         (x) => x.id === c.id && isUnder(x.bindSource, ctx.paths.source),
       )) {
         const rel = path.relative(ctx.paths.source, b.bindSource)
+        // a name the exec API carries as it is (JSON strings are UTF-8)
         const file = manifest.entries.find(
-          (e) => e.kind === 'file' && (rel === '' || isUnder(e.path, rel)),
+          (e) => e.kind === 'file' && isUtf8Name(e.path) && (rel === '' || isUnder(e.path, rel)),
         )
         const inside = file
           ? path.posix.join(
@@ -65,8 +67,9 @@ export const checkStep: Step<MigrateContext> = {
       ctx.facts.health = `healthy after ${h.attempts} attempt(s)`
       ctx.out.info(`health check passed (${h.attempts} attempt(s))`)
     }
-    // where the original is and until when: for the operator and a later prune
-    await writeFile(
+    // where the original is and until when: for the operator and a later prune (durable: a
+    // crash right after this step must not leave it empty, or the original is never finalized)
+    await writeFileDurable(
       path.join(ctx.paths.workDir, 'original.json'),
       JSON.stringify(
         {

@@ -30,6 +30,7 @@ export const copyStep: Step<MigrateContext> = {
     try {
       r = await copyTree({
         source: ctx.paths.source,
+        sourceIdent: ctx.sourceIdent ?? undefined,
         dest: ctx.paths.dest,
         entries: manifest.entries,
         doneLog: ctx.paths.doneLog,

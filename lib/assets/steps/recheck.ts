@@ -1,4 +1,5 @@
 import { lstat } from 'node:fs/promises'
+import { showName } from '../../host/names.js'
 import type { Step } from '../../runbook/index.js'
 import type { MigrateContext } from '../context.js'
 import { compareEntries, readManifest, walkTree } from '../manifest.js'
@@ -23,10 +24,11 @@ export const recheckStep: Step<MigrateContext> = {
       modes: false,
       mtimes: true,
       owners: false,
+      inodes: true,
     })
     if (bad.length || now.problems.length) {
       const shown = [
-        ...bad.map((m) => `${m.path} (${m.what})`),
+        ...bad.map((m) => `${showName(m.path)} (${m.what})`),
         ...now.problems.map((p) => `${p.path} (${p.reason})`),
       ]
       throw new Error(

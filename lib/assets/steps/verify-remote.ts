@@ -2,6 +2,7 @@ import path from 'node:path'
 import type { Step } from '../../runbook/index.js'
 import { remoteJoin, waitForRemote } from '../../host/rclone.js'
 import type { MigrateContext } from '../context.js'
+import { isUtf8Name, showName } from '../../host/names.js'
 import { readBackTree } from '../copy.js'
 import { compareEntries, readManifest } from '../manifest.js'
 
@@ -23,6 +24,10 @@ export const verifyRemoteStep: Step<MigrateContext> = {
   async run(ctx) {
     const manifest = await readManifest(ctx.paths.manifest)
     const files = manifest.entries.filter((e) => e.kind === 'file')
+    // rclone lists names as JSON (UTF-8): a name that is not UTF-8 comes back with U+FFFD in
+    // it and cannot be matched; those files are read back through the mount instead
+    const listed = files.filter((e) => isUtf8Name(e.path))
+    const byteNames = files.filter((e) => !isUtf8Name(e.path))
     const remote = ctx.remote
     const t0 = Date.now()
     let hashChecked = false
@@ -34,7 +39,7 @@ export const verifyRemoteStep: Step<MigrateContext> = {
       const wait = {
         remotePath,
         display: `${remote.display} (${rel})`,
-        expected: files,
+        expected: listed,
         intervalMs: 2000,
       }
       // sizes while the uploads go on (a listing with hashes makes many backends read every
@@ -47,7 +52,7 @@ export const verifyRemoteStep: Step<MigrateContext> = {
           if (pending > 0 && pending !== lastShown && Date.now() - lastAt >= 10_000) {
             lastAt = Date.now()
             ctx.out.info(
-              `waiting for the mount to upload ${pending} of ${files.length} files to the remote…`,
+              `waiting for the mount to upload ${pending} of ${listed.length} files to the remote…`,
             )
             lastShown = pending
           }
@@ -65,20 +70,25 @@ export const verifyRemoteStep: Step<MigrateContext> = {
         ? `rclone ${remote.hash} on the remote`
         : 'rclone sizes on the remote'
     }
-    if (!hashChecked) {
-      const bar = ctx.progress('read back', manifest.bytes)
+    if (!hashChecked || byteNames.length) {
+      // everything when rclone could not check hashes; else the files it cannot name
+      const toRead = hashChecked ? byteNames : files
+      const bar = ctx.progress(
+        'read back',
+        toRead.reduce((n, e) => n + e.size, 0),
+      )
       let actual
       try {
         actual = await readBackTree({
           dest: ctx.paths.dest,
-          entries: manifest.entries,
+          entries: toRead,
           onProgress: bar.tick,
         })
       } finally {
         bar.done()
       }
       const bad = compareEntries(
-        files,
+        toRead,
         actual.filter((e) => e.kind === 'file'),
         {
           modes: false,
@@ -91,11 +101,11 @@ export const verifyRemoteStep: Step<MigrateContext> = {
         throw new Error(
           `${bad.length} file(s) on ${ctx.paths.dest} differ from the manifest: ${bad
             .slice(0, 5)
-            .map((m) => `${m.path} (${m.what})`)
+            .map((m) => `${showName(m.path)} (${m.what})`)
             .join(', ')}`,
         )
       }
-      ctx.facts.verifiedBy = `${ctx.facts.verifiedBy ? `${ctx.facts.verifiedBy} + ` : ''}sha256 read back through the mount`
+      ctx.facts.verifiedBy = `${ctx.facts.verifiedBy ? `${ctx.facts.verifiedBy} + ` : ''}sha256 read back through the mount${hashChecked ? ` (${byteNames.length} file(s) whose names are not UTF-8)` : ''}`
     }
     ctx.out.info(
       `verified: ${files.length} files on ${ctx.remote ? ctx.remote.display : ctx.paths.dest} (${ctx.facts.verifiedBy})`,
