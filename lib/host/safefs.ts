@@ -34,6 +34,8 @@ import { constants as fsc } from 'node:fs'
 import fs, { type FileHandle } from 'node:fs/promises'
 import { bytesToName, nameToBytes, showName } from './names.js'
 
+export type DirentType = 'dir' | 'file' | 'symlink' | 'other'
+
 export interface Ident {
   dev: bigint
   ino: bigint
@@ -203,6 +205,21 @@ export class Dir {
   async readdir(): Promise<string[]> {
     const names = await fs.readdir(this.at(), { encoding: 'buffer' })
     return names.map(bytesToName)
+  }
+
+  /** The names with their type from the directory entry (no stat per name). */
+  async readdirTypes(): Promise<{ name: string; type: DirentType }[]> {
+    const ents = await fs.readdir(this.at(), { encoding: 'buffer', withFileTypes: true })
+    return ents.map((d) => ({
+      name: bytesToName(d.name as unknown as Buffer),
+      type: d.isDirectory()
+        ? 'dir'
+        : d.isFile()
+          ? 'file'
+          : d.isSymbolicLink()
+            ? 'symlink'
+            : 'other',
+    }))
   }
 
   async readlink(name: string): Promise<string> {

@@ -504,8 +504,12 @@ describe('writeBackup + verifyBackup', () => {
 
   it('backs up, checks and restores (GNU tar) names that are not UTF-8 byte for byte', async () => {
     const root = path.join(tmp, 'latin1')
-    const B = (...parts: (string | number[])[]) =>
-      Buffer.concat(parts.map((x) => (typeof x === 'string' ? Buffer.from(x) : Buffer.from(x))))
+    const B = (...parts: (string | number[] | Buffer)[]): Buffer =>
+      Buffer.concat(
+        parts.map((x) =>
+          Buffer.isBuffer(x) ? x : typeof x === 'string' ? Buffer.from(x) : Buffer.from(x),
+        ),
+      )
     const dirName = B('Bj', [0xf6], 'rk') // Latin-1 'Björk'
     const files = [
       B('caf', [0xe9], '.mp3'),
