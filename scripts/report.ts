@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError } from 'commander'
 import { loadConfig } from '../lib/config/index.js'
 import { globalOptions } from '../lib/cli/global.js'
 import { createOutput } from '../lib/cli/output.js'
+import { redactUrl } from '../lib/cli/url.js'
 import { buildReport, renderHuman, renderMarkdown, saveReport } from '../lib/report/index.js'
 import { ensureReportDir } from '../lib/report/growth.js'
 import { dropOldReports, engineDiskUse, noticeFor, sendWebhook } from '../lib/report/notify.js'
@@ -110,8 +111,10 @@ export function reportCommand(): Command {
               await sendWebhook(url, notice)
               out.info(`notify: sent (${notice.lines.length} line(s))`)
             } catch (err) {
-              report.warnings.push(`notify: ${(err as Error).message}`)
-              out.warn(`notify: ${(err as Error).message}`)
+              // sendWebhook names it by scheme://host only; anything else is scrubbed here too
+              const why = redactUrl(String((err as Error)?.message ?? err), url)
+              report.warnings.push(`notify: ${why}`)
+              out.warn(`notify: ${why}`)
             }
           }
         }

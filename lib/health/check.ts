@@ -35,8 +35,11 @@ export interface HealthContext {
 
 const sleepMs = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
-/** A URL safe to print: userinfo and query values dropped. */
-export function displayUrl(url: string): string {
+/**
+ * A health URL safe to print: userinfo and query values dropped, the path kept (a health URL comes
+ * from the config, which holds no secrets; a webhook URL goes through lib/cli/url.ts displayUrl()).
+ */
+export function displayHealthUrl(url: string): string {
   try {
     const u = new URL(url)
     u.username = ''
@@ -80,7 +83,7 @@ async function checkUrl(
   ctx: HealthContext,
   timeoutMs: number,
 ): Promise<HealthCheckResult> {
-  const target = displayUrl(h.url)
+  const target = displayHealthUrl(h.url)
   try {
     const auth = await authHeader(h, ctx.env ?? process.env)
     const res = await (ctx.fetch ?? fetch)(h.url, {

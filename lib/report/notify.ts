@@ -1,12 +1,13 @@
 /**
  * Nightly-report extras: only the newest `report.keep` reports stay in the reports directory, and
- * a short notification goes to a webhook (its URL from the environment: a secret, never printed)
+ * a short notification goes to a webhook (its URL from the environment: a secret, shown only as
+ * scheme://host by lib/cli/url.ts displayUrl())
  * when an image newly passes report.bigImage or the engine's disk use passes notify.diskLimit.
  */
 import { readdir, rm, statfs } from 'node:fs/promises'
 import path from 'node:path'
 import { formatBytes } from '../config/index.js'
-import { displayUrl } from '../health/check.js'
+import { displayUrl } from '../cli/url.js'
 import type { Report } from './types.js'
 
 const STEM = /^(shipshape-report-\d{8}T\d{6}Z)\.(json|md)$/
@@ -74,7 +75,12 @@ export function noticeFor(
   return { lines, text: `shipshape on ${report.host}:\n- ${lines.join('\n- ')}` }
 }
 
-/** POSTs {"text": …} (Slack/Mattermost/ntfy-style); errors never contain the URL. */
+/**
+ * POSTs {"text": …} (Slack/Mattermost/ntfy-style). Its errors name the webhook as scheme://host
+ * only (displayUrl: Slack, Discord and Mattermost keep the token in the path) and fetch's failure
+ * by its code (ECONNREFUSED, ENOTFOUND, UND_ERR_…), never by fetch's own message, which may
+ * repeat the URL.
+ */
 export async function sendWebhook(
   url: string,
   notice: Notice,
@@ -91,19 +97,21 @@ export async function sendWebhook(
       signal: AbortSignal.timeout(10_000),
     })
   } catch (err) {
-    const e = err as Error & {
-      cause?: { code?: string; message?: string; errors?: { code?: string }[] }
+    const e = (err ?? {}) as Error & {
+      cause?: { code?: unknown; errors?: { code?: unknown }[] }
     }
-    const code =
-      e.cause?.code ??
-      e.cause?.errors?.[0]?.code ??
-      (e.cause?.message && !e.cause.message.includes('://') ? e.cause.message : undefined) ??
-      (/credentials/.test(e.message)
-        ? 'a URL with user:password cannot be fetched'
-        : 'request failed')
-    throw new Error(
-      `webhook ${safe}: ${e.name === 'TimeoutError' ? 'no answer within 10 s' : code}`,
-    )
+    // an errno-like token only: a cause's message may hold the URL, its path or its host's answer
+    const token = (c: unknown) =>
+      typeof c === 'string' && /^[A-Z][A-Z0-9_]{1,40}$/.test(c) ? c : undefined
+    const why =
+      e.name === 'TimeoutError'
+        ? 'no answer within 10 s'
+        : (token(e.cause?.code) ??
+          token(e.cause?.errors?.[0]?.code) ??
+          (typeof e.message === 'string' && /credentials/.test(e.message)
+            ? 'a URL with user:password cannot be fetched'
+            : 'request failed'))
+    throw new Error(`webhook ${safe}: ${why}`)
   }
   await res.body?.cancel().catch(() => {})
   if (res.status < 200 || res.status >= 300) throw new Error(`webhook ${safe}: HTTP ${res.status}`)

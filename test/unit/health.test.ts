@@ -11,7 +11,7 @@ import type { ContainerDetails } from '../../lib/docker/types.js'
 import {
   backoffWaits,
   describeFailure,
-  displayUrl,
+  displayHealthUrl,
   type HealthContext,
   type HealthResult,
   waitHealthy,
@@ -322,9 +322,9 @@ describe('waitHealthy: container', () => {
 // ---------------------------------------------------------------------------------------------
 // URL checks against a real server on 127.0.0.1
 
-describe('displayUrl', () => {
+describe('displayHealthUrl', () => {
   it('drops userinfo and query values', () => {
-    const d = displayUrl('http://u:secret@127.0.0.1:8080/health?token=abc&x=1')
+    const d = displayHealthUrl('http://u:secret@127.0.0.1:8080/health?token=abc&x=1')
     expect(d).not.toContain('secret')
     expect(d).not.toContain('abc')
     expect(d).not.toContain('u:')
@@ -334,11 +334,11 @@ describe('displayUrl', () => {
   })
 
   it('keeps a plain URL', () => {
-    expect(displayUrl('http://127.0.0.1:8080/health')).toBe('http://127.0.0.1:8080/health')
+    expect(displayHealthUrl('http://127.0.0.1:8080/health')).toBe('http://127.0.0.1:8080/health')
   })
 
   it('refuses to echo an invalid URL', () => {
-    expect(displayUrl('not a url secret')).toBe('(invalid URL)')
+    expect(displayHealthUrl('not a url secret')).toBe('(invalid URL)')
   })
 })
 

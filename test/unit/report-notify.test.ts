@@ -103,4 +103,55 @@ describe('sendWebhook', () => {
     expect(String(creds)).toMatch(/user:password cannot be fetched/)
     expect(String(creds)).not.toMatch(/:pw@/)
   })
+
+  // Slack, Discord and Mattermost keep the token in the path
+  const TOKEN = 'XXXXSECRETXXXX'
+  const notice = { lines: ['x'], text: 'shipshape on h:\n- x' }
+  const shown = (e: unknown) => `${String(e)} ${(e as Error).stack ?? ''}`
+
+  it('HTTP 500 from a webhook with its token in the path: scheme://host only', async () => {
+    const s = await server(500)
+    const base = s.url.slice(0, s.url.indexOf('/hook'))
+    const url = `${base}/services/T000/B000/${TOKEN}?x=${TOKEN}#${TOKEN}`
+    const err = await sendWebhook(url, notice).catch((e: unknown) => e)
+    s.close()
+    expect(s.got).toHaveLength(1)
+    expect((err as Error).message).toBe(`webhook ${base}: HTTP 500`)
+    expect(shown(err)).not.toContain(TOKEN)
+    expect(shown(err)).not.toContain('/services')
+  })
+
+  it('a refused connection (closed port): the code, never the path token', async () => {
+    const s = await server(200)
+    const base = s.url.slice(0, s.url.indexOf('/hook'))
+    s.close()
+    const err = await sendWebhook(`${base}/services/T000/B000/${TOKEN}`, notice).catch(
+      (e: unknown) => e,
+    )
+    expect((err as Error).message).toBe(`webhook ${base}: ECONNREFUSED`)
+    expect(shown(err)).not.toContain(TOKEN)
+  })
+
+  it("fetch's own messages (which may repeat the URL) never reach the error", async () => {
+    const url = `https://hooks.slack.com/services/T000/B000/${TOKEN}`
+    const throwing = (cause: unknown) =>
+      (async () => {
+        throw new TypeError(`fetch failed for ${url}`, { cause })
+      }) as unknown as typeof fetch
+    for (const cause of [
+      new Error(`getaddrinfo EAI_AGAIN hooks.slack.com ${url}`),
+      Object.assign(new Error(`other side closed: ${url}`), { code: 'UND_ERR_SOCKET' }),
+      Object.assign(new Error('x'), { code: `weird ${url}` }),
+      undefined,
+    ]) {
+      const err = await sendWebhook(url, notice, throwing(cause)).catch((e: unknown) => e)
+      expect((err as Error).message).toMatch(/^webhook https:\/\/hooks\.slack\.com: /)
+      expect(shown(err)).not.toContain(TOKEN)
+    }
+    const invalid = await sendWebhook(`hooks.slack.com/services/${TOKEN}`, notice).catch(
+      (e: unknown) => e,
+    )
+    expect((invalid as Error).message).toMatch(/^webhook \(invalid URL\): /)
+    expect(shown(invalid)).not.toContain(TOKEN)
+  })
 })

@@ -1,5 +1,5 @@
 /** The health gate: the configured checks must pass within health.timeout (lib/health/check.ts). */
-import { describeFailure, displayUrl, waitHealthy } from '../../health/check.js'
+import { describeFailure, displayHealthUrl, waitHealthy } from '../../health/check.js'
 import type { Step } from '../../runbook/types.js'
 import type { RebuildContext } from '../context.js'
 import { serviceContainers } from '../target.js'
@@ -7,7 +7,7 @@ import { serviceContainers } from '../target.js'
 export function describeHealth(c: RebuildContext): string {
   const h = c.health
   const what = [
-    h.url ? `${displayUrl(h.url)} answers ${h.expectStatus}` : null,
+    h.url ? `${displayHealthUrl(h.url)} answers ${h.expectStatus}` : null,
     h.command ? `\`${h.command.join(' ')}\` exits 0 in the container` : null,
     h.container ? 'the container’s HEALTHCHECK says healthy' : null,
   ].filter(Boolean)
