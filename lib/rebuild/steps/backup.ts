@@ -8,7 +8,7 @@
  * still exists (a failed build, a plain container put back as it was). After a compose recreate the
  * old container is gone, and the commit is the only copy of its writable layer: kept.
  */
-import { copyFile, rm } from 'node:fs/promises'
+import { chmod, copyFile, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { mkdirDurable } from '../../host/durable.js'
 import type { Step } from '../../runbook/types.js'
@@ -62,7 +62,10 @@ export const backupStep: Step<RebuildContext> = {
     // <backupDir>/rebuild/<service>/<stamp>: every level it creates 0700 (backupDir itself too)
     await mkdirDurable(c.paths.workDir, 0o700)
     for (const [i, f] of c.filesToKeep.entries()) {
-      await copyFile(f, path.join(c.paths.workDir, keptName(c.filesToKeep, i)))
+      // a compose file may carry passwords in its environment: the copy is root's alone
+      const kept = path.join(c.paths.workDir, keptName(c.filesToKeep, i))
+      await copyFile(f, kept)
+      await chmod(kept, 0o600)
     }
     const created = c.now().toISOString()
     const labels = (kind: 'image' | 'commit') => ({
