@@ -12,7 +12,8 @@
  */
 import path from 'node:path'
 import type { Config } from '../config/index.js'
-import { parseEngineAddress } from '../docker/address.js'
+import { checkSourcePath } from '../assets/policy.js'
+import { DEFAULT_DOCKER_HOST, parseEngineAddress } from '../docker/address.js'
 import { UsageError } from '../errors.js'
 import { loadTemplates, UNIT_NAMES, type Templates, type UnitName } from './templates.js'
 
@@ -71,7 +72,14 @@ const TMP_DIRS = ['/tmp', '/var/tmp'] as const
 const under = (p: string, dir: string) => p === dir || p.startsWith(dir + '/')
 
 export interface SandboxPlan {
+  /** stateDir, backupDir: written by every job, created by install */
   readWritePaths: string[]
+  /**
+   * The directories the kept originals of migrate-assets sit in (`<source>.shipshape-<stamp>`
+   * next to each asset's source): prune removes them, so they are writable for prune and
+   * schedule (with `-`: a missing one does not stop the unit).
+   */
+  originalDirs: string[]
   protectHome: 'yes' | 'read-only'
   /** why ProtectHome is read-only: "<path> (<what>)" */
   homeUsedBy: string[]
@@ -91,6 +99,7 @@ export function planSandbox(
 ): SandboxPlan {
   const c = o.config
   const readWritePaths = [...new Set([c.stateDir, c.backupDir])]
+  const originalDirs = originalDirsOf(c)
   const used: [string, string][] = [
     [c.stateDir, 'stateDir'],
     [c.backupDir, 'backupDir'],
@@ -98,6 +107,7 @@ export function planSandbox(
     [o.cliPath, 'the shipshape CLI'],
     ...(o.configPath ? [[o.configPath, 'the config file'] as [string, string]] : []),
     ...c.report.paths.map((p): [string, string] => [p, 'report.paths']),
+    ...originalDirs.map((p): [string, string] => [p, 'kept originals']),
   ]
   if (c.docker.host) {
     const a = parseEngineAddress(c.docker.host)
@@ -108,10 +118,108 @@ export function planSandbox(
   const tmpUsedBy = used.filter(([p]) => TMP_DIRS.some((d) => under(p, d))).map(show)
   return {
     readWritePaths,
+    originalDirs,
     protectHome: homeUsedBy.length ? 'read-only' : 'yes',
     homeUsedBy: [...new Set(homeUsedBy)],
     privateTmp: tmpUsedBy.length === 0,
     tmpUsedBy: [...new Set(tmpUsedBy)],
+  }
+}
+
+/**
+ * The parent directory of each asset's source, where migrate-assets keeps the original: only
+ * for a source the allowed-roots policy accepts (prune re-checks that before any removal), and
+ * never `/` (that would make the whole host writable: such an original is left to
+ * `migrate-assets --finalize`). Under ProtectSystem=strict a directory not listed stays
+ * read-only, and prune's removal of the original would fail with EROFS.
+ */
+function originalDirsOf(c: Config): string[] {
+  const dirs = Object.values(c.assets)
+    .filter((a) => checkSourcePath(a.source, c).length === 0)
+    .map((a) => path.posix.dirname(path.posix.normalize(a.source).replace(/(.)\/+$/, '$1')))
+    .filter((d) => d !== '/')
+  return [...new Set(dirs)].sort()
+}
+
+/** The default engine sockets: root's own (root:docker, 0660). */
+const ROOT_SOCKETS = ['/var/run/docker.sock', '/run/docker.sock']
+
+export interface JobSandbox {
+  /** CapabilityBoundingSet=: all a root job keeps (sorted) */
+  capabilities: string[]
+  /** why each capability is kept: "CAP_X: reason" */
+  capabilityWhy: string[]
+  /** 'none': PrivateNetwork=yes, AF_UNIX only, IPAddressDeny=any; 'ip': AF_UNIX AF_INET AF_INET6 */
+  network: 'none' | 'ip'
+  networkWhy: string
+  /** ReadWritePaths= words (unquoted), `-` before an optional one */
+  readWritePaths: string[]
+}
+
+/**
+ * What differs between the three services' sandboxes, from the job and the config:
+ *
+ * - report reads report.paths with du -x whatever their owner and mode: CAP_DAC_READ_SEARCH.
+ *   Its writes are in stateDir, which install makes sure root owns. An engine socket other than
+ *   the default one may belong to another user (a rootless engine's): connect(2) needs write
+ *   permission on it, so CAP_DAC_OVERRIDE then.
+ * - prune removes the kept originals: other users' files and directories, read and unlinked
+ *   whatever their mode (CAP_DAC_OVERRIDE, which also covers reading and searching), and
+ *   another user's file in a sticky directory in there (CAP_FOWNER). Images and the rest go
+ *   through the engine socket, which needs no capability of root's own socket.
+ * - schedule runs both as its children: the union.
+ *
+ * None needs CAP_CHOWN, CAP_FSETID, CAP_KILL (root signals its own children and checks lock
+ * holders of the same uid), CAP_SYS_PTRACE, CAP_SYS_ADMIN… The network: report posts the
+ * webhook (any address: IP is open); prune talks only to the engine, so with a unix socket it
+ * gets none at all — an engine over TCP must be docker.host in the config (DOCKER_HOST in the
+ * environment file would find no network: install warns).
+ */
+export function jobSandbox(
+  job: Job,
+  o: Pick<RenderOptions, 'config'>,
+  sandbox: SandboxPlan,
+): JobSandbox {
+  const c = o.config
+  const engine = parseEngineAddress(c.docker.host ?? DEFAULT_DOCKER_HOST)
+  const socket = engine.kind === 'unix' ? engine.socketPath : null
+  const why = new Map<string, string>()
+  if (job === 'report' || job === 'schedule') {
+    why.set('CAP_DAC_READ_SEARCH', 'du -x reads report.paths whatever their owner and mode')
+    if (socket && !ROOT_SOCKETS.includes(socket)) {
+      why.set(
+        'CAP_DAC_OVERRIDE',
+        `connect(2) to ${socket} (docker.host), which root may not own, needs write permission on it`,
+      )
+    }
+  }
+  if (job === 'prune' || job === 'schedule') {
+    why.set(
+      'CAP_DAC_OVERRIDE',
+      "rm -r of the kept originals: other users' files and directories, whatever their mode",
+    )
+    why.set('CAP_FOWNER', "unlinking another user's file in a sticky directory among them")
+  }
+  const capabilities = [...why.keys()].sort()
+  const network: JobSandbox['network'] = job === 'prune' && socket ? 'none' : 'ip'
+  const networkWhy =
+    job === 'prune'
+      ? socket
+        ? `prune talks only to the engine, over ${socket}: no IP network at all`
+        : `prune talks to the engine over TCP (${c.docker.host}), wherever that is`
+      : job === 'report'
+        ? 'the --notify webhook posts to wherever its URL points'
+        : 'the report job posts the --notify webhook to wherever its URL points'
+  const readWritePaths = [
+    ...sandbox.readWritePaths,
+    ...(job === 'report' ? [] : sandbox.originalDirs.map((d) => `-${d}`)),
+  ]
+  return {
+    capabilities,
+    capabilityWhy: capabilities.map((k) => `${k}: ${why.get(k)}`),
+    network,
+    networkWhy,
+    readWritePaths,
   }
 }
 
@@ -196,15 +304,27 @@ export function fillTemplate(name: string, template: string, values: Record<stri
 const comment = (text: string) => `# ${text.replace(/[\x00-\x1f\x7f]/g, '?')}`
 
 function serviceValues(job: Job, o: RenderOptions, sandbox: SandboxPlan): Record<string, string> {
+  const js = jobSandbox(job, o, sandbox)
   return {
     EXEC_START: execStart(jobArgv(job, o)),
     CONFIG_ENVIRONMENT: o.configPath
       ? `Environment=${quoteWord(`SHIPSHAPE_CONFIG=${o.configPath}`, 'config path')}`
       : '',
     ENVIRONMENT_FILE: rawValue(o.config.systemd.environmentFile, 'systemd.environmentFile'),
-    READ_WRITE_PATHS: sandbox.readWritePaths
-      .map((p) => quoteWord(p, 'stateDir/backupDir'))
+    READ_WRITE_PATHS: js.readWritePaths
+      .map((p) => quoteWord(p, 'stateDir/backupDir/asset source'))
       .join(' '),
+    READ_WRITE_PATHS_NOTE: sandbox.originalDirs.length
+      ? job === 'report'
+        ? comment('not the directories of the kept originals: only prune removes them')
+        : comment(`${sandbox.originalDirs.join(', ')}: where migrate-assets keeps the originals`)
+      : '',
+    CAPABILITIES: js.capabilities.join(' '),
+    CAPABILITIES_NOTE: js.capabilityWhy.map(comment).join('\n'),
+    NETWORK_NOTE: comment(js.networkWhy),
+    PRIVATE_NETWORK: js.network === 'none' ? 'yes' : 'no',
+    ADDRESS_FAMILIES: js.network === 'none' ? 'AF_UNIX' : 'AF_UNIX AF_INET AF_INET6',
+    IP_ADDRESS_DENY: js.network === 'none' ? 'IPAddressDeny=any' : '',
     PROTECT_HOME: sandbox.protectHome,
     PROTECT_HOME_NOTE: sandbox.homeUsedBy.length
       ? comment(`read-only here, for ${sandbox.homeUsedBy.join(', ')}`)

@@ -11,6 +11,7 @@ import {
   execStart,
   fillTemplate,
   jobArgv,
+  jobSandbox,
   planSandbox,
   quoteExecArg,
   quoteWord,
@@ -25,14 +26,16 @@ const CLI = '/opt/shipshape/dist/scripts/shipshape.js'
 
 const config = (yaml = ''): Config => parseConfigText(yaml, 'test.yaml', { hostname: 'box1' })
 
+const opts = (o: Partial<RenderOptions> = {}): RenderOptions => ({
+  nodePath: NODE,
+  cliPath: CLI,
+  configPath: null,
+  config: config(),
+  ...o,
+})
+
 function render(o: Partial<RenderOptions> = {}) {
-  const units = renderUnits({
-    nodePath: NODE,
-    cliPath: CLI,
-    configPath: null,
-    config: config(),
-    ...o,
-  })
+  const units = renderUnits(opts(o))
   return Object.fromEntries(units.map((u) => [u.name, u.text])) as Record<
     (typeof UNIT_NAMES)[number],
     string
@@ -51,7 +54,7 @@ const value = (text: string, key: string) => {
   return v[0]!
 }
 
-/** The [Service] lines from the sandbox marker on: the same block in the three services. */
+/** The [Service] lines from the sandbox marker on. */
 const sandbox = (text: string) => {
   const from = text.indexOf('# --- Sandbox')
   const end = text.indexOf('\n[', from)
@@ -153,35 +156,189 @@ describe('renderUnits', () => {
     expect(value(d['shipshape-prune.timer'], 'OnCalendar')).toBe('Sun *-*-* 03:30:00')
   })
 
-  it('the sandbox: the same in the three services, every setting asked for, no MemoryDenyWriteExecute', () => {
+  it('the sandbox: the same settings in the three services, every setting asked for', () => {
     const u = render()
     const block = sandbox(u['shipshape-report.service'])
     expect(block.length).toBeGreaterThan(100)
-    expect(sandbox(u['shipshape-prune.service'])).toBe(block)
-    expect(sandbox(u['shipshape-schedule.service'])).toBe(block)
+    // what differs by job is the values of these keys and the comment lines saying why
+    const PER_JOB =
+      /^(CapabilityBoundingSet|PrivateNetwork|RestrictAddressFamilies|IPAddressDeny|ReadWritePaths)=|^# (CAP_|prune |the --notify|the report job)/
+    const common = (t: string) =>
+      sandbox(t)
+        .split('\n')
+        .filter((l) => !PER_JOB.test(l))
+        .join('\n')
+    expect(common(u['shipshape-prune.service'])).toBe(common(u['shipshape-report.service']))
+    expect(common(u['shipshape-schedule.service'])).toBe(common(u['shipshape-report.service']))
     const want: Record<string, string> = {
       NoNewPrivileges: 'yes',
       ProtectSystem: 'strict',
       ReadWritePaths: '/var/lib/shipshape /var/backups/shipshape',
       PrivateTmp: 'yes',
       ProtectHome: 'yes',
+      PrivateDevices: 'yes',
+      DevicePolicy: 'closed',
+      PrivateMounts: 'yes',
+      ProtectClock: 'yes',
+      ProtectHostname: 'yes',
       ProtectKernelTunables: 'yes',
       ProtectKernelModules: 'yes',
+      ProtectKernelLogs: 'yes',
       ProtectControlGroups: 'yes',
+      RestrictNamespaces: 'yes',
       RestrictSUIDSGID: 'yes',
       LockPersonality: 'yes',
       RestrictRealtime: 'yes',
-      SystemCallArchitectures: 'native',
+      KeyringMode: 'private',
       UMask: '0077',
+      AmbientCapabilities: '',
+      SystemCallArchitectures: 'native',
+      SystemCallErrorNumber: 'EPERM',
     }
-    for (const [k, v] of Object.entries(want)) expect(value(block, k), k).toBe(v)
+    for (const s of SERVICES) {
+      for (const [k, v] of Object.entries(want))
+        expect(value(sandbox(u[s]), k), `${s} ${k}`).toBe(v)
+      // the allow list, then the groups taken out of it (a later ~ line subtracts)
+      expect(values(u[s], 'SystemCallFilter'), s).toEqual([
+        '@system-service',
+        '~@privileged @resources',
+      ])
+    }
     for (const name of UNIT_NAMES) {
-      expect(u[name]).not.toMatch(/^\s*MemoryDenyWriteExecute\s*=/m)
+      // V8's JIT; /proc/<pid> of lock holders and boot_id (lib/host/lock.ts)
+      expect(u[name]).not.toMatch(/^\s*(MemoryDenyWriteExecute|ProtectProc|ProcSubset)\s*=/m)
+      expect(u[name]).not.toMatch(/^\s*(User|DynamicUser|PrivateUsers)\s*=/m)
     }
     // and the reasons are written down where the next person looks
     expect(block).toMatch(/No MemoryDenyWriteExecute=: V8/)
-    expect(block).toMatch(/connect\(2\) on a unix socket needs write \*permission\*/)
+    expect(block).toMatch(/No ProtectProc=invisible .*\n.*ptrace check hides \/proc\/<pid>/)
+    expect(block).toMatch(/No ProcSubset=pid: it hides \/proc\/sys\/kernel\/random\/boot_id/)
+    expect(block).toMatch(/connect\(2\) on a unix\s+#?\s*socket needs write \*permission\*/)
     expect(block).toMatch(/No FUSE needed/)
+  })
+
+  it('capabilities: each job keeps only what it needs, with the reason next to it', () => {
+    const u = render()
+    const caps = (s: (typeof SERVICES)[number]) => value(u[s], 'CapabilityBoundingSet')
+    // report: du over report.paths of any owner; writes only in stateDir (root's)
+    expect(caps('shipshape-report.service')).toBe('CAP_DAC_READ_SEARCH')
+    // prune: rm -r of other users' kept originals, sticky directories among them
+    expect(caps('shipshape-prune.service')).toBe('CAP_DAC_OVERRIDE CAP_FOWNER')
+    // schedule runs both jobs as its children
+    expect(caps('shipshape-schedule.service')).toBe(
+      'CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FOWNER',
+    )
+    expect(u['shipshape-report.service']).toMatch(
+      /^# CAP_DAC_READ_SEARCH: du -x reads report\.paths/m,
+    )
+    expect(u['shipshape-prune.service']).toMatch(/^# CAP_FOWNER: unlinking another user's file/m)
+    expect(jobSandbox('report', { config: config() }, planSandbox(opts())).capabilities).toEqual([
+      'CAP_DAC_READ_SEARCH',
+    ])
+    // never more than these three, whatever the config
+    for (const yaml of [
+      '',
+      'docker:\n  host: unix:///run/user/1000/docker.sock\n',
+      'docker:\n  host: tcp://10.0.0.2:2375\n',
+    ]) {
+      for (const s of SERVICES) {
+        for (const c of value(render({ config: config(yaml) })[s], 'CapabilityBoundingSet').split(
+          ' ',
+        )) {
+          expect(
+            ['CAP_DAC_READ_SEARCH', 'CAP_DAC_OVERRIDE', 'CAP_FOWNER'],
+            `${s} ${yaml}`,
+          ).toContain(c)
+        }
+      }
+    }
+  })
+
+  it('an engine socket root may not own (rootless): the report may connect to it (CAP_DAC_OVERRIDE)', () => {
+    const u = render({ config: config('docker:\n  host: unix:///run/user/1000/docker.sock\n') })
+    expect(value(u['shipshape-report.service'], 'CapabilityBoundingSet')).toBe(
+      'CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH',
+    )
+    expect(u['shipshape-report.service']).toMatch(
+      /^# CAP_DAC_OVERRIDE: connect\(2\) to \/run\/user\/1000\/docker\.sock \(docker\.host\)/m,
+    )
+    // the default sockets are root's own
+    for (const host of ['unix:///var/run/docker.sock', '/run/docker.sock']) {
+      const d = render({ config: config(`docker:\n  host: ${host}\n`) })
+      expect(value(d['shipshape-report.service'], 'CapabilityBoundingSet')).toBe(
+        'CAP_DAC_READ_SEARCH',
+      )
+    }
+  })
+
+  it('network: report and schedule post the webhook (IP); prune with a unix engine gets none', () => {
+    const u = render()
+    for (const s of ['shipshape-report.service', 'shipshape-schedule.service'] as const) {
+      expect(value(u[s], 'PrivateNetwork'), s).toBe('no')
+      expect(value(u[s], 'RestrictAddressFamilies'), s).toBe('AF_UNIX AF_INET AF_INET6')
+      expect(values(u[s], 'IPAddressDeny'), s).toEqual([])
+    }
+    const prune = u['shipshape-prune.service']
+    expect(value(prune, 'PrivateNetwork')).toBe('yes')
+    expect(value(prune, 'RestrictAddressFamilies')).toBe('AF_UNIX')
+    expect(value(prune, 'IPAddressDeny')).toBe('any')
+    expect(prune).toMatch(
+      /^# prune talks only to the engine, over \/var\/run\/docker\.sock: no IP network at all$/m,
+    )
+    // an engine over TCP: prune needs IP to reach it
+    const tcp = render({ config: config('docker:\n  host: tcp://10.0.0.2:2375\n') })[
+      'shipshape-prune.service'
+    ]
+    expect(value(tcp, 'PrivateNetwork')).toBe('no')
+    expect(value(tcp, 'RestrictAddressFamilies')).toBe('AF_UNIX AF_INET AF_INET6')
+    expect(values(tcp, 'IPAddressDeny')).toEqual([])
+    expect(tcp).toMatch(/^# prune talks to the engine over TCP \(tcp:\/\/10\.0\.0\.2:2375\)/m)
+  })
+
+  it('kept originals: their directories are writable for prune and schedule only (optional, "-")', () => {
+    const c = config(
+      [
+        'assets:',
+        '  uploads:',
+        '    source: /srv/app/uploads',
+        '    mount: /mnt/remote',
+        '    dest: /mnt/remote/uploads',
+        '  media:',
+        '    source: /srv/app/media/',
+        '    mount: /mnt/remote',
+        '    dest: /mnt/remote/media',
+        '  home:',
+        '    source: /home/ops/data',
+        '    mount: /mnt/remote',
+        '    dest: /mnt/remote/data',
+        '  refused:',
+        '    source: /etc/app',
+        '    mount: /mnt/remote',
+        '    dest: /mnt/remote/etc',
+      ].join('\n'),
+    )
+    const p = planSandbox(opts({ config: c }))
+    // once per directory, never one the allowed-roots policy refuses (/etc/app → /etc)
+    expect(p.originalDirs).toEqual(['/home/ops', '/srv/app'])
+    // /home/ops is used: ProtectHome gives way to read-only (ReadWritePaths= opens the one)
+    expect(p.homeUsedBy).toEqual(['/home/ops (kept originals)'])
+    const u = render({ config: c })
+    const rw = '/var/lib/shipshape /var/backups/shipshape -/home/ops -/srv/app'
+    expect(value(u['shipshape-prune.service'], 'ReadWritePaths')).toBe(rw)
+    expect(value(u['shipshape-schedule.service'], 'ReadWritePaths')).toBe(rw)
+    expect(value(u['shipshape-report.service'], 'ReadWritePaths')).toBe(
+      '/var/lib/shipshape /var/backups/shipshape',
+    )
+    expect(u['shipshape-prune.service']).toMatch(
+      /^# \/home\/ops, \/srv\/app: where migrate-assets keeps the originals$/m,
+    )
+    // never / itself, whatever allowedRoots says
+    const top = config(
+      'allowedRoots: [/]\nassets:\n  a:\n    source: /data\n    mount: /mnt/r\n    dest: /mnt/r/d\n',
+    )
+    expect(planSandbox(opts({ config: top })).originalDirs).toEqual([])
+    // no assets: nothing more than stateDir and backupDir
+    expect(planSandbox(opts()).originalDirs).toEqual([])
   })
 
   it('a config file given on the command line goes into SHIPSHAPE_CONFIG', () => {
