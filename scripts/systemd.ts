@@ -16,7 +16,7 @@ async function context(g: GlobalOptions, out: Output): Promise<SystemdContext> {
   if (g.dockerHost) {
     throw new UsageError(
       '--docker-host is not carried into the units',
-      'set docker.host in the config file the units use (or DOCKER_HOST in systemd.environmentFile)',
+      'set docker.host in the config file the units use (the prune unit gets an IP network only for a tcp:// docker.host)',
     )
   }
   const source = await resolveConfigSource({ file: g.config })
@@ -37,7 +37,7 @@ export function systemdCommand(): Command {
     .option('--out <dir>', 'write the unit files into DIR instead of printing them')
     .addHelpText(
       'after',
-      `\nExit codes: 0 printed, 2 bad usage or config, 3 the CLI is not built.\nJSON shape: "schema": "${SYSTEMD_SCHEMA}", "action": "print", "units": [{name, path, changed, text}].`,
+      `\nExit codes: 0 printed (with a warning for each path others can change, which install refuses), 2 bad usage\nor config, 3 the CLI is not built.\nJSON shape: "schema": "${SYSTEMD_SCHEMA}", "action": "print", "units": [{name, path, changed, text}].`,
     )
     .action(async (opts: { out?: string }, cmd: Command) => {
       const { g, out } = output(cmd)
@@ -59,7 +59,7 @@ export function systemdCommand(): Command {
     .option('--force', 'replace unit files that exist there with other content')
     .addHelpText(
       'after',
-      `\nExit codes: 0 installed (or up to date, or cancelled), 2 bad usage or config, 3 the CLI is not built or\nsystemctl failed, 4 refused (a unit file there differs and no --force; no --yes without a TTY; cannot write).\nJSON shape: "schema": "${SYSTEMD_SCHEMA}", "action": "install", "units": [{name, path, changed}].`,
+      `\nExit codes: 0 installed (or up to date, or cancelled), 2 bad usage or config, 3 the CLI is not built or\nsystemctl failed, 4 refused (root would run from a path others can change: node,\nthe package, the config or environment file, or a directory above one; a unit file there differs and no --force;\nno --yes without a TTY; cannot write).\nJSON shape: "schema": "${SYSTEMD_SCHEMA}", "action": "install", "units": [{name, path, changed}].`,
     )
     .action(async (opts: { dryRun?: boolean; yes?: boolean; force?: boolean }, cmd: Command) => {
       const { g, out } = output(cmd)

@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process'
 import { realpathSync } from 'node:fs'
-import { mkdir, stat } from 'node:fs/promises'
+import { mkdir, readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import type { Output } from '../cli/output.js'
@@ -23,8 +23,18 @@ import {
   type PlannedUnit,
 } from './install.js'
 import {
+  checkInstallPaths,
+  describeProblems,
+  installTargets,
+  refuseUntrusted,
+  type TrustProblem,
+  type TrustTarget,
+} from './trust.js'
+import {
   ENABLE_SCHEDULE,
   ENABLE_TIMERS,
+  jobSandbox,
+  planSandbox,
   renderUnits,
   UNIT_NAMES,
   type RenderedUnit,
@@ -93,24 +103,34 @@ export interface SystemdContext {
   nodePath: string
   cliPath: string
   configPath: string | null
+  /** the package the CLI belongs to (its root: package.json), resolved */
+  packageRoot: string
+  /** the config file the units read: configPath, or one found by hostname in the package */
+  configFile: string | null
   out: Output
   /** y/N question; default: on the terminal, RefusedError without one */
   confirm?: (question: string) => Promise<boolean>
   systemd?: SystemdPort
+  /** reads and judges the paths the units run from; default: checkInstallPaths (trust.ts) */
+  checkPaths?: (targets: TrustTarget[]) => TrustProblem[]
 }
 
 /**
  * Where the units point: this node binary and the built CLI of this package, both resolved
  * through symlinks (the sandbox decisions depend on where they really are), and the config file
  * when one was given (--config or $SHIPSHAPE_CONFIG); a config found by hostname or the
- * embedded default is found the same way by the units.
+ * embedded default is found the same way by the units. Also what install checks root may run
+ * from (trust.ts): the package root and the config file the units will read.
  */
 export function locateInstall(source: ConfigSource): {
   nodePath: string
   cliPath: string
   configPath: string | null
+  packageRoot: string
+  configFile: string | null
 } {
-  const cli = path.join(findPackageRoot(import.meta.url), 'dist', 'scripts', 'shipshape.js')
+  const root = findPackageRoot(import.meta.url)
+  const cli = path.join(root, 'dist', 'scripts', 'shipshape.js')
   let cliPath: string
   try {
     cliPath = realpathSync(cli)
@@ -121,11 +141,30 @@ export function locateInstall(source: ConfigSource): {
     )
   }
   const given = source.origin === 'flag' || source.origin === 'env'
+  const configPath = given ? realpathSync(source.source) : null
   return {
     nodePath: realpathSync(process.execPath),
     cliPath,
-    configPath: given ? realpathSync(source.source) : null,
+    configPath,
+    packageRoot: realpathSync(root),
+    configFile: configPath ?? (source.origin === 'host' ? realpathSync(source.source) : null),
   }
+}
+
+/** What is wrong with the paths the units would run from as root ([] when nothing is). */
+export function untrustedPaths(ctx: SystemdContext): TrustProblem[] {
+  const c = ctx.config
+  const targets = installTargets({
+    nodePath: ctx.nodePath,
+    packageRoot: ctx.packageRoot,
+    cliPath: ctx.cliPath,
+    configFile: ctx.configFile,
+    stateDir: c.stateDir,
+    backupDir: c.backupDir,
+    environmentFile: c.systemd.environmentFile,
+    unitDir: c.systemd.unitDir,
+  })
+  return (ctx.checkPaths ?? checkInstallPaths)(targets)
 }
 
 function render(ctx: SystemdContext): RenderedUnit[] {
@@ -143,6 +182,14 @@ export async function printUnits(
   opts: { outDir?: string },
 ): Promise<SystemdResult> {
   const units = render(ctx)
+  // print only shows: it warns about what install would refuse
+  const problems = untrustedPaths(ctx)
+  if (problems.length) {
+    ctx.out.warn(
+      '`systemd install` would refuse these units: root would run from paths others can change:',
+    )
+    for (const line of describeProblems(problems)) ctx.out.warn(`  ${line}`)
+  }
   if (!opts.outDir) {
     return {
       schema: SYSTEMD_SCHEMA,
@@ -177,8 +224,10 @@ const ACTION_WORD: Record<PlannedUnit['action'], string> = {
 }
 
 /**
- * Writes the units into systemd.unitDir: refused (exit 4) when a file there has other content
- * unless `force`; the plan is shown and confirmed (--yes without a terminal); the
+ * Writes the units into systemd.unitDir: refused (exit 4) when root would run from a path that
+ * others can change (trust.ts: node, the package, the config file, the environment file, the
+ * directories the units write to, each with every directory above it), or when a file there has
+ * other content unless `force`; the plan is shown and confirmed (--yes without a terminal); the
  * ReadWritePaths= directories are created (they must exist for the units to start); then
  * `systemctl daemon-reload` when systemd runs here and loads units from that directory.
  */
@@ -190,6 +239,8 @@ export async function installUnits(
   const systemd = ctx.systemd ?? hostSystemd
   const unitDir = config.systemd.unitDir
   const units = render(ctx)
+  // before anything else, --dry-run included: root must not run what others can change
+  refuseUntrusted(untrustedPaths(ctx))
   const plan = planUnitFiles(units, unitDir, await readUnitFiles(unitDir, UNIT_NAMES))
   refuseReplacing(plan, Boolean(opts.force))
   const dirs = [config.stateDir, config.backupDir]
@@ -266,7 +317,7 @@ export async function installUnits(
   } else if (changes.length) {
     out.info('systemd is not running here: run systemctl daemon-reload where it runs')
   }
-  await warnEnvironmentFile(config.systemd.environmentFile, out)
+  await warnEnvironmentFile(ctx, out)
   nextSteps(out)
   return result('installed', true)
 }
@@ -276,14 +327,34 @@ function nextSteps(out: Output): void {
   out.info(`  or, instead of the timers: ${ENABLE_SCHEDULE}`)
 }
 
-/** The environment file holds secrets: say so when others can read it. */
-async function warnEnvironmentFile(file: string, out: Output): Promise<void> {
+/**
+ * The environment file holds secrets: say so when others can read it. A DOCKER_HOST= there
+ * pointing over the network wins over docker.host, and the prune unit, rendered from docker.host,
+ * may have no IP network: say that too (never the value).
+ */
+async function warnEnvironmentFile(ctx: SystemdContext, out: Output): Promise<void> {
+  const file = ctx.config.systemd.environmentFile
   const st = await stat(file).catch(() => undefined)
   if (!st) {
     out.info(`secrets (webhook URL, health-check passwords) go in ${file}, mode 0600 (optional)`)
-  } else if (st.mode & 0o077) {
+    return
+  }
+  if (st.mode & 0o077) {
     out.warn(
       `${file} holds secrets and is readable by others (mode ${(st.mode & 0o777).toString(8)}): chmod 600 ${file}`,
     )
   }
+  const text = await readFile(file, 'utf8').catch(() => '')
+  const remote = /^[ \t]*(?:export[ \t]+)?DOCKER_HOST[ \t]*=[ \t]*["']?(?:tcp|https?|ssh):/m.test(
+    text,
+  )
+  if (remote && !pruneHasNetwork(ctx)) {
+    out.warn(
+      `${file} sets DOCKER_HOST to an engine over the network, which wins over docker.host; the prune unit has no IP network (docker.host is a unix socket or unset): set docker.host in the config instead, and install again`,
+    )
+  }
+}
+
+function pruneHasNetwork(ctx: SystemdContext): boolean {
+  return jobSandbox('prune', ctx, planSandbox(ctx)).network !== 'none'
 }

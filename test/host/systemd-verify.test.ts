@@ -5,11 +5,19 @@
  * checks that each ExecStart= binary exists and is executable, and exits non-zero on an
  * unloadable unit. With SYSTEMD_LOG_LEVEL=debug it also dumps each unit as parsed, which shows
  * whether the escaping of odd paths survived.
+ *
+ * `systemd-analyze security --offline=true` rates each rendered service (exposure ≤ 2.5 is held
+ * here), and setpriv(1) runs the jobs' file work under each unit's CapabilityBoundingSet= (no
+ * systemd needed). `systemd install` refuses to point root's units at paths others can change
+ * (lib/systemd/trust.ts): the install tests run in a directory only root can write, as root;
+ * without one they skip loudly (fail under SHIPSHAPE_REQUIRE_SYSTEMD=1).
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs'
 import {
   chmod,
+  chown,
+  cp,
   mkdir,
   mkdtemp,
   readdir,
@@ -26,7 +34,12 @@ import { parseConfigText, type Config } from '../../lib/config/index.js'
 import { installUnits, type SystemdPort } from '../../lib/systemd/index.js'
 import { renderUnits, UNIT_NAMES, type RenderOptions } from '../../lib/systemd/render.js'
 import { createOutput } from '../../lib/cli/output.js'
+import { checkInstallPaths, installTargets, shellWord } from '../../lib/systemd/trust.js'
 import { CLI, runCli } from '../cli/run.js'
+
+const REPO = path.resolve(path.dirname(CLI), '../..')
+const REQUIRED = process.env.SHIPSHAPE_REQUIRE_SYSTEMD === '1'
+const isRoot = process.getuid?.() === 0
 
 function systemdAnalyze(): { ok: true } | { ok: false; reason: string } {
   const r = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' })
@@ -46,17 +59,87 @@ function describeSystemd(name: string, fn: () => void): void {
     describe(name, fn)
     return
   }
-  if (process.env.SHIPSHAPE_REQUIRE_SYSTEMD === '1') {
+  describeOrSkip(
+    name,
+    { ok: false, reason: `systemd-analyze unusable: ${u.reason}` },
+    fn,
+    'apt-get install systemd',
+  )
+}
+
+/** describe() when `env.ok`; else skipped LOUDLY, or failing under SHIPSHAPE_REQUIRE_SYSTEMD=1. */
+function describeOrSkip(
+  name: string,
+  env: { ok: true } | { ok: false; reason: string },
+  fn: () => void,
+  fix: string,
+): void {
+  if (env.ok) {
+    describe(name, fn)
+    return
+  }
+  if (REQUIRED) {
     describe(name, () => {
-      test('systemd-analyze is usable (SHIPSHAPE_REQUIRE_SYSTEMD=1)', () => {
-        throw new Error(`systemd-analyze unusable: ${u.reason} (apt-get install systemd)`)
+      test(`usable here (SHIPSHAPE_REQUIRE_SYSTEMD=1)`, () => {
+        throw new Error(`${env.reason} (${fix})`)
       })
     })
     return
   }
-  console.warn(`\n!!! SKIPPED "${name}": ${u.reason} (Debian package systemd)\n`)
-  describe.skip(`${name} [SKIPPED: systemd-analyze unusable: ${u.reason}]`, fn)
+  console.warn(`\n!!! SKIPPED "${name}": ${env.reason} (${fix})\n`)
+  describe.skip(`${name} [SKIPPED: ${env.reason}]`, fn)
 }
+
+/**
+ * What root's units may run from, as `systemd install` judges it (trust.ts), for this node and
+ * this checkout; and a temp directory below a chain only root can write (the repo's .cache/, or
+ * /run), for configs, state and units of the install tests. Install refuses anything below
+ * /tmp.
+ */
+function installEnvironment(): { ok: true; base: string } | { ok: false; reason: string } {
+  if (!isRoot) return { ok: false, reason: 'not root: root owns what `systemd install` accepts' }
+  if (!existsSync(CLI)) return { ok: false, reason: `${CLI} is missing: npm run build first` }
+  for (const dir of [path.join(REPO, '.cache'), '/run']) {
+    try {
+      mkdirSync(dir, { recursive: true })
+    } catch {
+      continue
+    }
+    if (checkInstallPaths([{ what: 'base', path: dir }]).length) continue
+    const base = mkdtempSync(path.join(dir, 'ss-systemd-'))
+    const problems = repoProblems(base)
+    if (problems.length) {
+      rmSync(base, { recursive: true, force: true })
+      return {
+        ok: false,
+        reason: `install refuses this checkout: ${problems.map((p) => `${p.path}: ${p.why}`).join('; ')}`,
+      }
+    }
+    return { ok: true, base }
+  }
+  return { ok: false, reason: `no directory only root can write for the test files` }
+}
+
+/** What install would say about this node and this checkout ([]: it accepts them). */
+function repoProblems(base: string) {
+  return checkInstallPaths(
+    installTargets({
+      nodePath: realpathSync(process.execPath),
+      packageRoot: realpathSync(REPO),
+      cliPath: realpathSync(CLI),
+      configFile: null,
+      stateDir: base,
+      backupDir: base,
+      environmentFile: path.join(base, 'env'),
+      unitDir: base,
+    }),
+  )
+}
+
+const INSTALL = installEnvironment()
+afterAll(() => {
+  if (INSTALL.ok) rmSync(INSTALL.base, { recursive: true, force: true })
+})
 
 interface Verified {
   code: number | null
@@ -268,118 +351,268 @@ describeSystemd('systemd-analyze verify on the rendered units', () => {
   })
 })
 
-describe('shipshape systemd (the built CLI)', { timeout: 30_000 }, () => {
-  let n = 0
-  /** A config in its own temp dir: unitDir, stateDir, backupDir, environmentFile all inside. */
-  async function hostDir() {
-    const d = path.join(tmp, `host-${++n}`)
-    await mkdir(d, { recursive: true })
-    const cfg = path.join(d, 'host.yaml')
-    await writeFile(
-      cfg,
+/** `systemd-analyze security --offline=true FILE`: the overall exposure (0.0 best … 10.0). */
+function exposure(file: string): Promise<{ score: number; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      'systemd-analyze',
+      ['security', '--offline=true', '--no-pager', '--man=no', file],
+      {
+        env: { PATH: process.env.PATH, SYSTEMD_COLORS: '0' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: 30_000,
+      },
+    )
+    let output = ''
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()))
+    child.on('error', reject)
+    child.on('close', (code) => {
+      const unit = path.basename(file)
+      const m = new RegExp(
+        `Overall exposure level for ${unit.replace(/\./g, '\\.')}: (\\d+\\.\\d+) `,
+      ).exec(output)
+      if (!m) return reject(new Error(`no exposure level for ${unit} (exit ${code}):\n${output}`))
+      resolve({ score: Number(m[1]), output })
+    })
+  })
+}
+
+/** The lines systemd-analyze marks ✗, for a failure message. */
+const exposed = (output: string) =>
+  output
+    .split('\n')
+    .filter((l) => l.startsWith('✗'))
+    .map((l) => l.replace(/\s{2,}/g, '  '))
+    .join('\n')
+
+const SERVICES = [
+  'shipshape-report.service',
+  'shipshape-prune.service',
+  'shipshape-schedule.service',
+] as const
+
+/** The highest exposure systemd-analyze may give any of the three services. */
+const MAX_EXPOSURE = 2.5
+
+describeSystemd('systemd-analyze security on the rendered services', () => {
+  beforeAll(() => {
+    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: npm run build first`)
+  })
+
+  const configs: [string, string][] = [
+    ['the defaults', ''],
+    ['an engine over TCP (prune needs IP)', 'docker:\n  host: tcp://10.0.0.2:2375\n'],
+    [
+      // PrivateTmp=no, ProtectHome=read-only, CAP_DAC_OVERRIDE in report, kept originals
+      'the loosest the config can make them',
       [
-        `stateDir: ${JSON.stringify(path.join(d, 'state dir'))}`,
-        `backupDir: ${JSON.stringify(path.join(d, 'backups'))}`,
-        'systemd:',
-        `  unitDir: ${JSON.stringify(path.join(d, 'units'))}`,
-        `  environmentFile: ${JSON.stringify(path.join(d, 'shipshape.env'))}`,
+        'stateDir: /home/ops/state',
+        'docker:',
+        '  host: unix:///tmp/docker.sock',
+        'report:',
+        '  paths: [/home, /tmp]',
+        'assets:',
+        '  a:',
+        '    source: /home/ops/data',
+        '    mount: /mnt/r',
+        '    dest: /mnt/r/d',
         '',
       ].join('\n'),
-    )
-    return { d, cfg, units: path.join(d, 'units') }
-  }
+    ],
+  ]
 
+  test.each(configs)(`every service rates ≤ ${MAX_EXPOSURE} (%s)`, async (what, yaml) => {
+    const dir = path.join(tmp, `security-${what.replace(/\W+/g, '-')}`)
+    await writeUnits(dir, {
+      nodePath: process.execPath,
+      cliPath: CLI,
+      configPath: null,
+      config: config(yaml),
+    })
+    const scores: Record<string, number> = {}
+    for (const name of SERVICES) {
+      const { score, output } = await exposure(path.join(dir, name))
+      scores[name] = score
+      expect(
+        score,
+        `${name} (${what}): exposure ${score} > ${MAX_EXPOSURE}\n${exposed(output)}`,
+      ).toBeLessThanOrEqual(MAX_EXPOSURE)
+    }
+    console.info(`systemd-analyze security (${what}): ${JSON.stringify(scores)}`)
+  })
+
+  test('the check can fail: the same units without their hardening rate above it', async () => {
+    const dir = path.join(tmp, 'security-loose')
+    const files = await writeUnits(dir, {
+      nodePath: process.execPath,
+      cliPath: CLI,
+      configPath: null,
+      config: config(''),
+    })
+    const file = files.find((f) => f.endsWith('shipshape-report.service'))!
+    const loose = (await readFile(file, 'utf8'))
+      .split('\n')
+      .filter(
+        (l) =>
+          !/^(CapabilityBoundingSet|SystemCallFilter|RestrictAddressFamilies|PrivateMounts|ProtectClock|ProtectHostname)=/.test(
+            l,
+          ),
+      )
+      .join('\n')
+    await writeFile(file, loose)
+    const { score } = await exposure(file)
+    expect(score).toBeGreaterThan(MAX_EXPOSURE)
+  })
+})
+
+/** setpriv(1) (util-linux) as root: what it takes to run a job's file work as a unit would. */
+function capabilityEnvironment(): { ok: true } | { ok: false; reason: string } {
+  if (!isRoot) return { ok: false, reason: 'not root: a bounding set narrows root’s capabilities' }
+  const r = spawnSync('setpriv', ['--version'], { encoding: 'utf8' })
+  if (r.error || r.status !== 0) return { ok: false, reason: 'setpriv (util-linux) unusable' }
+  return { ok: true }
+}
+
+/**
+ * Runs argv as the unit would, as far as capabilities go: root with the bounding set
+ * CapabilityBoundingSet= names (and nothing inherited or ambient, no new privileges). The
+ * system call filter, the namespaces and the rest need systemd itself: not here.
+ */
+function asUnit(caps: string[], argv: string[]) {
+  const bset = ['-all', ...caps.map((c) => '+' + c.replace(/^CAP_/, '').toLowerCase())].join(',')
+  return spawnSync(
+    'setpriv',
+    [
+      '--bounding-set',
+      bset,
+      '--inh-caps',
+      '-all',
+      '--ambient-caps',
+      '-all',
+      '--no-new-privs',
+      '--',
+      ...argv,
+    ],
+    { encoding: 'utf8', timeout: 30_000 },
+  )
+}
+
+describeOrSkip(
+  'each unit’s capabilities are enough for its job (setpriv)',
+  capabilityEnvironment(),
+  () => {
+    const units = renderUnits({
+      nodePath: process.execPath,
+      cliPath: CLI,
+      configPath: null,
+      config: config(''),
+    })
+    /** The unit's CapabilityBoundingSet= (null: none, every capability: the test says so). */
+    const capsOf = (name: string) =>
+      /^CapabilityBoundingSet=(.*)$/m
+        .exec(units.find((u) => u.name === name)!.text)?.[1]
+        ?.split(' ') ?? null
+    const report = capsOf('shipshape-report.service') ?? []
+    const prune = capsOf('shipshape-prune.service') ?? []
+    const schedule = capsOf('shipshape-schedule.service') ?? []
+
+    test('each service names its capabilities', () => {
+      for (const name of SERVICES) expect(capsOf(name), name).not.toBeNull()
+    })
+
+    /** Another user's tree, as report.paths and kept originals are: 0700, 0500, a sticky tmp/. */
+    async function othersTree(): Promise<string> {
+      const top = await mkdtemp(path.join(tmp, 'caps-'))
+      const data = path.join(top, 'data')
+      await mkdir(path.join(data, 'ro'), { recursive: true })
+      await mkdir(path.join(data, 'tmp'))
+      await writeFile(path.join(data, 'a.txt'), 'a')
+      await writeFile(path.join(data, 'ro', 'f'), 'f')
+      await writeFile(path.join(data, 'tmp', 'g'), 'g')
+      for (const [p, uid, mode] of [
+        ['tmp/g', 1001, 0o600],
+        ['tmp', 1000, 0o1777],
+        ['ro/f', 1000, 0o400],
+        ['ro', 1000, 0o500],
+        ['a.txt', 1000, 0o600],
+        ['', 1000, 0o700],
+      ] as const) {
+        await chown(path.join(data, p), uid, uid)
+        await chmod(path.join(data, p), mode)
+      }
+      return data
+    }
+
+    test('schedule keeps exactly what report and prune keep', () => {
+      expect([...new Set([...report, ...prune])].sort()).toEqual([...schedule].sort())
+    })
+
+    test('report: du -x reads another user’s 0700 tree; without CAP_DAC_READ_SEARCH it cannot', async () => {
+      const data = await othersTree()
+      const du = ['du', '-x', '-a', '-0', '-B1', data]
+      const ok = asUnit(report, du)
+      expect(ok.status, ok.stderr).toBe(0)
+      expect(ok.stdout).toContain(path.join(data, 'ro', 'f'))
+      const without = asUnit([], du)
+      expect(without.status).not.toBe(0)
+      expect(without.stderr).toMatch(/Permission denied/)
+    })
+
+    test('report: node still sees a lock holder with all of root’s capabilities (kill 0, /proc/<pid>/stat, boot_id)', () => {
+      const script = [
+        "const fs = require('node:fs')",
+        `process.kill(${process.pid}, 0)`,
+        `const stat = fs.readFileSync('/proc/${process.pid}/stat', 'utf8')`,
+        "const boot = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()",
+        "console.log(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19], boot.length)",
+      ].join('\n')
+      for (const caps of [report, prune]) {
+        const r = asUnit(caps, [process.execPath, '-e', script])
+        expect(r.status, r.stderr).toBe(0)
+        expect(r.stdout.trim()).toMatch(/^\d+ 36$/)
+      }
+    })
+
+    test('prune: rm -r of another user’s kept original (0500 dirs, a sticky tmp/ of a third user)', async () => {
+      const rmTree = (dir: string) => [
+        process.execPath,
+        '-e',
+        `require('node:fs').rmSync(${JSON.stringify(dir)}, { recursive: true, force: true })`,
+      ]
+      const data = await othersTree()
+      const r = asUnit(prune, rmTree(data))
+      expect(r.status, r.stderr).toBe(0)
+      expect(existsSync(data)).toBe(false)
+      // each capability is needed: without CAP_FOWNER the sticky tmp/ stops it, without
+      // CAP_DAC_OVERRIDE the first 0700 directory does
+      for (const drop of ['CAP_FOWNER', 'CAP_DAC_OVERRIDE']) {
+        const again = await othersTree()
+        const fails = asUnit(
+          prune.filter((c) => c !== drop),
+          rmTree(again),
+        )
+        expect(fails.status, `${drop} dropped`).not.toBe(0)
+        // EPERM on the sticky tmp/g shows up as ENOTDIR: node's rimraf then tries it as a directory
+        expect(fails.stderr, drop).toMatch(/EPERM|EACCES|ENOTDIR/)
+        expect(existsSync(again)).toBe(true)
+      }
+    })
+  },
+  'run the tests as root; setpriv is in util-linux',
+)
+
+describe('shipshape systemd print (the built CLI)', { timeout: 30_000 }, () => {
   test('print: the five units on stdout, each after its # ===== header', async () => {
     const r = await runCli(['systemd', 'print'])
     expect(r.code, r.stderr).toBe(0)
     const headers = [...r.stdout.matchAll(/^# ===== (.+)$/gm)].map((m) => m[1])
     expect(headers).toEqual([...UNIT_NAMES])
     expect(r.stdout).toContain(`ExecStart=${process.execPath} ${CLI} prune --json`)
-    expect(r.stderr).toBe('')
-  })
-
-  test('print --json: the versioned shape', async () => {
-    const { cfg } = await hostDir()
-    const r = await runCli(['--config', cfg, '--json', 'systemd', 'print'])
-    expect(r.code, r.stderr).toBe(0)
-    const j = JSON.parse(r.stdout)
-    expect(j).toMatchObject({ schema: 'shipshape.systemd/1', action: 'print' })
-    expect(j.units.map((u: { name: string }) => u.name)).toEqual([...UNIT_NAMES])
-    expect(j.units[0]).toMatchObject({ path: null, changed: false })
-    // a config given with --config is pinned in the units
-    expect(j.units[0].text).toContain(`Environment=SHIPSHAPE_CONFIG=${cfg}`)
-  })
-
-  test('install: writes the units and the directories, then is idempotent', async () => {
-    const { d, cfg, units } = await hostDir()
-    const r = await runCli(['--config', cfg, '--json', 'systemd', 'install', '--yes'])
-    expect(r.code, r.stderr).toBe(0)
-    expect((await readdir(units)).sort()).toEqual([...UNIT_NAMES].sort())
-    const j = JSON.parse(r.stdout)
-    expect(j).toMatchObject({
-      schema: 'shipshape.systemd/1',
-      action: 'install',
-      outcome: 'installed',
-      daemonReload: false,
-    })
-    expect(j.units).toEqual(
-      UNIT_NAMES.map((name) => ({ name, path: path.join(units, name), changed: true })),
-    )
-    expect((await stat(path.join(d, 'state dir'))).mode & 0o777).toBe(0o700)
-    expect((await stat(path.join(units, UNIT_NAMES[0]))).mode & 0o777).toBe(0o644)
-    // a temp dir is not where systemd loads units from: no daemon-reload, and it says so
-    expect(r.stderr).toMatch(/not a directory systemd loads units from/)
-    expect(r.stderr).toContain(
-      'systemctl enable --now shipshape-report.timer shipshape-prune.timer',
-    )
-
-    const again = await runCli(['--config', cfg, '--json', 'systemd', 'install', '--yes'])
-    expect(again.code, again.stderr).toBe(0)
-    const j2 = JSON.parse(again.stdout)
-    expect(j2.outcome).toBe('unchanged')
-    expect(j2.units.every((u: { changed: boolean }) => !u.changed)).toBe(true)
-  })
-
-  test('install refuses (exit 4) a unit file with other content unless --force', async () => {
-    const { cfg, units } = await hostDir()
-    expect((await runCli(['--config', cfg, 'systemd', 'install', '--yes'])).code).toBe(0)
-    const timer = path.join(units, 'shipshape-prune.timer')
-    const rendered = await readFile(timer, 'utf8')
-    await writeFile(timer, rendered.replace(/^OnCalendar=.*$/m, 'OnCalendar=daily'))
-
-    const refused = await runCli(['--config', cfg, 'systemd', 'install', '--yes'])
-    expect(refused.code).toBe(4)
-    expect(refused.stderr).toContain(timer)
-    expect(refused.stderr).toMatch(/--force/)
-    expect(await readFile(timer, 'utf8')).toMatch(/^OnCalendar=daily$/m)
-
-    const forced = await runCli(['--config', cfg, 'systemd', 'install', '--yes', '--force'])
-    expect(forced.code, forced.stderr).toBe(0)
-    expect(await readFile(timer, 'utf8')).toBe(rendered)
-  })
-
-  test('install needs --yes without a terminal (exit 4); --dry-run changes nothing', async () => {
-    const { d, cfg, units } = await hostDir()
-    const dry = await runCli(['--config', cfg, 'systemd', 'install', '--dry-run'])
-    expect(dry.code, dry.stderr).toBe(0)
-    expect(dry.stderr).toMatch(/create\s+shipshape-report\.service/)
-    expect(existsSync(units)).toBe(false)
-    expect(existsSync(path.join(d, 'state dir'))).toBe(false)
-
-    const noYes = await runCli(['--config', cfg, 'systemd', 'install'])
-    expect(noYes.code).toBe(4)
-    expect(noYes.stderr).toMatch(/--yes/)
-    expect(existsSync(units)).toBe(false)
-  })
-
-  test('install warns when the environment file is readable by others', async () => {
-    const { d, cfg } = await hostDir()
-    const env = path.join(d, 'shipshape.env')
-    await writeFile(env, 'SHIPSHAPE_WEBHOOK_URL=https://example.invalid/x\n')
-    await chmod(env, 0o644)
-    const r = await runCli(['--config', cfg, 'systemd', 'install', '--yes'])
-    expect(r.code, r.stderr).toBe(0)
-    expect(r.stderr).toMatch(/warning: .*shipshape\.env holds secrets .*mode 644/)
+    // nothing to warn about where install would accept this checkout
+    if (existsSync(CLI) && repoProblems('/var/lib/shipshape').length === 0) {
+      expect(r.stderr).toBe('')
+    }
   })
 
   test('--docker-host is refused: the units would not carry it', async () => {
@@ -388,6 +621,222 @@ describe('shipshape systemd (the built CLI)', { timeout: 30_000 }, () => {
     expect(r.stderr).toMatch(/docker\.host/)
   })
 })
+
+describeOrSkip(
+  'shipshape systemd install (the built CLI, as root)',
+  INSTALL,
+  () => {
+    let n = 0
+    /** A config in its own temp dir: unitDir, stateDir, backupDir, environmentFile all inside. */
+    async function hostDir() {
+      const d = path.join(INSTALL.ok ? INSTALL.base : tmp, `host-${++n}`)
+      await mkdir(d, { recursive: true })
+      const cfg = path.join(d, 'host.yaml')
+      await writeFile(
+        cfg,
+        [
+          `stateDir: ${JSON.stringify(path.join(d, 'state dir'))}`,
+          `backupDir: ${JSON.stringify(path.join(d, 'backups'))}`,
+          'systemd:',
+          `  unitDir: ${JSON.stringify(path.join(d, 'units'))}`,
+          `  environmentFile: ${JSON.stringify(path.join(d, 'shipshape.env'))}`,
+          '',
+        ].join('\n'),
+      )
+      return { d, cfg, units: path.join(d, 'units') }
+    }
+
+    test('print --json: the versioned shape', async () => {
+      const { cfg } = await hostDir()
+      const r = await runCli(['--config', cfg, '--json', 'systemd', 'print'])
+      expect(r.code, r.stderr).toBe(0)
+      const j = JSON.parse(r.stdout)
+      expect(j).toMatchObject({ schema: 'shipshape.systemd/1', action: 'print' })
+      expect(j.units.map((u: { name: string }) => u.name)).toEqual([...UNIT_NAMES])
+      expect(j.units[0]).toMatchObject({ path: null, changed: false })
+      // a config given with --config is pinned in the units
+      expect(j.units[0].text).toContain(`Environment=SHIPSHAPE_CONFIG=${cfg}`)
+    })
+
+    test('install: writes the units and the directories, then is idempotent', async () => {
+      const { d, cfg, units } = await hostDir()
+      const r = await runCli(['--config', cfg, '--json', 'systemd', 'install', '--yes'])
+      expect(r.code, r.stderr).toBe(0)
+      expect((await readdir(units)).sort()).toEqual([...UNIT_NAMES].sort())
+      const j = JSON.parse(r.stdout)
+      expect(j).toMatchObject({
+        schema: 'shipshape.systemd/1',
+        action: 'install',
+        outcome: 'installed',
+        daemonReload: false,
+      })
+      expect(j.units).toEqual(
+        UNIT_NAMES.map((name) => ({ name, path: path.join(units, name), changed: true })),
+      )
+      expect((await stat(path.join(d, 'state dir'))).mode & 0o777).toBe(0o700)
+      expect((await stat(path.join(units, UNIT_NAMES[0]))).mode & 0o777).toBe(0o644)
+      // a temp dir is not where systemd loads units from: no daemon-reload, and it says so
+      expect(r.stderr).toMatch(/not a directory systemd loads units from/)
+      expect(r.stderr).toContain(
+        'systemctl enable --now shipshape-report.timer shipshape-prune.timer',
+      )
+
+      const again = await runCli(['--config', cfg, '--json', 'systemd', 'install', '--yes'])
+      expect(again.code, again.stderr).toBe(0)
+      const j2 = JSON.parse(again.stdout)
+      expect(j2.outcome).toBe('unchanged')
+      expect(j2.units.every((u: { changed: boolean }) => !u.changed)).toBe(true)
+    })
+
+    test('install refuses (exit 4) a unit file with other content unless --force', async () => {
+      const { cfg, units } = await hostDir()
+      expect((await runCli(['--config', cfg, 'systemd', 'install', '--yes'])).code).toBe(0)
+      const timer = path.join(units, 'shipshape-prune.timer')
+      const rendered = await readFile(timer, 'utf8')
+      await writeFile(timer, rendered.replace(/^OnCalendar=.*$/m, 'OnCalendar=daily'))
+
+      const refused = await runCli(['--config', cfg, 'systemd', 'install', '--yes'])
+      expect(refused.code).toBe(4)
+      expect(refused.stderr).toContain(timer)
+      expect(refused.stderr).toMatch(/--force/)
+      expect(await readFile(timer, 'utf8')).toMatch(/^OnCalendar=daily$/m)
+
+      const forced = await runCli(['--config', cfg, 'systemd', 'install', '--yes', '--force'])
+      expect(forced.code, forced.stderr).toBe(0)
+      expect(await readFile(timer, 'utf8')).toBe(rendered)
+    })
+
+    test('install needs --yes without a terminal (exit 4); --dry-run changes nothing', async () => {
+      const { d, cfg, units } = await hostDir()
+      const dry = await runCli(['--config', cfg, 'systemd', 'install', '--dry-run'])
+      expect(dry.code, dry.stderr).toBe(0)
+      expect(dry.stderr).toMatch(/create\s+shipshape-report\.service/)
+      expect(existsSync(units)).toBe(false)
+      expect(existsSync(path.join(d, 'state dir'))).toBe(false)
+
+      const noYes = await runCli(['--config', cfg, 'systemd', 'install'])
+      expect(noYes.code).toBe(4)
+      expect(noYes.stderr).toMatch(/--yes/)
+      expect(existsSync(units)).toBe(false)
+    })
+
+    test('install warns when the environment file is readable by others', async () => {
+      const { d, cfg } = await hostDir()
+      const env = path.join(d, 'shipshape.env')
+      await writeFile(env, 'SHIPSHAPE_WEBHOOK_URL=https://example.invalid/x\n')
+      await chmod(env, 0o644)
+      const r = await runCli(['--config', cfg, 'systemd', 'install', '--yes'])
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stderr).toMatch(/warning: .*shipshape\.env holds secrets .*mode 644/)
+    })
+
+    test('install refuses (exit 4) a config below a directory others can write; print warns', async () => {
+      const { d, units } = await hostDir()
+      const open = path.join(d, 'open dir')
+      await mkdir(open)
+      await chmod(open, 0o777)
+      const cfg = path.join(open, 'host.yaml')
+      await cp(path.join(d, 'host.yaml'), cfg)
+      for (const args of [['--yes'], ['--dry-run']]) {
+        const r = await runCli(['--config', cfg, 'systemd', 'install', ...args])
+        expect(r.code, r.stderr).toBe(4)
+        expect(r.stderr).toContain(
+          `${open}: writable by group and others (mode 0777) (the config file); fix: chmod go-w ${shellWord(open)}`,
+        )
+        expect(r.stderr).toMatch(/fix: make every path named owned by root/)
+      }
+      expect(existsSync(units)).toBe(false)
+      expect(existsSync(path.join(d, 'state dir'))).toBe(false)
+
+      // print only shows: the units, and a warning per path
+      const p = await runCli(['--config', cfg, 'systemd', 'print'])
+      expect(p.code, p.stderr).toBe(0)
+      expect(p.stdout).toContain('# ===== shipshape-report.service')
+      expect(p.stderr).toMatch(/^warning: `systemd install` would refuse these units/m)
+      expect(p.stderr).toContain(`warning:   ${open}: writable by group and others (mode 0777)`)
+    })
+
+    test('install refuses (exit 4) a directory owned by another user above the config', async () => {
+      const { d, units } = await hostDir()
+      const theirs = path.join(d, 'theirs')
+      await mkdir(theirs, { mode: 0o755 })
+      await chown(theirs, 1000, 1000)
+      const cfg = path.join(theirs, 'host.yaml')
+      await cp(path.join(d, 'host.yaml'), cfg)
+      const r = await runCli(['--config', cfg, 'systemd', 'install', '--yes'])
+      expect(r.code, r.stderr).toBe(4)
+      expect(r.stderr).toContain(
+        `${theirs}: owned by uid 1000, not root (the config file); fix: chown root ${shellWord(theirs)}`,
+      )
+      expect(existsSync(units)).toBe(false)
+    })
+
+    /** A copy of the built package (dist/lib, dist/scripts, config/, systemd/; node_modules linked). */
+    async function copyPackage(dir: string): Promise<string> {
+      const pkg = path.join(dir, 'shipshape')
+      await mkdir(path.join(pkg, 'dist'), { recursive: true })
+      for (const e of ['package.json', 'config', 'systemd', 'dist/lib', 'dist/scripts']) {
+        await cp(path.join(REPO, e), path.join(pkg, e), { recursive: true })
+      }
+      await symlink(path.join(REPO, 'node_modules'), path.join(pkg, 'node_modules'))
+      return path.join(pkg, 'dist', 'scripts', 'shipshape.js')
+    }
+
+    test('install refuses (exit 4) a CLI whose package sits below a directory others can write', async () => {
+      const { d, cfg, units } = await hostDir()
+      const open = path.join(d, 'apps')
+      await mkdir(open)
+      await chmod(open, 0o777)
+      const cli = await copyPackage(open)
+      const run = (args: string[]) =>
+        new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+          const child = spawn(process.execPath, args, {
+            env: { PATH: process.env.PATH },
+            stdio: ['ignore', 'ignore', 'pipe'],
+          })
+          let stderr = ''
+          child.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
+          child.on('error', reject)
+          child.on('close', (code) => resolve({ code, stderr }))
+        })
+      const r = await run([cli, '--config', cfg, 'systemd', 'install', '--yes'])
+      expect(r.code, r.stderr).toBe(4)
+      expect(r.stderr).toContain(
+        `${open}: writable by group and others (mode 0777) (the shipshape package`,
+      )
+      expect(r.stderr).toContain(`fix: chmod go-w ${shellWord(open)}`)
+      expect(existsSync(units)).toBe(false)
+
+      // the same package below /tmp: refused for /tmp itself, sticky or not
+      if ((lstatSync('/tmp').mode & 0o7777) !== 0o1777) return // no usual /tmp here
+      const inTmp = await mkdtemp('/tmp/ss-pkg-')
+      try {
+        const tmpCli = await copyPackage(inTmp)
+        const t = await run([tmpCli, '--config', cfg, 'systemd', 'install', '--yes'])
+        expect(t.code, t.stderr).toBe(4)
+        expect(t.stderr).toMatch(
+          /^ {2}\/tmp: writable by everyone \(mode 1777; the sticky bit does not help\) \(.*the shipshape package/m,
+        )
+        expect(existsSync(units)).toBe(false)
+      } finally {
+        await rm(inTmp, { recursive: true, force: true })
+      }
+    })
+
+    test('install warns when the environment file points DOCKER_HOST over the network', async () => {
+      const { d, cfg } = await hostDir()
+      const env = path.join(d, 'shipshape.env')
+      await writeFile(env, 'DOCKER_HOST=tcp://10.9.9.9:2375\n', { mode: 0o600 })
+      const r = await runCli(['--config', cfg, 'systemd', 'install', '--yes'])
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stderr).toMatch(
+        /warning: .*shipshape\.env sets DOCKER_HOST .*the prune unit has no IP network/,
+      )
+      expect(r.stderr).not.toContain('10.9.9.9')
+    })
+  },
+  'run the tests as root from a checkout only root can write, e.g. under /opt or /root',
+)
 
 describe('install with systemd running (a fake manager)', () => {
   test('daemon-reload (argv) only when units changed in a directory systemd loads from', async () => {
@@ -409,8 +858,12 @@ describe('install with systemd running (a fake manager)', () => {
       nodePath: process.execPath,
       cliPath: CLI,
       configPath: null,
+      packageRoot: REPO,
+      configFile: null,
       out: createOutput({ quiet: true }),
       systemd,
+      // the paths are under /tmp here: what root may run from is tested above, not here
+      checkPaths: () => [],
     }
     const r = await installUnits(ctx, { yes: true })
     expect(r).toMatchObject({ outcome: 'installed', daemonReload: true })
