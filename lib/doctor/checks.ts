@@ -731,12 +731,11 @@ export function journalProgress(j: Pick<JournalState, 'steps' | 'outcome' | 'pla
 
 export async function checkJournals(ctx: CheckContext): Promise<Check[]> {
   const dir = journalDir(ctx.config.stateDir)
-  const names = (
-    (await ctx.ports.listDir(dir).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOTDIR') return null
-      throw err
-    })) ?? []
-  ).filter((n) => n.endsWith('.jsonl'))
+  const listed = await ctx.ports.listDir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOTDIR') return null
+    throw err
+  })
+  const names = (listed ?? []).filter((n) => n.endsWith('.jsonl'))
   // a journal drives --resume as root: one another user could have written is refused by every
   // command that lists journals (lib/host/private.ts), so it is a failure here too
   const uid = ctx.ports.uid()
@@ -755,7 +754,7 @@ export async function checkJournals(ctx: CheckContext): Promise<Check[]> {
     }
     return !bad
   }
-  if (names.length && !(await judge(dir, 'dir', 'journal directory'))) return unsafe
+  if (listed && !(await judge(dir, 'dir', 'journal directory'))) return unsafe
   const limit = pLimit(8)
   const read = await Promise.all(
     names.map((n) =>

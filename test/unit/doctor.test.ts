@@ -815,6 +815,21 @@ describe('checkJournals', () => {
     expect(checks[0]?.fix).toContain(`rm ${dir}/${name}`)
     expect(checks[0]?.fix).not.toContain('--resume')
   })
+
+  it('a journal directory others can write: fail, even when it is empty', async () => {
+    const checks = await checkJournals(
+      context(
+        c,
+        fakePorts({
+          listDir: async (d) => (d === dir ? [] : null),
+          pathFacts: async () => ({ type: 'dir', mode: 0o777, uid: 0 }),
+        }),
+      ),
+    )
+    expect(checks).toHaveLength(1)
+    expect(checks[0]).toMatchObject({ id: 'journal-private:journal', status: 'fail' })
+    expect(checks[0]?.fix).toBe(`chmod 700 ${dir} && chown root:root ${dir}`)
+  })
 })
 
 describe('render', () => {
