@@ -146,7 +146,7 @@ export class Dir {
     try {
       fh = await fs.open(this.at(name), DIR_FLAGS)
     } catch (err) {
-      throw openError(abs, err)
+      throw await this.explain(name, abs, err)
     }
     const expect =
       typeof opts.expect === 'bigint' ? { dev: this.ident.dev, ino: opts.expect } : opts.expect
@@ -173,7 +173,7 @@ export class Dir {
         opts.mode ?? 0o600,
       )
     } catch (err) {
-      throw openError(abs, err)
+      throw await this.explain(name, abs, err)
     }
     try {
       const st = await fh.stat({ bigint: true })
@@ -189,6 +189,19 @@ export class Dir {
       await fh.close().catch(() => {})
       throw err
     }
+  }
+
+  /** An open() of a child that failed, in words: a symlink there is a TreeChangedError. */
+  private async explain(name: string, abs: string, err: unknown): Promise<Error> {
+    const code = errCode(err)
+    // O_NOFOLLOW | O_DIRECTORY on a symlink answers ENOTDIR, not ELOOP: look
+    if (code === 'ENOTDIR' || code === 'ELOOP') {
+      const st = await this.lstat(name).catch(() => null)
+      if (st?.isSymbolicLink()) {
+        return new TreeChangedError(abs, 'now a symlink', { cause: err })
+      }
+    }
+    return openError(abs, err)
   }
 
   /** fstatat(name, AT_SYMLINK_NOFOLLOW); null when it does not exist. */
