@@ -10,6 +10,12 @@ import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, afterEach, beforeAll, expect } from 'vitest'
+import { runMigrateAssets } from '../../lib/assets/index.js'
+import { createOutput } from '../../lib/cli/output.js'
+import { loadConfig } from '../../lib/config/index.js'
+import { parseEngineAddress } from '../../lib/docker/address.js'
+import { connectEngine } from '../../lib/docker/engine.js'
+import { RefusedError } from '../../lib/errors.js'
 import { CLI, runCli, type CliResult } from '../cli/run.js'
 import { busyboxImage, docker, dockerOk } from '../harness/fixtures.js'
 import { mountRclone, rcloneUsable, type RcloneMount } from '../harness/rclone.js'
@@ -40,6 +46,52 @@ async function treeHashes(dir: string): Promise<Map<string, string>> {
   }
   await walk('')
   return out
+}
+
+/**
+ * Like treeHashes, with names as bytes (keys: the relative path's bytes in hex): a name that is
+ * not UTF-8 is compared exactly, not through a lossy decoding.
+ */
+async function treeHashesBytes(dir: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>()
+  const slash = Buffer.from('/')
+  async function walk(rel: Buffer | null): Promise<void> {
+    const abs = rel ? Buffer.concat([Buffer.from(dir), slash, rel]) : Buffer.from(dir)
+    for (const d of await fs.readdir(abs, { encoding: 'buffer', withFileTypes: true })) {
+      const name = d.name as unknown as Buffer
+      const r = rel ? Buffer.concat([rel, slash, name]) : name
+      const p = Buffer.concat([Buffer.from(dir), slash, r])
+      const key = r.toString('hex')
+      if (d.isDirectory()) {
+        out.set(key + '/', 'dir')
+        await walk(r)
+      } else if (d.isSymbolicLink()) {
+        out.set(key, `link:${(await fs.readlink(p, { encoding: 'buffer' })).toString('hex')}`)
+      } else
+        out.set(
+          key,
+          createHash('sha256')
+            .update(await fs.readFile(p))
+            .digest('hex'),
+        )
+    }
+  }
+  await walk(null)
+  return out
+}
+
+/** Latin-1 (not UTF-8) names, as an old music collection has them: a directory and files. */
+async function addLatin1(dir: string): Promise<void> {
+  const b = (...parts: (string | number[])[]) =>
+    Buffer.concat(parts.map((x) => (typeof x === 'string' ? Buffer.from(x) : Buffer.from(x))))
+  const sub = b(dir, '/', 'Bj', [0xf6], 'rk') // 'Björk'
+  await fs.mkdir(sub)
+  await fs.writeFile(
+    b(dir, '/', 'Bj', [0xf6], 'rk', '/', 'J', [0xf3], 'ga.mp3'),
+    randomBytes(70_000),
+  )
+  await fs.writeFile(b(dir, '/', 'caf', [0xe9], '.mp3'), randomBytes(50_000))
+  await fs.writeFile(b(dir, '/', 'x'.repeat(110), [0xff], '.mp3'), randomBytes(1000)) // PAX path
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -283,6 +335,128 @@ describeEngine('migrate-assets', (getEngine) => {
     expect(await exists(aside)).toBe(false)
     expect(await fs.readlink(f.source)).toBe(path.join(f.mnt, 'music'))
     expect(await treeHashes(path.join(f.remote, 'music'))).toEqual(f.before)
+  })
+
+  test('names that are not UTF-8 migrate byte for byte; a failed run puts them back byte for byte', async ({
+    engine,
+  }) => {
+    if (skipWithoutRclone()) return
+    const f = await setup(engine)
+    await addLatin1(f.source)
+    const before = await treeHashesBytes(f.source)
+    const r = await cli(engine, f, ['migrate-assets', 'music', '--yes', '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    const j = JSON.parse(r.stdout)
+    expect(j.outcome).toBe('migrated')
+    expect(j.files).toBe([...before.values()].filter((v) => v !== 'dir').length)
+    // through the mount, and in the original kept aside: the same bytes under the same names
+    expect(await treeHashesBytes(path.join(f.mnt, 'music'))).toEqual(before)
+    expect(await treeHashesBytes(j.original.path)).toEqual(before)
+    expect(j.verified.by).toMatch(/not UTF-8/)
+    // the app reads one through the symlink
+    const seen = await dockerOk(engine, ['exec', f.container, 'ls', '/music'])
+    expect(Buffer.from(seen, 'latin1').length).toBeGreaterThan(0)
+    expect(seen).toContain('.mp3')
+
+    // a run that fails after the swap: the same names and bytes are back at the source
+    const g = await setup(engine, {
+      allowOther: false,
+      health: ['su', '-s', '/bin/sh', 'nobody', '-c', 'head -c 1 /music/zero.txt >/dev/null'],
+    })
+    await addLatin1(g.source)
+    const gBefore = await treeHashesBytes(g.source)
+    const rb = await cli(engine, g, ['migrate-assets', 'music', '--yes', '--json'])
+    expect(rb.code, rb.stderr).toBe(1)
+    expect(JSON.parse(rb.stdout).outcome).toBe('rolled-back')
+    expect((await fs.lstat(g.source)).isDirectory()).toBe(true)
+    expect(await treeHashesBytes(g.source)).toEqual(gBefore)
+    expect(await exists(path.join(g.remote, 'music'))).toBe(false)
+  })
+
+  test('two runs confirmed one after the other: the second is refused (exit 4), the destination unchanged', async ({
+    engine,
+  }) => {
+    if (skipWithoutRclone()) return
+    const f = await setup(engine)
+    const { config } = await loadConfig({ file: f.config })
+    const port = await connectEngine(parseEngineAddress(engine.dockerHost))
+    let asked: () => void = () => {}
+    const waiting = new Promise<void>((r) => (asked = r))
+    let go: (yes: boolean) => void = () => {}
+    const goAhead = new Promise<boolean>((r) => (go = r))
+    // the second terminal: walked the source, shows its plan, the operator reads it…
+    const second = runMigrateAssets(
+      { config, engine: port, out: createOutput({ json: true, quiet: true }) },
+      'music',
+      {
+        confirm: () => {
+          asked()
+          return goAhead
+        },
+      },
+    ).then(
+      () => null,
+      (e: unknown) => e,
+    )
+    try {
+      await waiting
+      // …meanwhile the first terminal migrates the asset
+      const first = await cli(engine, f, ['migrate-assets', 'music', '--yes', '--json'])
+      expect(first.code, first.stderr).toBe(0)
+      const dest = path.join(f.mnt, 'music')
+      const destBefore = await treeHashes(dest)
+      expect(destBefore).toEqual(f.before)
+      // …and the second operator says yes to a plan that is stale by now
+      go(true)
+      const err = await second
+      expect(err).toBeInstanceOf(RefusedError)
+      expect((err as RefusedError).exitCode).toBe(4)
+      expect(String((err as Error).message)).toMatch(/changed while the plan was shown/)
+      expect(await treeHashes(dest)).toEqual(destBefore)
+      expect(await fs.readlink(f.source)).toBe(dest)
+      expect(await treeHashes(path.join(f.remote, 'music'))).toEqual(f.before)
+      expect(await running(engine, f.container)).toBe(true)
+    } finally {
+      go(false)
+      await second
+      port.close()
+    }
+  })
+
+  test('a file written into the kept original after the swap: --finalize and prune keep it', async ({
+    engine,
+  }) => {
+    if (skipWithoutRclone()) return
+    const f = await setup(engine, { keepOriginal: '1s' })
+    const r = await cli(engine, f, ['migrate-assets', 'music', '--yes', '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    const aside = JSON.parse(r.stdout).original.path as string
+    await new Promise((res) => setTimeout(res, 1500))
+    // a writer the preflight did not see keeps writing into the old directory
+    await fs.writeFile(path.join(aside, 'album one', 'late.txt'), 'written after the swap\n')
+    const plan = await cli(engine, f, ['prune', '--json'])
+    expect(plan.code, plan.stderr).toBe(0)
+    const p = JSON.parse(plan.stdout)
+    expect(p.candidates.filter((c: { kind: string }) => c.kind === 'original')).toEqual([])
+    expect(p.kept).toContainEqual(
+      expect.objectContaining({
+        kind: 'original',
+        name: aside,
+        reason: expect.stringMatching(/written to after the migration.*late\.txt: added/),
+      }),
+    )
+    const fin = await cli(engine, f, ['migrate-assets', 'music', '--finalize', '--yes', '--json'])
+    expect(fin.code, fin.stderr).toBe(1)
+    const j = JSON.parse(fin.stdout)
+    expect(j.finalize.removed).toEqual([])
+    expect(j.finalize.kept[0].why).toMatch(/late\.txt: added after the migration/)
+    expect(fin.stderr).toMatch(/written to after the migration; kept whole/)
+    expect(await fs.readFile(path.join(aside, 'album one', 'late.txt'), 'utf8')).toBe(
+      'written after the swap\n',
+    )
+    const left = await treeHashes(aside)
+    left.delete('album one/late.txt')
+    expect(left).toEqual(f.before)
   })
 
   test('dry run: prints the plan, changes nothing', async ({ engine }) => {
