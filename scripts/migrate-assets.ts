@@ -6,6 +6,7 @@ import { createOutput } from '../lib/cli/output.js'
 import { openEngine } from '../lib/docker/open.js'
 import { runMigrateAssets, runMigrateFinalize, type MigrateResult } from '../lib/assets/index.js'
 import { isWrittenBlocker } from '../lib/assets/finalize.js'
+import { checkStateDirs } from '../lib/host/private.js'
 import { RolledBackError, UsageError } from '../lib/errors.js'
 
 function render(r: MigrateResult): string {
@@ -58,6 +59,9 @@ export function migrateAssetsCommand(): Command {
         const g = globalOptions(cmd)
         const out = createOutput({ json: g.json, quiet: g.quiet })
         const { config } = await loadConfig({ file: g.config })
+        // nothing is trusted from a stateDir/backupDir others can write (a planted journal,
+        // an original.json naming /etc): refused before the engine is touched
+        if (!opts.dryRun) await checkStateDirs(config)
         if (opts.finalize) {
           if (opts.resume && opts.rollback) {
             throw new UsageError('--resume and --rollback exclude each other')

@@ -96,6 +96,23 @@ describe('private state (stateDir, backupDir, journals)', { timeout: 30_000 }, (
     expect((await cli('report', '--out', path.join(state, 'reports'))).code).toBe(3)
   })
 
+  it('migrate-assets and --finalize: a backupDir others can write is refused before the engine', async () => {
+    await dirWithMode(backups, 0o777)
+    for (const args of [
+      ['migrate-assets', 'music', '--yes'],
+      ['migrate-assets', 'music', '--finalize', '--yes'],
+    ]) {
+      const r = await cli(...args)
+      expect(r.code, args.join(' ')).toBe(4)
+      expect(r.stderr).toContain(`backupDir ${backups} is writable by group and others (mode 0777)`)
+      expect(r.stderr).toContain(fixFor(backups))
+      expect(r.stderr).not.toContain('absent.sock')
+    }
+    await chmod(backups, 0o700)
+    // on to the engine: unreachable (3)
+    expect((await cli('migrate-assets', 'music', '--yes')).code).toBe(3)
+  })
+
   it('a stateDir that is a symlink is refused', async () => {
     const real = path.join(root, 'real-state')
     await dirWithMode(real, 0o700)

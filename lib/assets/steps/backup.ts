@@ -2,6 +2,7 @@ import { readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { formatBytes } from '../../config/index.js'
 import { mkdirDurable, writeFileDurable } from '../../host/durable.js'
+import { ensurePrivateDir } from '../../host/private.js'
 import type { Step } from '../../runbook/index.js'
 import {
   chooseCompression,
@@ -49,6 +50,8 @@ export const backupStep: Step<MigrateContext> = {
       dest: ctx.asset.dest,
       mount: ctx.asset.mount,
     })
+    // backupDir is root's alone (lib/host/private.ts): created 0700, refused when others can write
+    await ensurePrivateDir(path.dirname(path.dirname(ctx.paths.workDir)), 'backupDir')
     await mkdirDurable(ctx.paths.workDir, 0o700)
     // the source as walked, never a link to another directory put there since (safefs.ts)
     const rootIdent = ctx.sourceIdent ?? undefined
