@@ -4,8 +4,9 @@
  * file operations (an atomic write per unit, the ReadWritePaths= directories).
  */
 import { constants } from 'node:fs'
-import { access, chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { access, mkdir, readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
+import { writeFileDurable } from '../host/durable.js'
 import { RefusedError, UsageError } from '../errors.js'
 import type { RenderedUnit, UnitName } from './render.js'
 
@@ -103,17 +104,15 @@ export async function checkWritableDir(dir: string): Promise<void> {
   }
 }
 
-/** Writes a unit file atomically (temp file + rename), mode 0644: units hold no secrets. */
+/**
+ * Writes a unit file atomically and durably (lib/host/durable.ts), mode 0644: units hold no
+ * secrets. A leftover temp file ends in .tmp: not a unit name systemd would load.
+ */
 export async function writeUnitFile(file: string, text: string): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true })
-  // a leftover ".name.tmp-PID" is not a unit name systemd would load
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`)
   try {
-    await writeFile(tmp, text, { mode: 0o644 })
-    await chmod(tmp, 0o644)
-    await rename(tmp, file)
+    await mkdir(path.dirname(file), { recursive: true })
+    await writeFileDurable(file, text, { mode: 0o644 })
   } catch (err) {
-    await rm(tmp, { force: true })
     throw new UsageError(`cannot write ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`)
   }
 }
