@@ -9,10 +9,13 @@
  * `systemd-analyze security --offline=true` rates each rendered service (exposure ≤ 2.5 is held
  * here), and setpriv(1) runs the jobs' file work under each unit's CapabilityBoundingSet= (no
  * systemd needed). `systemd install` refuses to point root's units at paths others can change
- * (lib/systemd/trust.ts): the install tests run in a directory only root can write, as root;
- * without one they skip loudly (fail under SHIPSHAPE_REQUIRE_SYSTEMD=1).
+ * (lib/systemd/trust.ts): the install tests run as root, with their files in a directory only
+ * root can write, and the CLI of this checkout when install accepts it, else of a copy of the
+ * package owned by root in that directory (where the checkout is cloned does not matter);
+ * without root, a node or such a directory install accepts they skip loudly (fail under
+ * SHIPSHAPE_REQUIRE_SYSTEMD=1).
  */
-import { spawn, spawnSync } from 'node:child_process'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs'
 import {
   chmod,
@@ -35,7 +38,7 @@ import { installUnits, type SystemdPort } from '../../lib/systemd/index.js'
 import { renderUnits, UNIT_NAMES, type RenderOptions } from '../../lib/systemd/render.js'
 import { createOutput } from '../../lib/cli/output.js'
 import { checkInstallPaths, installTargets, shellWord } from '../../lib/systemd/trust.js'
-import { CLI, runCli } from '../cli/run.js'
+import { CLI, runCli, type CliResult } from '../cli/run.js'
 
 const REPO = path.resolve(path.dirname(CLI), '../..')
 const REQUIRED = process.env.SHIPSHAPE_REQUIRE_SYSTEMD === '1'
@@ -90,43 +93,100 @@ function describeOrSkip(
   describe.skip(`${name} [SKIPPED: ${env.reason}]`, fn)
 }
 
+/** Where the install tests run the CLI from: a package `systemd install` accepts. */
+type InstallEnvironment =
+  | {
+      ok: true
+      /** a temp directory below a chain only root can write: configs, state, units */
+      base: string
+      /** the package root the CLI runs from: this checkout, or a trusted copy in `base` */
+      pkg: string
+      /** its dist/scripts/shipshape.js */
+      cli: string
+    }
+  | { ok: false; reason: string }
+
+const listProblems = (problems: readonly { path: string; why: string }[]) =>
+  problems.map((p) => `${p.path}: ${p.why}`).join('; ')
+
 /**
- * What root's units may run from, as `systemd install` judges it (trust.ts), for this node and
- * this checkout; and a temp directory below a chain only root can write (the repo's .cache/, or
- * /run), for configs, state and units of the install tests. Install refuses anything below
- * /tmp.
+ * What root's units may run from, as `systemd install` judges it (trust.ts): this node, and a
+ * package below a chain only root can write. The temp directory for configs, state and units is
+ * the repo's .cache/ or /run (install refuses anything below /tmp). The package is this checkout
+ * when install accepts it; otherwise — where CI clones it is not ours to choose (/tmp, a user's
+ * home) — a copy of what it loads in that temp directory, owned by root, not group/other-writable.
  */
-function installEnvironment(): { ok: true; base: string } | { ok: false; reason: string } {
+function installEnvironment(): InstallEnvironment {
   if (!isRoot) return { ok: false, reason: 'not root: root owns what `systemd install` accepts' }
   if (!existsSync(CLI)) return { ok: false, reason: `${CLI} is missing: npm run build first` }
+  const nodeProblems = checkInstallPaths([{ what: 'node', path: realpathSync(process.execPath) }])
+  if (nodeProblems.length) {
+    return { ok: false, reason: `install refuses this node: ${listProblems(nodeProblems)}` }
+  }
+  const tried: string[] = []
   for (const dir of [path.join(REPO, '.cache'), '/run']) {
     try {
       mkdirSync(dir, { recursive: true })
-    } catch {
+    } catch (err) {
+      tried.push(`${dir}: ${(err as NodeJS.ErrnoException).code}`)
       continue
     }
-    if (checkInstallPaths([{ what: 'base', path: dir }]).length) continue
-    const base = mkdtempSync(path.join(dir, 'ss-systemd-'))
-    const problems = repoProblems(base)
-    if (problems.length) {
-      rmSync(base, { recursive: true, force: true })
-      return {
-        ok: false,
-        reason: `install refuses this checkout: ${problems.map((p) => `${p.path}: ${p.why}`).join('; ')}`,
-      }
+    const baseProblems = checkInstallPaths([{ what: 'base', path: dir }])
+    if (baseProblems.length) {
+      tried.push(listProblems(baseProblems))
+      continue
     }
-    return { ok: true, base }
+    const base = mkdtempSync(path.join(dir, 'ss-systemd-'))
+    const checkout = packageProblems(REPO, base)
+    if (checkout.length === 0) return { ok: true, base, pkg: REPO, cli: CLI }
+    try {
+      const pkg = trustedCopy(path.join(base, 'pkg'))
+      // node's lookup also searches each node_modules above the copy (<repo>/node_modules
+      // when below .cache/): what install checks, whole
+      const problems = packageProblems(pkg, base)
+      if (problems.length === 0) {
+        console.info(
+          `install tests: this checkout is not one install accepts (${listProblems(checkout.slice(0, 2))}${checkout.length > 2 ? '; …' : ''}); they run a copy owned by root: ${pkg}`,
+        )
+        return { ok: true, base, pkg, cli: cliOf(pkg) }
+      }
+      tried.push(`a copy in ${base}: ${listProblems(problems)}`)
+    } catch (err) {
+      tried.push(`a copy in ${base}: ${(err as Error).message}`)
+    }
+    rmSync(base, { recursive: true, force: true })
   }
-  return { ok: false, reason: `no directory only root can write for the test files` }
+  return { ok: false, reason: `no package install accepts: ${tried.join('; ')}` }
 }
 
-/** What install would say about this node and this checkout ([]: it accepts them). */
-function repoProblems(base: string) {
+const cliOf = (pkg: string) => path.join(pkg, 'dist', 'scripts', 'shipshape.js')
+
+/**
+ * A copy at `pkg` of what the package loads (package.json, dist/, config/, systemd/,
+ * node_modules/; each through symlinks to what it is), owned by root, none of it writable by
+ * group or others.
+ */
+function trustedCopy(pkg: string): string {
+  mkdirSync(pkg, { mode: 0o755 })
+  for (const e of ['package.json', 'dist', 'config', 'systemd', 'node_modules']) {
+    execFileSync('cp', ['-a', '--', realpathSync(path.join(REPO, e)), path.join(pkg, e)])
+  }
+  // -R does not follow the symlinks it meets (node_modules/.bin); -h changes their owner
+  execFileSync('chown', ['-R', '-h', '0:0', '--', pkg])
+  execFileSync('chmod', ['-R', 'go-w', '--', pkg])
+  return pkg
+}
+
+/**
+ * What install would say about this node and the package at `root` (run as
+ * `<root>/dist/scripts/shipshape.js`), with the files it writes in `base` ([]: it accepts them).
+ */
+function packageProblems(root: string, base: string) {
   return checkInstallPaths(
     installTargets({
       nodePath: realpathSync(process.execPath),
-      packageRoot: realpathSync(REPO),
-      cliPath: realpathSync(CLI),
+      packageRoot: realpathSync(root),
+      cliPath: realpathSync(cliOf(root)),
       configFile: null,
       stateDir: base,
       backupDir: base,
@@ -140,6 +200,24 @@ const INSTALL = installEnvironment()
 afterAll(() => {
   if (INSTALL.ok) rmSync(INSTALL.base, { recursive: true, force: true })
 })
+
+/** Runs `node <cli> ...args` with a clean env, as runCli (test/cli/run.ts) runs the checkout's. */
+function runCliAt(cli: string, args: string[], timeoutMs = 60_000): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now()
+    const child = spawn(process.execPath, [cli, ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: timeoutMs,
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    child.on('error', reject)
+    child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - t0 }))
+  })
+}
 
 interface Verified {
   code: number | null
@@ -610,7 +688,7 @@ describe('shipshape systemd print (the built CLI)', { timeout: 30_000 }, () => {
     expect(headers).toEqual([...UNIT_NAMES])
     expect(r.stdout).toContain(`ExecStart=${process.execPath} ${CLI} prune --json`)
     // nothing to warn about where install would accept this checkout
-    if (existsSync(CLI) && repoProblems('/var/lib/shipshape').length === 0) {
+    if (existsSync(CLI) && packageProblems(REPO, '/var/lib/shipshape').length === 0) {
       expect(r.stderr).toBe('')
     }
   })
@@ -626,11 +704,20 @@ describeOrSkip(
   'shipshape systemd install (the built CLI, as root)',
   INSTALL,
   () => {
+    /** The package install accepts (this checkout, or its trusted copy: installEnvironment). */
+    const pkg = INSTALL.ok ? INSTALL.pkg : REPO
+    /** Its built CLI, as runCli runs the checkout's. */
+    const runPkg = (args: string[]) => runCliAt(INSTALL.ok ? INSTALL.cli : CLI, args)
+
     let n = 0
-    /** A config in its own temp dir: unitDir, stateDir, backupDir, environmentFile all inside. */
+    /**
+     * A config in its own temp dir in the trusted base: unitDir, stateDir, backupDir,
+     * environmentFile all inside. Modes given: a umask letting the group write would make
+     * install refuse them.
+     */
     async function hostDir() {
       const d = path.join(INSTALL.ok ? INSTALL.base : tmp, `host-${++n}`)
-      await mkdir(d, { recursive: true })
+      await mkdir(d, { recursive: true, mode: 0o755 })
       const cfg = path.join(d, 'host.yaml')
       await writeFile(
         cfg,
@@ -642,13 +729,14 @@ describeOrSkip(
           `  environmentFile: ${JSON.stringify(path.join(d, 'shipshape.env'))}`,
           '',
         ].join('\n'),
+        { mode: 0o644 },
       )
       return { d, cfg, units: path.join(d, 'units') }
     }
 
     test('print --json: the versioned shape', async () => {
       const { cfg } = await hostDir()
-      const r = await runCli(['--config', cfg, '--json', 'systemd', 'print'])
+      const r = await runPkg(['--config', cfg, '--json', 'systemd', 'print'])
       expect(r.code, r.stderr).toBe(0)
       const j = JSON.parse(r.stdout)
       expect(j).toMatchObject({ schema: 'shipshape.systemd/1', action: 'print' })
@@ -660,7 +748,7 @@ describeOrSkip(
 
     test('install: writes the units and the directories, then is idempotent', async () => {
       const { d, cfg, units } = await hostDir()
-      const r = await runCli(['--config', cfg, '--json', 'systemd', 'install', '--yes'])
+      const r = await runPkg(['--config', cfg, '--json', 'systemd', 'install', '--yes'])
       expect(r.code, r.stderr).toBe(0)
       expect((await readdir(units)).sort()).toEqual([...UNIT_NAMES].sort())
       const j = JSON.parse(r.stdout)
@@ -681,7 +769,7 @@ describeOrSkip(
         'systemctl enable --now shipshape-report.timer shipshape-prune.timer',
       )
 
-      const again = await runCli(['--config', cfg, '--json', 'systemd', 'install', '--yes'])
+      const again = await runPkg(['--config', cfg, '--json', 'systemd', 'install', '--yes'])
       expect(again.code, again.stderr).toBe(0)
       const j2 = JSON.parse(again.stdout)
       expect(j2.outcome).toBe('unchanged')
@@ -690,31 +778,31 @@ describeOrSkip(
 
     test('install refuses (exit 4) a unit file with other content unless --force', async () => {
       const { cfg, units } = await hostDir()
-      expect((await runCli(['--config', cfg, 'systemd', 'install', '--yes'])).code).toBe(0)
+      expect((await runPkg(['--config', cfg, 'systemd', 'install', '--yes'])).code).toBe(0)
       const timer = path.join(units, 'shipshape-prune.timer')
       const rendered = await readFile(timer, 'utf8')
       await writeFile(timer, rendered.replace(/^OnCalendar=.*$/m, 'OnCalendar=daily'))
 
-      const refused = await runCli(['--config', cfg, 'systemd', 'install', '--yes'])
+      const refused = await runPkg(['--config', cfg, 'systemd', 'install', '--yes'])
       expect(refused.code).toBe(4)
       expect(refused.stderr).toContain(timer)
       expect(refused.stderr).toMatch(/--force/)
       expect(await readFile(timer, 'utf8')).toMatch(/^OnCalendar=daily$/m)
 
-      const forced = await runCli(['--config', cfg, 'systemd', 'install', '--yes', '--force'])
+      const forced = await runPkg(['--config', cfg, 'systemd', 'install', '--yes', '--force'])
       expect(forced.code, forced.stderr).toBe(0)
       expect(await readFile(timer, 'utf8')).toBe(rendered)
     })
 
     test('install needs --yes without a terminal (exit 4); --dry-run changes nothing', async () => {
       const { d, cfg, units } = await hostDir()
-      const dry = await runCli(['--config', cfg, 'systemd', 'install', '--dry-run'])
+      const dry = await runPkg(['--config', cfg, 'systemd', 'install', '--dry-run'])
       expect(dry.code, dry.stderr).toBe(0)
       expect(dry.stderr).toMatch(/create\s+shipshape-report\.service/)
       expect(existsSync(units)).toBe(false)
       expect(existsSync(path.join(d, 'state dir'))).toBe(false)
 
-      const noYes = await runCli(['--config', cfg, 'systemd', 'install'])
+      const noYes = await runPkg(['--config', cfg, 'systemd', 'install'])
       expect(noYes.code).toBe(4)
       expect(noYes.stderr).toMatch(/--yes/)
       expect(existsSync(units)).toBe(false)
@@ -725,7 +813,7 @@ describeOrSkip(
       const env = path.join(d, 'shipshape.env')
       await writeFile(env, 'SHIPSHAPE_WEBHOOK_URL=https://example.invalid/x\n')
       await chmod(env, 0o644)
-      const r = await runCli(['--config', cfg, 'systemd', 'install', '--yes'])
+      const r = await runPkg(['--config', cfg, 'systemd', 'install', '--yes'])
       expect(r.code, r.stderr).toBe(0)
       expect(r.stderr).toMatch(/warning: .*shipshape\.env holds secrets .*mode 644/)
     })
@@ -738,7 +826,7 @@ describeOrSkip(
       const cfg = path.join(open, 'host.yaml')
       await cp(path.join(d, 'host.yaml'), cfg)
       for (const args of [['--yes'], ['--dry-run']]) {
-        const r = await runCli(['--config', cfg, 'systemd', 'install', ...args])
+        const r = await runPkg(['--config', cfg, 'systemd', 'install', ...args])
         expect(r.code, r.stderr).toBe(4)
         expect(r.stderr).toContain(
           `${open}: writable by group and others (mode 0777) (the config file); fix: chmod go-w ${shellWord(open)}`,
@@ -749,7 +837,7 @@ describeOrSkip(
       expect(existsSync(path.join(d, 'state dir'))).toBe(false)
 
       // print only shows: the units, and a warning per path
-      const p = await runCli(['--config', cfg, 'systemd', 'print'])
+      const p = await runPkg(['--config', cfg, 'systemd', 'print'])
       expect(p.code, p.stderr).toBe(0)
       expect(p.stdout).toContain('# ===== shipshape-report.service')
       expect(p.stderr).toMatch(/^warning: `systemd install` would refuse these units/m)
@@ -763,7 +851,7 @@ describeOrSkip(
       await chown(theirs, 1000, 1000)
       const cfg = path.join(theirs, 'host.yaml')
       await cp(path.join(d, 'host.yaml'), cfg)
-      const r = await runCli(['--config', cfg, 'systemd', 'install', '--yes'])
+      const r = await runPkg(['--config', cfg, 'systemd', 'install', '--yes'])
       expect(r.code, r.stderr).toBe(4)
       expect(r.stderr).toContain(
         `${theirs}: owned by uid 1000, not root (the config file); fix: chown root ${shellWord(theirs)}`,
@@ -771,15 +859,18 @@ describeOrSkip(
       expect(existsSync(units)).toBe(false)
     })
 
-    /** A copy of the built package (dist/lib, dist/scripts, config/, systemd/; node_modules linked). */
+    /**
+     * A copy of the package install accepts (dist/lib, dist/scripts, config/, systemd/;
+     * node_modules linked to its own) in `dir`: only what is above `dir` makes it refused.
+     */
     async function copyPackage(dir: string): Promise<string> {
-      const pkg = path.join(dir, 'shipshape')
-      await mkdir(path.join(pkg, 'dist'), { recursive: true })
+      const copy = path.join(dir, 'shipshape')
+      await mkdir(path.join(copy, 'dist'), { recursive: true, mode: 0o755 })
       for (const e of ['package.json', 'config', 'systemd', 'dist/lib', 'dist/scripts']) {
-        await cp(path.join(REPO, e), path.join(pkg, e), { recursive: true })
+        await cp(path.join(pkg, e), path.join(copy, e), { recursive: true })
       }
-      await symlink(path.join(REPO, 'node_modules'), path.join(pkg, 'node_modules'))
-      return path.join(pkg, 'dist', 'scripts', 'shipshape.js')
+      await symlink(path.join(pkg, 'node_modules'), path.join(copy, 'node_modules'))
+      return cliOf(copy)
     }
 
     test('install refuses (exit 4) a CLI whose package sits below a directory others can write', async () => {
@@ -788,18 +879,7 @@ describeOrSkip(
       await mkdir(open)
       await chmod(open, 0o777)
       const cli = await copyPackage(open)
-      const run = (args: string[]) =>
-        new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-          const child = spawn(process.execPath, args, {
-            env: { PATH: process.env.PATH },
-            stdio: ['ignore', 'ignore', 'pipe'],
-          })
-          let stderr = ''
-          child.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
-          child.on('error', reject)
-          child.on('close', (code) => resolve({ code, stderr }))
-        })
-      const r = await run([cli, '--config', cfg, 'systemd', 'install', '--yes'])
+      const r = await runCliAt(cli, ['--config', cfg, 'systemd', 'install', '--yes'])
       expect(r.code, r.stderr).toBe(4)
       expect(r.stderr).toContain(
         `${open}: writable by group and others (mode 0777) (the shipshape package`,
@@ -812,7 +892,7 @@ describeOrSkip(
       const inTmp = await mkdtemp('/tmp/ss-pkg-')
       try {
         const tmpCli = await copyPackage(inTmp)
-        const t = await run([tmpCli, '--config', cfg, 'systemd', 'install', '--yes'])
+        const t = await runCliAt(tmpCli, ['--config', cfg, 'systemd', 'install', '--yes'])
         expect(t.code, t.stderr).toBe(4)
         expect(t.stderr).toMatch(
           /^ {2}\/tmp: writable by everyone \(mode 1777; the sticky bit does not help\) \(.*the shipshape package/m,
@@ -827,7 +907,7 @@ describeOrSkip(
       const { d, cfg } = await hostDir()
       const env = path.join(d, 'shipshape.env')
       await writeFile(env, 'DOCKER_HOST=tcp://10.9.9.9:2375\n', { mode: 0o600 })
-      const r = await runCli(['--config', cfg, 'systemd', 'install', '--yes'])
+      const r = await runPkg(['--config', cfg, 'systemd', 'install', '--yes'])
       expect(r.code, r.stderr).toBe(0)
       expect(r.stderr).toMatch(
         /warning: .*shipshape\.env sets DOCKER_HOST .*the prune unit has no IP network/,
@@ -835,7 +915,7 @@ describeOrSkip(
       expect(r.stderr).not.toContain('10.9.9.9')
     })
   },
-  'run the tests as root from a checkout only root can write, e.g. under /opt or /root',
+  "run the tests as root, with a node only root can write (e.g. /usr/bin/node) and /run or the repo's .cache/ below directories only root can write",
 )
 
 describe('install with systemd running (a fake manager)', () => {
