@@ -18,9 +18,19 @@ export function runCli(
   env: NodeJS.ProcessEnv = {},
   timeoutMs = 60_000,
 ): Promise<CliResult> {
+  return runCliAt(CLI, args, env, timeoutMs)
+}
+
+/** runCli for the CLI at `cli` (another copy of the package). */
+export function runCliAt(
+  cli: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  timeoutMs = 60_000,
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const t0 = Date.now()
-    const child = spawn(process.execPath, [CLI, ...args], {
+    const child = spawn(process.execPath, [cli, ...args], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
       timeout: timeoutMs,

@@ -266,6 +266,16 @@ describeEngine('migrate-assets', (getEngine) => {
     expect(seen).toContain('a.mp3')
   }
 
+  /** A migration whose keepOriginal (1 s) has passed: the kept original is due. */
+  async function migratedPastKeep(engine: PrivateEngine): Promise<{ f: Fixture; aside: string }> {
+    const f = await setup(engine, { keepOriginal: '1s' })
+    const r = await cli(engine, f, ['migrate-assets', 'music', '--yes', '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    const aside = JSON.parse(r.stdout).original.path as string
+    await new Promise((res) => setTimeout(res, 1500))
+    return { f, aside }
+  }
+
   function skipWithoutRclone(): boolean {
     if (rcloneProblem) return true
     return false
@@ -313,11 +323,7 @@ describeEngine('migrate-assets', (getEngine) => {
     engine,
   }) => {
     if (skipWithoutRclone()) return
-    const f = await setup(engine, { keepOriginal: '1s' })
-    const r = await cli(engine, f, ['migrate-assets', 'music', '--yes', '--json'])
-    expect(r.code, r.stderr).toBe(0)
-    const aside = JSON.parse(r.stdout).original.path as string
-    await new Promise((res) => setTimeout(res, 1500))
+    const { f, aside } = await migratedPastKeep(engine)
     // a file gone from dest: the original must stay
     const gone = path.join(f.mnt, 'music', 'zero.txt') // through the mount: its cache knows
     await fs.rename(gone, `${gone}.away`)
@@ -427,11 +433,7 @@ describeEngine('migrate-assets', (getEngine) => {
     engine,
   }) => {
     if (skipWithoutRclone()) return
-    const f = await setup(engine, { keepOriginal: '1s' })
-    const r = await cli(engine, f, ['migrate-assets', 'music', '--yes', '--json'])
-    expect(r.code, r.stderr).toBe(0)
-    const aside = JSON.parse(r.stdout).original.path as string
-    await new Promise((res) => setTimeout(res, 1500))
+    const { f, aside } = await migratedPastKeep(engine)
     // a writer the preflight did not see keeps writing into the old directory
     await fs.writeFile(path.join(aside, 'album one', 'late.txt'), 'written after the swap\n')
     const plan = await cli(engine, f, ['prune', '--json'])

@@ -38,7 +38,7 @@ import { installUnits, type SystemdPort } from '../../lib/systemd/index.js'
 import { renderUnits, UNIT_NAMES, type RenderOptions } from '../../lib/systemd/render.js'
 import { createOutput } from '../../lib/cli/output.js'
 import { checkInstallPaths, installTargets, shellWord } from '../../lib/systemd/trust.js'
-import { CLI, runCli, type CliResult } from '../cli/run.js'
+import { CLI, runCli, runCliAt } from '../cli/run.js'
 
 const REPO = path.resolve(path.dirname(CLI), '../..')
 const REQUIRED = process.env.SHIPSHAPE_REQUIRE_SYSTEMD === '1'
@@ -200,24 +200,6 @@ const INSTALL = installEnvironment()
 afterAll(() => {
   if (INSTALL.ok) rmSync(INSTALL.base, { recursive: true, force: true })
 })
-
-/** Runs `node <cli> ...args` with a clean env, as runCli (test/cli/run.ts) runs the checkout's. */
-function runCliAt(cli: string, args: string[], timeoutMs = 60_000): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const t0 = Date.now()
-    const child = spawn(process.execPath, [cli, ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: timeoutMs,
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - t0 }))
-  })
-}
 
 interface Verified {
   code: number | null
