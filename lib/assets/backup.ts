@@ -492,6 +492,10 @@ async function packEntries(
           throw new ChangedError(e.path, `size ${e.size} → ${st.size} ${when}`)
         }
         if (mtimeMsOf(st) !== e.mtimeMs) throw new ChangedError(e.path, `mtime changed ${when}`)
+        // a write that kept the size and put the mtime back still moves the ctime
+        if (e.ctimeNs !== undefined && String(st.ctimeNs) !== e.ctimeNs) {
+          throw new ChangedError(e.path, `changed ${when} (ctime)`)
+        }
       }
       const hashes: Hash[] = hashNames.map((n) => createHash(n))
       // one byte more than is left: a file that grew shows without a read of its own

@@ -110,6 +110,12 @@ export class CopyFailedError extends Error {
 }
 
 export const TEMP_SUFFIX = '.shipshape-part'
+/**
+ * The copy is root's (no chown): setuid/setgid bits of the tree are never put on it, or a
+ * 04755 file a container made would be a setuid-root binary on a mount that keeps modes.
+ */
+const SAFE_MODE = 0o1777n
+const safeMode = (mode: number): number => mode & 0o1777
 const PROBE_NAME = '.shipshape-mode-probe'
 const CHUNK = 1 << 20
 const NAME_MAX = 255
@@ -174,7 +180,7 @@ export async function copyTree(opts: CopyOptions): Promise<CopyResult> {
       throw new SameFilesError('.')
     }
     const sameDevice = dest.root.ident.dev === source.root.ident.dev
-    result.modesKept = await probeModes(dest.root)
+    result.modesKept = await probeModes(dest.root, source.root)
     const tempsByDir = tempNamesByDir(files)
 
     // Parents exist before their children: one depth level at a time, each level in parallel.
@@ -192,7 +198,7 @@ export async function copyTree(opts: CopyOptions): Promise<CopyResult> {
             const st = await parent.lstat(name)
             if (!st?.isDirectory()) throw new CopyFailedError(e.path, 'EEXIST', err)
             if (result.modesKept && (Number(st.mode) & 0o700) !== 0o700) {
-              await destTree.withDir(e.path, (d) => d.chmod(Number(st.mode & 0o7777n) | 0o700))
+              await destTree.withDir(e.path, (d) => d.chmod(Number(st.mode & SAFE_MODE) | 0o700))
             }
             await clearTemps(parent, e.path, tempsByDir, name)
           }
@@ -252,7 +258,7 @@ export async function copyTree(opts: CopyOptions): Promise<CopyResult> {
     for (const e of [...dirs].reverse()) {
       if (stop.signal.aborted) throw abortError(stop.signal.reason)
       await destTree.withDir(e.path, async (d) => {
-        if (result.modesKept) await bestEffort(d.chmod(e.mode))
+        if (result.modesKept) await bestEffort(d.chmod(safeMode(e.mode)))
         await bestEffort(d.utimes(toSeconds(e.mtimeMs), toSeconds(e.mtimeMs)))
       })
     }
@@ -340,7 +346,7 @@ async function copyFile(
     await input.close()
     input = undefined
     const fh = output as FileHandle | undefined as FileHandle
-    if (ctx.modes) await bestEffort(fh.chmod(e.mode))
+    if (ctx.modes) await bestEffort(fh.chmod(safeMode(e.mode)))
     if (ctx.fsync) {
       try {
         await fh.sync()
@@ -411,10 +417,13 @@ async function makeSymlink(e: ManifestEntry, d: Dir, name: string): Promise<void
  * on an rclone mount an empty file is uploaded when FUSE releases it, after close() returned,
  * so an unlink right after can run first and the upload leaves the file on the remote.
  */
-async function probeModes(dest: Dir): Promise<boolean> {
+async function probeModes(dest: Dir, source: Dir): Promise<boolean> {
   await dest.rmdir(PROBE_NAME).catch(() => {})
   await dest.mkdir(PROBE_NAME, 0o700)
   try {
+    // the destination is another view of the source (a remote on the source's own directory):
+    // writing there would truncate the very files it reads
+    if (await source.lstat(PROBE_NAME)) throw new SameFilesError('.')
     const probe = await dest.openDir(PROBE_NAME)
     try {
       await probe.chmod(0o750)

@@ -17,8 +17,8 @@
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises'
 import path from 'node:path'
 import { writeFileDurable } from '../host/durable.js'
-import { nameToBytes, showName } from '../host/names.js'
-import { Dir, removeTree, type RemoveResult } from '../host/safefs.js'
+import { showName } from '../host/names.js'
+import { Dir, removeTree, splitRel, Tree, type RemoveResult } from '../host/safefs.js'
 import type { Output } from '../cli/output.js'
 import type { Config } from '../config/index.js'
 import { runRunbook, type RunSummary, type Step } from '../runbook/index.js'
@@ -86,12 +86,25 @@ export function foreignOriginal(
 /** One entry of the original as it is now, against the manifest's (pure): why it must stay. */
 export function entryWrittenSince(
   expected: ManifestEntry | undefined,
-  now: Pick<ManifestEntry, 'kind' | 'size' | 'mtimeMs'> & { ino?: string; linkname?: string },
+  now: Pick<ManifestEntry, 'kind' | 'size' | 'mtimeMs'> & {
+    ino?: string
+    linkname?: string
+    ctimeNs?: string
+  },
 ): string | null {
   if (!expected) return 'added after the migration'
   if (expected.kind !== now.kind) return `now a ${now.kind}, was a ${expected.kind}`
   if (expected.ino !== undefined && now.ino !== undefined && expected.ino !== now.ino) {
     return 'replaced after the migration (another inode)'
+  }
+  // no user can set a ctime back: a same-size write with the mtime put back (touch -d) shows
+  if (
+    now.kind !== 'dir' &&
+    expected.ctimeNs !== undefined &&
+    now.ctimeNs !== undefined &&
+    expected.ctimeNs !== now.ctimeNs
+  ) {
+    return 'changed after the migration (ctime)'
   }
   if (now.kind === 'file') {
     if (now.size !== expected.size) return `size ${expected.size} → ${now.size}`
@@ -143,11 +156,19 @@ export async function finalizeBlocker(k: KeptOriginal, now: Date): Promise<strin
   if (link !== k.dest) return `${k.source} is not the symlink to ${k.dest} any more`
   const manifest = await readManifest(path.join(k.workDir, 'manifest.json')).catch(() => null)
   if (!manifest) return `the run's manifest is unreadable`
+  // through the destination by descriptors too: a link planted there cannot fake a file
+  const dest = await Tree.open(k.dest).catch(() => null)
+  if (!dest) return `${k.dest} cannot be opened as a directory`
   let missing = 0
-  for (const e of manifest.entries) {
-    if (e.kind !== 'file') continue
-    const st = await lstat(nameToBytes(path.join(k.dest, e.path))).catch(() => null)
-    if (!st?.isFile() || st.size !== e.size) missing++
+  try {
+    for (const e of manifest.entries) {
+      if (e.kind !== 'file') continue
+      const { dir, name } = splitRel(e.path)
+      const st = await dest.withDir(dir, (d) => d.lstat(name)).catch(() => null)
+      if (!st?.isFile() || Number(st.size) !== e.size) missing++
+    }
+  } finally {
+    await dest.close()
   }
   if (missing) return `${missing} file(s) of the manifest are missing or changed in ${k.dest}`
   const changes = await originalChanges(k, manifest)
@@ -185,6 +206,7 @@ export async function removeOriginal(k: KeptOriginal): Promise<RemoveResult> {
           size: kind === 'file' ? Number(st.size) : 0,
           mtimeMs: mtimeMsOf(st),
           ino: String(st.ino),
+          ctimeNs: String(st.ctimeNs),
         })
       },
     })

@@ -40,7 +40,7 @@
  *     Matches entries by path: 'missing' / 'extra'; for entries on both sides 'kind', then
  *     'size' and 'hash' (files), 'linkname' (symlinks), and optionally 'mode' (not for
  *     symlinks: Linux has no lchmod, their mode is always 0777), 'mtime', 'owner' (uid:gid),
- *     'inode' (where both sides recorded one).
+ *     'inode' and 'ctime' (where both sides recorded one).
  *     With opts.hash, a file whose hash is absent on either side is a 'hash' mismatch: a check
  *     never passes for want of a hash. Mismatches come in expected's order, extras last.
  *
@@ -69,7 +69,17 @@ export interface WalkResult {
 }
 
 export type MismatchWhat =
-  'missing' | 'extra' | 'size' | 'kind' | 'mode' | 'mtime' | 'hash' | 'linkname' | 'owner' | 'inode'
+  | 'missing'
+  | 'extra'
+  | 'size'
+  | 'kind'
+  | 'mode'
+  | 'mtime'
+  | 'hash'
+  | 'linkname'
+  | 'owner'
+  | 'inode'
+  | 'ctime'
 
 export interface Mismatch {
   path: string
@@ -87,6 +97,8 @@ export interface CompareOptions {
   hash?: HashName
   /** compare inodes where both sides recorded one (another file put in an entry's place) */
   inodes?: boolean
+  /** compare ctimes where both sides recorded one (an inode changed in any way since) */
+  ctimes?: boolean
   /**
    * mtimes this far apart (ms) are equal; default 0. 999 for a store that keeps whole seconds,
    * truncated or rounded.
@@ -197,6 +209,7 @@ export async function walkTree(root: string): Promise<WalkResult> {
       gid: Number(st.gid),
       ino: String(st.ino),
     }
+    if (kind !== 'dir') e.ctimeNs = String(st.ctimeNs)
     try {
       if (kind === 'symlink') {
         const target = await dir.readlink(name)
@@ -324,6 +337,8 @@ function entryProblem(v: unknown): string | undefined {
   }
   if (v.ino !== undefined && (typeof v.ino !== 'string' || !/^\d{1,20}$/.test(v.ino)))
     return 'ino is not a decimal inode number'
+  if (v.ctimeNs !== undefined && (typeof v.ctimeNs !== 'string' || !/^-?\d{1,25}$/.test(v.ctimeNs)))
+    return 'ctimeNs is not a decimal time in nanoseconds'
   if (v.kind === 'symlink' && typeof v.linkname === 'string') {
     try {
       nameToBytes(v.linkname)
@@ -454,6 +469,8 @@ export function compareEntries(
     }
     if (opts.owners) diff('owner', `${e.uid}:${e.gid}`, `${a.uid}:${a.gid}`)
     if (opts.inodes && e.ino !== undefined && a.ino !== undefined) diff('inode', e.ino, a.ino)
+    if (opts.ctimes && e.ctimeNs !== undefined && a.ctimeNs !== undefined)
+      diff('ctime', e.ctimeNs, a.ctimeNs)
   }
   for (const a of byPath.values()) {
     if (!seen.has(a.path)) out.push({ path: a.path, what: 'extra', actual: a.kind })

@@ -10,7 +10,8 @@
  * Names are bytes (lib/host/names.ts): the ustar name/prefix/linkname fields hold them as they
  * are, valid UTF-8 or not, as GNU tar does; a name too long for them goes in a PAX 'path' (or
  * 'linkpath') record, with 'hdrcharset=BINARY' when it is not UTF-8 (POSIX: the value is bytes,
- * not UTF-8), so GNU tar and bsdtar restore it byte for byte. Also PAX: 'mtime' with
+ * not UTF-8; bsdtar honours it, GNU tar ignores it with a warning and keeps the bytes as they
+ * are, which restores them byte for byte in the C and UTF-8 locales). Also PAX: 'mtime' with
  * milliseconds when the mtime has a fraction of a second or is before 1970, 'uid'/'gid' past
  * ustar's 7 octal digits, 'size' past its 11 (8 GiB and more: an ML model file).
  */
@@ -43,8 +44,10 @@ function octal(b: Buffer, off: number, len: number, v: number): void {
 function splitUstar(name: Buffer): { name: Buffer; prefix: Buffer } | null {
   if (name.length <= 100) return { name, prefix: Buffer.alloc(0) }
   // the prefix ends at a '/': the rest (after it) ≤ 100 bytes, the prefix ≤ 155
+  // never at the trailing '/' of a directory: the name field would be empty
   for (let i = name.indexOf(0x2f); i >= 0 && i <= 155; i = name.indexOf(0x2f, i + 1)) {
-    if (name.length - i - 1 <= 100 && i > 0) {
+    const rest = name.length - i - 1
+    if (rest <= 100 && rest > 0 && i > 0) {
       return { name: name.subarray(i + 1), prefix: name.subarray(0, i) }
     }
   }
@@ -111,7 +114,9 @@ export function tarHeader(e: ManifestEntry): Buffer {
   }
   const size = e.kind === 'file' ? e.size : 0
   if (size > MAX_SIZE) pax.push(paxRecord('size', Buffer.from(String(size))))
-  if (e.mtimeMs % 1000 !== 0 || e.mtimeMs < 0)
+  const seconds = Math.floor(e.mtimeMs / 1000)
+  // a fraction, before 1970, or past ustar's 11 octal digits (year 2242): PAX keeps it exactly
+  if (e.mtimeMs % 1000 !== 0 || e.mtimeMs < 0 || seconds > MAX_SIZE)
     pax.push(paxRecord('mtime', Buffer.from(paxTime(e.mtimeMs))))
   if (e.uid > MAX_ID) pax.push(paxRecord('uid', Buffer.from(String(e.uid))))
   if (e.gid > MAX_ID) pax.push(paxRecord('gid', Buffer.from(String(e.gid))))
@@ -121,7 +126,7 @@ export function tarHeader(e: ManifestEntry): Buffer {
     uid: Math.min(e.uid, MAX_ID),
     gid: Math.min(e.gid, MAX_ID),
     size: Math.min(size, MAX_SIZE),
-    mtime: Math.max(0, Math.floor(e.mtimeMs / 1000)),
+    mtime: Math.min(Math.max(0, seconds), MAX_SIZE),
     type: TYPE[e.kind],
     linkname,
   })
@@ -136,7 +141,7 @@ export function tarHeader(e: ManifestEntry): Buffer {
     uid: 0,
     gid: 0,
     size: records.length,
-    mtime: Math.max(0, Math.floor(e.mtimeMs / 1000)),
+    mtime: Math.min(Math.max(0, seconds), MAX_SIZE),
     type: 0x78, // 'x'
     linkname: Buffer.alloc(0),
   })

@@ -34,6 +34,12 @@ export interface ManifestEntry {
    * checks it, so a file or directory put in its place is not read, copied or removed as it
    */
   ino?: string
+  /**
+   * files and symlinks: the ctime at the walk in nanoseconds (decimal). Any change to the inode
+   * since (a write, even one that puts the mtime back, a chmod, a new link) moves it, and no
+   * user can set it back: the backup, the recheck and finalize/prune hold the entry against it.
+   */
+  ctimeNs?: string
 }
 
 export interface Manifest {

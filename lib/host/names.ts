@@ -95,13 +95,16 @@ export function isUtf8Name(name: string): boolean {
 /** A name or path as people see it: escaped bytes and control characters as \xNN. */
 export function showName(name: string): string {
   // eslint-disable-next-line no-control-regex
-  if (!/[\x00-\x1f\x7f\\\uD800-\uDFFF]/.test(name)) return name
+  if (!/[\x00-\x1f\x7f-\x9f\\\uD800-\uDFFF\u202A-\u202E\u2066-\u2069]/.test(name)) return name
   let out = ''
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i)
     if (c >= 0xdc80 && c <= 0xdcff && !(i > 0 && isHigh(name.charCodeAt(i - 1)))) {
       out += `\\x${(c - 0xdc00).toString(16)}`
-    } else if (c < 0x20 || c === 0x7f) out += `\\x${c.toString(16).padStart(2, '0')}`
+    } else if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) out += `\\x${c.toString(16).padStart(2, '0')}`
+    // bidi overrides and isolates would reorder the rest of a log line
+    else if ((c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069))
+      out += `\\u${c.toString(16)}`
     else if (c === 0x5c) out += '\\\\'
     else out += name[i]
   }

@@ -58,7 +58,13 @@ export class TreeChangedError extends Error {
 }
 
 const PROC_FD = '/proc/self/fd/'
-const DIR_FLAGS = fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW
+/** no controlling terminal from a tty planted in the tree, whatever is opened */
+const DIR_FLAGS = fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW | fsc.O_NOCTTY
+/**
+ * Linux O_PATH (not in node's constants): a descriptor that names the inode without opening it,
+ * so no device driver's open() runs before the type is checked.
+ */
+const O_PATH = 0o10000000
 
 export function errCode(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code
@@ -101,6 +107,8 @@ export class Dir {
 
   /** `/proc/self/fd/N` or `/proc/self/fd/N/<name bytes>`: the kernel's openat(N, name). */
   at(name?: string): Buffer {
+    // a closed Dir's number may be another file's by now: never build a path from it
+    if (this.closed) throw new Error(`${showName(this.path)}: used after it was closed`)
     const base = Buffer.from(PROC_FD + String(this.fh.fd))
     if (name === undefined) return base
     return Buffer.concat([base, Buffer.of(0x2f), component(name)])
@@ -154,9 +162,12 @@ export class Dir {
   }
 
   /**
-   * A file in this directory, never through a symlink (O_NOFOLLOW; O_NONBLOCK for reads, so a
-   * fifo does not hang). With `regular` (default for reads), anything but a regular file on this
-   * device (and with the expected inode, when given) is a TreeChangedError.
+   * A file in this directory, never through a symlink (O_NOFOLLOW, O_NOCTTY). A read first
+   * takes an O_PATH descriptor and checks it with fstat — a regular file on this device, the
+   * expected inode when given — and only then opens that very inode for reading (through its
+   * /proc/self/fd link): a device or fifo planted where a file was is never opened, so no
+   * driver's open() runs (a watchdog, a tape, a tty). A write (`regular: false` by default)
+   * opens the name itself; it is meant for trees shipshape creates.
    */
   async openFile(
     name: string,
@@ -165,29 +176,48 @@ export class Dir {
   ): Promise<{ fh: FileHandle; stat: BigIntStats }> {
     const abs = join(this.path, name)
     const reading = (flags & (fsc.O_WRONLY | fsc.O_RDWR)) === 0
-    let fh: FileHandle
+    const check = (st: BigIntStats) => {
+      if (!(opts.regular ?? reading)) return
+      if (!st.isFile()) throw new TreeChangedError(abs, 'not a regular file any more')
+      if (st.dev !== this.ident.dev) throw new TreeChangedError(abs, 'on another file system')
+      if (opts.expect !== undefined && st.ino !== opts.expect) {
+        throw new TreeChangedError(abs, 'another file than the one walked (inode differs)')
+      }
+    }
+    if (!reading) {
+      let fh: FileHandle
+      try {
+        fh = await fs.open(this.at(name), flags | fsc.O_NOFOLLOW | fsc.O_NOCTTY, opts.mode ?? 0o600)
+      } catch (err) {
+        throw await this.explain(name, abs, err)
+      }
+      try {
+        const st = await fh.stat({ bigint: true })
+        check(st)
+        return { fh, stat: st }
+      } catch (err) {
+        await fh.close().catch(() => {})
+        throw err
+      }
+    }
+    let handle: FileHandle
     try {
-      fh = await fs.open(
-        this.at(name),
-        flags | fsc.O_NOFOLLOW | (reading ? fsc.O_NONBLOCK : 0),
-        opts.mode ?? 0o600,
-      )
+      handle = await fs.open(this.at(name), O_PATH | fsc.O_NOFOLLOW)
     } catch (err) {
       throw await this.explain(name, abs, err)
     }
     try {
-      const st = await fh.stat({ bigint: true })
-      if (opts.regular ?? reading) {
-        if (!st.isFile()) throw new TreeChangedError(abs, 'not a regular file any more')
-        if (st.dev !== this.ident.dev) throw new TreeChangedError(abs, 'on another file system')
-        if (opts.expect !== undefined && st.ino !== opts.expect) {
-          throw new TreeChangedError(abs, 'another file than the one walked (inode differs)')
-        }
-      }
+      const st = await handle.stat({ bigint: true })
+      if (st.isSymbolicLink()) throw new TreeChangedError(abs, 'now a symlink')
+      check(st)
+      // the inode just checked, opened for reading (the magic link is followed to it, no lookup)
+      const fh = await fs.open(
+        Buffer.from(PROC_FD + String(handle.fd)),
+        flags | fsc.O_NOCTTY | fsc.O_NONBLOCK,
+      )
       return { fh, stat: st }
-    } catch (err) {
-      await fh.close().catch(() => {})
-      throw err
+    } finally {
+      await handle.close().catch(() => {})
     }
   }
 
@@ -311,6 +341,8 @@ function openError(abs: string, err: unknown): Error {
  */
 export class Tree {
   private readonly open = new Map<string, { dir: Promise<Dir>; users: number }>()
+  /** withDir calls under way: close() waits for them (one abandoned by a caller included) */
+  private readonly inflight = new Set<Promise<unknown>>()
 
   private constructor(
     readonly root: Dir,
@@ -331,7 +363,15 @@ export class Tree {
   }
 
   /** Runs fn with the directory `rel` ('' = the root) open; it stays cached after. */
-  async withDir<T>(rel: string, fn: (dir: Dir) => Promise<T>): Promise<T> {
+  withDir<T>(rel: string, fn: (dir: Dir) => Promise<T>): Promise<T> {
+    const p = this.use(rel, fn)
+    this.inflight.add(p)
+    const done = () => this.inflight.delete(p)
+    p.then(done, done)
+    return p
+  }
+
+  private async use<T>(rel: string, fn: (dir: Dir) => Promise<T>): Promise<T> {
     if (rel === '') return fn(this.root)
     const slot = this.slot(rel)
     slot.users++
@@ -385,6 +425,8 @@ export class Tree {
   }
 
   async close(): Promise<void> {
+    // nothing is closed under a call still running: its path names the descriptor's number
+    while (this.inflight.size) await Promise.allSettled([...this.inflight])
     const all = [...this.open.values()]
     this.open.clear()
     await Promise.all(all.map((s) => s.dir.then((d) => d.close()).catch(() => {})))

@@ -66,7 +66,8 @@ async function migrated() {
   return { root, source, aside, state, workDir, config }
 }
 
-describe('migrate-assets --finalize, interrupted', () => {
+// three CLI runs each: seconds apiece on a loaded 2-core machine
+describe('migrate-assets --finalize, interrupted', { timeout: 30_000 }, () => {
   it('a run killed after the rm: refused until --resume, which finishes and closes the journal', async () => {
     const f = await migrated()
     // what a kill -9 right after `rm -r` leaves: the step begun, the original gone, no record

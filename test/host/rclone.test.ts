@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { readFile, stat, writeFile, mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { afterEach, expect, test } from 'vitest'
+import { copyTree, SameFilesError } from '../../lib/assets/copy.js'
 import type { ManifestEntry } from '../../lib/assets/types.js'
 import { UnavailableError } from '../../lib/errors.js'
 import { readMountinfo } from '../../lib/host/mountinfo.js'
@@ -60,6 +61,22 @@ afterEach(async () => {
 })
 
 describeRclone('rclone against a real mount', () => {
+  test('a destination that is another view of the source (a remote on its own directory) is refused before anything is truncated', async () => {
+    const d = await dirs()
+    // the remote behind the mount IS the source directory
+    const files = [await put(d.remoteDir, 'a.bin', randomBytes(5000))]
+    const before = await readFile(path.join(d.remoteDir, 'a.bin'))
+    await mountRclone({ remoteDir: d.remoteDir, mountDir: d.mountDir })
+    const err = await copyTree({
+      source: d.remoteDir,
+      dest: d.mountDir,
+      entries: files,
+      doneLog: path.join(d.remoteDir, '..', 'alias.log'),
+    }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(SameFilesError)
+    expect((await readFile(path.join(d.remoteDir, 'a.bin'))).equals(before)).toBe(true)
+  })
+
   test('remoteOfMount reads the real mountinfo line', async () => {
     const d = await dirs()
     const m = await mountRclone({ remoteDir: d.remoteDir, mountDir: d.mountDir })

@@ -41,6 +41,11 @@ describe('byte names (surrogate escape)', () => {
     expect(() => nameToBytes('a\udc10b')).toThrow(/lone surrogate/)
   })
 
+  it('escapes C1 controls and bidi overrides that would spoof a log line', () => {
+    expect(showName('a\u202eb')).toBe('a\\u202eb')
+    expect(showName('a\u0085b')).toBe('a\\x85b')
+  })
+
   it('shows escaped bytes and control characters as \\xNN, on one line', () => {
     expect(showName(bytesToName(Buffer.from([0x42, 0x6a, 0xf6, 0x72, 0x6b])))).toBe('Bj\\xf6rk')
     expect(showName('new\nline')).toBe('new\\x0aline')
@@ -91,6 +96,19 @@ describe('tar headers of names that are not UTF-8', () => {
     expect(got!.mtimeMs).toBe(1_600_000_000_123)
   })
 
+  it('a long directory name without a slash goes in PAX, never an empty name field', () => {
+    const h = tarHeader(entry('d'.repeat(120), { kind: 'dir' }))
+    const [got] = read(h)
+    expect(got!.name.replace(/\/$/, '')).toBe('d'.repeat(120))
+    expect(got!.type).toBe('directory')
+  })
+
+  it('an mtime past the 11 octal digits of ustar (year 2242+) is kept exactly in PAX', () => {
+    const far = 2 ** 34 * 1000 // whole seconds, past 0o77777777777
+    const [got] = read(tarHeader(entry('far.txt', { mtimeMs: far })))
+    expect(got!.mtimeMs).toBe(far)
+  })
+
   it('a long UTF-8 name has no BINARY record; sizes past 8 GiB go in PAX', () => {
     const h = tarHeader(entry('é'.repeat(80), { size: 9 * 1024 ** 3 }))
     expect(h.includes(Buffer.from('hdrcharset'))).toBe(false)
@@ -137,6 +155,18 @@ describe('what keeps a kept original (finalize, prune)', () => {
       'new.txt: added after the migration',
       'p: fifo: …',
     ])
+  })
+
+  it('a same-size write with the mtime put back still shows: the ctime moved', () => {
+    expect(
+      entryWrittenSince(e('a', { ctimeNs: '100' }), {
+        kind: 'file',
+        size: 10,
+        mtimeMs: 1000,
+        ino: '77',
+        ctimeNs: '200',
+      }),
+    ).toBe('changed after the migration (ctime)')
   })
 
   it('an older mtime of the same file is not a write (a restore keeps mtimes)', () => {

@@ -25,6 +25,7 @@ export const recheckStep: Step<MigrateContext> = {
       mtimes: true,
       owners: false,
       inodes: true,
+      ctimes: true,
     })
     if (bad.length || now.problems.length) {
       const shown = [
