@@ -43,7 +43,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash, type Hash } from 'node:crypto'
-import { constants as fsc } from 'node:fs'
+import { type BigIntStats, constants as fsc } from 'node:fs'
 import fs, { type FileHandle, type FileReadResult } from 'node:fs/promises'
 import path from 'node:path'
 import { PassThrough, Readable, Writable } from 'node:stream'
@@ -477,16 +477,19 @@ async function packEntries(
     const { dir, name } = splitRel(e.path)
     const expect = e.ino !== undefined ? BigInt(e.ino) : undefined
     let fh: FileHandle
+    let opened: BigIntStats
     try {
-      fh = (await guard(tree.withDir(dir, (d) => d.openFile(name, fsc.O_RDONLY, { expect })))).fh
+      ;({ fh, stat: opened } = await guard(
+        tree.withDir(dir, (d) => d.openFile(name, fsc.O_RDONLY, { expect })),
+      ))
     } catch (err) {
       if (errCode(err) === 'ENOENT') throw new ChangedError(e.path, 'vanished', { cause: err })
       throw err
     }
     let pending: Promise<unknown> | undefined
     try {
-      const check = async (when: string) => {
-        const st = await guard(fh.stat({ bigint: true }))
+      const check = async (when: string, known?: BigIntStats) => {
+        const st = known ?? (await guard(fh.stat({ bigint: true })))
         if (!st.isFile()) throw new ChangedError(e.path, `no longer a regular file ${when}`)
         if (Number(st.size) !== e.size) {
           throw new ChangedError(e.path, `size ${e.size} → ${st.size} ${when}`)
@@ -506,7 +509,8 @@ async function packEntries(
       let pos = 0
       let next: Promise<ChunkRead> | undefined = read(0)
       pending = next // the first read runs with the fstat
-      await check('since the walk')
+      // the inode openFile checked is the one opened: its fstat serves
+      await check('since the walk', opened)
       while (next) {
         pending = next
         const { bytesRead, buffer, wanted }: ChunkRead = await guard(next)

@@ -309,12 +309,7 @@ async function copyFile(
         }
       }
       // Always a fresh file: rclone without a VFS cache refuses to reopen one for writing.
-      output = (
-        await d.openFile(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC, {
-          mode: 0o600,
-          regular: false,
-        })
-      ).fh
+      output = await d.createFile(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC, 0o600)
       written = tmp
     })
     const hash = createHash('sha256')

@@ -15,7 +15,10 @@ import path from 'node:path'
 
 const SCRIPT = `
 const fs = require('node:fs')
-const [dir, real, victim, stopFile] = process.argv.slice(1)
+const [dir, real, victim, stopFile, parent] = process.argv.slice(1)
+// never outlive the test: stop when asked, when the parent is gone, or after two minutes
+const deadline = Date.now() + 120000
+const orphaned = () => { try { process.kill(Number(parent), 0); return Date.now() > deadline } catch { return true } }
 let flips = 0
 const DWELL = BigInt(process.env.FLIP_DWELL_NS || "50000")
 // each state held a moment (µs): long enough for the other side's calls to land in either
@@ -25,7 +28,7 @@ const restore = () => {
   try { fs.renameSync(real, dir) } catch {}
 }
 for (let i = 0; ; i++) {
-  if (i % 256 === 0 && fs.existsSync(stopFile)) break
+  if (i % 256 === 0 && (fs.existsSync(stopFile) || orphaned())) break
   try {
     fs.renameSync(dir, real)
     fs.symlinkSync(victim, dir)
@@ -51,9 +54,13 @@ export async function startFlipper(dir: string, victim: string): Promise<Flipper
   const real = path.join(path.dirname(dir), `.${path.basename(dir)}.real`)
   const control = await fs.mkdtemp(path.join(os.tmpdir(), 'flipper-'))
   const stopFile = path.join(control, 'stop')
-  const child = spawn(process.execPath, ['-e', SCRIPT, dir, real, victim, stopFile], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
+  const child = spawn(
+    process.execPath,
+    ['-e', SCRIPT, dir, real, victim, stopFile, String(process.pid)],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
   let out = ''
   let ready: () => void = () => {}
   const started = new Promise<void>((resolve) => (ready = resolve))
