@@ -97,6 +97,13 @@ export function entryWrittenSince(
   if (expected.ino !== undefined && now.ino !== undefined && expected.ino !== now.ino) {
     return 'replaced after the migration (another inode)'
   }
+  if (now.kind === 'file') {
+    if (now.size !== expected.size) return `size ${expected.size} → ${now.size}`
+    if (now.mtimeMs > expected.mtimeMs) return 'written after the migration (newer mtime)'
+  }
+  if (now.kind === 'symlink' && now.linkname !== undefined && now.linkname !== expected.linkname) {
+    return 'the link was changed'
+  }
   // no user can set a ctime back: a same-size write with the mtime put back (touch -d) shows
   if (
     now.kind !== 'dir' &&
@@ -105,13 +112,6 @@ export function entryWrittenSince(
     expected.ctimeNs !== now.ctimeNs
   ) {
     return 'changed after the migration (ctime)'
-  }
-  if (now.kind === 'file') {
-    if (now.size !== expected.size) return `size ${expected.size} → ${now.size}`
-    if (now.mtimeMs > expected.mtimeMs) return 'written after the migration (newer mtime)'
-  }
-  if (now.kind === 'symlink' && now.linkname !== undefined && now.linkname !== expected.linkname) {
-    return 'the link was changed'
   }
   return null
 }

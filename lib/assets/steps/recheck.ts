@@ -13,7 +13,7 @@ export const recheckStep: Step<MigrateContext> = {
   id: 'recheck',
   title: 'Check nothing changed in the source meanwhile',
   preview: (ctx) => [
-    `walk ${ctx.paths.source} again: every entry as in the manifest (size, mtime)`,
+    `walk ${ctx.paths.source} again: every entry as in the manifest (size, mtime, inode, ctime)`,
   ],
   async run(ctx) {
     const manifest = await readManifest(ctx.paths.manifest)
