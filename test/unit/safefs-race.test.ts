@@ -113,7 +113,8 @@ describe('at the worst moment (deterministic)', () => {
     const s = await scene()
     const { entries } = await walkTree(s.src)
     const archive = path.join(s.root, 'backup.tar')
-    let swapped = false
+    // at the first progress (a/…), before the backup opens anything below sub/
+    const swap = swapOnce(path.join(s.src, 'sub'), s.victim)
     const r = await settle(
       writeBackup({
         root: s.src,
@@ -121,15 +122,10 @@ describe('at the worst moment (deterministic)', () => {
         archive,
         compression: 'none',
         hashes: ['sha256'],
-        onProgress: () => {
-          if (swapped) return
-          swapped = true
-          // synchronous: before the backup opens anything below sub/
-          swapNow(path.join(s.src, 'sub'), s.victim)
-        },
+        onProgress: swap.now,
       }),
     )
-    expect(swapped).toBe(true)
+    expect(swap.done()).toBe(true)
     expect(r.ok).toBe(false)
     expect(r.ok ? '' : String(r.error)).toMatch(/sub.*now a symlink/)
     expect(r.ok ? null : r.error).toBeInstanceOf(TreeChangedError)
@@ -145,7 +141,7 @@ describe('at the worst moment (deterministic)', () => {
     const s = await scene()
     const entries = await withHashes(s.src, (await walkTree(s.src)).entries)
     const dest = path.join(s.root, 'dest')
-    let swapped = false
+    const swap = swapOnce(path.join(s.src, 'sub'), s.victim)
     const r = await settle(
       copyTree({
         source: s.src,
@@ -153,14 +149,10 @@ describe('at the worst moment (deterministic)', () => {
         entries,
         doneLog: path.join(s.root, 'copied.log'),
         concurrency: 1,
-        onProgress: () => {
-          if (swapped) return
-          swapped = true
-          swapNow(path.join(s.src, 'sub'), s.victim)
-        },
+        onProgress: swap.now,
       }),
     )
-    expect(swapped).toBe(true)
+    expect(swap.done()).toBe(true)
     expect(r.ok).toBe(false)
     expect(await filesHolding(dest, VICTIM_MARK)).toEqual([])
     expect(await victimNow(s.victim)).toEqual(s.victimHashes)
@@ -228,6 +220,19 @@ describe('at the worst moment (deterministic)', () => {
     expect(await fs.readdir(path.join(s.src, 'sub.real'))).toEqual([])
   })
 })
+
+/** A callback that swaps `dir` for a link the first time it is called. */
+function swapOnce(dir: string, victim: string): { now: () => void; done: () => boolean } {
+  let swapped = false
+  return {
+    now: () => {
+      if (swapped) return
+      swapped = true
+      swapNow(dir, victim)
+    },
+    done: () => swapped,
+  }
+}
 
 /** A synchronous swap (from inside an operation's callback: it gets no turn in between). */
 function swapNow(dir: string, victim: string): void {
