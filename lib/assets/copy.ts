@@ -30,6 +30,8 @@ export interface CopyOptions {
   /** the source as walked (device, inode): another directory there is refused, not read */
   sourceIdent?: Ident
   dest: string
+  /** the mount dest must be on (its device): a link on the way to dest is refused */
+  mount?: string
   /** The manifest's entries; every file must carry hashes.sha256. */
   entries: readonly ManifestEntry[]
   /** Append-only record of finished files (JSON lines), kept in the state dir. */
@@ -170,8 +172,7 @@ export async function copyTree(opts: CopyOptions): Promise<CopyResult> {
     throw err
   })
   try {
-    await mkdir(opts.dest, { recursive: true })
-    dest = await Tree.open(opts.dest)
+    dest = await openDest(opts.dest, opts.mount, true)
     const destTree = dest
     if (
       dest.root.ident.dev === source.root.ident.dev &&
@@ -578,6 +579,7 @@ export interface RemoveResult {
  */
 export async function removeCopy(opts: {
   dest: string
+  mount?: string
   entries: readonly ManifestEntry[]
   concurrency?: number
   /** dest existed (empty) before the copy: empty it, never remove it */
@@ -599,7 +601,7 @@ export async function removeCopy(opts: {
   }
   let tree: Tree
   try {
-    tree = await Tree.open(opts.dest)
+    tree = await openDest(opts.dest, opts.mount)
   } catch (err) {
     if (errCode(err) === 'ENOENT') return result
     throw err
@@ -695,6 +697,7 @@ export async function removeCopy(opts: {
  */
 export async function readBackTree(opts: {
   dest: string
+  mount?: string
   entries: readonly ManifestEntry[]
   onProgress?: Progress
   signal?: AbortSignal
@@ -713,7 +716,7 @@ export async function readBackTree(opts: {
   const out: (ManifestEntry | undefined)[] = new Array(opts.entries.length)
   const buffers: Buffer[] = []
   let bytes = 0
-  const tree = await Tree.open(opts.dest)
+  const tree = await openDest(opts.dest, opts.mount)
   try {
     await runPool(
       opts.entries.map((e, i) => ({ e, i })),
@@ -837,6 +840,25 @@ function byDepth(dirs: readonly ManifestEntry[]): ManifestEntry[][] {
   const levels: ManifestEntry[][] = []
   for (const e of dirs) (levels[e.path.split('/').length - 1] ??= []).push(e)
   return levels.filter((l) => l !== undefined)
+}
+
+/**
+ * The destination's root. With `mount` (as the steps pass it), reached from the mount's root by
+ * descriptors, component by component on the mount's own file system, and made there when
+ * `create`: a symlink an app planted on the way (a mount that keeps links, rclone --links)
+ * cannot send the copy, the read-back or the undo elsewhere, nor make a directory where it
+ * points. Without, dest itself is opened (its last component never a link).
+ */
+async function openDest(dest: string, mount: string | undefined, create = false): Promise<Tree> {
+  if (mount === undefined) {
+    if (create) await mkdir(dest, { recursive: true })
+    return Tree.open(dest)
+  }
+  const rel = path.relative(mount, dest)
+  if (rel.startsWith('..') || path.isAbsolute(rel)) {
+    throw new Error(`dest ${dest} is not below the mount ${mount}`)
+  }
+  return Tree.below(mount, rel, { create })
 }
 
 /** The manifest drives writes and deletes on a mount: refuse any path that could leave `dest`. */

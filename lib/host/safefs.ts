@@ -25,7 +25,9 @@
  *   dir.createFile(name, flags, mode) → fh                  a write (trees shipshape makes)
  *   dir.lstat(name) / readdir() / readlink(name) / unlink(name) / rmdir(name) / mkdir(name, mode)
  *   dir.symlink(target, name) / rename(name, toDir, toName) / utimes / chmod of the dir itself
- *   Tree                                  a root and a cache of its open directories by path
+ *   Tree                                  a root and a cache of its open directories by path;
+ *                                         Tree.below(base, rel, { create }) reaches (or makes)
+ *                                         the root from `base` by descriptors
  *   removeTree(dir, name, opts)           rm -r by descriptors, one file system, with a check per
  *                                          entry (keep: the entry stays, and so do its parents)
  *   walkDirs(root, visit)                 a depth-first walk by descriptors
@@ -399,6 +401,31 @@ export class Tree {
   ): Promise<Tree> {
     const root = await Dir.open(abs, { expect: opts.expect })
     return new Tree(root, opts.inodeOf ?? (() => undefined), opts.max ?? 256)
+  }
+
+  /**
+   * The tree at `base`/`rel`, reached from `base` by descriptors one component at a time (each
+   * O_NOFOLLOW | O_DIRECTORY, on base's device), the missing ones created 0755 with `create`:
+   * a link on the way is refused, never followed, and nothing is made where it points.
+   */
+  static async below(base: string, rel: string, opts: { create?: boolean } = {}): Promise<Tree> {
+    let dir = await Dir.open(base)
+    try {
+      for (const name of components(rel)) {
+        if (opts.create) {
+          await dir.mkdir(name, 0o755).catch((err: unknown) => {
+            if (errCode(err) !== 'EEXIST') throw err
+          })
+        }
+        const next = await dir.openDir(name)
+        await dir.close()
+        dir = next
+      }
+    } catch (err) {
+      await dir.close()
+      throw err
+    }
+    return new Tree(dir, () => undefined, 256)
   }
 
   get path(): string {

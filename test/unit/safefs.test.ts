@@ -2,13 +2,13 @@
  * lib/host/safefs.ts on a real file system (temp dirs): what it refuses and what it never does.
  */
 import { execFileSync } from 'node:child_process'
-import { constants as fsc } from 'node:fs'
+import { constants as fsc, existsSync } from 'node:fs'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { writeBackup } from '../../lib/assets/backup.js'
-import { copyTree } from '../../lib/assets/copy.js'
+import { copyTree, readBackTree } from '../../lib/assets/copy.js'
 import { compareEntries, walkTree } from '../../lib/assets/manifest.js'
 import { Dir, Tree, TreeChangedError } from '../../lib/host/safefs.js'
 
@@ -89,6 +89,37 @@ describe('safefs', () => {
       }),
     ).rejects.toThrow(/song\.mp3 changed while backing up \(changed since the walk \(ctime\)\)/)
   })
+
+  it.runIf(existsSync('/dev/shm'))(
+    'a link on the way to the destination on the mount: refused, nothing written where it points',
+    async () => {
+      // the "mount": a tmpfs; an app with it bind-mounted planted mnt/link → a local directory
+      const mnt = await fs.mkdtemp('/dev/shm/ss-mnt-')
+      const elsewhere = path.join(tmp, 'elsewhere')
+      await fs.mkdir(elsewhere)
+      await fs.symlink(elsewhere, path.join(mnt, 'link'))
+      const src = path.join(tmp, 'src-mnt')
+      await fs.mkdir(src)
+      await fs.writeFile(path.join(src, 'a.mp3'), 'a')
+      const sha256 = execFileSync('sha256sum', [path.join(src, 'a.mp3')])
+        .toString()
+        .split(' ')[0]!
+      const entries = (await walkTree(src)).entries.map((e) => ({ ...e, hashes: { sha256 } }))
+      try {
+        const dest = path.join(mnt, 'link', 'music')
+        const opts = { source: src, dest, mount: mnt, entries, doneLog: path.join(tmp, 'm.log') }
+        await expect(copyTree(opts)).rejects.toThrow(/link.*now a symlink/)
+        expect(await fs.readdir(elsewhere)).toEqual([]) // not even the directory was made there
+        await expect(readBackTree({ dest, mount: mnt, entries })).rejects.toThrow(/now a symlink/)
+        // the same copy to a real directory on the mount goes through, parents made on the way
+        const ok = await copyTree({ ...opts, dest: path.join(mnt, 'sub', 'music') })
+        expect(ok.copied).toBe(1)
+        expect(await fs.readFile(path.join(mnt, 'sub', 'music', 'a.mp3'), 'utf8')).toBe('a')
+      } finally {
+        await fs.rm(mnt, { recursive: true, force: true })
+      }
+    },
+  )
 
   it('setuid and setgid bits are not put on the copy (root owns it)', async () => {
     const src = path.join(tmp, 'suid')

@@ -32,6 +32,7 @@ export const copyStep: Step<MigrateContext> = {
         source: ctx.paths.source,
         sourceIdent: ctx.sourceIdent ?? undefined,
         dest: ctx.paths.dest,
+        mount: ctx.asset.mount,
         entries: manifest.entries,
         doneLog: ctx.paths.doneLog,
         onProgress: bar.tick,
@@ -51,6 +52,7 @@ export const copyStep: Step<MigrateContext> = {
     if (!manifest) return // the backup never finished: the copy never started
     const r = await removeCopy({
       dest: ctx.paths.dest,
+      mount: ctx.asset.mount,
       entries: manifest.entries,
       keepDest: journal.data().destExisted === true,
     })

@@ -81,6 +81,7 @@ export const verifyRemoteStep: Step<MigrateContext> = {
       try {
         actual = await readBackTree({
           dest: ctx.paths.dest,
+          mount: ctx.asset.mount,
           entries: toRead,
           onProgress: bar.tick,
         })
