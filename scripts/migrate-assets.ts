@@ -5,9 +5,8 @@ import { globalOptions } from '../lib/cli/global.js'
 import { createOutput } from '../lib/cli/output.js'
 import { openEngine } from '../lib/docker/open.js'
 import { runMigrateAssets, runMigrateFinalize, type MigrateResult } from '../lib/assets/index.js'
-import { isWrittenBlocker } from '../lib/assets/finalize.js'
 import { checkStateDirs } from '../lib/host/private.js'
-import { RolledBackError, UsageError } from '../lib/errors.js'
+import { UsageError } from '../lib/errors.js'
 
 function render(r: MigrateResult): string {
   const lines = [`${r.asset}: ${r.outcome}`]
@@ -68,18 +67,18 @@ export function migrateAssetsCommand(): Command {
           }
           // with --resume/--rollback: an interrupted --finalize (removals cannot be undone:
           // --rollback only closes its journal)
-          const r = await runMigrateFinalize({ config, out }, name, opts)
-          if (g.json) out.data(JSON.stringify(r, null, 2))
-          else
-            out.human(
-              `${r.asset}: ${r.outcome}${r.finalize?.removed.length ? `\n  removed ${r.finalize.removed.join(', ')}` : ''}`,
-            )
-          const written = r.finalize?.kept.filter((k) => isWrittenBlocker(k.why)) ?? []
-          if (written.length) {
-            throw new RolledBackError(
-              `${written.map((k) => k.original).join(', ')}: written to after the migration; kept whole, nothing of ${written.length === 1 ? 'it' : 'them'} removed`,
-              'look at what was written there (the message above names it), move it to the destination, then remove the original by hand',
-            )
+          const show = (r: MigrateResult) =>
+            g.json
+              ? out.data(JSON.stringify(r, null, 2))
+              : out.human(
+                  `${r.asset}: ${r.outcome}${r.finalize?.removed.length ? `\n  removed ${r.finalize.removed.join(', ')}` : ''}`,
+                )
+          try {
+            show(await runMigrateFinalize({ config, out }, name, opts))
+          } catch (err) {
+            const partial = (err as { result?: MigrateResult }).result
+            if (partial) show(partial)
+            throw err
           }
           return
         }

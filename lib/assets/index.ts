@@ -8,14 +8,14 @@ import type { Output } from '../cli/output.js'
 import { formatBytes, type AssetConfig, type Config } from '../config/index.js'
 import type { Engine } from '../docker/engine.js'
 import type { Ident } from '../host/safefs.js'
-import { RefusedError } from '../errors.js'
+import { RefusedError, RolledBackError } from '../errors.js'
 import { findConfigured } from '../config/services.js'
 import { runRunbook, type RunSummary } from '../runbook/index.js'
 import { priorRun } from '../runbook/prior.js'
 import { RunbookNeedsPersonError, RunbookRolledBackError } from '../runbook/runner.js'
 import { migratePaths, stampOf, type MigrateContext, type MigrateFacts } from './context.js'
 import type { Refusal } from './policy.js'
-import { runFinalize } from './finalize.js'
+import { isWrittenBlocker, runFinalize } from './finalize.js'
 import { destState, emptyPreflight, preflight } from './preflight.js'
 import { migrateSteps } from './steps/index.js'
 import { readManifest } from './manifest.js'
@@ -345,7 +345,7 @@ export async function runMigrateFinalize(
   const asset = findAsset(ctx.config, name)
   const r = await runFinalize(ctx, name, opts)
   const removed = r.summary?.outcome === 'ok' ? r.due.map((k) => k.original) : ([] as string[])
-  return {
+  const result: MigrateResult = {
     schema: MIGRATE_SCHEMA,
     asset: name,
     source: asset.source,
@@ -368,4 +368,15 @@ export async function runMigrateFinalize(
     steps: r.summary?.steps ?? [],
     finalize: { removed, kept: r.kept },
   }
+  // an original written to after the migration is kept whole: the operator must look (exit 1)
+  const written = r.kept.filter((k) => isWrittenBlocker(k.why))
+  if (written.length) {
+    const err = new RolledBackError(
+      `${written.map((k) => k.original).join(', ')}: written to after the migration; kept whole, nothing of ${written.length === 1 ? 'it' : 'them'} removed`,
+      'look at what was written there (the message above names it), move it to the destination, then remove the original by hand',
+    )
+    ;(err as { result?: MigrateResult }).result = result
+    throw err
+  }
+  return result
 }
