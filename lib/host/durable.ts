@@ -44,8 +44,13 @@ export function tempPathFor(file: string): string {
 export interface DurableWriteOptions {
   /** permission bits of the new file (default 0o600), set exactly whatever the umask */
   mode?: number
-  /** never replace an existing `file`: fails with code EEXIST when something is there */
-  noReplace?: boolean
+  /**
+   * never replace an existing `file`: fails with code EEXIST when something is there. Published
+   * with link(2), so exactly one of two writers wins (the lock relies on it); a file system
+   * without hard links fails (EPERM/ENOTSUP) unless `orCheckFirst`, which falls back to a
+   * check then a rename — not exclusive between two writers (config init, a person's file).
+   */
+  noReplace?: boolean | 'orCheckFirst'
 }
 
 function exists(file: string): NodeJS.ErrnoException {
@@ -55,13 +60,13 @@ function exists(file: string): NodeJS.ErrnoException {
   })
 }
 
-/** link(2) the temp file to its name; EEXIST when taken. Filesystems without links: check+rename. */
-async function publishNew(tmp: string, file: string): Promise<void> {
+/** link(2) the temp file to its name; EEXIST when taken (see DurableWriteOptions.noReplace). */
+async function publishNew(tmp: string, file: string, checkFirst: boolean): Promise<void> {
   try {
     await link(tmp, file)
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
-    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err
+    if (!checkFirst || (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP')) throw err
     const taken = await lstat(file).then(
       () => true,
       (e: NodeJS.ErrnoException) => {
@@ -92,14 +97,15 @@ export async function writeFileDurable(
     } finally {
       await fh.close()
     }
-    if (opts.noReplace) await publishNew(tmp, file)
+    if (opts.noReplace) await publishNew(tmp, file, opts.noReplace === 'orCheckFirst')
     else await rename(tmp, file)
   } catch (err) {
     await rm(tmp, { force: true }).catch(() => {})
     throw err
   }
-  // after a link the temp name is still there: gone before the directory is synced
-  if (opts.noReplace) await rm(tmp, { force: true })
+  // after a link the temp name is still there: gone before the directory is synced (`file` is
+  // in place by now: a temp that cannot be removed is not a failure of the write)
+  if (opts.noReplace) await rm(tmp, { force: true }).catch(() => {})
   await fsyncDir(path.dirname(file))
 }
 

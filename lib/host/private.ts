@@ -132,6 +132,18 @@ export async function pathFacts(p: string): Promise<PathFacts | null> {
   }
 }
 
+/** pathFacts, a path that cannot even be looked at (EACCES, EIO) refused with exit 4. */
+async function factsOrRefuse(p: string, what: string): Promise<PathFacts | null> {
+  try {
+    return await pathFacts(p)
+  } catch (err) {
+    throw new RefusedError(
+      `cannot look at ${what} ${p}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      'run shipshape as a user who can read and write it (usually root)',
+    )
+  }
+}
+
 /** The uid shipshape runs as (root on a host; the test runner's elsewhere). */
 export function effectiveUid(): number {
   return process.geteuid?.() ?? 0
@@ -148,7 +160,7 @@ function refuse(p: string, facts: PathFacts, expect: PrivateExpect): void {
  * ensurePrivateDir when it writes there).
  */
 export async function checkPrivateDir(dir: string, what: string): Promise<boolean> {
-  const facts = await pathFacts(dir)
+  const facts = await factsOrRefuse(dir, what)
   if (!facts) return false
   refuse(dir, facts, { kind: 'dir', uid: effectiveUid(), what })
   return true
@@ -163,7 +175,7 @@ export async function ensurePrivateDir(dir: string, what: string): Promise<void>
 
 /** Refuses a file that is not a regular file private to this uid; false when it does not exist. */
 export async function checkPrivateFile(file: string, what: string): Promise<boolean> {
-  const facts = await pathFacts(file)
+  const facts = await factsOrRefuse(file, what)
   if (!facts) return false
   refuse(file, facts, { kind: 'file', uid: effectiveUid(), what })
   return true

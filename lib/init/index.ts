@@ -128,7 +128,15 @@ export async function writeConfigFile(
 ): Promise<void> {
   try {
     await mkdirDurable(path.dirname(file), 0o755)
-    await writeFileDurable(file, text, { mode: 0o644, noReplace: !o.force })
+  } catch (err) {
+    // EEXIST here is a file where a directory of the path should be, not the config file
+    throw new UsageError(
+      `cannot create ${path.dirname(file)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      'name a file you can write with --out FILE, or run as a user who can',
+    )
+  }
+  try {
+    await writeFileDurable(file, text, { mode: 0o644, noReplace: o.force ? false : 'orCheckFirst' })
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST' && !o.force) throw refusal(file)
     throw new UsageError(

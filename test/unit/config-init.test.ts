@@ -846,6 +846,17 @@ describe('shipshape config init', () => {
     expect((await stat(file)).mode & 0o777).toBe(0o644)
   })
 
+  it('a file where a directory of the path should be: a usage error (2), not "exists" (4)', async () => {
+    await writeFile(path.join(dir, 'afile'), 'x')
+    for (const force of [false, true]) {
+      const err = await writeConfigFile(path.join(dir, 'afile', 'x.yaml'), 'y: 2\n', {
+        force,
+      }).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(UsageError)
+      expect(String((err as Error).message)).toMatch(/cannot create .*afile: EEXIST/)
+    }
+  })
+
   it('the atomic write refuses a file that appeared after the early check', async () => {
     const file = path.join(dir, 'late.yaml')
     await writeFile(file, 'x: 1\n')

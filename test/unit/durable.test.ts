@@ -30,6 +30,19 @@ vi.mock('node:crypto', async (importOriginal) => {
   }
 })
 
+// a file system without hard links (vfat, some FUSE): link(2) answers EPERM
+const noLinks = vi.hoisted(() => ({ on: false }))
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:fs/promises')>()
+  const link: typeof real.link = (a, b) =>
+    noLinks.on
+      ? Promise.reject(
+          Object.assign(new Error('EPERM: operation not permitted, link'), { code: 'EPERM' }),
+        )
+      : real.link(a, b)
+  return { ...real, default: { ...real, link }, link }
+})
+
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
 let dir: string
@@ -38,6 +51,7 @@ beforeEach(async () => {
 })
 afterEach(async () => {
   fixed.hex = null
+  noLinks.on = false
   await rm(dir, { recursive: true, force: true })
 })
 
@@ -139,6 +153,22 @@ describe('writeFileDurable', () => {
     })
     expect(existsSync(path.join(dir, 'elsewhere'))).toBe(false)
     expect(await temps()).toEqual([])
+  })
+
+  it('noReplace without hard links: refused (EPERM), nothing written — exclusive or nothing; orCheckFirst writes', async () => {
+    noLinks.on = true
+    const file = path.join(dir, 'lock')
+    await expect(writeFileDurable(file, 'a', { noReplace: true })).rejects.toMatchObject({
+      code: 'EPERM',
+    })
+    await expect(stat(file)).rejects.toMatchObject({ code: 'ENOENT' })
+    expect(await temps()).toEqual([])
+    await writeFileDurable(file, 'b', { noReplace: 'orCheckFirst' })
+    expect(await readFile(file, 'utf8')).toBe('b')
+    await expect(writeFileDurable(file, 'c', { noReplace: 'orCheckFirst' })).rejects.toMatchObject({
+      code: 'EEXIST',
+    })
+    expect(await readFile(file, 'utf8')).toBe('b')
   })
 
   it('parallel noReplace writers of one name: exactly one wins', async () => {

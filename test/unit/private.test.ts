@@ -125,6 +125,17 @@ describe('private dirs on disk', () => {
     expect(await pathFacts(path.join(root, 'f', 'below'))).toBeNull()
   })
 
+  it('a stateDir that cannot even be looked at (ELOOP, EACCES, EIO) is refused with exit 4', async () => {
+    await symlink(path.join(root, 'b'), path.join(root, 'a'))
+    await symlink(path.join(root, 'a'), path.join(root, 'b'))
+    const err = await checkPrivateDir(path.join(root, 'a', 'state'), 'stateDir').catch(
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(RefusedError)
+    expect((err as RefusedError).exitCode).toBe(ExitCode.refused)
+    expect((err as Error).message).toMatch(/cannot look at stateDir .*: ELOOP/)
+  })
+
   it('ensurePrivateDir creates 0700 (parents too); checkPrivateDir: false when missing', async () => {
     const state = path.join(root, 'var', 'lib', 'shipshape')
     expect(await checkPrivateDir(state, 'stateDir')).toBe(false)
