@@ -244,88 +244,84 @@ describe(
   `as a race: another process flips a subdirectory (${ROUNDS} rounds each)`,
   { timeout: 180_000 },
   () => {
-    const victimSet = (s: Scene) => new Set(s.victimHashes.values())
-
-    it('walk: never lists a victim file', async () => {
+    /** ROUNDS fresh scenes; after each, every victim file is still there, unchanged */
+    const rounds = async (body: (s: Scene) => Promise<void>) => {
       for (let round = 0; round < ROUNDS; round++) {
         const s = await scene()
+        await body(s)
+        expect(await victimNow(s.victim)).toEqual(s.victimHashes)
+      }
+    }
+    /** `op` while another process flips `dir` to a link to the victim and back */
+    const whileFlipping = async <T>(s: Scene, dir: string, op: () => Promise<T>) => {
+      const f = await startFlipper(dir, s.victim)
+      try {
+        return await settle(op())
+      } finally {
+        await f.stop()
+      }
+    }
+    const victimHashesIn = (s: Scene, entries: ManifestEntry[]) => {
+      const victim = new Set(s.victimHashes.values())
+      return entries.filter((e) => victim.has(e.hashes?.sha256 ?? ''))
+    }
+
+    it('walk: never lists a victim file', async () => {
+      await rounds(async (s) => {
         const inodes = new Set<string>()
         for (const n of s.victimHashes.keys())
           inodes.add(String((await fs.lstat(path.join(s.victim, n))).ino))
-        const f = await startFlipper(path.join(s.src, 'sub'), s.victim)
-        const r = await settle(walkTree(s.src))
-        await f.stop()
+        const r = await whileFlipping(s, path.join(s.src, 'sub'), () => walkTree(s.src))
         if (r.ok) expect(r.value.entries.filter((e) => inodes.has(e.ino ?? ''))).toEqual([])
-        expect(await victimNow(s.victim)).toEqual(s.victimHashes)
-      }
+      })
     })
 
     it('backup: never archives a victim byte', async () => {
-      for (let round = 0; round < ROUNDS; round++) {
-        const s = await scene()
+      await rounds(async (s) => {
         const { entries } = await walkTree(s.src)
         const archive = path.join(s.root, 'backup.tar')
-        const f = await startFlipper(path.join(s.src, 'sub'), s.victim)
-        const r = await settle(
+        const r = await whileFlipping(s, path.join(s.src, 'sub'), () =>
           writeBackup({ root: s.src, entries, archive, compression: 'none', hashes: ['sha256'] }),
         )
-        await f.stop()
-        if (r.ok) {
-          expect(r.value.entries.filter((e) => victimSet(s).has(e.hashes?.sha256 ?? ''))).toEqual(
-            [],
-          )
-        }
+        if (r.ok) expect(victimHashesIn(s, r.value.entries)).toEqual([])
         expect(
           (await fs.readFile(archive).catch(() => Buffer.alloc(0))).includes(VICTIM_MARK),
         ).toBe(false)
-        expect(await victimNow(s.victim)).toEqual(s.victimHashes)
-      }
+      })
     })
 
     it('copy: never copies a victim byte onto the destination', async () => {
-      for (let round = 0; round < ROUNDS; round++) {
-        const s = await scene()
+      await rounds(async (s) => {
         const entries = await withHashes(s.src, (await walkTree(s.src)).entries)
         const dest = path.join(s.root, 'dest')
-        const f = await startFlipper(path.join(s.src, 'sub'), s.victim)
-        await settle(
+        await whileFlipping(s, path.join(s.src, 'sub'), () =>
           copyTree({ source: s.src, dest, entries, doneLog: path.join(s.root, 'copied.log') }),
         )
-        await f.stop()
         expect(await filesHolding(dest, VICTIM_MARK)).toEqual([])
-        expect(await victimNow(s.victim)).toEqual(s.victimHashes)
-      }
+      })
     })
 
     it('read-back and undo on a destination with a flipping subdirectory: victim neither read nor deleted', async () => {
-      for (let round = 0; round < ROUNDS; round++) {
-        const s = await scene()
+      await rounds(async (s) => {
         const entries = await withHashes(s.src, (await walkTree(s.src)).entries)
         const dest = path.join(s.root, 'dest')
         await copyTree({ source: s.src, dest, entries, doneLog: path.join(s.root, 'copied.log') })
-        let f = await startFlipper(path.join(dest, 'sub'), s.victim)
-        const back = await settle(readBackTree({ dest, entries }))
-        await f.stop()
-        if (back.ok) {
-          expect(back.value.filter((e) => victimSet(s).has(e.hashes?.sha256 ?? ''))).toEqual([])
-        }
-        f = await startFlipper(path.join(dest, 'sub'), s.victim)
-        await settle(removeCopy({ dest, entries }))
-        await f.stop()
-        expect(await victimNow(s.victim)).toEqual(s.victimHashes)
-      }
+        const flipping = path.join(dest, 'sub')
+        const back = await whileFlipping(s, flipping, () => readBackTree({ dest, entries }))
+        if (back.ok) expect(victimHashesIn(s, back.value)).toEqual([])
+        await whileFlipping(s, flipping, () => removeCopy({ dest, entries }))
+      })
     })
 
     it('removal of a kept original: never deletes a victim file', async () => {
-      for (let round = 0; round < ROUNDS; round++) {
-        const s = await scene()
+      await rounds(async (s) => {
         const parent = await Dir.open(s.root)
-        const f = await startFlipper(path.join(s.src, 'sub'), s.victim)
-        await settle(removeTree(parent, 'src'))
-        await f.stop()
-        await parent.close()
-        expect(await victimNow(s.victim)).toEqual(s.victimHashes)
-      }
+        try {
+          await whileFlipping(s, path.join(s.src, 'sub'), () => removeTree(parent, 'src'))
+        } finally {
+          await parent.close()
+        }
+      })
     })
   },
 )
