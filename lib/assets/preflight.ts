@@ -391,10 +391,14 @@ export async function preflight(input: PreflightInput): Promise<PreflightResult>
   // a service unhealthy before the migration would fail its check after it, and again after
   // the rollback: say so now, while nothing has changed
   if (asset.health && !input.continuing && !refusals.length) {
-    const h = await waitHealthy(asset.health, {
-      engine,
-      containers: result.restart.map((c) => c.id),
-    })
+    // healthy now is all the preflight asks: the hold is for after a change
+    const h = await waitHealthy(
+      { ...asset.health, stableFor: 0 },
+      {
+        engine,
+        containers: result.restart.map((c) => c.id),
+      },
+    )
     if (!h.ok) {
       refusals.push({
         check: 'health',

@@ -171,6 +171,11 @@ export const healthSchema = z
     retries: int(0, 100)
       .default(5)
       .describe('tries after the first within timeout; the waits double and add up to timeout'),
+    stableFor: durationSchema
+      .prefault('10s')
+      .describe(
+        'after the checks first pass, how long they must keep passing (polled every second) while the containers stay up with no restart; 0s: the first pass decides',
+      ),
     command: z
       .array(z.string(), { error: 'must be a list of arguments' })
       .min(1, 'must name a command')

@@ -208,6 +208,8 @@ export function normalizeContainerDetails(raw: Raw): ContainerDetails {
     labels: labels(config.Labels),
     mounts: Array.isArray(raw.Mounts) ? (raw.Mounts as Raw[]).map(normalizeMount) : [],
     user: str(config.User),
+    restartCount: num(raw.RestartCount) ?? 0,
+    startedAt: str(state.StartedAt),
     health: healthStatus((state.Health as Raw | undefined)?.Status),
     composeProject: labels(config.Labels)['com.docker.compose.project'] ?? null,
     composeService: labels(config.Labels)['com.docker.compose.service'] ?? null,

@@ -111,6 +111,10 @@ export interface ContainerDetails {
   mounts: MountSummary[]
   /** Config.User as given ('' = the image's default, usually root; 'uid', 'uid:gid', 'name') */
   user: string
+  /** RestartCount: how often the engine restarted it under its restart policy */
+  restartCount: number
+  /** State.StartedAt (ISO; '' when never started) */
+  startedAt: string
   /** State.Health.Status when the container has a HEALTHCHECK, else null */
   health: 'starting' | 'healthy' | 'unhealthy' | null
   /** compose labels, when compose made it */

@@ -1,8 +1,12 @@
 /**
- * The health gate of every mutating command (migrate-assets now, rebuild later): the configured
+ * The health gate of every mutating command (rebuild, rollback, migrate-assets): the configured
  * checks (`health.url`, `health.command`, `health.container`) pass together within
- * `health.timeout`, tried `retries + 1` times. Credentials come from the environment or a file
- * named in the config and never appear in a result, a log or an error.
+ * `health.timeout`, tried `retries + 1` times — and then keep passing for `health.stableFor`,
+ * polled every second, while the containers stay running, with the same id, start time and
+ * restart count. A service that answers once and then crashes (a crash loop under a restart
+ * policy, a model that fails to load after the server came up) is unhealthy. Credentials come
+ * from the environment or a file named in the config and never appear in a result, a log or an
+ * error.
  */
 import { readFile } from 'node:fs/promises'
 import type { Engine } from '../docker/engine.js'
@@ -21,7 +25,14 @@ export interface HealthResult {
   attempts: number
   /** the last attempt's checks */
   checks: HealthCheckResult[]
+  /** ms the checks kept passing after they first did (ok: at least stableFor) */
+  heldMs: number
+  /** the checks passed, then this went wrong within stableFor */
+  broke?: string
 }
+
+/** how often the checks run again while the gate waits for them to hold */
+export const STABLE_POLL_MS = 1000
 
 export interface HealthContext {
   engine: Pick<Engine, 'exec' | 'inspectContainer'>
@@ -169,7 +180,54 @@ export function backoffWaits(timeoutMs: number, retries: number): number[] {
   return Array.from({ length: retries }, (_, k) => Math.max(250, Math.round(first * 2 ** k)))
 }
 
-/** Runs the checks until they all pass together, or the time or the attempts run out. */
+async function runChecks(
+  h: HealthConfig,
+  ctx: HealthContext,
+  budget: number,
+): Promise<HealthCheckResult[]> {
+  const checks: HealthCheckResult[] = []
+  if (h.url) checks.push(await checkUrl({ ...h, url: h.url }, ctx, budget))
+  if (h.command) checks.push(await checkCommand(h.command, ctx, budget))
+  if (h.container) for (const c of ctx.containers) checks.push(await checkContainer(c, ctx))
+  return checks
+}
+
+interface Life {
+  name: string
+  id: string
+  startedAt: string
+  restartCount: number
+}
+
+/** The containers' lives now: id, start time, restart count (null entry: gone or not running). */
+async function lives(ctx: HealthContext): Promise<(Life | string)[]> {
+  return Promise.all(
+    ctx.containers.map(async (name): Promise<Life | string> => {
+      const c = await ctx.engine.inspectContainer(name).catch(() => null)
+      if (!c) return `${name} is gone`
+      if (!c.running) return `${name} stopped (${c.status})`
+      return { name, id: c.id, startedAt: c.startedAt, restartCount: c.restartCount }
+    }),
+  )
+}
+
+/** What changed in a container's life since the checks first passed, or null. */
+export function lifeChanged(before: Life, now: Life | string): string | null {
+  if (typeof now === 'string') return now
+  if (now.id !== before.id) return `${before.name} was replaced by another container`
+  if (now.restartCount !== before.restartCount) {
+    return `${before.name} restarted (restart count ${before.restartCount} → ${now.restartCount})`
+  }
+  if (now.startedAt !== before.startedAt) return `${before.name} restarted (started again)`
+  return null
+}
+
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`
+
+/**
+ * Runs the checks until they all pass together, or the time or the attempts run out; then, for
+ * `stableFor`, again every second while the containers must not stop, restart or be replaced.
+ */
 export async function waitHealthy(h: HealthConfig, ctx: HealthContext): Promise<HealthResult> {
   const sleep = ctx.sleep ?? sleepMs
   const now = ctx.now ?? Date.now
@@ -177,24 +235,64 @@ export async function waitHealthy(h: HealthConfig, ctx: HealthContext): Promise<
   const attempts = h.retries + 1
   const waits = backoffWaits(h.timeout, h.retries)
   let checks: HealthCheckResult[] = []
-  for (let i = 1; ; i++) {
+  let i = 1
+  for (; ; i++) {
     const started = now()
     const budget = Math.max(1000, Math.min(30_000, deadline - started))
-    checks = []
-    if (h.url) checks.push(await checkUrl({ ...h, url: h.url }, ctx, budget))
-    if (h.command) checks.push(await checkCommand(h.command, ctx, budget))
-    if (h.container) for (const c of ctx.containers) checks.push(await checkContainer(c, ctx))
-    if (checks.every((c) => c.ok)) return { ok: true, attempts: i, checks }
-    if (i >= attempts || now() >= deadline) return { ok: false, attempts: i, checks }
+    checks = await runChecks(h, ctx, budget)
+    if (checks.every((c) => c.ok)) break
+    if (i >= attempts || now() >= deadline) return { ok: false, attempts: i, checks, heldMs: 0 }
     const wait = Math.min((waits[i - 1] ?? 250) - (now() - started), deadline - now())
     await sleep(Math.max(0, wait))
   }
+  const stableFor = h.stableFor ?? 0
+  if (stableFor <= 0) return { ok: true, attempts: i, checks, heldMs: 0 }
+  // the first pass: from here the checks must hold, the containers keep the life they have
+  const passedAt = now()
+  const first = await lives(ctx)
+  const gone = first.find((l): l is string => typeof l === 'string')
+  if (gone) return { ok: false, attempts: i, checks, heldMs: 0, broke: gone }
+  const before = first as Life[]
+  const budget = Math.max(2000, Math.min(10_000, h.timeout))
+  for (;;) {
+    const held = now() - passedAt
+    if (held >= stableFor) return { ok: true, attempts: i, checks, heldMs: held }
+    await sleep(Math.min(STABLE_POLL_MS, stableFor - held))
+    const lifeNow = await lives(ctx)
+    const changed = before.map((b, k) => lifeChanged(b, lifeNow[k] ?? `${b.name} is gone`))
+    const why = changed.find((c): c is string => c !== null)
+    const at = now() - passedAt
+    if (why)
+      return {
+        ok: false,
+        attempts: i,
+        checks,
+        heldMs: at,
+        broke: `${why} ${secs(at)} after passing`,
+      }
+    checks = await runChecks(h, ctx, budget)
+    if (!checks.every((c) => c.ok)) {
+      const held2 = now() - passedAt
+      return {
+        ok: false,
+        attempts: i,
+        checks,
+        heldMs: held2,
+        broke: `passed, then failed ${secs(held2)} later`,
+      }
+    }
+  }
 }
 
-/** One line for messages: the failing checks. */
+/** How long the checks held, for a success line: "held 10.0 s". */
+export function describeHold(r: HealthResult): string {
+  return r.heldMs > 0 ? `, held ${secs(r.heldMs)}` : ''
+}
+
+/** One line for messages: what broke the hold, and the failing checks. */
 export function describeFailure(r: HealthResult): string {
-  return r.checks
-    .filter((c) => !c.ok)
-    .map((c) => `${c.kind} ${c.target}: ${c.detail}`)
-    .join('; ')
+  return [
+    ...(r.broke ? [r.broke] : []),
+    ...r.checks.filter((c) => !c.ok).map((c) => `${c.kind} ${c.target}: ${c.detail}`),
+  ].join('; ')
 }

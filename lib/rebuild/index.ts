@@ -96,6 +96,10 @@ export interface RebuildResult {
     ok: boolean
     attempts: number
     checks: { kind: string; target: string; ok: boolean; detail: string }[]
+    /** ms the checks held after they first passed */
+    heldMs: number
+    /** what broke the hold, when it broke */
+    broke?: string
   } | null
   /** ms: the build, the recreate, and the health gate (recreate done → healthy or failed) */
   timings: { buildMs: number | null; recreateMs: number | null; gateMs: number | null }
@@ -247,6 +251,7 @@ async function prepare(
     expectStatus: 200,
     timeout: 60_000,
     retries: 5,
+    stableFor: 10_000,
     container: true,
   }
   let healthyBefore = typeof first.healthyBefore === 'boolean' ? first.healthyBefore : false
@@ -254,7 +259,7 @@ async function prepare(
   if (fresh && refusals.length === 0) {
     // one quick try: a service already unhealthy is not one a rollback must bring back healthy
     const h = await waitHealthy(
-      { ...health, retries: 0, timeout: Math.min(health.timeout, 10_000) },
+      { ...health, retries: 0, stableFor: 0, timeout: Math.min(health.timeout, 10_000) },
       { engine, containers: target.containers.map((x) => x.name) },
     )
     healthyBefore = h.ok

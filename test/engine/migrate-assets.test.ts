@@ -243,7 +243,7 @@ describeEngine('migrate-assets', (getEngine) => {
         `    dest: ${JSON.stringify(path.join(f.mnt, 'music'))}`,
         `    mount: ${JSON.stringify(f.mnt)}`,
         `    restart: [${f.container}]`,
-        `    health: { command: ${JSON.stringify(health)}, timeout: 15s, retries: 2 }`,
+        `    health: { command: ${JSON.stringify(health)}, timeout: 15s, retries: 2, stableFor: 2s }`,
         '    uploadTimeout: 2m',
         ...(o.keepOriginal ? [`    keepOriginal: ${o.keepOriginal}`] : []),
       ].join('\n') + '\n',

@@ -68,6 +68,8 @@ interface Variant {
   delay?: number
   /** a build that fails (COPY of a missing file) */
   broken?: boolean
+  /** the app serves this many seconds after each start, then exits 1 (a crash after start-up) */
+  crashAfter?: number
 }
 
 let seq = 0
@@ -107,7 +109,13 @@ describeEngine('rebuild and rollback', (getEngine) => {
       [
         `sleep ${v.delay ?? 0}`,
         'echo "/:$HUSER:$HPASS" > /tmp/httpd.conf',
-        'exec httpd -f -p "${BIND:-127.0.0.1}:$PORT" -h /www -c /tmp/httpd.conf',
+        ...(v.crashAfter === undefined
+          ? ['exec httpd -f -p "${BIND:-127.0.0.1}:$PORT" -h /www -c /tmp/httpd.conf']
+          : [
+              'httpd -f -p "${BIND:-127.0.0.1}:$PORT" -h /www -c /tmp/httpd.conf &',
+              `sleep ${v.crashAfter}`,
+              'exit 1',
+            ]),
         '',
       ].join('\n'),
     )
@@ -140,14 +148,15 @@ describeEngine('rebuild and rollback', (getEngine) => {
     )
   }
 
-  const healthLine = (port: number, timeout = '20s', retries = 5) =>
-    `    health: { url: "http://127.0.0.1:${port}/health", userEnv: SS_TEST_USER, passwordEnv: SS_TEST_PASS, timeout: ${timeout}, retries: ${retries} }`
+  /** the hold is short here (its own case holds longer): every gate of every case waits it out */
+  const healthLine = (port: number, timeout = '20s', retries = 5, stableFor = '2s') =>
+    `    health: { url: "http://127.0.0.1:${port}/health", userEnv: SS_TEST_USER, passwordEnv: SS_TEST_PASS, timeout: ${timeout}, retries: ${retries}, stableFor: ${stableFor} }`
 
   /** A compose project (web: the app, other: a bystander), up and healthy on v1 of the app. */
   async function composeApp(
     engine: PrivateEngine,
     version: Version,
-    o: { override?: boolean; flag?: boolean } = {},
+    o: { override?: boolean; flag?: boolean; restart?: string } = {},
   ): Promise<App> {
     const file = version === 'v1' ? engine.composeV1Path : engine.composeV2Path
     if (!file) throw new Error(`compose ${version} missing`)
@@ -189,6 +198,7 @@ describeEngine('rebuild and rollback', (getEngine) => {
         '    build: { context: ., network: host }',
         '    network_mode: host',
         '    stop_grace_period: 1s', // httpd as PID 1 ignores SIGTERM
+        ...(o.restart ? [`    restart: ${o.restart}`] : []),
         ...(o.flag ? ['    volumes: ["./flag:/flag"]'] : []),
         ...(o.override ? [] : env),
         '  other:',
@@ -407,6 +417,43 @@ describeEngine('rebuild and rollback', (getEngine) => {
       expect(await backupsOf(engine, a.svc)).toHaveLength(2)
       expect(r.stderr).toMatch(/rolled back|undone/i)
       await expectNoPassword(a, [r])
+    }
+  })
+
+  test('compose: a build that answers, then crashes and restarts → rolled back, old image holds', async ({
+    engine,
+  }) => {
+    for (const version of versions(engine)) {
+      const a = await composeApp(engine, version, { restart: 'unless-stopped' })
+      const [before] = await webContainers(engine, a)
+      const ref = await imageRefOfContainer(engine, before!.id)
+      await writeVariant(a.proj, { health: 'v2', crashAfter: 3 })
+      await fs.writeFile(
+        a.config,
+        (await fs.readFile(a.config, 'utf8')).replace('stableFor: 2s', 'stableFor: 10s'),
+      )
+      const r = await cli(engine, a, ['rebuild', a.svc, '--yes', '--json'])
+      expect(r.code, `${version}: ${r.stderr}`).toBe(1)
+      const j = JSON.parse(r.stdout)
+      expect(j.outcome).toBe('rolled-back')
+      // it did answer: the hold is what caught it
+      expect(j.health.heldMs).toBeGreaterThan(0)
+      expect(j.health.heldMs).toBeLessThan(10_000)
+      expect(j.error).toMatch(/restarted|stopped|passed, then failed/)
+      const after = await webContainers(engine, a)
+      expect(after).toHaveLength(1)
+      expect(after[0]).toMatchObject({ image: before!.image, running: true })
+      expect(await imageIdOf(engine, ref)).toBe(before!.image)
+      // 10 s later: still the old app, still answering, never restarted
+      await new Promise((res) => setTimeout(res, 10_000))
+      expect(await page(a.port, a.user, a.pass)).toBe('v1')
+      const state = await dockerOk(engine, [
+        'inspect',
+        '-f',
+        '{{.RestartCount}} {{.State.Running}} {{.Image}}',
+        after[0]!.id,
+      ])
+      expect(state.trim()).toBe(`0 true ${before!.image}`)
     }
   })
 

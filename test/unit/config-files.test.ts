@@ -48,6 +48,7 @@ describe('the repository’s config files', () => {
         expectStatus: 200,
         timeout: 60_000,
         retries: 5,
+        stableFor: 10_000,
       },
       keepOriginal: 604_800_000,
       uploadTimeout: 1_800_000,

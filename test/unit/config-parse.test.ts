@@ -388,6 +388,7 @@ describe('services, assets, schedule', () => {
       expectStatus: 200,
       timeout: 60_000,
       retries: 5,
+      stableFor: 10_000,
     })
     expect(
       problemsOf(yaml('services:', '  w: { container: w, gpu: maybe }')).problems[0]?.message,

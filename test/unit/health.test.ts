@@ -11,13 +11,17 @@ import type { ContainerDetails } from '../../lib/docker/types.js'
 import {
   backoffWaits,
   describeFailure,
+  describeHold,
+  lifeChanged,
   displayHealthUrl,
   type HealthContext,
   type HealthResult,
   waitHealthy,
 } from '../../lib/health/check.js'
 
-const health = (input: Record<string, unknown>): HealthConfig => healthSchema.parse(input)
+/** A health config; the first pass decides unless a case sets stableFor (the hold has its own cases). */
+const health = (input: Record<string, unknown>): HealthConfig =>
+  healthSchema.parse({ stableFor: '0s', ...input })
 
 /** Everything a result could show a human. */
 const shown = (r: HealthResult) =>
@@ -50,6 +54,8 @@ function details(over: Partial<ContainerDetails>): ContainerDetails {
     mounts: [],
     user: '',
     health: 'healthy',
+    restartCount: 0,
+    startedAt: '2026-12-07T10:00:00Z',
     composeProject: null,
     composeService: null,
     ...over,
@@ -239,6 +245,7 @@ describe('waitHealthy: container', () => {
       ok: true,
       attempts: 1,
       checks: [{ kind: 'container', target: 'web', ok: true, detail: 'healthy' }],
+      heldMs: 0,
     })
     expect(f.inspectCalls).toEqual(['web'])
     expect(f.execCalls).toEqual([])
@@ -566,5 +573,113 @@ describe('backoffWaits', () => {
     expect(backoffWaits(1000, 3)).toEqual([250, 286, 571])
     expect(backoffWaits(60_000, 0)).toEqual([])
     expect(backoffWaits(10_000, 100).slice(0, 3)).toEqual([250, 250, 250])
+  })
+})
+
+describe('waitHealthy: the hold (stableFor)', () => {
+  const h = (o: Record<string, unknown> = {}) =>
+    health({ command: ['check'], stableFor: '10s', ...o })
+
+  it('passes once the checks held for stableFor, polled every second, and says how long', async () => {
+    const f = fake({ execs: [ok()] })
+    const start = f.clock.t
+    const r = await waitHealthy(h(), f.ctx)
+    expect(r.ok).toBe(true)
+    expect(r.attempts).toBe(1)
+    expect(r.heldMs).toBe(10_000)
+    expect(f.sleeps).toEqual(Array(10).fill(1000))
+    // the first pass and one run per poll
+    expect(f.execCalls).toHaveLength(11)
+    expect(f.clock.t - start).toBe(10_000)
+    expect(describeHold(r)).toBe(', held 10.0 s')
+  })
+
+  it('a check that passes once and then fails is unhealthy, saying after how long', async () => {
+    const f = fake({ execs: [ok(), ok(), ok(), fail(7, 'connection refused')] })
+    const r = await waitHealthy(h(), f.ctx)
+    expect(r.ok).toBe(false)
+    expect(r.heldMs).toBe(3000)
+    expect(r.broke).toBe('passed, then failed 3.0 s later')
+    expect(describeFailure(r)).toBe(
+      'passed, then failed 3.0 s later; command web: exit 7: connection refused',
+    )
+    // no retry after the hold broke: a crash after start-up is the answer
+    expect(f.execCalls).toHaveLength(4)
+  })
+
+  it('a container the engine restarted is unhealthy even when the checks pass again', async () => {
+    const f = fake({
+      execs: [ok()],
+      inspect: (n, call) => details({ name: n, restartCount: call >= 3 ? 1 : 0 }),
+    })
+    const r = await waitHealthy(h(), f.ctx)
+    expect(r.ok).toBe(false)
+    expect(r.broke).toBe('web restarted (restart count 0 → 1) 2.0 s after passing')
+  })
+
+  it('a container started again (same count: a dockerd restart) or replaced is unhealthy', async () => {
+    const again = await waitHealthy(
+      h(),
+      fake({
+        execs: [ok()],
+        inspect: (n, call) =>
+          details({
+            name: n,
+            startedAt: call >= 2 ? '2026-12-07T10:00:05Z' : '2026-12-07T10:00:00Z',
+          }),
+      }).ctx,
+    )
+    expect(again.broke).toBe('web restarted (started again) 1.0 s after passing')
+    const replaced = await waitHealthy(
+      h(),
+      fake({
+        execs: [ok()],
+        inspect: (n, call) => details({ name: n, id: call >= 4 ? 'new' : 'abc' }),
+      }).ctx,
+    )
+    expect(replaced.broke).toBe('web was replaced by another container 3.0 s after passing')
+  })
+
+  it('a container that stops or goes is unhealthy', async () => {
+    const stopped = await waitHealthy(
+      h(),
+      fake({
+        execs: [ok()],
+        inspect: (n, call) =>
+          details({ name: n, running: call < 2, status: call < 2 ? 'running' : 'exited' }),
+      }).ctx,
+    )
+    expect(stopped.broke).toBe('web stopped (exited) 1.0 s after passing')
+    const gone = await waitHealthy(
+      h(),
+      fake({ execs: [ok()], inspect: (n, call) => (call < 5 ? details({ name: n }) : null) }).ctx,
+    )
+    expect(gone.broke).toBe('web is gone 4.0 s after passing')
+  })
+
+  it('every container of the service is held, not only the first', async () => {
+    const f = fake({
+      execs: [ok()],
+      containers: ['web-1', 'web-2'],
+      inspect: (n, call) => details({ name: n, restartCount: n === 'web-2' && call > 6 ? 3 : 0 }),
+    })
+    const r = await waitHealthy(h(), f.ctx)
+    expect(r.broke).toMatch(/^web-2 restarted \(restart count 0 → 3\)/)
+  })
+
+  it('stableFor 0s: the first pass decides, no container is looked at', async () => {
+    const f = fake({ execs: [ok()] })
+    const r = await waitHealthy(h({ stableFor: '0s' }), f.ctx)
+    expect(r).toMatchObject({ ok: true, heldMs: 0 })
+    expect(f.sleeps).toEqual([])
+    expect(f.inspectCalls).toEqual([])
+    expect(describeHold(r)).toBe('')
+  })
+
+  it('lifeChanged compares id, restart count and start time', () => {
+    const b = { name: 'web', id: 'a', startedAt: 't0', restartCount: 0 }
+    expect(lifeChanged(b, { ...b })).toBeNull()
+    expect(lifeChanged(b, 'web is gone')).toBe('web is gone')
+    expect(lifeChanged(b, { ...b, restartCount: 2 })).toContain('restart count 0 → 2')
   })
 })

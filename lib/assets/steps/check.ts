@@ -1,6 +1,6 @@
 import path from 'node:path'
 import type { Step } from '../../runbook/index.js'
-import { describeFailure, waitHealthy } from '../../health/check.js'
+import { describeFailure, describeHold, waitHealthy } from '../../health/check.js'
 import { writeFileDurable } from '../../host/durable.js'
 import { isUnder } from '../../host/mountinfo.js'
 import { isUtf8Name } from '../../host/names.js'
@@ -64,8 +64,8 @@ export const checkStep: Step<MigrateContext> = {
       })
       if (!h.ok)
         throw new Error(`health check failed after ${h.attempts} attempt(s): ${describeFailure(h)}`)
-      ctx.facts.health = `healthy after ${h.attempts} attempt(s)`
-      ctx.out.info(`health check passed (${h.attempts} attempt(s))`)
+      ctx.facts.health = `healthy after ${h.attempts} attempt(s)${describeHold(h)}`
+      ctx.out.info(`health check passed (${h.attempts} attempt(s)${describeHold(h)})`)
     }
     // where the original is and until when: for the operator and a later prune (durable: a
     // crash right after this step must not leave it empty, or the original is never finalized)

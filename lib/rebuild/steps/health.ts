@@ -1,5 +1,8 @@
-/** The health gate: the configured checks must pass within health.timeout (lib/health/check.ts). */
-import { describeFailure, displayHealthUrl, waitHealthy } from '../../health/check.js'
+/**
+ * The health gate: the configured checks must pass within health.timeout, then hold for
+ * health.stableFor with no restart (lib/health/check.ts).
+ */
+import { describeFailure, describeHold, displayHealthUrl, waitHealthy } from '../../health/check.js'
 import type { Step } from '../../runbook/types.js'
 import type { RebuildContext } from '../context.js'
 import { serviceContainers } from '../target.js'
@@ -11,7 +14,8 @@ export function describeHealth(c: RebuildContext): string {
     h.command ? `\`${h.command.join(' ')}\` exits 0 in the container` : null,
     h.container ? 'the container’s HEALTHCHECK says healthy' : null,
   ].filter(Boolean)
-  return `${what.join(', ')} within ${h.timeout / 1000} s (${h.retries + 1} tries)`
+  const hold = h.stableFor > 0 ? `, then holding for ${h.stableFor / 1000} s (no restart)` : ''
+  return `${what.join(', ')} within ${h.timeout / 1000} s (${h.retries + 1} tries)${hold}`
 }
 
 export const healthStep: Step<RebuildContext> = {
@@ -25,13 +29,15 @@ export const healthStep: Step<RebuildContext> = {
     const h = await waitHealthy(c.health, { engine: c.engine, containers: names })
     c.facts.health = h
     c.facts.gateMs = Date.now() - t0
-    await j.note({ ok: h.ok, attempts: h.attempts, ms: c.facts.gateMs })
+    await j.note({ ok: h.ok, attempts: h.attempts, ms: c.facts.gateMs, heldMs: h.heldMs })
     if (!h.ok) {
       spinner.fail(`${c.service} is not healthy`)
       throw new Error(
         `${c.service} failed its health check on ${c.toImageId?.slice(7, 19) ?? 'the new image'} after ${h.attempts} tries: ${describeFailure(h)}`,
       )
     }
-    spinner.succeed(`${c.service} is healthy (${h.attempts} ${h.attempts === 1 ? 'try' : 'tries'})`)
+    spinner.succeed(
+      `${c.service} is healthy (${h.attempts} ${h.attempts === 1 ? 'try' : 'tries'}${describeHold(h)})`,
+    )
   },
 }
