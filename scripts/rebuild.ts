@@ -18,24 +18,42 @@ const short = (id: string | null) => (id ? id.replace(/^sha256:/, '').slice(0, 1
 
 export function renderRebuild(r: RebuildResult): string {
   if (r.outcome === 'listed') {
-    if (!r.backups.length) return `${r.service}: no backups`
-    const t = table(['TAG', 'KIND', 'CREATED', 'SIZE', 'ID'], false)
-    for (const b of r.backups as {
-      tag: string
-      id: string
-      kind: string
-      created?: string
-      sizeBytes?: number
-    }[]) {
-      t.push([
-        b.tag,
-        b.kind,
-        b.created?.slice(0, 19).replace('T', ' ') ?? '',
-        b.sizeBytes !== undefined ? formatBytes(b.sizeBytes) : '',
-        short(b.id),
-      ])
+    const parts: string[] = []
+    if (!r.backups.length) parts.push(`${r.service}: no backups`)
+    else {
+      const t = table(['TAG', 'KIND', 'CREATED', 'SIZE', 'ID', 'BUILD FILES'], false)
+      for (const b of r.backups as {
+        tag: string
+        id: string
+        kind: string
+        created?: string
+        sizeBytes?: number
+        files?: { origin: string } | null
+      }[]) {
+        t.push([
+          b.tag,
+          b.kind,
+          b.created?.slice(0, 19).replace('T', ' ') ?? '',
+          b.sizeBytes !== undefined ? formatBytes(b.sizeBytes) : '',
+          short(b.id),
+          b.files ? b.files.origin : '-',
+        ])
+      }
+      parts.push(t.toString())
     }
-    return t.toString()
+    if (r.buildFiles?.length) {
+      const t = table(['BUILD FILES OF', 'SAVED', 'HOW', 'FILES'], false)
+      for (const f of r.buildFiles) {
+        t.push([
+          short(f.imageId),
+          f.savedAt.slice(0, 19).replace('T', ' '),
+          f.origin,
+          f.files.map((x) => x.split('/').pop()).join(', '),
+        ])
+      }
+      parts.push(t.toString())
+    }
+    return parts.join('\n')
   }
   const lines = [`${r.service}: ${r.outcome}`]
   if (r.image.ref)
@@ -44,8 +62,22 @@ export function renderRebuild(r: RebuildResult): string {
   if (r.containers.length) lines.push(`  containers ${r.containers.join(', ')}`)
   if (r.health)
     lines.push(
-      `  health     ${r.health.ok ? 'ok' : 'failed'} after ${r.health.attempts} ${r.health.attempts === 1 ? 'try' : 'tries'}${r.timings.gateMs !== null ? ` (${(r.timings.gateMs / 1000).toFixed(1)} s)` : ''}`,
+      `  health     ${r.health.ok ? 'ok' : 'failed'} after ${r.health.attempts} ${r.health.attempts === 1 ? 'try' : 'tries'}${r.health.heldMs ? `, held ${(r.health.heldMs / 1000).toFixed(1)} s` : ''}${r.timings.gateMs !== null ? ` (${(r.timings.gateMs / 1000).toFixed(1)} s)` : ''}`,
     )
+  if (r.size)
+    lines.push(
+      `  size       ${formatBytes(r.size.beforeBytes)} → ${r.size.afterBytes === null ? '?' : formatBytes(r.size.afterBytes)}${r.size.savedBytes === null ? '' : r.size.savedBytes >= 0 ? ` (${formatBytes(r.size.savedBytes)} saved)` : ` (${formatBytes(-r.size.savedBytes)} more)`}`,
+    )
+  if (r.files) {
+    const changed = r.files.diff.filter((d) => d.state !== 'same')
+    lines.push(
+      `  files      ${r.files.origin === null ? 'none saved with this image' : changed.length ? `${changed.map((d) => `${d.path} (${d.state})`).join(', ')} differ from the saved ones` : 'as saved with this image'}`,
+    )
+    if (r.files.restored.length)
+      lines.push(
+        `  restored   ${r.files.restored.join(', ')} (replaced files in ${r.files.replacedSavedIn})`,
+      )
+  }
   if (r.failedImage)
     lines.push(`  failed     image ${short(r.failedImage)} left untagged for a look`)
   if (r.log) lines.push(`  log        ${r.log}`)
@@ -68,7 +100,7 @@ async function act(
   const out = createOutput({ json: g.json, quiet: g.quiet })
   if (opts.resume && opts.rollback)
     throw new UsageError('--resume and --rollback exclude each other')
-  if (opts.list && (opts.resume || opts.rollback || opts.to || opts.dryRun))
+  if (opts.list && (opts.resume || opts.rollback || opts.to || opts.dryRun || opts.restoreFiles))
     throw new UsageError('--list only lists: no other option goes with it')
   const { config } = await loadConfig({ file: g.config })
   // journals drive --resume as root: a stateDir/backupDir others could write is refused (exit 4)
@@ -123,7 +155,11 @@ export function rollbackCommand(): Command {
       '--to <tag>',
       'a backup tag (shipshape-prev-…, shipshape-backup-…, or repo:tag) or an image id',
     )
-    .option('--list', 'list the service’s backups and change nothing')
+    .option('--list', 'list the service’s backups and saved build files; change nothing')
+    .option(
+      '--restore-files',
+      'also write the build files saved with that image (compose files, .env, Dockerfile) back to disk; the files there now are saved aside first',
+    )
     .option('--dry-run', 'print the plan and what each step would touch; change nothing')
     .option('-y, --yes', 'do not ask for confirmation (needed without a TTY)')
     .option('--resume', 'finish an interrupted rollback from its journal')

@@ -43,6 +43,11 @@ export interface ComposeTarget {
   service: string
   /** the project directory (compose resolves .env and relative paths from it) */
   cwd: string
+  /**
+   * `--env-file`: the project's .env read from here instead of `<cwd>/.env` (a way back runs the
+   * copy saved with the image; `/dev/null` when the image was made with no .env)
+   */
+  envFile?: string
   env: NodeJS.ProcessEnv
 }
 
@@ -164,6 +169,7 @@ function baseArgv(t: ComposeTarget): string[] {
     t.project,
     '--project-directory',
     t.cwd,
+    ...(t.envFile ? ['--env-file', t.envFile] : []),
   ]
 }
 
@@ -204,6 +210,19 @@ export function composeConfigArgv(t: ComposeTarget): string[] {
     : [...baseArgv(t), 'config', '--format', 'json', '--', t.service]
 }
 
+/** `… config --hash=SERVICE`: compose's hash of the service's config (both v1 and v2). */
+export function composeHashArgv(t: ComposeTarget): string[] {
+  return [...baseArgv(t), 'config', `--hash=${t.service}`]
+}
+
+/** `web 5f3a…` lines → the hash of `service`, or null. */
+export function parseConfigHash(output: string, service: string): string | null {
+  for (const line of output.split('\n')) {
+    const [name, hash] = line.trim().split(/\s+/)
+    if (name === service && hash && /^[0-9a-f]{16,}$/.test(hash)) return hash
+  }
+  return null
+}
 /** The image compose gives a built service without `image:` (no tag: the engine adds :latest). */
 export function defaultImageName(version: 'v1' | 'v2', project: string, service: string): string {
   if (version === 'v2') return `${project}-${service}`
@@ -296,6 +315,21 @@ export async function composeUp(
   o: { log: string; onLine?: (l: string) => void; timeoutMs?: number },
 ): Promise<void> {
   await runCompose('up', composeUpArgv(t), t, o)
+}
+
+/**
+ * The config hash compose would give the service's container now (its
+ * `com.docker.compose.config-hash` label when compose made it from these files); null when compose
+ * cannot say (an old compose, a file that does not parse): nothing is concluded then.
+ */
+export async function composeConfigHash(t: ComposeTarget): Promise<string | null> {
+  const r = await runCaptured(composeHashArgv(t), {
+    cwd: t.cwd,
+    env: await composeV1Env(t),
+    timeoutMs: CONFIG_TIMEOUT_MS,
+  }).catch(() => null)
+  if (!r || r.exitCode !== 0 || r.timedOut) return null
+  return parseConfigHash(r.stdout, t.service)
 }
 
 function notAService(t: ComposeTarget, names: string[]): UsageError {

@@ -344,6 +344,71 @@ async function rename(engine: Engine, id: string, from: string, to: string): Pro
   }
 }
 
+export interface RestartPolicy {
+  Name: string
+  MaximumRetryCount?: number
+}
+
+/** The restart policy a container was created with ({Name: ''} = none). */
+export function restartPolicyOf(raw: Docker.ContainerInspectInfo): RestartPolicy {
+  const p = obj(obj((raw as unknown as Raw).HostConfig).RestartPolicy)
+  const max = typeof p.MaximumRetryCount === 'number' ? p.MaximumRetryCount : 0
+  return { Name: str(p.Name), ...(str(p.Name) === 'on-failure' ? { MaximumRetryCount: max } : {}) }
+}
+
+/** POST /containers/{id}/update with a restart policy (a stopped container too). */
+async function setRestart(
+  engine: Engine,
+  id: string,
+  label: string,
+  policy: RestartPolicy,
+): Promise<void> {
+  try {
+    await engine.api.getContainer(id).update({
+      RestartPolicy: {
+        Name: policy.Name || 'no',
+        MaximumRetryCount: policy.MaximumRetryCount ?? 0,
+      },
+    })
+  } catch (err) {
+    throw engineError(`update of the restart policy of container ${label} (${short(id)})`, err)
+  }
+}
+
+/**
+ * Containers that hold on to `target` by its id: its network namespace (`--network container:`,
+ * also ipc/pid/uts), `--volumes-from`, `--link`. Recreating it under a new id breaks them (they
+ * stay pinned to the old one, which the cleanup removes). Pure.
+ */
+export function findDependents(
+  target: { id: string; name: string },
+  others: Docker.ContainerInspectInfo[],
+): { name: string; how: string }[] {
+  const refs = new Set([target.id, target.id.slice(0, 12), target.name, `/${target.name}`])
+  const out: { name: string; how: string }[] = []
+  for (const o of others as unknown as Raw[]) {
+    if (str(o.Id) === target.id) continue
+    const name = str(o.Name).replace(/^\//, '')
+    const host = obj(o.HostConfig)
+    for (const key of ['NetworkMode', 'IpcMode', 'PidMode', 'UTSMode']) {
+      const v = str(host[key])
+      if (v.startsWith('container:') && refs.has(v.slice('container:'.length))) {
+        const flag = key === 'NetworkMode' ? 'network' : key.replace('Mode', '').toLowerCase()
+        out.push({ name, how: `--${flag} container:${target.name}` })
+      }
+    }
+    for (const v of Array.isArray(host.VolumesFrom) ? (host.VolumesFrom as unknown[]) : []) {
+      const from = String(v).split(':')[0] ?? ''
+      if (refs.has(from)) out.push({ name, how: `--volumes-from ${target.name}` })
+    }
+    for (const v of Array.isArray(host.Links) ? (host.Links as unknown[]) : []) {
+      const from = String(v).split(':')[0] ?? ''
+      if (refs.has(from)) out.push({ name, how: `--link ${target.name}` })
+    }
+  }
+  return out
+}
+
 async function remove(engine: Engine, id: string, label: string): Promise<void> {
   try {
     // v: false — anonymous volumes stay (the old container's are shared with the new one)
@@ -391,6 +456,8 @@ export async function recreateContainer(
   let newId: string | null = null
   const atName = await find(engine, { name })
   if (atName && sameId(str(atName.Id), oldId)) {
+    // restart=no first: a dockerd restart or a reboot must not start it beside the new one
+    await setRestart(engine, oldId, name, { Name: 'no' })
     await stop(engine, oldId, name, o.stopTimeoutS)
     await rename(engine, oldId, name, aside)
   } else {
@@ -402,6 +469,7 @@ export async function recreateContainer(
       )
     }
     // renamed by hand or by an interrupted run: it must not run beside the new one
+    await setRestart(engine, oldId, aside, { Name: 'no' })
     await stop(engine, oldId, aside, o.stopTimeoutS)
     if (atName) {
       if (!createdFrom(atName, plan)) {
@@ -443,7 +511,14 @@ export async function recreateContainer(
  */
 export async function restoreContainer(
   engine: Engine,
-  o: { name: string; oldId: string; aside: string; wasRunning: boolean },
+  o: {
+    name: string
+    oldId: string
+    aside: string
+    wasRunning: boolean
+    /** the policy it had before the recreate set restart=no (from the journal) */
+    restart?: RestartPolicy
+  },
 ): Promise<void> {
   const { name, oldId, aside } = o
   // Find the old one first: with it gone, the one under the name is all there is — keep it.
@@ -468,7 +543,25 @@ export async function restoreContainer(
     }
     await rename(engine, oldId, aside, name)
   }
+  if (o.restart) await setRestart(engine, oldId, name, o.restart)
   if (o.wasRunning) await start(engine, oldId, name)
+}
+
+/**
+ * Waits until the engine answers /_ping again (a dockerd restart during a run), up to `ms`; an
+ * undo that starts while the engine restarts would otherwise fail on its first call.
+ */
+export async function waitForEngine(engine: Engine, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms
+  for (;;) {
+    try {
+      await engine.api.ping()
+      return
+    } catch (err) {
+      if (Date.now() > end) throw engineError('ping of the engine', err)
+      await new Promise((r) => setTimeout(r, 500))
+    }
+  }
 }
 
 /** After success: remove the old container kept aside (only if its id is oldId); its anonymous volumes are NOT removed (the new container uses them). */

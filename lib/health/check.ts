@@ -203,7 +203,12 @@ interface Life {
 async function lives(ctx: HealthContext): Promise<(Life | string)[]> {
   return Promise.all(
     ctx.containers.map(async (name): Promise<Life | string> => {
-      const c = await ctx.engine.inspectContainer(name).catch(() => null)
+      let c
+      try {
+        c = await ctx.engine.inspectContainer(name)
+      } catch (err) {
+        return `the engine did not answer about ${name} (${(err as Error).message.split('\n')[0]})`
+      }
       if (!c) return `${name} is gone`
       if (!c.running) return `${name} stopped (${c.status})`
       return { name, id: c.id, startedAt: c.startedAt, restartCount: c.restartCount }

@@ -121,6 +121,12 @@ export function isShipshapeTag(ref: string): boolean {
   return BACKUP_PREFIXES.some((p) => tag.startsWith(p))
 }
 
+/** '20261207T101500Z' → ms since the epoch, or null. */
+function stampTime(stamp: string): number | null {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(stamp)
+  return m ? Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) : null
+}
+
 const shortId = (id: string): string => id.replace(/^sha256:/, '').slice(0, 12)
 
 /** ms since the epoch, null for a missing, unparseable or zero ('0001-01-01…') time */
@@ -228,7 +234,12 @@ export function planPrune(inv: PruneInventory, policy: PrunePolicy, now: Date): 
       const tags = [...img.tags].sort()
       const glob = globs.find(({ re }) => tags.some((ref) => re.test(familiar(ref))))?.g
       const label = protectLabel(img.labels)
-      const service = img.labels[BACKUP_LABEL]
+      // a backup: a labelled copy (older shipshape), or an image named only by shipshape's tags
+      // with a prev tag on it (the very image a service ran, kept for a rollback)
+      const prevRef = tags.find((r) => tagOf(r).startsWith(PREV_PREFIX))
+      const onlyOurs = tags.length > 0 && tags.every(isShipshapeTag)
+      const service =
+        img.labels[BACKUP_LABEL] ?? (prevRef && onlyOurs ? repoOf(prevRef) : undefined)
       const freedBy = freed.get(img.id) ?? []
       const recorded = timeOf(inv.lastUsed[img.id])
       const created = timeOf(img.createdAt)
@@ -261,7 +272,10 @@ export function planPrune(inv: PruneInventory, policy: PrunePolicy, now: Date): 
             ? {
                 service,
                 kind: img.labels[BACKUP_KIND_LABEL] === 'commit' ? 'commit' : 'image',
-                created: timeOf(img.labels[BACKUP_CREATED_LABEL]) ?? created,
+                created:
+                  timeOf(img.labels[BACKUP_CREATED_LABEL]) ??
+                  (prevRef ? stampTime(tagOf(prevRef).slice(PREV_PREFIX.length)) : null) ??
+                  created,
               }
             : null,
         users: users.get(img.id) ?? [],

@@ -10,6 +10,7 @@ import type { HealthConfig, ServiceConfig } from '../config/index.js'
 import type { ComposeTarget } from '../docker/compose.js'
 import type { Engine } from '../docker/engine.js'
 import type { HealthResult } from '../health/check.js'
+import type { BuildFileSource } from './records.js'
 
 export const BACKUP_LABEL = 'shipshape.backup.of'
 export const BACKUP_CREATED_LABEL = 'shipshape.backup.created'
@@ -51,6 +52,7 @@ export function rebuildPaths(o: {
 }
 
 export interface RebuildContext {
+  operation: 'rebuild' | 'rollback'
   service: string
   config: ServiceConfig
   kind: 'compose' | 'container'
@@ -73,8 +75,18 @@ export interface RebuildContext {
   compose: ComposeTarget | null
   /** plain containers: the build (context dir, Dockerfile path, --network) */
   build: { context: string; dockerfile: string; network?: string } | null
-  /** files copied into workDir by the backup step (absolute sources) */
-  filesToKeep: string[]
+  /** build inputs copied into workDir by the backup step (absolute sources; missing ones skipped) */
+  filesToKeep: BuildFileSource[]
+  /** where backup records (stateDir) and saved build files (backupDir) live */
+  stateDir: string
+  backupDir: string
+  /**
+   * compose said the files on disk make the config the running container was made from (config
+   * hash): true/false; null when it could not say, or a plain container
+   */
+  configMatchesRunning: boolean | null
+  /** rollback --restore-files: the target's build files are written back to disk */
+  restoreFiles?: boolean
   health: HealthConfig
   /** the health check passed before the run: a rollback that ends unhealthy is then a failure */
   healthyBefore: boolean
@@ -102,4 +114,18 @@ export interface RebuildFacts {
   /** a failed new image, left untagged for a person to look at */
   failedImageId?: string
   backupsKept?: boolean
+  /** the build files a compose call of this run used instead of the files on disk */
+  filesFrom?: { imageId: string; origin: string; differ: string[] }
+  /** the way back ran but did not pass its health check (exit 5) */
+  wayBackUnhealthy?: string
+  /** rollback: the target's build files against the disk, and what --restore-files wrote */
+  files?: {
+    imageId: string
+    origin: string | null
+    diff: { path: string; role: string; state: 'same' | 'changed' | 'missing' }[]
+    restored: string[]
+    replacedSavedIn: string | null
+  }
+  /** rebuild: sizes of the image before and after */
+  size?: { beforeBytes: number; afterBytes: number | null; savedBytes: number | null }
 }

@@ -31,6 +31,8 @@ import {
   type RebuildFacts,
 } from './context.js'
 import { judgeBuildSpace, judgeService } from './policy.js'
+import { composeConfigHash } from '../docker/compose.js'
+import { listBuildFiles, readBackupRecords, readBuildFiles, type BuildFiles } from './records.js'
 import { rebuildSteps, rollbackSteps } from './steps/index.js'
 import { resolveTarget, serviceContainers } from './target.js'
 
@@ -46,8 +48,10 @@ export interface BackupImage {
   kind: 'image' | 'commit'
   created: string
   sizeBytes: number
-  /** the image the service ran when it was made (label shipshape.backup.source); null: older backup */
+  /** the image the service ran when it was made (a prev tag: its own id); null: not known */
   source: string | null
+  /** build files saved with this image: when, and how they were found (records.ts) */
+  files?: { savedAt: string; origin: BuildFiles['origin'] } | null
 }
 
 /**
@@ -105,6 +109,15 @@ export interface RebuildResult {
   timings: { buildMs: number | null; recreateMs: number | null; gateMs: number | null }
   /** a new image that failed, left untagged for a person to look at (docker image prune removes it) */
   failedImage: string | null
+  /** rebuild: the image's size before and after, and what the rebuild saved (negative: grew) */
+  size?: { beforeBytes: number; afterBytes: number | null; savedBytes: number | null }
+  /**
+   * the build files of the image the run went to: which were used for compose, how they differ
+   * from the files on disk, and (rollback --restore-files) which were written back
+   */
+  files?: RebuildFacts['files'] | null
+  /** rollback --list: every image with build files saved, newest first */
+  buildFiles?: { imageId: string; savedAt: string; origin: BuildFiles['origin']; files: string[] }[]
   warnings: string[]
   journal: string | null
   steps: RunSummary['steps']
@@ -120,6 +133,8 @@ export interface RebuildOptions {
   noCache?: boolean
   /** rollback: a backup tag (shipshape-prev-…, repo:tag) or an image id */
   to?: string
+  /** rollback: write the build files saved with the target image back to disk (disk files saved aside first) */
+  restoreFiles?: boolean
   confirm?: (q: string) => Promise<boolean>
   now?: () => Date
 }
@@ -139,14 +154,37 @@ export function secretVariables(config: Config): string[] {
 
 const BACKUP_TAG = new RegExp(`:(${PREV_PREFIX}|${COMMIT_PREFIX})(\\d{8}T\\d{6}Z)$`)
 
-/** The service's backup images, newest first (labels shipshape.backup.*). */
-export async function listBackups(engine: Engine, service: string): Promise<BackupImage[]> {
-  const images = await engine.listImages({ labels: [`${BACKUP_LABEL}=${service}`] })
+/**
+ * The service's backup images, newest first: the records in stateDir whose tag still names their
+ * image, and backups of older shipshape versions (labelled copies, labels shipshape.backup.*).
+ */
+export async function listBackups(
+  engine: Engine,
+  service: string,
+  dirs?: { stateDir: string; backupDir: string },
+): Promise<BackupImage[]> {
   const out: BackupImage[] = []
+  const seen = new Set<string>()
+  if (dirs) {
+    for (const r of await readBackupRecords(dirs.stateDir, service)) {
+      const img = await engine.inspectImage(r.tag)
+      if (img?.id !== r.id) continue
+      seen.add(r.tag)
+      out.push({
+        tag: r.tag,
+        id: r.id,
+        kind: r.kind,
+        created: r.created,
+        sizeBytes: img.sizeBytes,
+        source: r.source,
+      })
+    }
+  }
+  const images = await engine.listImages({ labels: [`${BACKUP_LABEL}=${service}`] })
   for (const img of images) {
     for (const tag of img.tags) {
       const m = BACKUP_TAG.exec(tag)
-      if (!m) continue
+      if (!m || seen.has(tag)) continue
       out.push({
         tag,
         id: img.id,
@@ -155,6 +193,12 @@ export async function listBackups(engine: Engine, service: string): Promise<Back
         sizeBytes: img.sizeBytes,
         source: img.labels[BACKUP_SOURCE_LABEL] ?? null,
       })
+    }
+  }
+  if (dirs) {
+    for (const b of out) {
+      const f = await readBuildFiles(dirs.backupDir, service, b.id)
+      b.files = f ? { savedAt: f.savedAt, origin: f.origin } : null
     }
   }
   return out.sort((a, b) => b.created.localeCompare(a.created) || b.tag.localeCompare(a.tag))
@@ -211,6 +255,7 @@ async function prepare(
     env: composeEnv,
     composeCommand: config.docker.compose,
     dockerCli,
+    backupDir: config.backupDir,
   })
   if (prior && target.kind === 'compose' && !target.compose) {
     // never let a compose service fall onto the plain-container path
@@ -288,8 +333,29 @@ async function prepare(
       }
     }
   }
+  // has the compose config changed since the running container was made? (compose's own hash)
+  let configMatchesRunning: boolean | null = null
+  const running0 = target.containers.find((x) => x.running) ?? target.containers[0]
+  if (fresh && target.compose && running0) {
+    const label = (await engine.listContainers()).find((x) => x.id === running0.id)?.labels[
+      'com.docker.compose.config-hash'
+    ]
+    const now = label ? await composeConfigHash(target.compose) : null
+    if (label && now) {
+      configMatchesRunning = label === now
+      if (!configMatchesRunning) {
+        const saved = await readBuildFiles(config.backupDir, name, fromImageId)
+        target.warnings.push(
+          saved
+            ? `the compose config of ${name} on disk is not the one ${running0.name} was made from (config hash): a way back to ${fromImageId.slice(7, 19)} runs the files saved with it, not the ones on disk`
+            : `the compose config of ${name} on disk is not the one ${running0.name} was made from (config hash), and shipshape has no build files saved for ${fromImageId.slice(7, 19)}: a way back would run the old image under the edited files`,
+        )
+      }
+    }
+  }
   for (const w of target.warnings) out.warn(w)
   const ctx: RebuildContext = {
+    operation,
     service: name,
     config: service,
     kind: target.kind,
@@ -311,6 +377,9 @@ async function prepare(
     compose: target.compose,
     build: target.build,
     filesToKeep: target.files,
+    stateDir: config.stateDir,
+    backupDir: config.backupDir,
+    configMatchesRunning,
     health,
     healthyBefore,
     noCache: Boolean(opts.noCache),
@@ -345,6 +414,22 @@ async function prepare(
     base,
     refusals,
     prior,
+  }
+}
+
+/** The image's size before and after a rebuild (inspect's Size), and the bytes saved. */
+async function sizes(
+  engine: Engine,
+  from: string,
+  to: string,
+): Promise<NonNullable<RebuildFacts['size']>> {
+  const [a, b] = await Promise.all([engine.inspectImage(from), engine.inspectImage(to)])
+  const before = a?.sizeBytes ?? 0
+  const after = b ? b.sizeBytes : null
+  return {
+    beforeBytes: before,
+    afterBytes: after,
+    savedBytes: after === null ? null : before - after,
   }
 }
 
@@ -391,6 +476,20 @@ function finish(
       gateMs: f.gateMs ?? null,
     },
     failedImage: f.failedImageId ?? null,
+    ...(f.size ? { size: f.size } : {}),
+    ...(f.files ? { files: f.files } : {}),
+    ...(f.filesFrom
+      ? {
+          warnings: [
+            ...p.base.warnings,
+            ...(f.filesFrom.differ.length
+              ? [
+                  `runs with the compose files saved with ${f.filesFrom.imageId.slice(7, 19)}; on disk ${f.filesFrom.differ.join(', ')} differ`,
+                ]
+              : []),
+          ],
+        }
+      : {}),
     journal: summary.journal,
     steps: summary.steps,
     ...(error ? { error: (error as Error).message } : {}),
@@ -456,8 +555,22 @@ async function run(
       now: p.ctx.now,
       recheck: () => recheck(p, operation, opts),
     })
+    if (summary.outcome === 'ok' && operation === REBUILD_OPERATION && p.ctx.toImageId) {
+      p.ctx.facts.size = await sizes(p.ctx.engine, p.ctx.fromImageId, p.ctx.toImageId)
+    }
     return finish(p, summary, success, opts)
   } catch (err) {
+    if (err instanceof RunbookRolledBackError && p.ctx.facts.wayBackUnhealthy) {
+      // back as it was, but not healthy: for a person to look at
+      const e = new RunbookNeedsPersonError(
+        `${err.message}; the way back is not healthy: ${p.ctx.facts.wayBackUnhealthy}`,
+        `look at ${p.ctx.service} (its logs, shipshape doctor); the run is finished, nothing to resume`,
+        err.summary,
+        err,
+      )
+      ;(e as { result?: RebuildResult }).result = finish(p, err.summary, success, opts, e)
+      throw e
+    }
     if (err instanceof RunbookRolledBackError || err instanceof RunbookNeedsPersonError) {
       ;(err as { result?: RebuildResult }).result = finish(p, err.summary, success, opts, err)
     }
@@ -488,7 +601,9 @@ export async function runRollback(
 ): Promise<RebuildResult> {
   const p = await prepare(c, name, ROLLBACK_OPERATION, opts)
   if (p.refusals.length && !(p.prior && (opts.resume || opts.rollback))) refuse(name, 'rollback', p)
-  const backups = await listBackups(c.engine, name)
+  const dirs = { stateDir: c.config.stateDir, backupDir: c.config.backupDir }
+  const backups = await listBackups(c.engine, name, dirs)
+  p.ctx.restoreFiles = Boolean(opts.restoreFiles)
   if (!p.ctx.toImageId) {
     const runningNow = (await serviceContainers(p.ctx)).length
       ? (
@@ -498,10 +613,17 @@ export async function runRollback(
         ).some((d) => d?.running)
       : false
     const cur = await c.engine.inspectImage(p.ctx.fromImageId)
+    // what runs may itself be a backup: a prev tag on it (its earliest), or an older labelled copy
+    const asPrev = backups
+      .filter((b) => b.kind === 'image' && b.id === p.ctx.fromImageId)
+      .map((b) => b.created)
+      .sort()[0]
     const running = {
       id: p.ctx.fromImageId,
       source: cur?.labels[BACKUP_LABEL] ? (cur.labels[BACKUP_SOURCE_LABEL] ?? null) : null,
-      created: cur?.labels[BACKUP_LABEL] ? (cur.labels[BACKUP_CREATED_LABEL] ?? null) : null,
+      created: cur?.labels[BACKUP_LABEL]
+        ? (cur.labels[BACKUP_CREATED_LABEL] ?? null)
+        : (asPrev ?? null),
     }
     let to: { id: string; label: string; source: string | null } | null = null
     if (opts.to) {
@@ -554,7 +676,10 @@ export async function runListBackups(
   name: string,
 ): Promise<RebuildResult> {
   const service = findService(c.config, name)
-  const backups = await listBackups(c.engine, name)
+  const backups = await listBackups(c.engine, name, {
+    stateDir: c.config.stateDir,
+    backupDir: c.config.backupDir,
+  })
   return {
     schema: ROLLBACK_SCHEMA,
     service: name,
@@ -562,6 +687,12 @@ export async function runListBackups(
     outcome: 'listed',
     image: { ref: null, from: null, to: null },
     backups,
+    buildFiles: (await listBuildFiles(c.config.backupDir, name)).map((r) => ({
+      imageId: r.imageId,
+      savedAt: r.savedAt,
+      origin: r.origin,
+      files: r.entries.map((e) => e.path),
+    })),
     log: null,
     containers: [],
     health: null,

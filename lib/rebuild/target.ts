@@ -10,10 +10,11 @@ import { composeImageRef, detectCompose, type ComposeTarget } from '../docker/co
 import type { Engine } from '../docker/engine.js'
 import type { ContainerSummary } from '../docker/types.js'
 import type { Refusal } from '../assets/policy.js'
-import { planRecreate } from '../docker/recreate.js'
+import { findDependents, planRecreate } from '../docker/recreate.js'
 import { RefusedError } from '../errors.js'
 import { runCaptured } from '../host/run.js'
 import type { RebuildContext } from './context.js'
+import type { BuildFileSource } from './records.js'
 
 const PROJECT = 'com.docker.compose.project'
 const SERVICE = 'com.docker.compose.service'
@@ -28,8 +29,8 @@ export interface ServiceTarget {
   imageRef: string | null
   compose: ComposeTarget | null
   build: { context: string; dockerfile: string; network?: string } | null
-  /** compose file, Dockerfile: kept by the backup step */
-  files: string[]
+  /** the build inputs (compose files, .env, Dockerfile, .dockerignore): kept by the backup step */
+  files: BuildFileSource[]
   refusals: Refusal[]
   warnings: string[]
 }
@@ -83,16 +84,41 @@ export async function serviceContainers(
   return d ? [{ id: d.id, name }] : []
 }
 
-/** The Dockerfile a compose service builds from, read from the file itself (for the backup copy). */
-function composeDockerfile(file: string, doc: unknown, service: string): string | null {
+/** The build a compose service has, read from the file itself (for the backup copy). */
+function composeBuildOf(
+  file: string,
+  doc: unknown,
+  service: string,
+): { context: string; dockerfile: string } | null {
   const svc = (doc as { services?: Record<string, { build?: unknown }> })?.services?.[service]
   const b = svc?.build
   if (b === undefined || b === null) return null
   const dir = path.dirname(file)
-  if (typeof b === 'string') return path.resolve(dir, b, 'Dockerfile')
+  if (typeof b === 'string') {
+    const context = path.resolve(dir, b)
+    return { context, dockerfile: path.join(context, 'Dockerfile') }
+  }
   const o = b as { context?: string; dockerfile?: string }
-  const ctx = path.resolve(dir, o.context ?? '.')
-  return path.resolve(ctx, o.dockerfile ?? 'Dockerfile')
+  const context = path.resolve(dir, o.context ?? '.')
+  return { context, dockerfile: path.resolve(context, o.dockerfile ?? 'Dockerfile') }
+}
+
+/**
+ * A compose file a container was made from, as the operator's path: a way back runs compose with
+ * the copies saved in `<backupDir>/build-files/…`, and its containers then name those copies.
+ */
+export async function originalComposeFile(file: string, backupDir?: string): Promise<string> {
+  if (!backupDir) return file
+  const root = path.join(backupDir, 'build-files') + path.sep
+  if (!file.startsWith(root)) return file
+  try {
+    const rec = JSON.parse(await readFile(path.join(path.dirname(file), 'files.json'), 'utf8')) as {
+      entries?: { path: string; kept: string }[]
+    }
+    return rec.entries?.find((e) => e.kept === path.basename(file))?.path ?? file
+  } catch {
+    return file
+  }
 }
 
 export async function resolveTarget(o: {
@@ -102,6 +128,8 @@ export async function resolveTarget(o: {
   env: NodeJS.ProcessEnv
   composeCommand?: string[]
   dockerCli: string
+  /** where saved build files live: a container made from them names them, mapped back here */
+  backupDir?: string
 }): Promise<ServiceTarget> {
   const s = o.service
   const t: ServiceTarget = {
@@ -133,11 +161,15 @@ export async function resolveTarget(o: {
       return t
     }
     // the project the running containers belong to (compose names it after the directory otherwise)
-    const candidates = all.filter(
-      (c) =>
-        c.labels[SERVICE] === serviceName &&
-        (labelFiles(c).includes(file) || c.labels[WORKING_DIR] === path.dirname(file)),
-    )
+    const filesOf = async (c: ContainerSummary) =>
+      Promise.all(labelFiles(c).map((f) => originalComposeFile(f, o.backupDir)))
+    const candidates: ContainerSummary[] = []
+    for (const c of all) {
+      if (c.labels[SERVICE] !== serviceName) continue
+      if ((await filesOf(c)).includes(file) || c.labels[WORKING_DIR] === path.dirname(file)) {
+        candidates.push(c)
+      }
+    }
     const projects = [...new Set(candidates.map((c) => c.labels[PROJECT] ?? ''))]
     if (projects.length > 1) {
       t.refusals.push({
@@ -160,7 +192,7 @@ export async function resolveTarget(o: {
     const first = candidates[0]!
     // every file the project was started with (override files too): -f turns compose's own
     // discovery off, so a rebuild with the configured file alone would drop the others
-    const files = labelFiles(first)
+    const files = await filesOf(first)
     const extraFiles = files.filter((f) => f !== file)
     for (const f of extraFiles) {
       if (!(await exists(f))?.isFile()) {
@@ -171,7 +203,7 @@ export async function resolveTarget(o: {
         })
       }
     }
-    let dockerfile: string | null = null
+    let build: { context: string; dockerfile: string } | null = null
     for (const f of [file, ...extraFiles]) {
       let doc: unknown
       try {
@@ -185,8 +217,9 @@ export async function resolveTarget(o: {
         }
         continue
       }
-      dockerfile = composeDockerfile(f, doc, serviceName) ?? dockerfile
+      build = composeBuildOf(f, doc, serviceName) ?? build
     }
+    let dockerfile = build?.dockerfile ?? null
     if (!dockerfile) {
       t.refusals.push({
         check: 'build',
@@ -201,7 +234,17 @@ export async function resolveTarget(o: {
       })
       dockerfile = null
     }
-    t.files = [file, ...extraFiles, ...(dockerfile ? [dockerfile] : [])]
+    const cwd = first.labels[WORKING_DIR] || path.dirname(file)
+    t.files = [
+      ...[file, ...extraFiles].map((p) => ({ path: p, role: 'compose' as const })),
+      { path: path.join(cwd, '.env'), role: 'env' },
+      ...(dockerfile && build
+        ? [
+            { path: dockerfile, role: 'dockerfile' as const },
+            { path: path.join(build.context, '.dockerignore'), role: 'dockerignore' as const },
+          ]
+        : []),
+    ]
     // compose missing is a component unavailable (exit 3), not a refusal
     const cli = await detectCompose({ configured: o.composeCommand, env: o.env })
     t.compose = {
@@ -210,7 +253,7 @@ export async function resolveTarget(o: {
       extraFiles,
       project,
       service: serviceName,
-      cwd: first.labels[WORKING_DIR] || path.dirname(file),
+      cwd,
       env: o.env,
       engineApiVersion: o.engine.info.engineApiVersion,
     }
@@ -255,7 +298,10 @@ export async function resolveTarget(o: {
   } else if (!(await exists(dockerfile))?.isFile()) {
     t.refusals.push({ check: 'build', message: `Dockerfile ${dockerfile} is missing` })
   } else {
-    t.files = [dockerfile]
+    t.files = [
+      { path: dockerfile, role: 'dockerfile' },
+      { path: path.join(s.build, '.dockerignore'), role: 'dockerignore' },
+    ]
   }
   t.build = { context: s.build, dockerfile, network: s.buildNetwork }
   // what the recreate step would refuse (a --rm container, a namespace shared with itself) is
@@ -271,6 +317,21 @@ export async function resolveTarget(o: {
       if (!(err instanceof RefusedError)) throw err
       t.refusals.push({ check: 'recreate', message: err.message, remedy: err.remedy })
     }
+  }
+  // containers that hold on to this one by its id would be left on the old one, which goes
+  const others = (
+    await Promise.all(
+      all.filter((x) => x.id !== c.id).map((x) => o.engine.inspectContainerRaw(x.id)),
+    )
+  ).filter((x): x is NonNullable<typeof x> => x !== null)
+  const deps = findDependents({ id: c.id, name: t.containers[0]!.name }, others)
+  if (deps.length) {
+    t.refusals.push({
+      check: 'dependents',
+      message: `${t.containers[0]!.name} is held by its id by ${deps.map((d) => `${d.name} (${d.how})`).join(', ')}: a new container would leave ${deps.length === 1 ? 'it' : 'them'} on the old one, which the rebuild removes`,
+      remedy:
+        'recreate those containers together with it by hand, or join them by something that survives a recreate (a user-defined network, a named volume)',
+    })
   }
   // the build runs the docker CLI: missing → a component unavailable (exit 3), now
   await runCaptured([o.dockerCli, '--version'], { env: o.env, timeoutMs: 10_000 })

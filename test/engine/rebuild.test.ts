@@ -281,20 +281,31 @@ describeEngine('rebuild and rollback', (getEngine) => {
     return r.exitCode === 0 ? r.stdout.trim() : null
   }
 
-  /** Backup tags of a service (each case names its service apart: they share the engine). */
-  const backupsOf = async (engine: PrivateEngine, service: string) =>
-    (
+  /**
+   * Backup tags of a service (each case names its service apart: they share the engine): the
+   * commits (labelled images) and the prev tags shipshape recorded in stateDir that still name
+   * their image.
+   */
+  const backupsOf = async (engine: PrivateEngine, a: Pick<App, 'svc' | 'state'>) => {
+    const labelled = (
       await dockerOk(engine, [
         'images',
         '--filter',
-        `label=shipshape.backup.of=${service}`,
+        `label=shipshape.backup.of=${a.svc}`,
         '--format',
         '{{.Repository}}:{{.Tag}}',
       ])
     )
       .split('\n')
       .filter(Boolean)
-      .sort()
+    const dir = path.join(a.state, 'backups', a.svc)
+    const recorded: string[] = []
+    for (const n of await fs.readdir(dir).catch(() => [] as string[])) {
+      const rec = JSON.parse(await fs.readFile(path.join(dir, n), 'utf8'))
+      if ((await imageIdOf(engine, rec.tag)) === rec.id) recorded.push(rec.tag)
+    }
+    return [...new Set([...labelled, ...recorded])].sort()
+  }
 
   /** The password is in no output, log, journal or backup file of shipshape. */
   async function expectNoPassword(a: App, outputs: CliResult[]): Promise<void> {
@@ -342,28 +353,55 @@ describeEngine('rebuild and rollback', (getEngine) => {
       expect(j.health.ok).toBe(true)
       // the bystander service was not touched
       expect(await webOther(engine, a)).toBe(other)
-      // both backups, labelled; the prev copy has the old image's layers
-      const tags = await backupsOf(engine, a.svc)
+      // both backups: the prev tag is on the very image that ran (same id, no labels added),
+      // the commit is a labelled image
+      const tags = await backupsOf(engine, a)
       expect(tags).toHaveLength(2)
       expect(tags.some((t) => /:shipshape-prev-\d{8}T\d{6}Z$/.test(t))).toBe(true)
       expect(tags.some((t) => /:shipshape-backup-\d{8}T\d{6}Z$/.test(t))).toBe(true)
-      for (const t of tags) {
-        const labels = JSON.parse(
-          await dockerOk(engine, ['image', 'inspect', '-f', '{{json .Config.Labels}}', t]),
-        )
-        expect(labels['shipshape.backup.of']).toBe(a.svc)
-        expect(labels['shipshape.backup.kind']).toBe(t.includes('-prev-') ? 'image' : 'commit')
-        expect(Date.parse(labels['shipshape.backup.created'])).toBeGreaterThan(Date.now() - 600_000)
-      }
       const prev = tags.find((t) => t.includes('-prev-'))!
+      expect(await imageIdOf(engine, prev)).toBe(before!.image)
       expect(await layersOf(engine, prev)).toEqual(oldLayers)
+      const commitLabels = JSON.parse(
+        await dockerOk(engine, [
+          'image',
+          'inspect',
+          '-f',
+          '{{json .Config.Labels}}',
+          tags.find((t) => t.includes('-backup-'))!,
+        ]),
+      )
+      expect(commitLabels['shipshape.backup.of']).toBe(a.svc)
+      expect(commitLabels['shipshape.backup.kind']).toBe('commit')
+      // the size before and after, and what was saved
+      expect(j.size.beforeBytes).toBeGreaterThan(0)
+      expect(j.size.afterBytes).toBeGreaterThan(0)
+      expect(j.size.savedBytes).toBe(j.size.beforeBytes - j.size.afterBytes)
       // the hold tag (the old image's name during the run) is gone
       const stamp = tags[0]!.slice(-16) // …-20261125T150405Z
       const repo = ref.replace(/:[^/:]*$/, '')
       expect(await imageIdOf(engine, `${repo}:shipshape-hold-${stamp}`)).toBe(null)
-      // the compose file and Dockerfile were kept
+      // the compose file and Dockerfile were kept by the run, and saved with both images: the
+      // old one (found before this first rebuild: compose's hash says they made what ran) and
+      // the new one (built from them)
       const kept = await filesBelow(path.join(a.backups, 'rebuild', a.svc))
       expect(kept.map((f) => path.basename(f)).sort()).toEqual(['Dockerfile', 'docker-compose.yml'])
+      for (const [id, origin] of [
+        [before!.image, 'matched-running'],
+        [j.image.to, 'built'],
+      ]) {
+        const rec = JSON.parse(
+          await fs.readFile(
+            path.join(a.backups, 'build-files', a.svc, id.slice(7), 'files.json'),
+            'utf8',
+          ),
+        )
+        expect(rec.origin, `${version} ${origin}`).toBe(origin)
+        expect(rec.entries.map((e: { role: string }) => e.role).sort()).toEqual([
+          'compose',
+          'dockerfile',
+        ])
+      }
       await expectNoPassword(a, [r])
     }
   })
@@ -414,7 +452,7 @@ describeEngine('rebuild and rollback', (getEngine) => {
       expect(j.failedImage).toMatch(/^sha256:/)
       expect(j.failedImage).not.toBe(before!.image)
       // the commit is kept: it holds the writable layer of the container compose replaced
-      expect(await backupsOf(engine, a.svc)).toHaveLength(2)
+      expect(await backupsOf(engine, a)).toHaveLength(2)
       expect(r.stderr).toMatch(/rolled back|undone/i)
       await expectNoPassword(a, [r])
     }
@@ -457,6 +495,92 @@ describeEngine('rebuild and rollback', (getEngine) => {
     }
   })
 
+  /** The compose file with the app's port moved by an edited `command:` (a broken config). */
+  const movePort = (text: string, port: number) =>
+    text.replace(
+      '    stop_grace_period: 1s\n',
+      `    stop_grace_period: 1s\n    command: ["sh", "-c", "PORT=${port} exec sh /start.sh"]\n`,
+    )
+
+  test('compose: an edited compose file and a rebuild that fails → the old image with its old config, the edit untouched', async ({
+    engine,
+  }) => {
+    for (const version of versions(engine)) {
+      const a = await composeApp(engine, version)
+      // a first good rebuild: the files that made each image are saved with it
+      await writeVariant(a.proj, { health: 'v2' })
+      const r1 = await cli(engine, a, ['rebuild', a.svc, '--yes', '--json'])
+      expect(r1.code, `${version}: ${r1.stderr}`).toBe(0)
+      const [good] = await webContainers(engine, a)
+      // the operator edits the compose file (the port moves) and the app, then rebuilds
+      const file = path.join(a.proj, 'docker-compose.yml')
+      const edited = movePort(await fs.readFile(file, 'utf8'), await freePort())
+      await fs.writeFile(file, edited)
+      await writeVariant(a.proj, { health: 'v3' })
+      const r = await cli(engine, a, ['rebuild', a.svc, '--yes', '--json'])
+      expect(r.code, `${version}: ${r.stderr}`).toBe(1)
+      const j = JSON.parse(r.stdout)
+      expect(j.outcome).toBe('rolled-back')
+      // the preflight said the config on disk is not what runs
+      expect(r.stderr).toMatch(/not the one .* was made from \(config hash\)/)
+      // back on the image that ran, with the config it ran with: it answers where it did
+      const after = await webContainers(engine, a)
+      expect(after).toHaveLength(1)
+      expect(after[0]).toMatchObject({ image: good!.image, running: true })
+      expect(await page(a.port, a.user, a.pass)).toBe('v2')
+      const cmd = await dockerOk(engine, ['inspect', '-f', '{{json .Config.Cmd}}', after[0]!.id])
+      expect(cmd).not.toContain('PORT=')
+      // the operator's edited file, byte for byte
+      expect(await fs.readFile(file, 'utf8')).toBe(edited)
+      expect(r.stderr).toMatch(/runs with the compose files saved with/)
+      expect(j.warnings.join('\n')).toMatch(/docker-compose\.yml differ/)
+      await expectNoPassword(a, [r1, r])
+    }
+  })
+
+  test('two healthy rebuilds, then rollback: the exact image that ran, its Dockerfile shown and restored', async ({
+    engine,
+  }) => {
+    const version = versions(engine).at(-1)!
+    const a = await composeApp(engine, version)
+    const dockerfile = path.join(a.proj, 'Dockerfile')
+    const ids: string[] = []
+    for (const [n, health] of [
+      ['B', 'v2'],
+      ['C', 'v3'],
+    ] as const) {
+      await writeVariant(a.proj, { health })
+      await fs.appendFile(dockerfile, `# build ${n}\n`)
+      const r = await cli(engine, a, ['rebuild', a.svc, '--yes', '--json'])
+      expect(r.code, r.stderr).toBe(0)
+      ids.push(JSON.parse(r.stdout).image.to)
+    }
+    const [b, c] = ids as [string, string]
+    const list = JSON.parse((await cli(engine, a, ['rollback', a.svc, '--list', '--json'])).stdout)
+    expect(list.buildFiles.map((f: { imageId: string }) => f.imageId)).toEqual(
+      expect.arrayContaining([b, c]),
+    )
+    const r = await cli(engine, a, ['rollback', a.svc, '--yes', '--json', '--restore-files'])
+    expect(r.code, r.stderr).toBe(0)
+    const j = JSON.parse(r.stdout)
+    expect(j.outcome).toBe('switched')
+    // the very image id that ran after the first rebuild, under the service's tag
+    const [now] = await webContainers(engine, a)
+    expect(now).toMatchObject({ image: b, running: true })
+    expect(await imageIdOf(engine, j.image.ref)).toBe(b)
+    expect(await page(a.port, a.user, a.pass)).toBe('v2')
+    // no backup label on what runs: it is the image itself, not a labelled copy
+    const labels = await dockerOk(engine, ['image', 'inspect', '-f', '{{json .Config.Labels}}', b])
+    expect(labels).not.toContain('shipshape.backup')
+    // the first build's Dockerfile was shown against the disk's, then written back
+    expect(r.stderr).toMatch(/^-# build C$/m)
+    expect(j.files.diff).toContainEqual({ path: dockerfile, role: 'dockerfile', state: 'changed' })
+    expect(j.files.restored).toEqual([dockerfile])
+    expect(await fs.readFile(dockerfile, 'utf8')).toMatch(/# build B\n$/)
+    const aside = j.files.replacedSavedIn as string
+    expect(await fs.readFile(path.join(aside, 'Dockerfile'), 'utf8')).toMatch(/# build C\n$/)
+  })
+
   test('compose: a failing build touches nothing, exit 1', async ({ engine }) => {
     const a = await composeApp(engine, 'v1')
     const before = await webContainers(engine, a)
@@ -472,7 +596,7 @@ describeEngine('rebuild and rollback', (getEngine) => {
     expect(await webContainers(engine, a)).toEqual(before)
     expect(await imageIdOf(engine, ref)).toBe(before[0]!.image)
     expect(await page(a.port, a.user, a.pass)).toBe('v1')
-    expect(await backupsOf(engine, a.svc)).toEqual([])
+    expect(await backupsOf(engine, a)).toEqual([])
     expect(await filesBelow(path.join(a.backups, 'rebuild'))).toEqual([])
   })
 
@@ -619,7 +743,7 @@ describeEngine('rebuild and rollback', (getEngine) => {
     expect(r.stderr).toMatch(/build --no-cache -- web/)
     expect(r.stderr).toMatch(/up -d --no-deps --no-build --force-recreate/)
     expect(await webContainers(engine, a)).toEqual(before)
-    expect(await backupsOf(engine, a.svc)).toEqual([])
+    expect(await backupsOf(engine, a)).toEqual([])
     expect(await fs.readdir(path.join(a.state, 'journal')).catch(() => [])).toEqual([])
   })
 
@@ -634,7 +758,7 @@ describeEngine('rebuild and rollback', (getEngine) => {
     const j = JSON.parse(r.stdout)
     expect(j.outcome).toBe('refused')
     expect(j.refusals.map((x: { check: string }) => x.check)).toEqual(['health'])
-    expect(await backupsOf(engine, a.svc)).toEqual([])
+    expect(await backupsOf(engine, a)).toEqual([])
   })
 
   test('compose: override files the project was started with are kept by the rebuild', async ({
@@ -702,7 +826,7 @@ describeEngine('rebuild and rollback', (getEngine) => {
   })
 
   /** A plain container (user network, published port, bind mount, anonymous volume) running v1. */
-  async function plainApp(engine: PrivateEngine) {
+  async function plainApp(engine: PrivateEngine, o: { restart?: string } = {}) {
     const root = await fs.mkdtemp(path.join(os.tmpdir(), 'ss-rbp-'))
     const id = `${process.pid}x${++seq}`
     const name = `ss-rbp-${id}`
@@ -759,7 +883,7 @@ describeEngine('rebuild and rollback', (getEngine) => {
       '--label',
       'app.tier=web',
       '--restart',
-      'unless-stopped',
+      o.restart ?? 'unless-stopped',
       '--hostname',
       'apphost',
       '--stop-timeout',
@@ -819,7 +943,7 @@ describeEngine('rebuild and rollback', (getEngine) => {
     // the old container is gone after the healthy run; the backups stay
     const all = await dockerOk(engine, ['ps', '-a', '--format', '{{.Names}}'])
     expect(all).not.toMatch(new RegExp(`${name}-shipshape-old`))
-    expect(await backupsOf(engine, a.svc)).toHaveLength(2)
+    expect(await backupsOf(engine, a)).toHaveLength(2)
     await expectNoPassword(a, [r])
   })
 
@@ -844,6 +968,90 @@ describeEngine('rebuild and rollback', (getEngine) => {
       /shipshape-old/,
     )
     // nothing was lost (the old container itself is back): its backups went with the run
-    expect(await backupsOf(engine, a.svc)).toEqual([])
+    expect(await backupsOf(engine, a)).toEqual([])
+  })
+
+  test('plain container, restart: always: dockerd restarted during the gate → never two running', async ({
+    engine,
+  }) => {
+    const { a, name } = await plainApp(engine, { restart: 'always' })
+    const before = (await dockerOk(engine, ['inspect', '-f', '{{.Id}}', name])).trim()
+    await writeVariant(a.proj, { health: 'v2' })
+    await fs.writeFile(
+      a.config,
+      (await fs.readFile(a.config, 'utf8')).replace('stableFor: 2s', 'stableFor: 30s'),
+    )
+    const run = cli(engine, a, ['rebuild', a.svc, '--yes', '--json'])
+    await waitFor(
+      async () => (await journalRecords(a)).some((x) => x.t === 'step-begin' && x.id === 'health'),
+      'the gate begins',
+      120_000,
+    )
+    // the old container, kept aside, no longer restarts by itself
+    const aside = (
+      await dockerOk(engine, ['ps', '-a', '--filter', `id=${before}`, '--format', '{{.Names}}'])
+    ).trim()
+    expect(aside).toMatch(/-shipshape-old-/)
+    expect(
+      (
+        await dockerOk(engine, ['inspect', '-f', '{{.HostConfig.RestartPolicy.Name}}', before])
+      ).trim(),
+    ).toBe('no')
+    await engine.restartDockerd()
+    // from the restart to the end of the run: one of them runs at most
+    let most = 0
+    let done = false
+    const r = run.finally(() => (done = true))
+    while (!done) {
+      const running = (
+        await docker(engine, ['ps', '--filter', `name=${name}`, '--format', '{{.Names}}'])
+      ).stdout
+        .split('\n')
+        .filter(Boolean)
+      most = Math.max(most, running.length)
+      await new Promise((res) => setTimeout(res, 200))
+    }
+    const res = await r
+    expect(most, res.stderr).toBeLessThanOrEqual(1)
+    // whichever way it ended, one container serves under the name
+    expect([0, 1]).toContain(res.code)
+    const names = (
+      await dockerOk(engine, ['ps', '--filter', `name=${name}`, '--format', '{{.Names}}'])
+    )
+      .split('\n')
+      .filter(Boolean)
+    expect(names).toEqual([name])
+    await waitFor(async () => (await page(a.port, a.user, a.pass)) !== null, 'the app answers')
+    // the policy is always again on the one that runs (the old one put back, or the new one)
+    expect(
+      (
+        await dockerOk(engine, ['inspect', '-f', '{{.HostConfig.RestartPolicy.Name}}', name])
+      ).trim(),
+    ).toBe('always')
+  })
+
+  test('plain container another one joins by --network container: → refused (exit 4), naming it', async ({
+    engine,
+  }) => {
+    const { a, name } = await plainApp(engine)
+    const dep = `${name}-sidecar`
+    containers.push(dep)
+    await dockerOk(engine, [
+      'run',
+      '-d',
+      '--name',
+      dep,
+      '--network',
+      `container:${name}`,
+      BUSYBOX_TAG,
+      'sleep',
+      '3600',
+    ])
+    await writeVariant(a.proj, { health: 'v2' })
+    const r = await cli(engine, a, ['rebuild', a.svc, '--yes', '--json'])
+    expect(r.code, r.stderr).toBe(4)
+    expect(r.stderr).toContain(`${dep} (--network container:${name})`)
+    expect(JSON.parse(r.stdout).outcome).toBe('refused')
+    expect(await backupsOf(engine, a)).toEqual([])
   })
 })

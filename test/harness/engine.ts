@@ -55,6 +55,12 @@ export interface PrivateEngine extends EngineInfo {
   env: NodeJS.ProcessEnv
   /** stop dockerd, containerd, unmount and remove everything; idempotent */
   stop(): Promise<void>
+  /**
+   * SIGTERM dockerd and start it again with the same arguments (as a host's `systemctl restart
+   * docker` or a reboot would, without live-restore): containers stop, and those with a restart
+   * policy are started again by the new dockerd.
+   */
+  restartDockerd(): Promise<void>
 }
 
 export type EngineSupport = { ok: true } | { ok: false; reason: string }
@@ -264,7 +270,58 @@ export function attachEngine(info: EngineInfo): PrivateEngine {
       Promise.reject(
         new Error('this engine belongs to the engine globalSetup; it stops it after the run'),
       ),
+    restartDockerd: () => restartDockerdAt(info),
   }
+}
+
+/**
+ * SIGTERM the engine's dockerd (its pidfile) and start it again as `dockerd.launch.json` says,
+ * detached (the watchdog finds it by its command line), then wait for /_ping.
+ */
+export async function restartDockerdAt(
+  info: EngineInfo,
+  died: () => string | null = () => null,
+): Promise<void> {
+  const pidFile = path.join(info.root, 'docker.pid')
+  const pid = Number((await fsp.readFile(pidFile, 'utf8')).trim())
+  if (!Number.isInteger(pid) || pid <= 1) throw new Error(`no dockerd pid in ${pidFile}`)
+  process.kill(pid, 'SIGTERM')
+  const end = Date.now() + 60_000
+  while (fs.existsSync(`/proc/${pid}`)) {
+    const st = await fsp.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
+    if (/\) Z /.test(st)) break // exited, not yet reaped by its parent
+    if (Date.now() > end) throw new Error(`dockerd ${pid} did not stop in 60 s`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  const spec = JSON.parse(
+    await fsp.readFile(path.join(info.root, 'dockerd.launch.json'), 'utf8'),
+  ) as {
+    bin: string
+    args: string[]
+    env: NodeJS.ProcessEnv
+  }
+  const log = fs.openSync(path.join(info.root, 'dockerd.log'), 'a')
+  const child = spawn(spec.bin, spec.args, {
+    detached: true,
+    stdio: ['ignore', log, log],
+    env: spec.env,
+    cwd: info.root,
+  })
+  fs.closeSync(log)
+  const childDied = exitWatcher(child, 'dockerd')
+  unrefChild(child)
+  await waitFor(
+    'dockerd /_ping after a restart',
+    60_000,
+    async () => {
+      try {
+        return (await engineGet(info.socketPath, '/_ping', 2000)).status === 200
+      } catch {
+        return false
+      }
+    },
+    () => childDied() ?? died(),
+  )
 }
 
 // --- start / stop ------------------------------------------------------------------------
@@ -372,6 +429,9 @@ export async function startEngine(
     dir = await fsp.mkdtemp(path.join(base, 'sse-'))
   }
   const socketPath = path.join(dir, 'docker.sock')
+  let engineInfoOf = (): EngineInfo => {
+    throw new Error('the engine has not started')
+  }
   const id = randomBytes(4).toString('hex')
   const cgroupParent = `shipshape-test-${id}`
 
@@ -475,18 +535,27 @@ export async function startEngine(
     const dockerdDied = exitWatcher(dockerd, 'dockerd')
     unrefChild(dockerd)
 
-    await waitFor(
-      `dockerd (${kind}) /_ping`,
-      opts.startTimeoutMs ?? 60_000,
-      async () => {
-        try {
-          return (await engineGet(socketPath, '/_ping', 2000)).status === 200
-        } catch {
-          return false
-        }
-      },
-      () => dockerdDied() ?? containerdDied(),
+    const pinged = (timeoutMs: number) =>
+      waitFor(
+        `dockerd (${kind}) /_ping`,
+        timeoutMs,
+        async () => {
+          try {
+            return (await engineGet(socketPath, '/_ping', 2000)).status === 200
+          } catch {
+            return false
+          }
+        },
+        () => dockerdDied() ?? containerdDied(),
+      )
+    await pinged(opts.startTimeoutMs ?? 60_000)
+
+    // how dockerd was started: restartDockerd() (here or in a test worker) starts it the same way
+    await fsp.writeFile(
+      path.join(dir, 'dockerd.launch.json'),
+      JSON.stringify({ bin: bins.dockerd, args: dockerdArgs, env: daemonEnv }),
     )
+    const restartDockerd = () => restartDockerdAt(engineInfoOf(), containerdDied)
 
     const version = await engineGet<{ Version?: string; ApiVersion?: string }>(
       socketPath,
@@ -525,7 +594,8 @@ export async function startEngine(
       composeV1Path: composeV1Path(),
       composeV2Path: v2,
     }
-    return { ...engineInfo, env: engineEnv(engineInfo), stop }
+    engineInfoOf = () => engineInfo
+    return { ...engineInfo, env: engineEnv(engineInfo), stop, restartDockerd }
   } catch (err) {
     const logs =
       `--- dockerd.log (tail) ---\n${await tail(path.join(dir, 'dockerd.log'))}\n` +

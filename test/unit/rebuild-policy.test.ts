@@ -3,7 +3,7 @@ import { serviceSchema } from '../../lib/config/schema.js'
 import { parseImageRef } from '../../lib/rebuild/context.js'
 import { chooseRollback, type BackupImage } from '../../lib/rebuild/index.js'
 import { judgeBuildSpace, judgeService } from '../../lib/rebuild/policy.js'
-import { keptName } from '../../lib/rebuild/steps/backup.js'
+import { keptNames } from '../../lib/rebuild/records.js'
 import { labelFiles } from '../../lib/rebuild/target.js'
 
 describe('parseImageRef', () => {
@@ -121,10 +121,10 @@ describe('chooseRollback', () => {
   })
 })
 
-describe('keptName and labelFiles', () => {
+describe('keptNames and labelFiles', () => {
   it('numbers two kept files of the same name', () => {
     const files = ['/opt/a/docker-compose.yml', '/opt/a/Dockerfile', '/opt/a/sub/Dockerfile']
-    expect(files.map((_, i) => keptName(files, i))).toEqual([
+    expect(keptNames(files)).toEqual([
       'docker-compose.yml',
       'Dockerfile',
       'Dockerfile.2',

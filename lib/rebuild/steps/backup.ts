@@ -1,15 +1,16 @@
 /**
- * Back up what runs: the image under `<repo>:shipshape-prev-<stamp>` (a labelled copy: same
- * layers, no extra bytes), the container under `<repo>:shipshape-backup-<stamp>` (`docker commit`:
- * its writable layer too, not its volumes), both labelled shipshape.backup.of/created/kind, and
- * copies of the Dockerfile and compose file in the run's work dir.
+ * Back up what runs: the image under `<repo>:shipshape-prev-<stamp>` (a tag on the very image, same
+ * id: a rollback runs exactly what ran), the container under `<repo>:shipshape-backup-<stamp>`
+ * (`docker commit`: its writable layer too, not its volumes; labelled shipshape.backup.*), a record
+ * of each in `<stateDir>/backups/<service>/`, and a copy of the build inputs (compose files, .env,
+ * Dockerfile, .dockerignore) in the run's work dir. When shipshape has no build files saved for
+ * the image that runs, the files found now are saved as its own (records.ts `origin`).
  *
  * Undo: the backups go only when nothing was lost by the run — every container it started from
  * still exists (a failed build, a plain container put back as it was). After a compose recreate the
  * old container is gone, and the commit is the only copy of its writable layer: kept.
  */
-import { chmod, copyFile, rm } from 'node:fs/promises'
-import path from 'node:path'
+import { copyFile, chmod, rm } from 'node:fs/promises'
 import { mkdirDurable } from '../../host/durable.js'
 import type { Step } from '../../runbook/types.js'
 import { holdImages, releaseImages } from '../hold.js'
@@ -22,6 +23,14 @@ import {
   PREV_PREFIX,
   type RebuildContext,
 } from '../context.js'
+import { runCopies, saveRunFiles } from '../files.js'
+import {
+  buildFilesDir,
+  readBuildFiles,
+  removeBackupRecord,
+  writeBackupRecord,
+  type BackupRecord,
+} from '../records.js'
 
 const prevTag = (c: RebuildContext) => `${PREV_PREFIX}${c.stamp}`
 const commitTag = (c: RebuildContext) => `${COMMIT_PREFIX}${c.stamp}`
@@ -29,25 +38,28 @@ const commitTag = (c: RebuildContext) => `${COMMIT_PREFIX}${c.stamp}`
 /** A Dockerfile LABEL value: quoted, backslashes and quotes escaped. */
 const quoted = (v: string) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`
 
+/** the commit backup of this run (a new image, labelled) */
 async function ours(c: RebuildContext, ref: string): Promise<string | null> {
   const img = await c.engine.inspectImage(ref)
   return img && img.labels[BACKUP_LABEL] === c.service ? img.id : null
 }
 
-/** The kept copy of a file: <workDir>/<basename>, numbered when two share a name. */
-export function keptName(files: string[], i: number): string {
-  const base = path.basename(files[i] ?? 'file')
-  const same = files.slice(0, i).filter((f) => path.basename(f) === base).length
-  return same ? `${base}.${same + 1}` : base
+/** the prev tag of this run, while it names the image the service ran */
+async function prevNamesFrom(c: RebuildContext): Promise<boolean> {
+  return (await c.engine.inspectImage(`${c.repo}:${prevTag(c)}`))?.id === c.fromImageId
 }
 
 export const backupStep: Step<RebuildContext> = {
   id: 'backup',
   title: 'Back up the image, the container and the build files',
   preview: (c) => [
-    `tag ${c.fromImageId.slice(7, 19)} (what ${c.containers.map((x) => x.name).join(', ')} run${c.containers.length === 1 ? 's' : ''}) as ${c.repo}:${prevTag(c)}`,
+    `tag ${c.fromImageId.slice(7, 19)} (what ${c.containers.map((x) => x.name).join(', ')} run${c.containers.length === 1 ? 's' : ''}) as ${c.repo}:${prevTag(c)}: the very image, no copy`,
     `docker commit ${c.containers[0]?.name ?? '?'} as ${c.repo}:${commitTag(c)}${c.config.commitPause ? ' (paused while committing)' : ''}; volumes are not in a commit`,
-    ...(c.filesToKeep.length ? [`copy ${c.filesToKeep.join(', ')} to ${c.paths.workDir}/`] : []),
+    ...(c.filesToKeep.length
+      ? [
+          `copy ${c.filesToKeep.map((f) => f.path).join(', ')} (those that exist) to ${c.paths.workDir}/`,
+        ]
+      : []),
   ],
   async run(c, j) {
     await j.note({
@@ -61,51 +73,75 @@ export const backupStep: Step<RebuildContext> = {
     await holdImages(c)
     // <backupDir>/rebuild/<service>/<stamp>: every level it creates 0700 (backupDir itself too)
     await mkdirDurable(c.paths.workDir, 0o700)
-    for (const [i, f] of c.filesToKeep.entries()) {
-      // a compose file may carry passwords in its environment: the copy is root's alone
-      const kept = path.join(c.paths.workDir, keptName(c.filesToKeep, i))
-      await copyFile(f, kept)
-      await chmod(kept, 0o600)
+    for (const f of runCopies(c)) {
+      // a compose file or .env may carry passwords: the copy is root's alone
+      const copied = await copyFile(f.path, f.from as string).then(
+        () => true,
+        (e: NodeJS.ErrnoException) => {
+          if (e.code === 'ENOENT') return false
+          throw e
+        },
+      )
+      if (copied) await chmod(f.from as string, 0o600)
+    }
+    if (!(await readBuildFiles(c.backupDir, c.service, c.fromImageId))) {
+      const rec = await saveRunFiles(
+        c,
+        c.fromImageId,
+        c.configMatchesRunning ? 'matched-running' : 'found-before-build',
+      )
+      await j.note({ savedFromFiles: true })
+      c.out.info(
+        rec.origin === 'matched-running'
+          ? `no build files were saved for ${c.fromImageId.slice(7, 19)}: the files on disk match what runs (compose config hash) and are saved as its own`
+          : `no build files were saved for ${c.fromImageId.slice(7, 19)}: the files found before this build are saved as its own (edits made since it was built are in them)`,
+      )
     }
     const created = c.now().toISOString()
-    const labels = (kind: 'image' | 'commit') => ({
-      [BACKUP_LABEL]: c.service,
-      [BACKUP_CREATED_LABEL]: created,
-      [BACKUP_KIND_LABEL]: kind,
-      [BACKUP_SOURCE_LABEL]: c.fromImageId,
+    const record = (kind: BackupRecord['kind'], tag: string, id: string): BackupRecord => ({
+      schema: 'shipshape.backup-record/1',
+      service: c.service,
+      tag,
+      id,
+      kind,
+      created,
+      source: c.fromImageId,
+      stamp: c.stamp,
     })
     const prevRef = `${c.repo}:${prevTag(c)}`
-    const prev =
-      (await ours(c, prevRef)) ??
-      (await c.engine.labelImage(c.fromImageId, {
-        repo: c.repo,
-        tag: prevTag(c),
-        labels: labels('image'),
-      }))
+    if (!(await prevNamesFrom(c))) await c.engine.tagImage(c.fromImageId, c.repo, prevTag(c))
+    await writeBackupRecord(c.stateDir, record('image', prevRef, c.fromImageId))
     const commitRef = `${c.repo}:${commitTag(c)}`
     const first = c.containers[0]
     let commit: string | null = await ours(c, commitRef)
     if (!commit && first) {
+      const labels = {
+        [BACKUP_LABEL]: c.service,
+        [BACKUP_CREATED_LABEL]: created,
+        [BACKUP_KIND_LABEL]: 'commit',
+        [BACKUP_SOURCE_LABEL]: c.fromImageId,
+      }
       commit = await c.engine.commitContainer(first.id, {
         repo: c.repo,
         tag: commitTag(c),
         pause: c.config.commitPause,
-        changes: Object.entries(labels('commit')).map(([k, v]) => `LABEL ${k}=${quoted(v)}`),
+        changes: Object.entries(labels).map(([k, v]) => `LABEL ${k}=${quoted(v)}`),
         comment: `shipshape rebuild ${c.service}: container ${first.name} before the rebuild`,
       })
     }
-    await j.note({ prev, commit })
+    if (commit) await writeBackupRecord(c.stateDir, record('commit', commitRef, commit))
+    await j.note({ prev: c.fromImageId, commit })
     c.facts.backups = [
-      { tag: prevRef, id: prev, kind: 'image' },
+      { tag: prevRef, id: c.fromImageId, kind: 'image' },
       ...(commit ? [{ tag: commitRef, id: commit, kind: 'commit' as const }] : []),
     ]
   },
   async verify(c) {
-    const prev = await ours(c, `${c.repo}:${prevTag(c)}`)
+    const prev = await prevNamesFrom(c)
     const commit = c.containers.length ? await ours(c, `${c.repo}:${commitTag(c)}`) : 'none'
     if (prev && commit) {
       c.facts.backups = [
-        { tag: `${c.repo}:${prevTag(c)}`, id: prev, kind: 'image' },
+        { tag: `${c.repo}:${prevTag(c)}`, id: c.fromImageId, kind: 'image' },
         ...(commit !== 'none'
           ? [{ tag: `${c.repo}:${commitTag(c)}`, id: commit, kind: 'commit' as const }]
           : []),
@@ -113,7 +149,7 @@ export const backupStep: Step<RebuildContext> = {
     }
     return Boolean(prev && commit)
   },
-  async undo(c) {
+  async undo(c, j) {
     await releaseImages(c)
     const alive = await Promise.all(c.containers.map((x) => c.engine.inspectContainer(x.id)))
     if (alive.some((x) => x === null)) {
@@ -123,10 +159,20 @@ export const backupStep: Step<RebuildContext> = {
       )
       return
     }
-    for (const ref of [`${c.repo}:${commitTag(c)}`, `${c.repo}:${prevTag(c)}`]) {
-      if (await ours(c, ref)) await c.engine.removeImage(ref)
+    if (await ours(c, `${c.repo}:${commitTag(c)}`)) {
+      await c.engine.removeImage(`${c.repo}:${commitTag(c)}`)
     }
+    // the prev tag only: the image is the one the service runs again
+    if (await prevNamesFrom(c)) await c.engine.removeImage(`${c.repo}:${prevTag(c)}`)
+    await removeBackupRecord(c.stateDir, c.service, c.stamp, 'commit')
+    await removeBackupRecord(c.stateDir, c.service, c.stamp, 'image')
     c.facts.backups = []
+    if (j.data().savedFromFiles === true) {
+      await rm(buildFilesDir(c.backupDir, c.service, c.fromImageId), {
+        recursive: true,
+        force: true,
+      })
+    }
     await rm(c.paths.workDir, { recursive: true, force: true })
   },
 }

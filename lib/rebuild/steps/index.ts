@@ -1,6 +1,7 @@
 /**
- * The runbooks. rebuild: backup → build → recreate → health → cleanup.
- * rollback: retag (a backup under the service's tag) → recreate → health → cleanup.
+ * The runbooks. rebuild: backup → build → recreate → health → keep-files → cleanup.
+ * rollback: retag (a backup under the service's tag) → recreate → health → cleanup →
+ * restore-files (shows the diff; writes back with --restore-files).
  * One file per step; a new step goes into the list here (its id is the journal's key: never rename).
  */
 import type { Step } from '../../runbook/types.js'
@@ -10,12 +11,14 @@ import { buildStep, retagStep } from './build.js'
 import { cleanupStep } from './cleanup.js'
 import { healthStep } from './health.js'
 import { recreateStep } from './recreate.js'
+import { keepFilesStep, restoreFilesStep } from './files.js'
 
 export const rebuildSteps: Step<RebuildContext>[] = [
   backupStep,
   buildStep,
   recreateStep,
   healthStep,
+  keepFilesStep,
   cleanupStep,
 ]
 
@@ -24,4 +27,5 @@ export const rollbackSteps: Step<RebuildContext>[] = [
   recreateStep,
   healthStep,
   cleanupStep,
+  restoreFilesStep,
 ]

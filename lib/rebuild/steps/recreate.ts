@@ -1,11 +1,17 @@
 /**
  * Recreate the service on its new image. Compose: `up -d --no-deps --no-build --force-recreate`.
- * Plain container: the old one is stopped and renamed aside, a new one with the same name, env,
+ * Plain container: the old one gets restart=no (its policy noted in the journal), is stopped and
+ * renamed aside, a new one with the same name, env,
  * mounts, ports, networks, labels and restart policy is created on the image and started
  * (lib/docker/recreate.ts); the old one stays until the cleanup step.
  *
- * Undo: the service goes back on the image it ran (compose: tag + up; plain: the very old
- * container back under its name), then the health check — it must pass if it passed before.
+ * A rollback's compose call runs the target image with the build files saved with it (files.ts);
+ * a rebuild's runs what was just built from the files on disk.
+ *
+ * Undo: the service goes back on the image it ran (compose: tag + up with the files saved with
+ * that image; plain: the very old container back under its name), then the health check — it
+ * must pass if it passed before (else the undo fails: exit 5, journal kept); a way back that was
+ * not healthy before either is finished but still exit 5.
  */
 import { composeUp, composeUpArgv } from '../../docker/compose.js'
 import { showArgv } from '../../host/run.js'
@@ -13,13 +19,32 @@ import {
   asideName,
   planRecreate,
   recreateContainer,
+  restartPolicyOf,
   restoreContainer,
+  waitForEngine,
+  type RestartPolicy,
 } from '../../docker/recreate.js'
 import { describeFailure, waitHealthy } from '../../health/check.js'
 import type { Step } from '../../runbook/types.js'
 import type { RebuildContext } from '../context.js'
 import { retagTo } from './build.js'
 import { serviceContainers } from '../target.js'
+import { composeFor } from '../files.js'
+
+/** After compose ran from saved files: say which files on disk differ from what runs. */
+function sayFilesFrom(c: RebuildContext): void {
+  const f = c.facts.filesFrom
+  if (!f) return
+  if (f.differ.length) {
+    c.out.warn(
+      `${c.service} runs with the compose files saved with ${f.imageId.slice(7, 19)}; on disk ${f.differ.join(', ')} ${f.differ.length === 1 ? 'differs' : 'differ'} (shipshape rollback ${c.service} --list; --restore-files writes the saved ones back)`,
+    )
+  } else {
+    c.out.info(
+      `compose ran with the files saved with ${f.imageId.slice(7, 19)} (the same as on disk)`,
+    )
+  }
+}
 
 async function running(c: RebuildContext, imageId: string): Promise<string[] | null> {
   const now = await serviceContainers(c)
@@ -46,7 +71,11 @@ export const recreateStep: Step<RebuildContext> = {
     if (c.kind === 'compose') {
       if (!c.compose) throw new Error(`${c.service}: the compose project is unknown`)
       await j.note({ log: c.paths.log })
-      await composeUp(c.compose, { log: c.paths.log, timeoutMs: 10 * 60_000 })
+      // a rebuild runs what was just built from the files on disk; a rollback runs the image with
+      // the files saved with it
+      const t = c.operation === 'rollback' ? await composeFor(c, to) : c.compose
+      await composeUp(t, { log: c.paths.log, timeoutMs: 10 * 60_000 })
+      if (t !== c.compose) sayFilesFrom(c)
     } else {
       const old = c.containers[0]
       if (!old) throw new Error(`${c.service}: no container to recreate`)
@@ -60,7 +89,13 @@ export const recreateStep: Step<RebuildContext> = {
       const plan = planRecreate(raw, image, c.imageRef)
       // the old one's state before the first try (a re-run after a crash sees it stopped)
       const noted = j.data().wasRunning
-      await j.note({ aside, wasRunning: typeof noted === 'boolean' ? noted : plan.wasRunning })
+      const notedRestart = j.data().restart
+      await j.note({
+        aside,
+        wasRunning: typeof noted === 'boolean' ? noted : plan.wasRunning,
+        // the policy before the aside one is set to restart=no: put back by the undo
+        restart: notedRestart ?? restartPolicyOf(raw),
+      })
       // the service is meant to run (the health gate decides): start the new one in any case
       plan.wasRunning = true
       await recreateContainer(c.engine, { name: old.name, oldId: old.id, aside, plan })
@@ -74,6 +109,7 @@ export const recreateStep: Step<RebuildContext> = {
     return Boolean(c.toImageId && (await running(c, c.toImageId)))
   },
   async undo(c, j) {
+    await waitForEngine(c.engine)
     if (c.kind === 'compose') {
       if (!c.compose) throw new Error(`${c.service}: the compose project is unknown`)
       await retagTo(c, c.fromImageId)
@@ -86,7 +122,14 @@ export const recreateStep: Step<RebuildContext> = {
         (await Promise.all(now.map((x) => c.engine.inspectContainer(x.id)))).every(
           (d) => d?.running && d.imageId === c.fromImageId,
         )
-      if (!untouched) await composeUp(c.compose, { log: c.paths.log, timeoutMs: 10 * 60_000 })
+      if (!untouched) {
+        // the old image with the files saved with it: an edited compose file on disk is not
+        // what it ran with
+        c.facts.filesFrom = undefined
+        const t = await composeFor(c, c.fromImageId)
+        await composeUp(t, { log: c.paths.log, timeoutMs: 10 * 60_000 })
+        if (t !== c.compose) sayFilesFrom(c)
+      }
     } else {
       const old = c.containers[0]
       if (!old) return
@@ -95,6 +138,7 @@ export const recreateStep: Step<RebuildContext> = {
         oldId: old.id,
         aside: asideName(old.name, c.stamp),
         wasRunning: j.data().wasRunning !== false,
+        restart: (j.data().restart as RestartPolicy | undefined) ?? undefined,
       })
     }
     const names = (await serviceContainers(c)).map((x) => x.name)
@@ -102,7 +146,9 @@ export const recreateStep: Step<RebuildContext> = {
     if (!h.ok) {
       const why = `${c.service} is back on ${c.fromImageId.slice(7, 19)} but not healthy: ${describeFailure(h)}`
       if (c.healthyBefore) throw new Error(why)
-      c.out.warn(`${why} (it was not healthy before the run either)`)
+      // put back as it was, but a way back that is not healthy is for a person to look at (exit 5)
+      c.facts.wayBackUnhealthy = `${why} (it was not healthy before the run either)`
+      c.out.warn(c.facts.wayBackUnhealthy)
     }
   },
 }

@@ -1,0 +1,97 @@
+/**
+ * Build files kept with each image (records.ts). rebuild: after the health gate, the inputs the
+ * new image was built from (the run's copies, taken before the build) are saved under its id.
+ * rollback: the files saved with the image it went to, against the disk — shown, and with
+ * --restore-files written back (the disk's files saved aside first).
+ */
+import { readFile, rm } from 'node:fs/promises'
+import path from 'node:path'
+import { writeFileDurable } from '../../host/durable.js'
+import type { Step } from '../../runbook/types.js'
+import type { RebuildContext } from '../context.js'
+import { saveRunFiles } from '../files.js'
+import { buildFilesDir, diffBuildFiles, readBuildFiles, restoreBuildFiles } from '../records.js'
+
+export const keepFilesStep: Step<RebuildContext> = {
+  id: 'keep-files',
+  title: 'Keep the build files with the new image',
+  preview: (c) => [
+    `save ${c.filesToKeep.map((f) => path.basename(f.path)).join(', ')} (as found before the build) under ${path.dirname(buildFilesDir(c.backupDir, c.service, 'sha256:x'))}/<new image id>/`,
+  ],
+  async run(c, j) {
+    const to = c.toImageId
+    if (!to) throw new Error('no new image')
+    const had = await readBuildFiles(c.backupDir, c.service, to)
+    if (!had) await j.note({ saved: true })
+    const rec = await saveRunFiles(c, to, 'built')
+    c.out.info(
+      `build files of ${to.slice(7, 19)} kept: ${rec.entries.map((e) => path.basename(e.path)).join(', ')}`,
+    )
+  },
+  async verify(c) {
+    return Boolean(c.toImageId && (await readBuildFiles(c.backupDir, c.service, c.toImageId)))
+  },
+  async undo(c, j) {
+    if (j.data().saved === true && c.toImageId) {
+      await rm(buildFilesDir(c.backupDir, c.service, c.toImageId), { recursive: true, force: true })
+    }
+  },
+}
+
+export const restoreFilesStep: Step<RebuildContext> = {
+  id: 'restore-files',
+  title: 'Compare (and with --restore-files write back) the build files of the image',
+  preview: (c) => [
+    c.restoreFiles
+      ? `write the build files saved with ${c.toImageId?.slice(7, 19) ?? '?'} back to disk; the files there now are saved aside first`
+      : `show how the build files saved with ${c.toImageId?.slice(7, 19) ?? '?'} differ from those on disk (--restore-files writes them back)`,
+  ],
+  async run(c, j) {
+    const to = c.toImageId
+    if (!to) throw new Error('no image')
+    const rec = await readBuildFiles(c.backupDir, c.service, to)
+    if (!rec) {
+      c.facts.files = { imageId: to, origin: null, diff: [], restored: [], replacedSavedIn: null }
+      c.out.info(`no build files were saved with ${to.slice(7, 19)}: nothing to compare`)
+      return
+    }
+    const diffs = await diffBuildFiles(c.backupDir, rec)
+    const changed = diffs.filter((d) => d.state !== 'same')
+    for (const d of changed) c.out.info(d.patch.trimEnd())
+    c.out.info(
+      changed.length
+        ? `the build files saved with ${to.slice(7, 19)} (${rec.origin}) differ from the disk: ${changed.map((d) => d.path).join(', ')}`
+        : `the build files saved with ${to.slice(7, 19)} are those on disk`,
+    )
+    let restored: string[] = []
+    let aside: string | null = null
+    if (c.restoreFiles && changed.length) {
+      const r = await restoreBuildFiles({ backupDir: c.backupDir, rec, stamp: c.stamp })
+      restored = r.restored
+      aside = r.asideDir
+      await j.note({ aside })
+      c.out.info(`wrote back ${restored.join(', ')}; the files they replaced are in ${aside}`)
+    }
+    c.facts.files = {
+      imageId: to,
+      origin: rec.origin,
+      diff: diffs.map((d) => ({ path: d.path, role: d.role, state: d.state })),
+      restored,
+      replacedSavedIn: aside,
+    }
+  },
+  async undo(c, j) {
+    const aside = j.data().aside
+    if (typeof aside !== 'string') return
+    const index = JSON.parse(await readFile(path.join(aside, 'files.json'), 'utf8')) as {
+      path: string
+      kept: string
+      mode?: number
+    }[]
+    for (const e of index) {
+      await writeFileDurable(e.path, await readFile(path.join(aside, e.kept)), {
+        mode: e.mode ?? 0o600,
+      })
+    }
+  },
+}
