@@ -124,11 +124,7 @@ describe('chooseRollback', () => {
 describe('keptNames and labelFiles', () => {
   it('numbers two kept files of the same name', () => {
     const files = ['/opt/a/docker-compose.yml', '/opt/a/Dockerfile', '/opt/a/sub/Dockerfile']
-    expect(keptNames(files)).toEqual([
-      'docker-compose.yml',
-      'Dockerfile',
-      'Dockerfile.2',
-    ])
+    expect(keptNames(files)).toEqual(['docker-compose.yml', 'Dockerfile', 'Dockerfile.2'])
   })
   it('resolves compose v1 relative config_files against the working dir', () => {
     expect(
