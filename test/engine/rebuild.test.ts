@@ -573,7 +573,8 @@ describeEngine('rebuild and rollback', (getEngine) => {
     const labels = await dockerOk(engine, ['image', 'inspect', '-f', '{{json .Config.Labels}}', b])
     expect(labels).not.toContain('shipshape.backup')
     // the first build's Dockerfile was shown against the disk's, then written back
-    expect(r.stderr).toMatch(/^-# build C$/m)
+    expect(r.stderr).toMatch(/^-# build B$/m)
+    expect(r.stderr).toMatch(/^\+# build C$/m)
     expect(j.files.diff).toContainEqual({ path: dockerfile, role: 'dockerfile', state: 'changed' })
     expect(j.files.restored).toEqual([dockerfile])
     expect(await fs.readFile(dockerfile, 'utf8')).toMatch(/# build B\n$/)
