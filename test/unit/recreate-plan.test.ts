@@ -10,7 +10,12 @@
 import fs from 'node:fs'
 import type Docker from 'dockerode'
 import { describe, expect, it } from 'vitest'
-import { asideName, planRecreate } from '../../lib/docker/recreate.js'
+import {
+  asideName,
+  findDependents,
+  planRecreate,
+  restartPolicyOf,
+} from '../../lib/docker/recreate.js'
 import { RefusedError } from '../../lib/errors.js'
 
 type Raw = Record<string, unknown>
@@ -565,5 +570,48 @@ describe('asideName', () => {
   ])('%s + %s → %s', (name, stamp, want) => {
     expect(asideName(name, stamp)).toBe(want)
     expect(asideName(name, stamp)).toMatch(/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/)
+  })
+})
+
+describe('findDependents', () => {
+  const c = (o: Record<string, unknown>) => o as unknown as Docker.ContainerInspectInfo
+  const target = { id: 'a'.repeat(64), name: 'web' }
+  it('names containers that hold the target by id or name, and how', () => {
+    const deps = findDependents(target, [
+      c({ Id: 'b', Name: '/side', HostConfig: { NetworkMode: `container:${'a'.repeat(64)}` } }),
+      c({ Id: 'c', Name: '/vols', HostConfig: { NetworkMode: 'bridge', VolumesFrom: ['web:ro'] } }),
+      c({ Id: 'd', Name: '/old', HostConfig: { Links: ['/web:/old/db'] } }),
+      c({ Id: 'e', Name: '/pid', HostConfig: { PidMode: `container:${'a'.repeat(12)}` } }),
+      c({
+        Id: 'f',
+        Name: '/free',
+        HostConfig: { NetworkMode: 'container:other', VolumesFrom: ['webby'] },
+      }),
+      c({ Id: 'a'.repeat(64), Name: '/web', HostConfig: { NetworkMode: 'host' } }),
+    ])
+    expect(deps).toEqual([
+      { name: 'side', how: '--network container:web' },
+      { name: 'vols', how: '--volumes-from web' },
+      { name: 'old', how: '--link web' },
+      { name: 'pid', how: '--pid container:web' },
+    ])
+  })
+  it('nothing holds a container alone', () => {
+    expect(findDependents(target, [])).toEqual([])
+  })
+})
+
+describe('restartPolicyOf', () => {
+  it('reads the policy, with the retry count for on-failure only', () => {
+    const raw = (p: unknown) =>
+      ({ HostConfig: { RestartPolicy: p } }) as unknown as Docker.ContainerInspectInfo
+    expect(restartPolicyOf(raw({ Name: 'always', MaximumRetryCount: 0 }))).toEqual({
+      Name: 'always',
+    })
+    expect(restartPolicyOf(raw({ Name: 'on-failure', MaximumRetryCount: 3 }))).toEqual({
+      Name: 'on-failure',
+      MaximumRetryCount: 3,
+    })
+    expect(restartPolicyOf(raw(undefined))).toEqual({ Name: '' })
   })
 })
