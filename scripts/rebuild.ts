@@ -4,12 +4,14 @@ import { createOutput } from '../lib/cli/output.js'
 import { table } from '../lib/cli/table.js'
 import { formatBytes, loadConfig } from '../lib/config/index.js'
 import { openEngine } from '../lib/docker/open.js'
-import { UsageError } from '../lib/errors.js'
+import { NeedsPersonError, RefusedError, RolledBackError, UsageError } from '../lib/errors.js'
 import { checkStateDirs } from '../lib/host/private.js'
 import {
   runListBackups,
   runRebuild,
   runRollback,
+  runUpdate,
+  runUpdateCheck,
   type RebuildOptions,
   type RebuildResult,
 } from '../lib/rebuild/index.js'
@@ -55,9 +57,31 @@ export function renderRebuild(r: RebuildResult): string {
     }
     return parts.join('\n')
   }
+  if (r.outcome === 'checked') {
+    const checks = r.checks ?? []
+    if (!checks.length)
+      return 'no service has update: notify or apply (name one: shipshape update --check SERVICE)'
+    const t = table(['SERVICE', 'UPDATE', 'IMAGE', 'RUNS', 'REGISTRY', 'NEWER', 'DONE'], false)
+    for (const c of checks) {
+      t.push([
+        c.service,
+        c.mode,
+        c.ref ?? '-',
+        short(c.runs),
+        c.remoteDigest ? c.remoteDigest.slice(0, 19) : c.error ? `? ${c.error.slice(0, 60)}` : '-',
+        c.newer === null ? '?' : c.newer ? 'yes' : 'no',
+        c.outcome ?? '',
+      ])
+    }
+    return t.toString()
+  }
   const lines = [`${r.service}: ${r.outcome}`]
   if (r.image.ref)
     lines.push(`  image      ${r.image.ref}: ${short(r.image.from)} → ${short(r.image.to)}`)
+  if (r.update)
+    lines.push(
+      `  registry   ${r.update.ref} ${r.update.remoteDigest ? r.update.remoteDigest.slice(0, 19) : '(not asked)'}${r.update.newer === null ? '' : r.update.newer ? ' (newer)' : ' (what runs)'}`,
+    )
   for (const b of r.backups) lines.push(`  backup     ${b.tag} (${b.kind}, ${short(b.id)})`)
   if (r.containers.length) lines.push(`  containers ${r.containers.join(', ')}`)
   if (r.health)
@@ -88,10 +112,10 @@ export function renderRebuild(r: RebuildResult): string {
 const EXIT_HELP = (what: string) =>
   `\nExit codes: 0 ${what}, 1 failed and rolled back (the service is back on its image), 2 bad usage/config,\n3 Docker engine or compose unavailable, 4 refused before anything changed (lock held, no health check,\nno space, unfinished run, stateDir/backupDir writable by others), 5 could not fully roll back: the journal says where.`
 
-type Opts = RebuildOptions & { list?: boolean }
+type Opts = RebuildOptions & { list?: boolean; check?: boolean; auto?: boolean }
 
 async function act(
-  kind: 'rebuild' | 'rollback',
+  kind: 'rebuild' | 'rollback' | 'update',
   name: string,
   opts: Opts,
   cmd: Command,
@@ -102,18 +126,30 @@ async function act(
     throw new UsageError('--resume and --rollback exclude each other')
   if (opts.list && (opts.resume || opts.rollback || opts.to || opts.dryRun || opts.restoreFiles))
     throw new UsageError('--list only lists: no other option goes with it')
+  if ((opts.check || opts.auto) && (opts.resume || opts.rollback || opts.to || opts.dryRun))
+    throw new UsageError('--check and --auto go with no other option but --yes')
+  if (opts.check && opts.auto)
+    throw new UsageError('--check only looks; --auto also updates: one of them')
   const { config } = await loadConfig({ file: g.config })
   // journals drive --resume as root: a stateDir/backupDir others could write is refused (exit 4)
   // before the engine is asked anything; --list and --dry-run act on nothing
-  if (!opts.list && !opts.dryRun) await checkStateDirs(config)
+  if (!opts.list && !opts.dryRun && !opts.check) await checkStateDirs(config)
   const engine = await openEngine({ config, dockerHost: g.dockerHost, warn: (w) => out.warn(w) })
   let result: RebuildResult
   try {
-    result = opts.list
-      ? await runListBackups({ config, engine }, name)
-      : kind === 'rebuild'
-        ? await runRebuild({ config, engine, out }, name, opts)
-        : await runRollback({ config, engine, out }, name, opts)
+    result =
+      opts.check || opts.auto
+        ? await runUpdateCheck({ config, engine, out }, name ? [name] : [], {
+            auto: opts.auto,
+            yes: opts.yes,
+          })
+        : opts.list
+          ? await runListBackups({ config, engine }, name)
+          : kind === 'rebuild'
+            ? await runRebuild({ config, engine, out }, name, opts)
+            : kind === 'update'
+              ? await runUpdate({ config, engine, out }, name, opts)
+              : await runRollback({ config, engine, out }, name, opts)
   } catch (err) {
     const partial = (err as { result?: RebuildResult }).result
     if (partial && g.json) out.data(JSON.stringify(partial, null, 2))
@@ -123,6 +159,15 @@ async function act(
   }
   if (g.json) out.data(JSON.stringify(result, null, 2))
   else out.human(renderRebuild(result))
+  // --auto: the worst of its updates decides the exit code
+  const failed = (result.checks ?? []).filter((c) => (c.exitCode ?? 0) !== 0)
+  if (failed.length) {
+    const worst = Math.max(...failed.map((c) => c.exitCode ?? 1))
+    const what = failed.map((c) => `${c.service}: ${c.outcome} (${c.error ?? ''})`).join('; ')
+    if (worst === 5) throw new NeedsPersonError(`update --auto: ${what}`)
+    if (worst === 4) throw new RefusedError(`update --auto: ${what}`)
+    throw new RolledBackError(`update --auto: ${what}`)
+  }
 }
 
 export function rebuildCommand(): Command {
@@ -170,5 +215,36 @@ export function rollbackCommand(): Command {
     )
     .action(async (name: string, opts: Opts, cmd: Command) => {
       await act('rollback', name, opts, cmd)
+    })
+}
+
+export function updateCommand(): Command {
+  return new Command('update')
+    .description(
+      'Guarded update of a service that runs a registry image: back up, pull, recreate, health-check; rolled back on failure',
+    )
+    .argument('[service]', 'the service, as named under services: in the host config')
+    .option(
+      '--to <tag>',
+      'a tag of the service’s repository, or a full reference (default: services.X.image, else what it runs)',
+    )
+    .option('--check', 'only ask the registry whether a newer image exists (read-only)')
+    .option(
+      '--auto',
+      'the timer’s run: every service with update: apply that has a newer image is updated; notify ones are listed',
+    )
+    .option('--dry-run', 'print the plan and what each step would touch; change nothing')
+    .option('-y, --yes', 'do not ask for confirmation (needed without a TTY)')
+    .option('--resume', 'finish an interrupted update from its journal')
+    .option('--rollback', 'undo an interrupted update from its journal')
+    .addHelpText(
+      'after',
+      `${EXIT_HELP('updated and healthy, or already up to date')}\nJSON shape: "schema": "shipshape.update/1" (see README).`,
+    )
+    .action(async (name: string | undefined, opts: Opts, cmd: Command) => {
+      if (!name && !opts.check && !opts.auto) {
+        throw new UsageError('name a service (or --check / --auto for all of them)')
+      }
+      await act('update', name ?? '', opts, cmd)
     })
 }

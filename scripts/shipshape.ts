@@ -7,7 +7,7 @@ import { configCommand } from './config.js'
 import { inspectCommand } from './inspect.js'
 import { torchCheckCommand } from './torch-check.js'
 import { migrateAssetsCommand } from './migrate-assets.js'
-import { rebuildCommand, rollbackCommand } from './rebuild.js'
+import { rebuildCommand, rollbackCommand, updateCommand } from './rebuild.js'
 import { pruneCommand } from './prune.js'
 import { systemdCommand } from './systemd.js'
 import { scheduleCommand } from './schedule.js'
@@ -34,6 +34,7 @@ function buildProgram(): Command {
   program.addCommand(migrateAssetsCommand())
   program.addCommand(rebuildCommand())
   program.addCommand(rollbackCommand())
+  program.addCommand(updateCommand())
   program.addCommand(pruneCommand())
   program.addCommand(configCommand())
   program.addCommand(systemdCommand())

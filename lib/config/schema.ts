@@ -237,6 +237,19 @@ export const serviceSchema = z
       .boolean()
       .default(true)
       .describe('pause the container while `rebuild` commits it as a backup (docker’s default)'),
+    image: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'update: the registry reference to pull (default: the one the service runs); its image is put under the service’s own tag',
+      ),
+    update: z
+      .enum(['off', 'notify', 'apply'])
+      .default('off')
+      .describe(
+        'registry image services: notify = `update --auto` (the nightly timer) says when the registry has a newer image; apply = it also updates (backup, pull, recreate, health gate, rollback on failure)',
+      ),
     gpu: z
       .enum(gpuExpectations)
       .default('unknown')

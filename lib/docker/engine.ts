@@ -65,6 +65,11 @@ export interface Engine {
   inspectImageRaw(ref: string): Promise<Docker.ImageInspectInfo | null>
   /** Images, optionally only those with every one of `labels` ('key' or 'key=value'). */
   listImages(opts?: { labels?: string[] }): Promise<ImageSummary[]>
+  /**
+   * The digest the registry gives `ref` now (GET /distribution/{ref}/json: the engine asks the
+   * registry, with no credentials): what a pull would fetch, without pulling.
+   */
+  registryDigest(ref: string): Promise<string>
   /** Points repo:tag at an image (moves the tag when it named another one). */
   tagImage(image: string, repo: string, tag: string): Promise<void>
   /**
@@ -407,6 +412,15 @@ export async function connectEngine(
         .listImages(filters ? { filters: JSON.stringify(filters) } : {})
         .catch(named('image list'))) as unknown as Record<string, unknown>[]
       return raw.map(normalizeImage)
+    },
+    async registryDigest(ref) {
+      const d = (await api
+        .getImage(ref)
+        .distribution({})
+        .catch(named(`registry lookup of ${ref}`))) as { Descriptor?: { digest?: string } }
+      const digest = d?.Descriptor?.digest
+      if (!digest) throw new EngineError(`the registry gave no digest for ${ref}`)
+      return digest
     },
     async tagImage(image, repo, tag) {
       await api

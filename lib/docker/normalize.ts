@@ -227,6 +227,7 @@ export function normalizeImageDetails(raw: Raw): ImageDetails {
   return {
     id: str(raw.Id),
     tags: strs(raw.RepoTags).filter((t) => t !== '<none>:<none>'),
+    digests: strs(raw.RepoDigests).filter((t) => t !== '<none>@<none>'),
     sizeBytes: num(raw.Size) ?? 0,
     user: str(config.User),
     workingDir: str(config.WorkingDir),

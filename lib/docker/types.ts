@@ -126,6 +126,8 @@ export interface ContainerDetails {
 export interface ImageDetails {
   id: string
   tags: string[]
+  /** RepoDigests: `repo@sha256:…` of each registry manifest it was pulled or pushed as */
+  digests?: string[]
   /** inspect's Size: under the containerd image store the compressed content only */
   sizeBytes: number
   user: string

@@ -52,7 +52,7 @@ export function rebuildPaths(o: {
 }
 
 export interface RebuildContext {
-  operation: 'rebuild' | 'rollback'
+  operation: 'rebuild' | 'rollback' | 'update'
   service: string
   config: ServiceConfig
   kind: 'compose' | 'container'
@@ -67,6 +67,8 @@ export interface RebuildContext {
   fromImageId: string
   /** what imageRef named before the run (usually fromImageId) */
   refWasId: string
+  /** update: the reference pulled (the service's own tag, or the one --to names) */
+  pullRef?: string
   /** the image the run puts the service on (rebuild: set by the build step) */
   toImageId: string | null
   /** the service's containers before the run */

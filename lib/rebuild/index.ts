@@ -33,13 +33,17 @@ import {
 import { judgeBuildSpace, judgeService } from './policy.js'
 import { composeConfigHash } from '../docker/compose.js'
 import { listBuildFiles, readBackupRecords, readBuildFiles, type BuildFiles } from './records.js'
-import { rebuildSteps, rollbackSteps } from './steps/index.js'
+import { rebuildSteps, rollbackSteps, updateSteps } from './steps/index.js'
 import { resolveTarget, serviceContainers } from './target.js'
 
 export const REBUILD_SCHEMA = 'shipshape.rebuild/1'
 export const ROLLBACK_SCHEMA = 'shipshape.rollback/1'
+export const UPDATE_SCHEMA = 'shipshape.update/1'
 export const REBUILD_OPERATION = 'rebuild'
 export const ROLLBACK_OPERATION = 'rollback'
+export const UPDATE_OPERATION = 'update'
+type Operation = typeof REBUILD_OPERATION | typeof ROLLBACK_OPERATION | typeof UPDATE_OPERATION
+const OPERATIONS: Operation[] = [REBUILD_OPERATION, ROLLBACK_OPERATION, UPDATE_OPERATION]
 
 export interface BackupImage {
   /** repo:shipshape-prev-<stamp> or repo:shipshape-backup-<stamp> */
@@ -76,12 +80,15 @@ export function chooseRollback(
 }
 
 export interface RebuildResult {
-  schema: typeof REBUILD_SCHEMA | typeof ROLLBACK_SCHEMA
+  schema: typeof REBUILD_SCHEMA | typeof ROLLBACK_SCHEMA | typeof UPDATE_SCHEMA
   service: string
   kind: 'compose' | 'container'
   outcome:
     | 'rebuilt'
     | 'switched'
+    | 'updated'
+    | 'up-to-date'
+    | 'checked'
     | 'already-there'
     | 'listed'
     | 'dry-run'
@@ -116,6 +123,17 @@ export interface RebuildResult {
    * from the files on disk, and (rollback --restore-files) which were written back
    */
   files?: RebuildFacts['files'] | null
+  /** update: the reference pulled and what the registry said before the pull */
+  update?: {
+    ref: string
+    /** the digest the registry gives the reference now (null: it could not be asked) */
+    remoteDigest: string | null
+    /** the digests the running image was pulled or pushed as */
+    localDigests: string[]
+    newer: boolean | null
+  }
+  /** update --check: one line per service */
+  checks?: UpdateCheck[]
   /** rollback --list: every image with build files saved, newest first */
   buildFiles?: { imageId: string; savedAt: string; origin: BuildFiles['origin']; files: string[] }[]
   warnings: string[]
@@ -123,6 +141,42 @@ export interface RebuildResult {
   steps: RunSummary['steps']
   refusals?: Refusal[]
   error?: string
+}
+
+/** update --check / --auto: what the registry says about one service's image. */
+export interface UpdateCheck {
+  service: string
+  mode: 'off' | 'notify' | 'apply'
+  /** the reference pulled by an update */
+  ref: string | null
+  /** the image the service runs */
+  runs: string | null
+  remoteDigest: string | null
+  /** the registry has another image under ref; null: unknown (see error) */
+  newer: boolean | null
+  error?: string
+  /** --auto, mode apply, newer: how its update ended */
+  outcome?: RebuildResult['outcome']
+  exitCode?: number
+}
+
+/** The registry's digest is one the image was pulled or pushed as: nothing newer (pure). */
+export function isNewer(localDigests: string[], remoteDigest: string): boolean {
+  return !localDigests.some((d) => d.endsWith(`@${remoteDigest}`))
+}
+
+/**
+ * What an update pulls (pure): --to TAG (a tag of the service's repository) or --to REF (with a
+ * ':' or '/'), else the configured services.X.image, else the reference the service runs.
+ */
+export function pullRefFor(o: {
+  to?: string
+  configured?: string
+  imageRef: string
+  repo: string
+}): string {
+  if (o.to) return /[:/@]/.test(o.to) ? o.to : `${o.repo}:${o.to}`
+  return o.configured ?? o.imageRef
 }
 
 export interface RebuildOptions {
@@ -218,7 +272,7 @@ interface Prepared {
 async function prepare(
   c: { config: Config; engine: Engine; out: Output },
   name: string,
-  operation: typeof REBUILD_OPERATION | typeof ROLLBACK_OPERATION,
+  operation: Operation,
   opts: RebuildOptions,
 ): Promise<Prepared> {
   const { config, engine, out } = c
@@ -227,10 +281,7 @@ async function prepare(
   const now = opts.now ?? (() => new Date())
   const prior = await priorRun({
     stateDir: config.stateDir,
-    operations:
-      operation === REBUILD_OPERATION
-        ? [REBUILD_OPERATION, ROLLBACK_OPERATION]
-        : [ROLLBACK_OPERATION, REBUILD_OPERATION],
+    operations: [operation, ...OPERATIONS.filter((o) => o !== operation)],
     key: 'service',
     target: name,
     dryRun: opts.dryRun,
@@ -256,6 +307,8 @@ async function prepare(
     composeCommand: config.docker.compose,
     dockerCli,
     backupDir: config.backupDir,
+    purpose:
+      operation === REBUILD_OPERATION ? 'build' : operation === UPDATE_OPERATION ? 'pull' : 'any',
   })
   if (prior && target.kind === 'compose' && !target.compose) {
     // never let a compose service fall onto the plain-container path
@@ -264,8 +317,8 @@ async function prepare(
       `put the compose file back as it was, then run the ${opts.rollback ? '--rollback' : '--resume'} again`,
     )
   }
-  const first = prior?.steps.get(operation === REBUILD_OPERATION ? 'backup' : 'retag')?.notes ?? {}
-  const built = prior?.steps.get('build')?.notes ?? {}
+  const first = prior?.steps.get(operation === ROLLBACK_OPERATION ? 'retag' : 'backup')?.notes ?? {}
+  const built = prior?.steps.get(operation === UPDATE_OPERATION ? 'pull' : 'build')?.notes ?? {}
   const imageRef = str(first.imageRef) ?? target.imageRef
   const parsed = imageRef ? parseImageRef(imageRef) : null
   const noted = str(first.stamp)
@@ -289,7 +342,7 @@ async function prepare(
       service,
       imageRef: target.imageRef,
       containers: target.containers,
-      needRunning: operation === REBUILD_OPERATION,
+      needRunning: operation !== ROLLBACK_OPERATION,
     }),
   ]
   const health = service.health ?? {
@@ -313,7 +366,7 @@ async function prepare(
         `${name} is not healthy now: a failed ${operation} is rolled back to this unhealthy state`,
       )
     }
-    if (operation === REBUILD_OPERATION && engine.info.address.startsWith('unix:')) {
+    if (operation !== ROLLBACK_OPERATION && engine.info.address.startsWith('unix:')) {
       const [img, raw] = await Promise.all([
         engine.inspectImage(fromImageId),
         target.containers[0]
@@ -392,7 +445,12 @@ async function prepare(
     signal: interrupted.signal,
   }
   const base: RebuildResult = {
-    schema: operation === REBUILD_OPERATION ? REBUILD_SCHEMA : ROLLBACK_SCHEMA,
+    schema:
+      operation === REBUILD_OPERATION
+        ? REBUILD_SCHEMA
+        : operation === UPDATE_OPERATION
+          ? UPDATE_SCHEMA
+          : ROLLBACK_SCHEMA,
     service: name,
     kind: target.kind,
     outcome: 'dry-run',
@@ -452,7 +510,7 @@ function refuse(name: string, operation: string, p: Prepared): never {
 function finish(
   p: Prepared,
   summary: RunSummary,
-  success: 'rebuilt' | 'switched',
+  success: 'rebuilt' | 'switched' | 'updated',
   opts: RebuildOptions,
   error?: unknown,
 ): RebuildResult {
@@ -502,11 +560,18 @@ function finish(
  * this one before anything changes.
  */
 async function recheck(p: Prepared, operation: string, opts: RebuildOptions): Promise<void> {
-  const other = operation === REBUILD_OPERATION ? ROLLBACK_OPERATION : REBUILD_OPERATION
   const stateDir = p.stateDir
-  const blocking = (await findUnfinishedJournals(stateDir, other)).find(
-    (j) => j.args.service === p.ctx.service,
-  )
+  let blocking: { file: string } | undefined
+  let other = ''
+  for (const op of OPERATIONS.filter((o) => o !== operation)) {
+    blocking = (await findUnfinishedJournals(stateDir, op)).find(
+      (j) => j.args.service === p.ctx.service,
+    )
+    if (blocking) {
+      other = op
+      break
+    }
+  }
   if (blocking) {
     throw new RefusedError(
       `an unfinished ${other} run of ${p.ctx.service} is in ${blocking.file}`,
@@ -532,7 +597,7 @@ async function run(
   p: Prepared,
   operation: string,
   steps: typeof rebuildSteps,
-  success: 'rebuilt' | 'switched',
+  success: 'rebuilt' | 'switched' | 'updated',
   config: Config,
   opts: RebuildOptions,
 ): Promise<RebuildResult> {
@@ -555,7 +620,7 @@ async function run(
       now: p.ctx.now,
       recheck: () => recheck(p, operation, opts),
     })
-    if (summary.outcome === 'ok' && operation === REBUILD_OPERATION && p.ctx.toImageId) {
+    if (summary.outcome === 'ok' && operation !== ROLLBACK_OPERATION && p.ctx.toImageId) {
       p.ctx.facts.size = await sizes(p.ctx.engine, p.ctx.fromImageId, p.ctx.toImageId)
     }
     return finish(p, summary, success, opts)
@@ -701,5 +766,162 @@ export async function runListBackups(
     warnings: [],
     journal: null,
     steps: [],
+  }
+}
+
+/** Asks the registry about `ref` against the image that runs: never pulls. */
+async function askRegistry(
+  engine: Engine,
+  ref: string,
+  runs: string,
+): Promise<NonNullable<RebuildResult['update']> & { error?: string }> {
+  const local = (await engine.inspectImage(runs))?.digests ?? []
+  try {
+    const remote = await engine.registryDigest(ref)
+    return { ref, remoteDigest: remote, localDigests: local, newer: isNewer(local, remote) }
+  } catch (err) {
+    return {
+      ref,
+      remoteDigest: null,
+      localDigests: local,
+      newer: null,
+      error: (err as Error).message.split('\n')[0] ?? 'unknown',
+    }
+  }
+}
+
+/**
+ * `shipshape update SERVICE`: a service that runs a registry image gets the newer one, guarded
+ * like a rebuild: backup → pull → recreate → health gate → keep-files → cleanup, undone on failure.
+ * The registry is asked first: when it gives the image that runs, nothing is done (up-to-date).
+ */
+export async function runUpdate(
+  c: { config: Config; engine: Engine; out: Output },
+  name: string,
+  opts: RebuildOptions = {},
+): Promise<RebuildResult> {
+  const p = await prepare(c, name, UPDATE_OPERATION, opts)
+  if (p.refusals.length && !(p.prior && (opts.resume || opts.rollback))) refuse(name, 'update', p)
+  const noted = str(p.prior?.steps.get('pull')?.notes.pullRef)
+  const ref =
+    noted ??
+    pullRefFor({
+      to: opts.to,
+      configured: p.ctx.config.image,
+      imageRef: p.ctx.imageRef,
+      repo: p.ctx.repo,
+    })
+  if (!parseImageRef(ref)) throw new UsageError(`${ref} is not an image reference with a tag`)
+  p.ctx.pullRef = ref
+  if (!p.prior) {
+    const asked = await askRegistry(c.engine, ref, p.ctx.fromImageId)
+    const { error, ...update } = asked
+    p.base.update = update
+    if (error) {
+      c.out.warn(`the registry could not be asked about ${ref} (${error}): pulling to see`)
+    }
+    if (asked.newer === false) {
+      c.out.info(
+        `${name} runs ${ref} as the registry has it (${asked.remoteDigest?.slice(0, 19)}…): up to date`,
+      )
+      return { ...p.base, outcome: 'up-to-date' }
+    }
+  }
+  c.out.info(
+    `${name}: update ${p.ctx.imageRef} to ${ref} (${p.ctx.kind === 'compose' ? `compose ${p.ctx.compose?.cli.version} project ${p.ctx.compose?.project}` : 'plain container'}; runs ${p.ctx.fromImageId.slice(7, 19)})`,
+  )
+  if (ref !== p.ctx.imageRef) {
+    c.out.warn(
+      `${ref} is not the tag ${name} runs: it is put under ${p.ctx.imageRef}; name ${ref} in the compose file (or the container) to make it last`,
+    )
+  }
+  return run(p, UPDATE_OPERATION, updateSteps, 'updated', c.config, opts)
+}
+
+/**
+ * `update --check` (read-only) and `update --auto` (the timer's: mode apply updates, notify only
+ * says). Services: those named, else every one whose update is not off.
+ */
+export async function runUpdateCheck(
+  c: { config: Config; engine: Engine; out: Output },
+  names: string[],
+  o: { auto?: boolean; yes?: boolean; confirm?: RebuildOptions['confirm'] } = {},
+): Promise<RebuildResult> {
+  const chosen = names.length
+    ? names
+    : Object.entries(c.config.services)
+        .filter(([, s]) => s.update !== 'off')
+        .map(([n]) => n)
+  const checks: UpdateCheck[] = []
+  const dockerCli = process.env.SHIPSHAPE_DOCKER_CLI ?? 'docker'
+  for (const name of chosen) {
+    const service = findService(c.config, name)
+    const line: UpdateCheck = {
+      service: name,
+      mode: service.update,
+      ref: null,
+      runs: null,
+      remoteDigest: null,
+      newer: null,
+    }
+    checks.push(line)
+    try {
+      const t = await resolveTarget({
+        name,
+        service,
+        engine: c.engine,
+        env: dockerChildEnv(c.engine.info.address, process.env),
+        composeCommand: c.config.docker.compose,
+        dockerCli,
+        backupDir: c.config.backupDir,
+        purpose: 'pull',
+      })
+      const runs = t.containers.find((x) => x.running)?.imageId ?? t.containers[0]?.imageId
+      const parsed = t.imageRef ? parseImageRef(t.imageRef) : null
+      if (!runs || !t.imageRef || !parsed) {
+        line.error = t.refusals.map((r) => r.message).join('; ') || 'no image to compare'
+        continue
+      }
+      line.runs = runs
+      line.ref = pullRefFor({ configured: service.image, imageRef: t.imageRef, repo: parsed.repo })
+      const asked = await askRegistry(c.engine, line.ref, runs)
+      line.remoteDigest = asked.remoteDigest
+      line.newer = asked.newer
+      if (asked.error) line.error = asked.error
+    } catch (err) {
+      line.error = (err as Error).message.split('\n')[0]
+    }
+  }
+  if (o.auto) {
+    for (const line of checks) {
+      if (line.mode !== 'apply' || line.newer !== true) continue
+      try {
+        const r = await runUpdate(c, line.service, { yes: o.yes, confirm: o.confirm })
+        line.outcome = r.outcome
+        line.exitCode = 0
+      } catch (err) {
+        const r = (err as { result?: RebuildResult }).result
+        line.outcome = r?.outcome ?? 'refused'
+        line.exitCode = (err as { exitCode?: number }).exitCode ?? 1
+        line.error = (err as Error).message.split('\n')[0]
+      }
+    }
+  }
+  return {
+    schema: UPDATE_SCHEMA,
+    service: names.join(',') || '*',
+    kind: 'compose',
+    outcome: 'checked',
+    image: { ref: null, from: null, to: null },
+    backups: [],
+    log: null,
+    containers: [],
+    health: null,
+    timings: { buildMs: null, recreateMs: null, gateMs: null },
+    failedImage: null,
+    warnings: [],
+    journal: null,
+    steps: [],
+    checks,
   }
 }

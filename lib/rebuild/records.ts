@@ -118,12 +118,13 @@ export interface BuildFiles {
   imageId: string
   savedAt: string
   /**
-   * built: the files the image was built from (saved after its healthy rebuild);
+   * built: the files the image was built from (saved after its healthy rebuild); pulled: the
+   * files it ran with after its healthy update;
    * found-before-build: the files on disk before shipshape's first rebuild of the service, which
    * may already hold edits made since the image was built; matched-running: the same, and compose
    * said their config is the one the running container was made from (config hash).
    */
-  origin: 'built' | 'found-before-build' | 'matched-running'
+  origin: 'built' | 'pulled' | 'found-before-build' | 'matched-running'
   /** compose services: how compose was called (files in order; the .env if there was one) */
   compose: { project: string; cwd: string } | null
   entries: BuildFileEntry[]

@@ -130,7 +130,13 @@ export async function resolveTarget(o: {
   dockerCli: string
   /** where saved build files live: a container made from them names them, mapped back here */
   backupDir?: string
+  /**
+   * build (rebuild): a Dockerfile is needed; pull (update): an image from a registry, so no
+   * build: section; any (rollback): either
+   */
+  purpose?: 'build' | 'pull' | 'any'
 }): Promise<ServiceTarget> {
+  const purpose = o.purpose ?? 'build'
   const s = o.service
   const t: ServiceTarget = {
     kind: s.compose ? 'compose' : 'container',
@@ -220,18 +226,26 @@ export async function resolveTarget(o: {
       build = composeBuildOf(f, doc, serviceName) ?? build
     }
     let dockerfile = build?.dockerfile ?? null
-    if (!dockerfile) {
+    if (purpose === 'pull' && dockerfile) {
+      t.refusals.push({
+        check: 'build',
+        message: `compose service ${serviceName} has a build: section: its image is built here, not pulled`,
+        remedy: `shipshape rebuild ${o.name}`,
+      })
+    } else if (!dockerfile && purpose === 'build') {
       t.refusals.push({
         check: 'build',
         message: `compose service ${serviceName} in ${[file, ...extraFiles].join(', ')} has no build: section (nothing to rebuild)`,
         remedy:
           'rebuild builds from a Dockerfile: add build: to the service, or pull a new image instead',
       })
-    } else if (!(await exists(dockerfile))?.isFile()) {
-      t.refusals.push({
-        check: 'build',
-        message: `the Dockerfile of ${serviceName} (${dockerfile}) is missing`,
-      })
+    } else if (dockerfile && !(await exists(dockerfile))?.isFile()) {
+      if (purpose === 'build') {
+        t.refusals.push({
+          check: 'build',
+          message: `the Dockerfile of ${serviceName} (${dockerfile}) is missing`,
+        })
+      }
       dockerfile = null
     }
     const cwd = first.labels[WORKING_DIR] || path.dirname(file)
@@ -284,7 +298,14 @@ export async function resolveTarget(o: {
     { id: c.id, name: c.name.replace(/^\//, ''), running: c.running, imageId: c.imageId },
   ]
   t.imageRef = c.image
-  if (!s.build) {
+  if (purpose === 'pull' && s.build) {
+    t.refusals.push({
+      check: 'build',
+      message: `${o.name} has a build directory (services.${o.name}.build): its image is built here, not pulled`,
+      remedy: `shipshape rebuild ${o.name}`,
+    })
+  }
+  if (!s.build && purpose === 'build') {
     t.refusals.push({
       check: 'build',
       message: `${o.name} has no build directory`,
@@ -292,18 +313,24 @@ export async function resolveTarget(o: {
     })
     return t
   }
-  const dockerfile = path.resolve(s.build, s.dockerfile ?? 'Dockerfile')
-  if (!(await exists(s.build))?.isDirectory()) {
-    t.refusals.push({ check: 'build', message: `build directory ${s.build} is missing` })
-  } else if (!(await exists(dockerfile))?.isFile()) {
-    t.refusals.push({ check: 'build', message: `Dockerfile ${dockerfile} is missing` })
-  } else {
-    t.files = [
-      { path: dockerfile, role: 'dockerfile' },
-      { path: path.join(s.build, '.dockerignore'), role: 'dockerignore' },
-    ]
+  if (s.build) {
+    const dockerfile = path.resolve(s.build, s.dockerfile ?? 'Dockerfile')
+    if (!(await exists(s.build))?.isDirectory()) {
+      if (purpose === 'build') {
+        t.refusals.push({ check: 'build', message: `build directory ${s.build} is missing` })
+      }
+    } else if (!(await exists(dockerfile))?.isFile()) {
+      if (purpose === 'build') {
+        t.refusals.push({ check: 'build', message: `Dockerfile ${dockerfile} is missing` })
+      }
+    } else {
+      t.files = [
+        { path: dockerfile, role: 'dockerfile' },
+        { path: path.join(s.build, '.dockerignore'), role: 'dockerignore' },
+      ]
+    }
+    t.build = { context: s.build, dockerfile, network: s.buildNetwork }
   }
-  t.build = { context: s.build, dockerfile, network: s.buildNetwork }
   // what the recreate step would refuse (a --rm container, a namespace shared with itself) is
   // refused now, before the backup and the build
   const [raw, img] = await Promise.all([
@@ -333,7 +360,7 @@ export async function resolveTarget(o: {
         'recreate those containers together with it by hand, or join them by something that survives a recreate (a user-defined network, a named volume)',
     })
   }
-  // the build runs the docker CLI: missing → a component unavailable (exit 3), now
+  // the build and the pull run the docker CLI: missing → a component unavailable (exit 3), now
   await runCaptured([o.dockerCli, '--version'], { env: o.env, timeoutMs: 10_000 })
   return t
 }

@@ -23,7 +23,7 @@ export const keepFilesStep: Step<RebuildContext> = {
     if (!to) throw new Error('no new image')
     const had = await readBuildFiles(c.backupDir, c.service, to)
     if (!had) await j.note({ saved: true })
-    const rec = await saveRunFiles(c, to, 'built')
+    const rec = await saveRunFiles(c, to, c.operation === 'update' ? 'pulled' : 'built')
     c.out.info(
       `build files of ${to.slice(7, 19)} kept: ${rec.entries.map((e) => path.basename(e.path)).join(', ')}`,
     )
