@@ -847,6 +847,49 @@ export async function runUpdateCheck(
   names: string[],
   o: { auto?: boolean; yes?: boolean; confirm?: RebuildOptions['confirm'] } = {},
 ): Promise<RebuildResult> {
+  const checks = await checkUpdates(c, names)
+  if (o.auto) {
+    for (const line of checks) {
+      if (line.mode !== 'apply' || line.newer !== true) continue
+      try {
+        const r = await runUpdate(c, line.service, { yes: o.yes, confirm: o.confirm })
+        line.outcome = r.outcome
+        line.exitCode = 0
+      } catch (err) {
+        const r = (err as { result?: RebuildResult }).result
+        line.outcome = r?.outcome ?? 'refused'
+        line.exitCode = (err as { exitCode?: number }).exitCode ?? 1
+        line.error = (err as Error).message.split('\n')[0]
+      }
+    }
+  }
+  return {
+    schema: UPDATE_SCHEMA,
+    service: names.join(',') || '*',
+    kind: 'compose',
+    outcome: 'checked',
+    image: { ref: null, from: null, to: null },
+    backups: [],
+    log: null,
+    containers: [],
+    health: null,
+    timings: { buildMs: null, recreateMs: null, gateMs: null },
+    failedImage: null,
+    warnings: [],
+    journal: null,
+    steps: [],
+    checks,
+  }
+}
+
+/**
+ * What the registry says about each service's image (read-only: never pulls). Services: those
+ * named, else every one whose update is not off. The nightly report shows the same.
+ */
+export async function checkUpdates(
+  c: { config: Config; engine: Engine },
+  names: string[],
+): Promise<UpdateCheck[]> {
   const chosen = names.length
     ? names
     : Object.entries(c.config.services)
@@ -892,36 +935,5 @@ export async function runUpdateCheck(
       line.error = (err as Error).message.split('\n')[0]
     }
   }
-  if (o.auto) {
-    for (const line of checks) {
-      if (line.mode !== 'apply' || line.newer !== true) continue
-      try {
-        const r = await runUpdate(c, line.service, { yes: o.yes, confirm: o.confirm })
-        line.outcome = r.outcome
-        line.exitCode = 0
-      } catch (err) {
-        const r = (err as { result?: RebuildResult }).result
-        line.outcome = r?.outcome ?? 'refused'
-        line.exitCode = (err as { exitCode?: number }).exitCode ?? 1
-        line.error = (err as Error).message.split('\n')[0]
-      }
-    }
-  }
-  return {
-    schema: UPDATE_SCHEMA,
-    service: names.join(',') || '*',
-    kind: 'compose',
-    outcome: 'checked',
-    image: { ref: null, from: null, to: null },
-    backups: [],
-    log: null,
-    containers: [],
-    health: null,
-    timings: { buildMs: null, recreateMs: null, gateMs: null },
-    failedImage: null,
-    warnings: [],
-    journal: null,
-    steps: [],
-    checks,
-  }
+  return checks
 }

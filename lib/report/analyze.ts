@@ -320,3 +320,17 @@ export function biggestLayers(img: ReportImage, n: number): ReportImage['layers'
     .sort((a, b) => b.sizeBytes - a.sizeBytes)
     .slice(0, n)
 }
+
+/** A newer image in the registry for a service with update: notify | apply (pure). */
+export function updateRecommendations(updates: NonNullable<Report['updates']>): Recommendation[] {
+  return updates
+    .filter((u) => u.newer === true)
+    .map((u) => ({
+      kind: 'update-image',
+      target: u.service,
+      estimatedSavingsBytes: null,
+      risk: 'medium' as const,
+      command: `shipshape update ${u.service}`,
+      reason: `the registry has a newer ${u.ref} (${u.remoteDigest?.slice(0, 19)}…) than the image ${u.service} runs (${u.runs?.slice(7, 19)})${u.mode === 'apply' ? '; update: apply — `shipshape update --auto --yes` updates it with the backup, gate and rollback' : ''}`,
+    }))
+}

@@ -1,7 +1,8 @@
 import { openEngine } from '../docker/open.js'
 import { inspectImageOn } from '../inspect/index.js'
 import type { Config } from '../config/index.js'
-import { analyzeReport, imageRef } from './analyze.js'
+import { analyzeReport, imageRef, updateRecommendations } from './analyze.js'
+import { checkUpdates } from '../rebuild/index.js'
 import { withDeepFindings, type DeepResult } from './deep.js'
 import { serviceOfContainer } from '../config/services.js'
 import { gatherInventory } from './gather.js'
@@ -46,6 +47,14 @@ export async function buildReport(ctx: ReportContext): Promise<Report> {
       },
       (ctx.now ?? (() => new Date()))(),
     )
+    if (Object.values(config.services).some((svc) => svc.update !== 'off')) {
+      ctx.progress?.('Asking the registries about newer images')
+      report.updates = await checkUpdates({ config, engine }, [])
+      report.recommendations.push(...updateRecommendations(report.updates))
+      for (const u of report.updates.filter((x) => x.error)) {
+        report.warnings.push(`update check of ${u.service}: ${u.error}`)
+      }
+    }
     if (!ctx.deep) return report
     const deep: DeepResult[] = []
     for (const img of report.images.filter((i) => i.big)) {

@@ -104,6 +104,19 @@ export interface Report {
   recommendations: Recommendation[]
   warnings: string[]
   growth?: Growth
+  /**
+   * services with update: notify | apply: whether the registry has a newer image than the one
+   * that runs (asked through the engine, never pulled); absent when no service asks
+   */
+  updates?: {
+    service: string
+    mode: string
+    ref: string | null
+    runs: string | null
+    remoteDigest: string | null
+    newer: boolean | null
+    error?: string
+  }[]
   /** only with --deep: each image over report.bigImage, scanned (see shipshape.inspect/1) */
   deep?: { image: string; id: string; wastedBytes: number; findings: Finding[] }[]
 }

@@ -153,6 +153,14 @@ if (!registryBinary() && !requireEngine()) {
         expect(JSON.parse(check.stdout).checks).toEqual([
           expect.objectContaining({ service: svc, ref, runs: v1, newer: true }),
         ])
+        // the nightly report says so too (update: apply), and recommends the command
+        const rep = await cli(['report', '--json'])
+        expect(rep.code, rep.stderr).toBe(0)
+        const report = JSON.parse(rep.stdout)
+        expect(report.updates).toEqual([expect.objectContaining({ service: svc, newer: true })])
+        expect(report.recommendations).toContainEqual(
+          expect.objectContaining({ kind: 'update-image', command: `shipshape update ${svc}` }),
+        )
         const r = await cli(['update', svc, '--yes', '--json'])
         expect(r.code, `${version}: ${r.stderr}`).toBe(1)
         const j = JSON.parse(r.stdout)

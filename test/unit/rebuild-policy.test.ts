@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { serviceSchema } from '../../lib/config/schema.js'
 import { parseImageRef } from '../../lib/rebuild/context.js'
-import { chooseRollback, type BackupImage } from '../../lib/rebuild/index.js'
+import { chooseRollback, isNewer, pullRefFor, type BackupImage } from '../../lib/rebuild/index.js'
+import { updateRecommendations } from '../../lib/report/analyze.js'
 import { judgeBuildSpace, judgeService } from '../../lib/rebuild/policy.js'
 import { keptNames } from '../../lib/rebuild/records.js'
 import { labelFiles } from '../../lib/rebuild/target.js'
@@ -141,5 +142,35 @@ describe('keptNames and labelFiles', () => {
         labels: { 'com.docker.compose.project.config_files': '/srv/x/compose.yaml' },
       }),
     ).toEqual(['/srv/x/compose.yaml'])
+  })
+})
+
+describe('update: isNewer, pullRefFor, the report’s recommendation', () => {
+  it('a registry digest the image was pulled as is not newer', () => {
+    const d = `sha256:${'a'.repeat(64)}`
+    expect(isNewer([`127.0.0.1:5000/app@${d}`], d)).toBe(false)
+    expect(isNewer([`127.0.0.1:5000/app@sha256:${'b'.repeat(64)}`], d)).toBe(true)
+    expect(isNewer([], d)).toBe(true)
+  })
+  it('--to TAG is a tag of the repository, --to REF a reference; else configured, else what runs', () => {
+    const o = { imageRef: 'reg:5000/team/app:1', repo: 'reg:5000/team/app' }
+    expect(pullRefFor({ ...o, to: '2' })).toBe('reg:5000/team/app:2')
+    expect(pullRefFor({ ...o, to: 'other/app:3' })).toBe('other/app:3')
+    expect(pullRefFor({ ...o, configured: 'app:stable' })).toBe('app:stable')
+    expect(pullRefFor(o)).toBe('reg:5000/team/app:1')
+  })
+  it('recommends shipshape update for a newer image only', () => {
+    const base = { mode: 'notify', ref: 'app:1', runs: `sha256:${'c'.repeat(64)}` }
+    const recs = updateRecommendations([
+      { ...base, service: 'a', remoteDigest: `sha256:${'d'.repeat(64)}`, newer: true },
+      { ...base, service: 'b', remoteDigest: `sha256:${'d'.repeat(64)}`, newer: false },
+      { ...base, service: 'c', remoteDigest: null, newer: null, error: 'unreachable' },
+    ])
+    expect(recs).toHaveLength(1)
+    expect(recs[0]).toMatchObject({
+      kind: 'update-image',
+      target: 'a',
+      command: 'shipshape update a',
+    })
   })
 })
