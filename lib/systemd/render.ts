@@ -66,6 +66,18 @@ export function jobArgv(
   }
 }
 
+/**
+ * The nightly update run of services with `update: apply` (after the report, in its unit):
+ * `update --auto --yes` — newer registry images pulled, gated and rolled back on failure. Null
+ * when no service asks for it.
+ */
+export function updateArgv(
+  o: Pick<RenderOptions, 'nodePath' | 'cliPath' | 'config'>,
+): string[] | null {
+  if (!Object.values(o.config.services).some((s) => s.update === 'apply')) return null
+  return [o.nodePath, o.cliPath, '--quiet', 'update', '--auto', '--yes']
+}
+
 const HOME_DIRS = ['/home', '/root', '/run/user'] as const
 const TMP_DIRS = ['/tmp', '/var/tmp'] as const
 
@@ -307,6 +319,16 @@ function serviceValues(job: Job, o: RenderOptions, sandbox: SandboxPlan): Record
   const js = jobSandbox(job, o, sandbox)
   return {
     EXEC_START: execStart(jobArgv(job, o)),
+    ...(job === 'report'
+      ? {
+          // the report alone: 30 min; with updates (pulls of several GB, builds' timeout) 3 h
+          TIMEOUT_START: updateArgv(o) ? '3h' : '30min',
+          EXEC_START_UPDATE: ((argv) =>
+            argv
+              ? `# services with update: apply get the registry's newer image (gated, rolled back on failure)\nExecStart=${execStart(argv)}`
+              : '# no service has update: apply: no update run after the report')(updateArgv(o)),
+        }
+      : {}),
     CONFIG_ENVIRONMENT: o.configPath
       ? `Environment=${quoteWord(`SHIPSHAPE_CONFIG=${o.configPath}`, 'config path')}`
       : '',

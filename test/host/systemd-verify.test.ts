@@ -307,6 +307,25 @@ describeSystemd('systemd-analyze verify on the rendered units', () => {
     expect(r.code, r.stderr).toBe(0)
   })
 
+  test('with a service on update: apply, the report unit (two ExecStart=) loads cleanly', async () => {
+    const files = await writeUnits(path.join(tmp, 'update'), {
+      nodePath: process.execPath,
+      cliPath: CLI,
+      configPath: null,
+      config: config(
+        'services:\n  cal:\n    compose: /opt/cal/docker-compose.yml\n    update: apply\n    health: { url: "http://127.0.0.1:3000/" }\n',
+      ),
+    })
+    const report = await readFile(
+      files.find((f) => f.endsWith('shipshape-report.service'))!,
+      'utf8',
+    )
+    expect(report.match(/^ExecStart=/gm)).toHaveLength(2)
+    const r = await verify(files)
+    expect(ourLines(r.stderr), r.stderr).toEqual([])
+    expect(r.code, r.stderr).toBe(0)
+  })
+
   test('odd paths reach systemd as meant (spaces, %, $, quotes, backslashes; /home)', async () => {
     // a real executable at a path that needs every escape: verify fails if it cannot find it
     const binDir = path.join(tmp, 'no de%1$x')

@@ -523,3 +523,37 @@ describe('install plan', () => {
     expect(() => refuseReplacing(planUnitFiles(units, '/x', new Map()), false)).not.toThrow()
   })
 })
+
+describe('the nightly update run (services with update: apply)', () => {
+  const svc = (update: string) =>
+    config(
+      [
+        'services:',
+        '  cal:',
+        '    compose: /opt/cal/docker-compose.yml',
+        `    update: ${update}`,
+        '    health: { url: "http://127.0.0.1:3000/health" }',
+        '',
+      ].join('\n'),
+    )
+  const reportUnit = (c: Config) =>
+    renderUnits({ nodePath: NODE, cliPath: CLI, configPath: null, config: c }).find(
+      (u) => u.name === 'shipshape-report.service',
+    )!.text
+  it('runs update --auto --yes after the report, with a longer timeout', () => {
+    const text = reportUnit(svc('apply'))
+    const exec = text.split('\n').filter((l) => l.startsWith('ExecStart='))
+    expect(exec).toHaveLength(2)
+    expect(exec[0]).toContain(' report ')
+    expect(exec[1]).toBe(`ExecStart=${NODE} ${CLI} --quiet update --auto --yes`)
+    expect(text).toContain('TimeoutStartSec=3h')
+  })
+  it('notify (or no service) runs the report alone: it lists newer images itself', () => {
+    for (const c of [svc('notify'), config()]) {
+      const text = reportUnit(c)
+      expect(text.split('\n').filter((l) => l.startsWith('ExecStart='))).toHaveLength(1)
+      expect(text).toContain('TimeoutStartSec=30min')
+      expect(text).toContain('# no service has update: apply')
+    }
+  })
+})
