@@ -9,7 +9,7 @@ import { lastUsedPath, watchStarts } from '../lib/schedule/events.js'
 import { childEnv, cliJob, jobCommand, summarizePrune, type JobName } from '../lib/schedule/jobs.js'
 import { hostLock, runJob, startScheduler, type Job } from '../lib/schedule/scheduler.js'
 
-const JOB_NAMES: readonly JobName[] = ['report', 'prune']
+const JOB_NAMES: readonly JobName[] = ['report', 'prune', 'update']
 
 /** One line per event on stdout: journald adds the time and keeps it. */
 const log = (line: string) => {
@@ -25,9 +25,9 @@ function makeJob(
   return {
     name,
     cron: config.schedule[name] ?? '',
-    // prune takes the host lock itself: here it only has to be free; the report (read-only)
-    // takes none, so the scheduler holds it for the run
-    lock: name === 'prune' ? 'check' : 'hold',
+    // prune and update take the host lock themselves: here it only has to be free; the report
+    // (read-only) takes none, so the scheduler holds it for the run
+    lock: name === 'report' ? 'hold' : 'check',
     run: cliJob({
       name,
       argv: jobCommand(name, {
@@ -75,7 +75,7 @@ function trapStop(onStop: (sig: NodeJS.Signals) => void, releaseSync: () => void
 export function scheduleCommand(): Command {
   return new Command('schedule')
     .description(
-      'Run the configured jobs (schedule.report, schedule.prune) on their cron expressions until stopped, and record container starts for prune’s least-recently-used rule',
+      'Run the configured jobs (schedule.report, schedule.prune, schedule.update) on their cron expressions until stopped, and record container starts for prune’s least-recently-used rule',
     )
     .option(
       '--once <job>',
@@ -86,7 +86,8 @@ export function scheduleCommand(): Command {
       [
         '',
         'Jobs (what the systemd timers run, as child processes): report = `shipshape --quiet report',
-        '--out <stateDir>/reports --notify`; prune = `shipshape prune --json` (applies with prune.apply: true).',
+        '--out <stateDir>/reports --notify`; prune = `shipshape prune --json` (applies with prune.apply: true);',
+        'update = `shipshape --quiet update --auto --yes` (services with update: apply).',
         'A firing is skipped while a job (this one or the other) still runs or another shipshape run holds the host lock.',
         'Log: one line per event on stdout (journald adds the time).',
         'Exit codes: 0 stopped by SIGTERM/SIGINT, 2 bad usage or config (no job configured),',

@@ -421,6 +421,9 @@ export const configSchema = z
       .strictObject({
         report: cronSchema.optional().describe('cron expression for the report'),
         prune: cronSchema.optional().describe('cron expression for prune'),
+        update: cronSchema
+          .optional()
+          .describe('cron expression for `update --auto --yes` (services with update: apply)'),
         timezone: z
           .string()
           .min(1)

@@ -12,7 +12,7 @@ import { KILL_GRACE_MS } from '../host/run.js'
 import { jobArgv } from '../systemd/render.js'
 import { oneLine } from './scheduler.js'
 
-export type JobName = 'report' | 'prune'
+export type JobName = 'report' | 'prune' | 'update'
 
 /** Most warning lines one run passes on to the log (the rest are counted). */
 const MAX_WARNINGS = 20
@@ -84,7 +84,8 @@ export function jobCommand(
 /**
  * The environment for a job's child: this process's, minus the secrets the config names that the
  * job has no use for — health-check passwords always, the webhook URL except for the report (its
- * notice). PITFALLS: every child inherits the environment.
+ * notice); update keeps the health-check passwords (it runs the checks). PITFALLS: every child
+ * inherits the environment.
  */
 export function childEnv(
   job: JobName,
@@ -93,6 +94,8 @@ export function childEnv(
 ): NodeJS.ProcessEnv {
   const env = { ...base }
   if (job !== 'report') delete env[config.notify.webhookEnv]
+  // update runs the services' health checks: their passwords stay for it
+  if (job === 'update') return env
   for (const c of [...Object.values(config.services), ...Object.values(config.assets)]) {
     if (c.health?.passwordEnv) delete env[c.health.passwordEnv]
   }

@@ -22,7 +22,7 @@ export { UNIT_NAMES, type Templates, type UnitName }
 export const ENABLE_TIMERS = 'systemctl enable --now shipshape-report.timer shipshape-prune.timer'
 export const ENABLE_SCHEDULE = 'systemctl enable --now shipshape-schedule.service'
 
-export type Job = 'report' | 'prune' | 'schedule'
+export type Job = 'report' | 'prune' | 'schedule' | 'update'
 
 export interface RenderOptions {
   /** absolute path of node (process.execPath) */
@@ -63,6 +63,9 @@ export function jobArgv(
       return [...base, 'prune', '--json']
     case 'schedule':
       return [...base, 'schedule']
+    case 'update':
+      // services with update: apply (the others are only listed); each update takes the lock
+      return [...base, '--quiet', 'update', '--auto', '--yes']
   }
 }
 
@@ -75,7 +78,7 @@ export function updateArgv(
   o: Pick<RenderOptions, 'nodePath' | 'cliPath' | 'config'>,
 ): string[] | null {
   if (!Object.values(o.config.services).some((s) => s.update === 'apply')) return null
-  return [o.nodePath, o.cliPath, '--quiet', 'update', '--auto', '--yes']
+  return jobArgv('update', o)
 }
 
 const HOME_DIRS = ['/home', '/root', '/run/user'] as const

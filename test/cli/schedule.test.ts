@@ -80,7 +80,7 @@ describe('shipshape schedule', { timeout: 30_000 }, () => {
     const { file } = await config('unknown', [])
     const r = await runCli(['--config', file, 'schedule', '--once', 'backup'])
     expect(r.code).toBe(2)
-    expect(r.stderr).toMatch(/--once: no job 'backup' \(fix: name one of: report, prune\)/)
+    expect(r.stderr).toMatch(/--once: no job 'backup' \(fix: name one of: report, prune, update\)/)
   })
 
   it('--once report with the engine down: the job’s exit code (3) and one outcome line', async () => {

@@ -347,6 +347,7 @@ describe('services, assets, schedule', () => {
       gpu: 'unknown',
       buildTimeout: 2 * 3600_000,
       commitPause: true,
+      update: 'off',
     })
     expect(ok.services.b).toEqual({
       container: 'b',
@@ -354,6 +355,7 @@ describe('services, assets, schedule', () => {
       gpu: 'unknown',
       buildTimeout: 2 * 3600_000,
       commitPause: true,
+      update: 'off',
     })
 
     const err = problemsOf(

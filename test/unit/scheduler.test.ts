@@ -419,6 +419,12 @@ describe('the jobs: the CLI as a child, as the systemd units run it', () => {
       SHIPSHAPE_WEBHOOK_URL: 'https://hooks.example/secret',
       APP_USER: 'me',
     })
+    // update runs the services' health checks: their passwords, not the webhook
+    expect(childEnv('update', config, base)).toEqual({
+      PATH: '/bin',
+      APP_PASSWORD: 'pw',
+      APP_USER: 'me',
+    })
   })
 
   it('summarizes prune JSON; passes warnings on; a failure carries the exit code and message', async () => {
