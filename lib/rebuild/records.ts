@@ -122,7 +122,8 @@ export interface BuildFiles {
    * files it ran with after its healthy update;
    * found-before-build: the files on disk before shipshape's first rebuild of the service, which
    * may already hold edits made since the image was built; matched-running: the same, and compose
-   * said their config is the one the running container was made from (config hash).
+   * said the compose files and .env make the config the running container was made from (config
+   * hash) — the Dockerfile is not in that hash and may have been edited since the build.
    */
   origin: 'built' | 'pulled' | 'found-before-build' | 'matched-running'
   /** compose services: how compose was called (files in order; the .env if there was one) */

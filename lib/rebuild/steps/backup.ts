@@ -93,7 +93,7 @@ export const backupStep: Step<RebuildContext> = {
       await j.note({ savedFromFiles: true })
       c.out.info(
         rec.origin === 'matched-running'
-          ? `no build files were saved for ${c.fromImageId.slice(7, 19)}: the files on disk match what runs (compose config hash) and are saved as its own`
+          ? `no build files were saved for ${c.fromImageId.slice(7, 19)}: the files found before this build are saved as its own; compose's config hash says the compose files are what runs (the Dockerfile is not in that hash)`
           : `no build files were saved for ${c.fromImageId.slice(7, 19)}: the files found before this build are saved as its own (edits made since it was built are in them)`,
       )
     }
