@@ -352,6 +352,26 @@ describe('backups (old-backup)', () => {
     expect(picked(p)).toEqual([['image', 'web:shipshape-prev-20250605T120000Z', 'old-backup', 100]])
   })
 
+  it('a prev tag on the very image (no labels): a backup of its repository, aged by its stamp', () => {
+    const p = plan({
+      images: [
+        // tagged 20 and 2 days ago, the image itself far older
+        image('p1', ['web:shipshape-prev-20250526T120000Z'], { createdAt: ago(90 * DAY) }),
+        image('p2', ['web:shipshape-prev-20250613T120000Z'], { createdAt: ago(90 * DAY) }),
+        // a prev tag beside a tag of its own: an image someone named, not a backup
+        image('p3', ['web:shipshape-prev-20250501T120000Z', 'web:v1'], {
+          createdAt: ago(90 * DAY),
+        }),
+      ],
+    })
+    const old = p.candidates.filter((c) => c.rule === 'old-backup').map((c) => c.name)
+    expect(old).toEqual(['web:shipshape-prev-20250526T120000Z'])
+    expect(reasonOf(p, 'web:shipshape-prev-20250526T120000Z')).toBe(
+      'image backup of web from 20d ago (backups go after 7d; a newer one stays)',
+    )
+    expect(p.candidates.some((c) => c.id === id('p3') && c.rule === 'old-backup')).toBe(false)
+  })
+
   it('are never taken by dangling, unused, old-tag or disk pressure; in use or held they stay', () => {
     const p = plan(
       {
