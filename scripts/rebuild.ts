@@ -4,7 +4,13 @@ import { createOutput } from '../lib/cli/output.js'
 import { table } from '../lib/cli/table.js'
 import { formatBytes, loadConfig } from '../lib/config/index.js'
 import { openEngine } from '../lib/docker/open.js'
-import { NeedsPersonError, RefusedError, RolledBackError, UsageError } from '../lib/errors.js'
+import {
+  NeedsPersonError,
+  RefusedError,
+  RolledBackError,
+  UnavailableError,
+  UsageError,
+} from '../lib/errors.js'
 import { checkStateDirs } from '../lib/host/private.js'
 import {
   runListBackups,
@@ -162,11 +168,16 @@ async function act(
   // --auto: the worst of its updates decides the exit code
   const failed = (result.checks ?? []).filter((c) => (c.exitCode ?? 0) !== 0)
   if (failed.length) {
-    const worst = Math.max(...failed.map((c) => c.exitCode ?? 1))
-    const what = failed.map((c) => `${c.service}: ${c.outcome} (${c.error ?? ''})`).join('; ')
-    if (worst === 5) throw new NeedsPersonError(`update --auto: ${what}`)
-    if (worst === 4) throw new RefusedError(`update --auto: ${what}`)
-    throw new RolledBackError(`update --auto: ${what}`)
+    // by severity, not by number: a person needed, then a rollback, the engine, a refusal, usage
+    const order = [5, 1, 3, 4, 2]
+    const rank = (code: number) => (order.includes(code) ? order.indexOf(code) : 1)
+    const worst = failed.map((c) => c.exitCode ?? 1).sort((a, b) => rank(a) - rank(b))[0] as number
+    const what = `update --auto: ${failed.map((c) => `${c.service}: ${c.outcome} (${c.error ?? ''})`).join('; ')}`
+    if (worst === 5) throw new NeedsPersonError(what)
+    if (worst === 3) throw new UnavailableError(what)
+    if (worst === 4) throw new RefusedError(what)
+    if (worst === 2) throw new UsageError(what)
+    throw new RolledBackError(what)
   }
 }
 

@@ -128,6 +128,8 @@ export interface RebuildFacts {
     restored: string[]
     replacedSavedIn: string | null
   }
+  /** rollback --restore-files: why the files were not written back (the rollback stands) */
+  restoreFailed?: string
   /** rebuild: sizes of the image before and after */
   size?: { beforeBytes: number; afterBytes: number | null; savedBytes: number | null }
 }

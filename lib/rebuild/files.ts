@@ -2,6 +2,7 @@
  * The build files of a run, between the disk, the run's copy (workDir) and the saved records
  * (records.ts): which files a compose call of the run uses, and what is saved when.
  */
+import { stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { ComposeTarget } from '../docker/compose.js'
 import type { RebuildContext } from './context.js'
@@ -9,6 +10,7 @@ import {
   diffBuildFiles,
   keptCompose,
   keptNames,
+  readBackupRecords,
   readBuildFiles,
   saveBuildFiles,
   type BuildFiles,
@@ -50,14 +52,43 @@ export async function saveRunFiles(
 export async function composeFor(c: RebuildContext, imageId: string): Promise<ComposeTarget> {
   const live = c.compose
   if (!live) throw new Error(`${c.service}: the compose project is unknown`)
-  const rec = await readBuildFiles(c.backupDir, c.service, imageId)
+  // a commit backup (shipshape-backup-) ran with the files of the image it was made from
+  let rec = await readBuildFiles(c.backupDir, c.service, imageId)
+  if (!rec) {
+    const source = (await readBackupRecords(c.stateDir, c.service)).find(
+      (r) => r.id === imageId && r.kind === 'commit',
+    )?.source
+    if (source) rec = await readBuildFiles(c.backupDir, c.service, source)
+  }
   const kept = rec ? keptCompose(c.backupDir, rec) : null
-  if (!rec || !kept) return live
-  const [file, ...extraFiles] = kept.files
-  const differ = (await diffBuildFiles(c.backupDir, rec))
-    .filter((d) => d.state !== 'same' && (d.role === 'compose' || d.role === 'env'))
-    .map((d) => d.path)
+  const missing = kept
+    ? (
+        await Promise.all(
+          [...kept.files, kept.envFile].map((f) =>
+            stat(f).then(
+              (s) => !s.isFile(),
+              () => true,
+            ),
+          ),
+        )
+      ).some(Boolean)
+    : true
+  if (!rec || !kept || missing) {
+    c.out.warn(
+      `${c.service}: ${rec ? `the build files saved with ${imageId.slice(7, 19)} are incomplete` : `no build files were saved with ${imageId.slice(7, 19)}`}: compose runs it with the files on disk`,
+    )
+    return live
+  }
+  // only for the message: a file that cannot be read is not a reason to stay down
+  const differ = await diffBuildFiles(c.backupDir, rec).then(
+    (ds) =>
+      ds
+        .filter((d) => d.state !== 'same' && (d.role === 'compose' || d.role === 'env'))
+        .map((d) => d.path),
+    () => ['(could not compare)'],
+  )
   c.facts.filesFrom = { imageId, origin: rec.origin, differ }
+  const [file, ...extraFiles] = kept.files
   return {
     ...live,
     file: file as string,

@@ -32,7 +32,13 @@ import {
 } from './context.js'
 import { judgeBuildSpace, judgeService } from './policy.js'
 import { composeConfigHash } from '../docker/compose.js'
-import { listBuildFiles, readBackupRecords, readBuildFiles, type BuildFiles } from './records.js'
+import {
+  listBuildFiles,
+  readBackupRecords,
+  readBuildFiles,
+  type BuildFileSource,
+  type BuildFiles,
+} from './records.js'
 import { rebuildSteps, rollbackSteps, updateSteps } from './steps/index.js'
 import { resolveTarget, serviceContainers } from './target.js'
 
@@ -323,6 +329,14 @@ async function prepare(
   const parsed = imageRef ? parseImageRef(imageRef) : null
   const noted = str(first.stamp)
   const stamp = noted && /^\d{8}T\d{6}Z$/.test(noted) ? noted : stampOf(now())
+  const notedFiles = first.filesToKeep
+  if (Array.isArray(notedFiles)) {
+    target.files = (notedFiles as { path?: unknown; role?: unknown }[]).flatMap((f) =>
+      typeof f.path === 'string' && typeof f.role === 'string'
+        ? [{ path: f.path, role: f.role as BuildFileSource['role'] }]
+        : [],
+    )
+  }
   const containers = Array.isArray(first.containers)
     ? (first.containers as { id: string; name: string }[])
     : target.containers.map((x) => ({ id: x.id, name: x.name }))
@@ -536,18 +550,15 @@ function finish(
     failedImage: f.failedImageId ?? null,
     ...(f.size ? { size: f.size } : {}),
     ...(f.files ? { files: f.files } : {}),
-    ...(f.filesFrom
-      ? {
-          warnings: [
-            ...p.base.warnings,
-            ...(f.filesFrom.differ.length
-              ? [
-                  `runs with the compose files saved with ${f.filesFrom.imageId.slice(7, 19)}; on disk ${f.filesFrom.differ.join(', ')} differ`,
-                ]
-              : []),
-          ],
-        }
-      : {}),
+    warnings: [
+      ...p.base.warnings,
+      ...(f.filesFrom?.differ.length
+        ? [
+            `runs with the compose files saved with ${f.filesFrom.imageId.slice(7, 19)}; on disk ${f.filesFrom.differ.join(', ')} differ`,
+          ]
+        : []),
+      ...(f.restoreFailed ? [`the build files were not written back: ${f.restoreFailed}`] : []),
+    ],
     journal: summary.journal,
     steps: summary.steps,
     ...(error ? { error: (error as Error).message } : {}),
@@ -668,7 +679,9 @@ export async function runRollback(
   if (p.refusals.length && !(p.prior && (opts.resume || opts.rollback))) refuse(name, 'rollback', p)
   const dirs = { stateDir: c.config.stateDir, backupDir: c.config.backupDir }
   const backups = await listBackups(c.engine, name, dirs)
-  p.ctx.restoreFiles = Boolean(opts.restoreFiles)
+  // a --resume does what the run it finishes was confirmed with
+  p.ctx.restoreFiles =
+    Boolean(opts.restoreFiles) || p.prior?.steps.get('retag')?.notes.restoreFiles === true
   if (!p.ctx.toImageId) {
     const runningNow = (await serviceContainers(p.ctx)).length
       ? (

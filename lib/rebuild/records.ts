@@ -123,9 +123,11 @@ export interface BuildFiles {
    * found-before-build: the files on disk before shipshape's first rebuild of the service, which
    * may already hold edits made since the image was built; matched-running: the same, and compose
    * said the compose files and .env make the config the running container was made from (config
-   * hash) — the Dockerfile is not in that hash and may have been edited since the build.
+   * hash) — the Dockerfile is not in that hash and may have been edited since the build;
+   * edited-since-run: compose's hash says the compose files or .env changed since the container
+   * was made (no better copy exists).
    */
-  origin: 'built' | 'pulled' | 'found-before-build' | 'matched-running'
+  origin: 'built' | 'pulled' | 'found-before-build' | 'matched-running' | 'edited-since-run'
   /** compose services: how compose was called (files in order; the .env if there was one) */
   compose: { project: string; cwd: string } | null
   entries: BuildFileEntry[]
@@ -145,16 +147,20 @@ export const buildFilesRoot = (backupDir: string, service: string) =>
 export const buildFilesDir = (backupDir: string, service: string, imageId: string) =>
   path.join(buildFilesRoot(backupDir, service), imageId.replace(/^sha256:/, ''))
 
-/** The kept names: basename, numbered when two share one (`docker-compose.yml`, `….2`). */
+/** The kept names: basename, numbered when two share one (`docker-compose.yml`, `….2`), unique. */
 export function keptNames(paths: string[]): string[] {
-  const seen = new Map<string, number>()
+  const used = new Set<string>()
   return paths.map((p) => {
     const base = path.basename(p) || 'file'
-    const n = (seen.get(base) ?? 0) + 1
-    seen.set(base, n)
-    return n === 1 ? base : `${base}.${n}`
+    let name = base
+    for (let n = 2; used.has(name); n++) name = `${base}.${n}`
+    used.add(name)
+    return name
   })
 }
+
+/** the copies sit in files/ of a record: no kept name can meet files.json or no.env */
+const FILES = 'files'
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 
@@ -187,7 +193,7 @@ export async function saveBuildFiles(o: {
   await mkdirDurable(path.dirname(dir), 0o700)
   const tmp = `${dir}.tmp-${process.pid}`
   await rm(tmp, { recursive: true, force: true })
-  await mkdirDurable(tmp, 0o700)
+  await mkdirDurable(path.join(tmp, FILES), 0o700)
   const found: { src: BuildFileSource; data: Buffer; mode: number }[] = []
   for (const f of o.files) {
     const from = f.from ?? f.path
@@ -201,7 +207,7 @@ export async function saveBuildFiles(o: {
   for (const [i, f] of found.entries()) {
     const kept = names[i] as string
     // a compose file or .env may hold passwords: the copy is root's alone
-    await writeFileDurable(path.join(tmp, kept), f.data, { mode: 0o600 })
+    await writeFileDurable(path.join(tmp, FILES, kept), f.data, { mode: 0o600 })
     entries.push({ path: f.src.path, kept, role: f.src.role, sha256: sha(f.data), mode: f.mode })
   }
   const rec: BuildFiles = {
@@ -256,7 +262,7 @@ export async function listBuildFiles(backupDir: string, service: string): Promis
 
 /** Where the record keeps its copy of an entry. */
 export const keptPath = (backupDir: string, rec: BuildFiles, e: BuildFileEntry) =>
-  path.join(buildFilesDir(backupDir, rec.service, rec.imageId), e.kept)
+  path.join(buildFilesDir(backupDir, rec.service, rec.imageId), FILES, e.kept)
 
 /** an empty file in every record: the --env-file of an image made with no .env */
 const NO_ENV = 'no.env'
@@ -317,40 +323,77 @@ export async function diffBuildFiles(backupDir: string, rec: BuildFiles): Promis
 }
 
 /**
- * Writes the record's files back where they were. The files on disk that differ are first
- * copied into `<build-files>/<service>/replaced-<stamp>/` (returned); a file the same as saved is
- * left alone. Each write is atomic (temp + rename) and keeps the disk file's mode.
+ * Writes the record's files back where they were. Every file is looked at first (a symbolic link
+ * or a missing directory where one goes stops it before anything is written); the files on disk
+ * that differ are copied into `<build-files>/<service>/replaced-<stamp>/files/` (by their kept
+ * names, listed in its files.json, `onAside` told before the first write); a file the same as
+ * saved is left alone. Each write is atomic (temp + rename) and keeps the disk file's mode.
  */
 export async function restoreBuildFiles(o: {
   backupDir: string
   rec: BuildFiles
   stamp: string
+  onAside?: (dir: string) => Promise<void>
 }): Promise<{ restored: string[]; asideDir: string | null }> {
   const diffs = await diffBuildFiles(o.backupDir, o.rec)
   const todo = o.rec.entries.filter((e) => diffs.find((d) => d.path === e.path)?.state !== 'same')
   if (!todo.length) return { restored: [], asideDir: null }
-  const aside = path.join(buildFilesRoot(o.backupDir, o.rec.service), `replaced-${o.stamp}`)
-  await mkdirDurable(aside, 0o700)
-  const names = keptNames(todo.map((e) => e.path))
-  const index: { path: string; kept: string; mode: number }[] = []
-  for (const [i, e] of todo.entries()) {
-    const disk = await readIf(e.path)
-    if (disk) {
-      const mode = ((await stat(e.path)).mode & 0o777) as number
-      await writeFileDurable(path.join(aside, names[i] as string), disk, { mode: 0o600 })
-      index.push({ path: e.path, kept: names[i] as string, mode })
-    }
-  }
-  await writeFileDurable(path.join(aside, 'files.json'), `${JSON.stringify(index, null, 2)}\n`)
-  const restored: string[] = []
   for (const e of todo) {
     const st = await lstat(e.path).catch(() => null)
     if (st?.isSymbolicLink()) {
       throw new Error(`${e.path} is a symbolic link now: not written through (restore it by hand)`)
     }
+    if (st && !st.isFile()) throw new Error(`${e.path} is not a regular file: nothing written`)
+    const dir = await stat(path.dirname(e.path)).catch(() => null)
+    if (!dir?.isDirectory()) {
+      throw new Error(`${path.dirname(e.path)} is not a directory now: nothing written`)
+    }
+  }
+  const aside = path.join(buildFilesRoot(o.backupDir, o.rec.service), `replaced-${o.stamp}`)
+  await o.onAside?.(aside)
+  await mkdirDurable(path.join(aside, FILES), 0o700)
+  const indexFile = path.join(aside, 'files.json')
+  const index: { path: string; kept: string; mode: number | null }[] = await readFile(
+    indexFile,
+    'utf8',
+  ).then(
+    (t) => JSON.parse(t) as { path: string; kept: string; mode: number | null }[],
+    () => [],
+  )
+  for (const e of todo) {
+    if (index.some((x) => x.path === e.path)) continue // a re-run: its first copy stands
+    const disk = await readIf(e.path)
+    let mode: number | null = null // null: there was no file (the undo removes what it made)
+    if (disk) {
+      mode = (await stat(e.path)).mode & 0o777
+      await writeFileDurable(path.join(aside, FILES, e.kept), disk, { mode: 0o600 })
+    }
+    index.push({ path: e.path, kept: e.kept, mode })
+    await writeFileDurable(indexFile, `${JSON.stringify(index, null, 2)}\n`)
+  }
+  const restored: string[] = []
+  for (const e of todo) {
+    const st = await lstat(e.path).catch(() => null)
     const mode = st ? st.mode & 0o777 : e.mode
     await writeFileDurable(e.path, await readFile(keptPath(o.backupDir, o.rec, e)), { mode })
     restored.push(e.path)
   }
   return { restored, asideDir: aside }
+}
+
+/** The undo of restoreBuildFiles: the files it replaced back in place, the ones it made removed. */
+export async function unrestoreBuildFiles(aside: string): Promise<void> {
+  const index = JSON.parse(await readFile(path.join(aside, 'files.json'), 'utf8')) as {
+    path: string
+    kept: string
+    mode: number | null
+  }[]
+  for (const e of index) {
+    if (e.mode === null) await rm(e.path, { force: true })
+    else {
+      await writeFileDurable(e.path, await readFile(path.join(aside, FILES, e.kept)), {
+        mode: e.mode,
+      })
+    }
+  }
 }

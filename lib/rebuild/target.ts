@@ -112,7 +112,10 @@ export async function originalComposeFile(file: string, backupDir?: string): Pro
   const root = path.join(backupDir, 'build-files') + path.sep
   if (!file.startsWith(root)) return file
   try {
-    const rec = JSON.parse(await readFile(path.join(path.dirname(file), 'files.json'), 'utf8')) as {
+    // <record>/files/<kept name>: the record's files.json is beside files/
+    const rec = JSON.parse(
+      await readFile(path.join(path.dirname(path.dirname(file)), 'files.json'), 'utf8'),
+    ) as {
       entries?: { path: string; kept: string }[]
     }
     return rec.entries?.find((e) => e.kept === path.basename(file))?.path ?? file

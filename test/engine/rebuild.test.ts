@@ -579,7 +579,9 @@ describeEngine('rebuild and rollback', (getEngine) => {
     expect(j.files.restored).toEqual([dockerfile])
     expect(await fs.readFile(dockerfile, 'utf8')).toMatch(/# build B\n$/)
     const aside = j.files.replacedSavedIn as string
-    expect(await fs.readFile(path.join(aside, 'Dockerfile'), 'utf8')).toMatch(/# build C\n$/)
+    expect(await fs.readFile(path.join(aside, 'files', 'Dockerfile'), 'utf8')).toMatch(
+      /# build C\n$/,
+    )
   })
 
   test('compose: a failing build touches nothing, exit 1', async ({ engine }) => {

@@ -2,7 +2,7 @@
  * records.ts against a temp dir (files only, no engine): build files saved whole, read back,
  * diffed against the disk and written back with the disk's files saved aside; backup records.
  */
-import { mkdtemp, readFile, rm, stat, writeFile, mkdir } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat, symlink, writeFile, mkdir } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -10,12 +10,14 @@ import { parseConfigHash } from '../../lib/docker/compose.js'
 import {
   diffBuildFiles,
   keptCompose,
+  keptNames,
   listBuildFiles,
   readBackupRecords,
   readBuildFiles,
   removeBackupRecord,
   restoreBuildFiles,
   saveBuildFiles,
+  unrestoreBuildFiles,
   writeBackupRecord,
 } from '../../lib/rebuild/records.js'
 
@@ -58,13 +60,13 @@ describe('build files', () => {
       ['Dockerfile', 'dockerfile'],
     ])
     const dir = path.join(backupDir, 'build-files', 'web', '1'.repeat(64))
-    expect((await stat(path.join(dir, 'Dockerfile'))).mode & 0o777).toBe(0o600)
+    expect((await stat(path.join(dir, 'files', 'Dockerfile'))).mode & 0o777).toBe(0o600)
     expect(rec.entries[1]?.mode).toBe(0o640)
     expect(await readBuildFiles(backupDir, 'web', id)).toEqual(rec)
     await writeFile(path.join(proj, 'Dockerfile'), 'FROM y\n')
     const again = await save()
     expect(again.savedAt).toBe(rec.savedAt)
-    expect(await readFile(path.join(dir, 'Dockerfile'), 'utf8')).toBe('FROM x\n# one\n')
+    expect(await readFile(path.join(dir, 'files', 'Dockerfile'), 'utf8')).toBe('FROM x\n# one\n')
     expect((await listBuildFiles(backupDir, 'web')).map((r) => r.imageId)).toEqual([id])
   })
 
@@ -72,7 +74,7 @@ describe('build files', () => {
     const rec = await save()
     const k = keptCompose(backupDir, rec)!
     expect(k.files).toHaveLength(1)
-    expect(k.files[0]).toMatch(/build-files\/web\/1+\/docker-compose\.yml$/)
+    expect(k.files[0]).toMatch(/build-files\/web\/1+\/files\/docker-compose\.yml$/)
     expect(await readFile(k.envFile, 'utf8')).toBe('')
   })
 
@@ -88,9 +90,35 @@ describe('build files', () => {
     expect(r.restored).toEqual([path.join(proj, 'Dockerfile')])
     expect(await readFile(path.join(proj, 'Dockerfile'), 'utf8')).toBe('FROM x\n# one\n')
     expect((await stat(path.join(proj, 'Dockerfile'))).mode & 0o777).toBe(0o640)
-    expect(await readFile(path.join(r.asideDir!, 'Dockerfile'), 'utf8')).toBe('FROM x\n# two\n')
+    expect(await readFile(path.join(r.asideDir!, 'files', 'Dockerfile'), 'utf8')).toBe(
+      'FROM x\n# two\n',
+    )
     // the compose file was the same: left alone
     expect((await diffBuildFiles(backupDir, rec)).every((x) => x.state === 'same')).toBe(true)
+  })
+
+  it('the undo puts back what the restore replaced and removes what it made', async () => {
+    const rec = await save()
+    await writeFile(path.join(proj, 'Dockerfile'), 'FROM x\n# two\n')
+    await rm(path.join(proj, 'docker-compose.yml'))
+    const r = await restoreBuildFiles({ backupDir, rec, stamp: '20261207T100002Z' })
+    expect(r.restored.sort()).toEqual(
+      [path.join(proj, 'Dockerfile'), path.join(proj, 'docker-compose.yml')].sort(),
+    )
+    await unrestoreBuildFiles(r.asideDir!)
+    expect(await readFile(path.join(proj, 'Dockerfile'), 'utf8')).toBe('FROM x\n# two\n')
+    await expect(stat(path.join(proj, 'docker-compose.yml'))).rejects.toThrow(/ENOENT/)
+  })
+
+  it('a symbolic link where a file goes stops the restore before anything is written', async () => {
+    const rec = await save()
+    await writeFile(path.join(proj, 'Dockerfile'), 'FROM x\n# two\n')
+    await rm(path.join(proj, 'docker-compose.yml'))
+    await symlink('/etc/hostname', path.join(proj, 'docker-compose.yml'))
+    await expect(restoreBuildFiles({ backupDir, rec, stamp: '20261207T100003Z' })).rejects.toThrow(
+      /symbolic link/,
+    )
+    expect(await readFile(path.join(proj, 'Dockerfile'), 'utf8')).toBe('FROM x\n# two\n')
   })
 
   it('a missing file on disk is named missing and written back', async () => {
@@ -121,6 +149,16 @@ describe('backup records', () => {
     expect(await readBackupRecords(state, 'other')).toEqual([])
     await removeBackupRecord(state, 'web', r.stamp, 'image')
     expect(await readBackupRecords(state, 'web')).toEqual([])
+  })
+})
+
+describe('keptNames', () => {
+  it('numbers names that meet, and never gives one twice', () => {
+    expect(keptNames(['/a/x', '/b/x', '/c/x.2'])).toEqual(['x', 'x.2', 'x.2.2'])
+    expect(keptNames(['/a/docker-compose.yml', '/a/Dockerfile'])).toEqual([
+      'docker-compose.yml',
+      'Dockerfile',
+    ])
   })
 })
 

@@ -69,6 +69,8 @@ export const backupStep: Step<RebuildContext> = {
       refWasId: c.refWasId,
       containers: c.containers,
       healthyBefore: c.healthyBefore,
+      // the build inputs as found now: a --resume copies and saves these, whatever the disk says then
+      filesToKeep: c.filesToKeep,
     })
     await holdImages(c)
     // <backupDir>/rebuild/<service>/<stamp>: every level it creates 0700 (backupDir itself too)
@@ -88,13 +90,19 @@ export const backupStep: Step<RebuildContext> = {
       const rec = await saveRunFiles(
         c,
         c.fromImageId,
-        c.configMatchesRunning ? 'matched-running' : 'found-before-build',
+        c.configMatchesRunning === true
+          ? 'matched-running'
+          : c.configMatchesRunning === false
+            ? 'edited-since-run'
+            : 'found-before-build',
       )
       await j.note({ savedFromFiles: true })
       c.out.info(
-        rec.origin === 'matched-running'
-          ? `no build files were saved for ${c.fromImageId.slice(7, 19)}: the files found before this build are saved as its own; compose's config hash says the compose files are what runs (the Dockerfile is not in that hash)`
-          : `no build files were saved for ${c.fromImageId.slice(7, 19)}: the files found before this build are saved as its own (edits made since it was built are in them)`,
+        rec.origin === 'edited-since-run'
+          ? `no build files were saved for ${c.fromImageId.slice(7, 19)}: the files found before this build are saved as its own, though compose's config hash says they were edited since it started (a way back runs them)`
+          : rec.origin === 'matched-running'
+            ? `no build files were saved for ${c.fromImageId.slice(7, 19)}: the files found before this build are saved as its own; compose's config hash says the compose files are what runs (the Dockerfile is not in that hash)`
+            : `no build files were saved for ${c.fromImageId.slice(7, 19)}: the files found before this build are saved as its own (edits made since it was built are in them)`,
       )
     }
     const created = c.now().toISOString()

@@ -114,6 +114,7 @@ export const retagStep: Step<RebuildContext> = {
       toImageId: c.toImageId,
       containers: c.containers,
       healthyBefore: c.healthyBefore,
+      restoreFiles: Boolean(c.restoreFiles),
     })
     if (!c.toImageId) throw new Error('no image to roll back to')
     await holdImages(c)

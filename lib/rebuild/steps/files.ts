@@ -4,13 +4,19 @@
  * rollback: the files saved with the image it went to, against the disk — shown, and with
  * --restore-files written back (the disk's files saved aside first).
  */
-import { readFile, rm } from 'node:fs/promises'
+import { rm } from 'node:fs/promises'
 import path from 'node:path'
-import { writeFileDurable } from '../../host/durable.js'
 import type { Step } from '../../runbook/types.js'
 import type { RebuildContext } from '../context.js'
 import { saveRunFiles } from '../files.js'
-import { buildFilesDir, diffBuildFiles, readBuildFiles, restoreBuildFiles } from '../records.js'
+import {
+  buildFilesDir,
+  diffBuildFiles,
+  keptPath,
+  readBuildFiles,
+  restoreBuildFiles,
+  unrestoreBuildFiles,
+} from '../records.js'
 
 export const keepFilesStep: Step<RebuildContext> = {
   id: 'keep-files',
@@ -38,6 +44,9 @@ export const keepFilesStep: Step<RebuildContext> = {
   },
 }
 
+/** Which saved files' diffs are printed: a compose file or .env may hold passwords. */
+const SHOWN_ROLES = new Set(['dockerfile', 'dockerignore'])
+
 export const restoreFilesStep: Step<RebuildContext> = {
   id: 'restore-files',
   title: 'Compare (and with --restore-files write back) the build files of the image',
@@ -57,7 +66,15 @@ export const restoreFilesStep: Step<RebuildContext> = {
     }
     const diffs = await diffBuildFiles(c.backupDir, rec)
     const changed = diffs.filter((d) => d.state !== 'same')
-    for (const d of changed) c.out.info(d.patch.trimEnd())
+    for (const d of changed) {
+      if (SHOWN_ROLES.has(d.role)) c.out.info(d.patch.trimEnd())
+      else {
+        const kept = rec.entries.find((e) => e.path === d.path)
+        c.out.info(
+          `${d.path} ${d.state === 'missing' ? 'is missing on disk' : 'differs'} (not shown: it may hold passwords; diff -u ${kept ? keptPath(c.backupDir, rec, kept) : '?'} ${d.path})`,
+        )
+      }
+    }
     c.out.info(
       changed.length
         ? `the build files saved with ${to.slice(7, 19)} (${rec.origin}) differ from the disk: ${changed.map((d) => d.path).join(', ')}`
@@ -66,11 +83,21 @@ export const restoreFilesStep: Step<RebuildContext> = {
     let restored: string[] = []
     let aside: string | null = null
     if (c.restoreFiles && changed.length) {
-      const r = await restoreBuildFiles({ backupDir: c.backupDir, rec, stamp: c.stamp })
-      restored = r.restored
-      aside = r.asideDir
-      await j.note({ aside })
-      c.out.info(`wrote back ${restored.join(', ')}; the files they replaced are in ${aside}`)
+      // the rollback itself passed its gate: a restore that cannot be done is said, not undone
+      try {
+        const r = await restoreBuildFiles({
+          backupDir: c.backupDir,
+          rec,
+          stamp: c.stamp,
+          onAside: (dir) => j.note({ aside: dir }),
+        })
+        restored = r.restored
+        aside = r.asideDir
+        c.out.info(`wrote back ${restored.join(', ')}; the files they replaced are in ${aside}`)
+      } catch (err) {
+        c.facts.restoreFailed = (err as Error).message
+        c.out.warn(`the build files were not written back: ${(err as Error).message}`)
+      }
     }
     c.facts.files = {
       imageId: to,
@@ -82,16 +109,6 @@ export const restoreFilesStep: Step<RebuildContext> = {
   },
   async undo(c, j) {
     const aside = j.data().aside
-    if (typeof aside !== 'string') return
-    const index = JSON.parse(await readFile(path.join(aside, 'files.json'), 'utf8')) as {
-      path: string
-      kept: string
-      mode?: number
-    }[]
-    for (const e of index) {
-      await writeFileDurable(e.path, await readFile(path.join(aside, e.kept)), {
-        mode: e.mode ?? 0o600,
-      })
-    }
+    if (typeof aside === 'string') await unrestoreBuildFiles(aside)
   },
 }

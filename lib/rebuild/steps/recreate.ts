@@ -89,13 +89,21 @@ export const recreateStep: Step<RebuildContext> = {
       const plan = planRecreate(raw, image, c.imageRef)
       // the old one's state before the first try (a re-run after a crash sees it stopped)
       const noted = j.data().wasRunning
-      const notedRestart = j.data().restart
+      // the policy before the aside one is set to restart=no: put back by the undo, and given to
+      // the new container (a re-run after a crash reads restart=no from the old one)
+      const restart = (j.data().restart as RestartPolicy | undefined) ?? restartPolicyOf(raw)
       await j.note({
         aside,
         wasRunning: typeof noted === 'boolean' ? noted : plan.wasRunning,
-        // the policy before the aside one is set to restart=no: put back by the undo
-        restart: notedRestart ?? restartPolicyOf(raw),
+        restart,
       })
+      plan.create.HostConfig = {
+        ...plan.create.HostConfig,
+        RestartPolicy: {
+          Name: restart.Name || 'no',
+          MaximumRetryCount: restart.MaximumRetryCount ?? 0,
+        },
+      }
       // the service is meant to run (the health gate decides): start the new one in any case
       plan.wasRunning = true
       await recreateContainer(c.engine, { name: old.name, oldId: old.id, aside, plan })
