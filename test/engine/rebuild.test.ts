@@ -356,7 +356,7 @@ describeEngine('rebuild and rollback', (getEngine) => {
       // both backups: the prev tag is on the very image that ran (same id, no labels added),
       // the commit is a labelled image
       const tags = await backupsOf(engine, a)
-      expect(tags).toHaveLength(2)
+      expect(tags, JSON.stringify(tags)).toHaveLength(2)
       expect(tags.some((t) => /:shipshape-prev-\d{8}T\d{6}Z$/.test(t))).toBe(true)
       expect(tags.some((t) => /:shipshape-backup-\d{8}T\d{6}Z$/.test(t))).toBe(true)
       const prev = tags.find((t) => t.includes('-prev-'))!

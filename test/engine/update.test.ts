@@ -93,7 +93,7 @@ if (!registryBinary() && !requireEngine()) {
         const port = await freePort()
         const ref = `${reg.host}/ssup${id}/web:stable`
         const project = `ssup${id}`
-        const svc = `web${id}`
+        const svc = `upweb${id}` // apart from rebuild.test.ts services: backups are found by service name
         const composeBin = version === 'v1' ? engine.composeV1Path : engine.composeV2Path
         cleanups.push(
           () => compose(engine, version, ['-p', project, 'down', '-t', '1'], { cwd: proj }),
