@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { afterEach, beforeAll, expect } from 'vitest'
+import { afterEach, beforeAll, expect, vi } from 'vitest'
 import { CLI, runCli, type CliResult } from '../cli/run.js'
 import { BUSYBOX_TAG, busyboxImage, compose, docker, dockerOk } from '../harness/fixtures.js'
 import type { PrivateEngine } from '../harness/engine.js'
@@ -73,6 +73,10 @@ interface Variant {
 }
 
 let seq = 0
+
+// most cases run compose v1 then v2, each through gates that hold health.stableFor: three
+// engine runs at once on a small machine take up to twice their time alone
+vi.setConfig({ testTimeout: 400_000 })
 
 describeEngine('rebuild and rollback', (getEngine) => {
   const apps: App[] = []

@@ -219,5 +219,5 @@ if (!registryBinary() && !requireEngine()) {
         expect(await idOf(engine, ref)).toBe(v1)
         expect(await page(port)).toBe('one')
       }
-    })
+    }, 600_000) // compose v1 then v2, each with builds, pushes and five gated runs
   })
