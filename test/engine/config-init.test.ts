@@ -340,10 +340,18 @@ describeEngine('config init', (getEngine) => {
     ])
 
     if (mount) {
-      // the proposed asset passes migrate-assets' whole preflight as written
+      // the proposed asset passes migrate-assets' whole preflight as written — on our mount:
+      // another engine run's rclone mount (CI runs them at once) may have been proposed, and be
+      // gone by now
+      const chosen = (parse(text).assets?.['app-media']?.mount ?? mount.mountDir) as string
+      let dryFile = file
+      if (chosen !== mount.mountDir) {
+        dryFile = path.join(tmp, 'generated-on-ours.yaml')
+        await fs.writeFile(dryFile, text.split(chosen).join(mount.mountDir))
+      }
       const dry = await cli([
         '--config',
-        file,
+        dryFile,
         '--json',
         'migrate-assets',
         'app-media',
