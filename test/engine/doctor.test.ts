@@ -310,8 +310,9 @@ describeEngine('doctor', (getEngine) => {
     expect(await fs.readdir(path.join(root, 'state'))).toEqual([])
     expect((await fs.readdir(root)).sort()).toEqual(['shipshape.yaml', 'state'])
     process.stderr.write(`doctor wall time on the private ${engine.kind} engine: ${r.ms} ms\n`)
-    // ~1.1 s here, most of it node loading the CLI and compose v1's python starting; a loose
-    // bound so a loaded CI machine does not flake, still far below one check's time limit (10 s)
-    expect(r.ms).toBeLessThan(5000)
+    // ~1.1 s alone, most of it node loading the CLI and compose v1's python starting; with three
+    // engine runs at once on two cores it took 6 s. What must hold is that no check ran into its
+    // time limit (10 s): the speed itself is the bench's to measure
+    expect(r.ms).toBeLessThan(10_000)
   })
 })
