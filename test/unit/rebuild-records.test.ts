@@ -3,6 +3,7 @@
  * diffed against the disk and written back with the disk's files saved aside; backup records.
  */
 import { mkdtemp, readFile, rm, stat, symlink, writeFile, mkdir } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -12,6 +13,7 @@ import {
   keptCompose,
   keptNames,
   listBuildFiles,
+  readIf,
   readBackupRecords,
   readBuildFiles,
   removeBackupRecord,
@@ -68,6 +70,16 @@ describe('build files', () => {
     expect(again.savedAt).toBe(rec.savedAt)
     expect(await readFile(path.join(dir, 'files', 'Dockerfile'), 'utf8')).toBe('FROM x\n# one\n')
     expect((await listBuildFiles(backupDir, 'web')).map((r) => r.imageId)).toEqual([id])
+  })
+
+  it('a build file that is a symbolic link (or a fifo) is not followed: left out', async () => {
+    await writeFile(path.join(root, 'secret'), 'root only\n')
+    await symlink(path.join(root, 'secret'), path.join(proj, '.env'))
+    await rm(path.join(proj, 'Dockerfile'))
+    execFileSync('mkfifo', [path.join(proj, 'Dockerfile')])
+    const rec = await save()
+    expect(rec.entries.map((e) => path.basename(e.path))).toEqual(['docker-compose.yml'])
+    expect(await readIf(path.join(proj, '.env'))).toBeNull()
   })
 
   it('compose from the copies; no .env saved → an empty one of its own', async () => {

@@ -10,8 +10,8 @@
  * still exists (a failed build, a plain container put back as it was). After a compose recreate the
  * old container is gone, and the commit is the only copy of its writable layer: kept.
  */
-import { copyFile, chmod, rm } from 'node:fs/promises'
-import { mkdirDurable } from '../../host/durable.js'
+import { rm } from 'node:fs/promises'
+import { mkdirDurable, writeFileDurable } from '../../host/durable.js'
 import type { Step } from '../../runbook/types.js'
 import { holdImages, releaseImages } from '../hold.js'
 import {
@@ -27,6 +27,7 @@ import { runCopies, saveRunFiles } from '../files.js'
 import {
   buildFilesDir,
   readBuildFiles,
+  readIf,
   removeBackupRecord,
   writeBackupRecord,
   type BackupRecord,
@@ -77,14 +78,9 @@ export const backupStep: Step<RebuildContext> = {
     await mkdirDurable(c.paths.workDir, 0o700)
     for (const f of runCopies(c)) {
       // a compose file or .env may carry passwords: the copy is root's alone
-      const copied = await copyFile(f.path, f.from as string).then(
-        () => true,
-        (e: NodeJS.ErrnoException) => {
-          if (e.code === 'ENOENT') return false
-          throw e
-        },
-      )
-      if (copied) await chmod(f.from as string, 0o600)
+      // read without following a link (records.ts readIf); the copy is root's alone
+      const data = await readIf(f.path)
+      if (data) await writeFileDurable(f.from as string, data, { mode: 0o600 })
     }
     if (!(await readBuildFiles(c.backupDir, c.service, c.fromImageId))) {
       const rec = await saveRunFiles(
