@@ -749,6 +749,31 @@ export async function runRollback(
   return run(p, ROLLBACK_OPERATION, rollbackSteps, 'switched', c.config, opts)
 }
 
+/** A result that ran no runbook (listed, checked): the shape's fields, empty. */
+function resultOf(
+  o: Pick<RebuildResult, 'schema' | 'service' | 'kind' | 'outcome'> & Partial<RebuildResult>,
+): RebuildResult {
+  const { schema, service, kind, outcome, ...rest } = o
+  // schema first in the JSON, as in every other result of the shape
+  return {
+    schema,
+    service,
+    kind,
+    outcome,
+    image: { ref: null, from: null, to: null },
+    backups: [],
+    log: null,
+    containers: [],
+    health: null,
+    timings: { buildMs: null, recreateMs: null, gateMs: null },
+    failedImage: null,
+    warnings: [],
+    journal: null,
+    steps: [],
+    ...rest,
+  }
+}
+
 export async function runListBackups(
   c: { config: Config; engine: Engine },
   name: string,
@@ -758,12 +783,11 @@ export async function runListBackups(
     stateDir: c.config.stateDir,
     backupDir: c.config.backupDir,
   })
-  return {
+  return resultOf({
     schema: ROLLBACK_SCHEMA,
     service: name,
     kind: service.compose ? 'compose' : 'container',
     outcome: 'listed',
-    image: { ref: null, from: null, to: null },
     backups,
     buildFiles: (await listBuildFiles(c.config.backupDir, name)).map((r) => ({
       imageId: r.imageId,
@@ -771,15 +795,7 @@ export async function runListBackups(
       origin: r.origin,
       files: r.entries.map((e) => e.path),
     })),
-    log: null,
-    containers: [],
-    health: null,
-    timings: { buildMs: null, recreateMs: null, gateMs: null },
-    failedImage: null,
-    warnings: [],
-    journal: null,
-    steps: [],
-  }
+  })
 }
 
 /** Asks the registry about `ref` against the image that runs: never pulls. */
@@ -876,23 +892,13 @@ export async function runUpdateCheck(
       }
     }
   }
-  return {
+  return resultOf({
     schema: UPDATE_SCHEMA,
     service: names.join(',') || '*',
     kind: 'compose',
     outcome: 'checked',
-    image: { ref: null, from: null, to: null },
-    backups: [],
-    log: null,
-    containers: [],
-    health: null,
-    timings: { buildMs: null, recreateMs: null, gateMs: null },
-    failedImage: null,
-    warnings: [],
-    journal: null,
-    steps: [],
     checks,
-  }
+  })
 }
 
 /**

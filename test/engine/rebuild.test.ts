@@ -15,7 +15,7 @@ import { CLI, runCli, type CliResult } from '../cli/run.js'
 import { BUSYBOX_TAG, busyboxImage, compose, docker, dockerOk } from '../harness/fixtures.js'
 import type { PrivateEngine } from '../harness/engine.js'
 import { describeEngine, engineTest as test } from '../harness/suite.js'
-import { freePort } from '../harness/net.js'
+import { freePort, waitUntil } from '../harness/net.js'
 
 /** What the app's /health says with the right credentials (null: no answer). */
 async function page(port: number, user: string, pass: string): Promise<string | null> {
@@ -242,14 +242,7 @@ describeEngine('rebuild and rollback', (getEngine) => {
     return a
   }
 
-  async function waitFor(ok: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-    const end = Date.now() + ms
-    while (Date.now() < end) {
-      if (await ok()) return
-      await new Promise((r) => setTimeout(r, 100))
-    }
-    throw new Error(`timed out waiting until ${what}`)
-  }
+  const waitFor = waitUntil
 
   const cli = (engine: PrivateEngine, a: App, args: string[]): Promise<CliResult> =>
     runCli(['--config', a.config, '--docker-host', engine.dockerHost, ...args], a.env, 300_000)

@@ -12,7 +12,7 @@ import { runCli, type CliResult } from '../cli/run.js'
 import { BUSYBOX_TAG, busyboxImage, compose, docker, dockerOk } from '../harness/fixtures.js'
 import type { PrivateEngine } from '../harness/engine.js'
 import { requireEngine } from '../harness/engine.js'
-import { freePort } from '../harness/net.js'
+import { freePort, waitUntil } from '../harness/net.js'
 import { registryBinary, startRegistry, type PrivateRegistry } from '../harness/registry.js'
 import { describeEngine, engineTest as test } from '../harness/suite.js'
 
@@ -27,14 +27,7 @@ async function page(port: number): Promise<string | null> {
   }
 }
 
-async function waitFor(ok: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms
-  while (Date.now() < end) {
-    if (await ok()) return
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  throw new Error(`timed out waiting until ${what}`)
-}
+const waitFor = waitUntil
 
 if (!registryBinary() && !requireEngine()) {
   plainTest.skip('update [SKIPPED: docker-registry is not installed]', () => {})

@@ -11,3 +11,17 @@ export function freePort(): Promise<number> {
     })
   })
 }
+
+/** Polls `ok` every 100 ms until it says true; throws naming `what` after `ms`. */
+export async function waitUntil(
+  ok: () => Promise<boolean>,
+  what: string,
+  ms = 20_000,
+): Promise<void> {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    if (await ok()) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`timed out waiting until ${what}`)
+}
