@@ -52,6 +52,7 @@ export function normalizeImage(raw: Raw): ImageSummary {
     sharedBytes: measured(raw.SharedSize),
     containers: measured(raw.Containers),
     labels: labels(raw.Labels),
+    parentId: str(raw.ParentId),
   }
 }
 
@@ -118,6 +119,7 @@ export function normalizeVolume(raw: Raw): VolumeSummary {
     sizeBytes: measured(usage.Size),
     refCount: measured(usage.RefCount),
     labels: labels(raw.Labels),
+    createdAt: isoOrNull(raw.CreatedAt),
   }
 }
 
@@ -236,5 +238,6 @@ export function normalizeImageDetails(raw: Raw): ImageDetails {
     cmd: strs(config.Cmd),
     labels: labels(config.Labels),
     healthcheck: test.length > 0 && test[0] !== 'NONE',
+    lastTagTime: isoOrNull(((raw.Metadata ?? {}) as Raw).LastTagTime),
   }
 }

@@ -25,6 +25,8 @@ export interface ImageSummary {
   /** Containers (running or stopped) using it; null when the engine did not count. */
   containers: number | null
   labels: Record<string, string>
+  /** ParentId: the local image it was built on (classic store, local builds); '' when none */
+  parentId?: string
 }
 
 export interface HistoryEntry {
@@ -66,6 +68,8 @@ export interface VolumeSummary {
   sizeBytes: number | null
   refCount: number | null
   labels: Record<string, string>
+  /** CreatedAt; null when the engine did not say */
+  createdAt?: string | null
 }
 
 export interface BuildCacheRecord {
@@ -138,4 +142,6 @@ export interface ImageDetails {
   labels: Record<string, string>
   /** a HEALTHCHECK other than NONE */
   healthcheck: boolean
+  /** Metadata.LastTagTime: when it was last tagged (pulled, built, tagged) on this host; null: unknown */
+  lastTagTime?: string | null
 }

@@ -25,6 +25,7 @@ import { isUnder, type MountEntry } from '../host/mountinfo.js'
 import { judgePrivate } from '../host/private.js'
 import { displayRemote } from '../host/rclone.js'
 import { showArgv } from '../host/run.js'
+import { journalCommands, journalProgress, RESUMABLE } from '../runbook/commands.js'
 import {
   isUnfinished,
   JournalError,
@@ -647,87 +648,7 @@ export async function checkLock(ctx: CheckContext): Promise<Check[]> {
 
 // --- journals ------------------------------------------------------------------------------------
 
-/** Runbook operations a person continues with --resume/--rollback, and the arg naming the target. */
-export const RESUMABLE: Record<string, { key: string }> = {
-  'migrate-assets': { key: 'asset' },
-  rebuild: { key: 'service' },
-  rollback: { key: 'service' },
-}
-
-export interface JournalCommands {
-  resume: string | null
-  rollback: string | null
-  /** one line for a person */
-  fix: string
-}
-
-/** Pure: the command lines that finish or undo an unfinished run. */
-export function journalCommands(
-  j: Pick<JournalState, 'file' | 'operation' | 'args' | 'steps'>,
-  o: { configFile?: string | null } = {},
-): JournalCommands {
-  const known = RESUMABLE[j.operation]
-  const target = known ? j.args[known.key] : undefined
-  if (j.operation === 'migrate-assets-finalize') {
-    const asset = typeof j.args.asset === 'string' ? j.args.asset : 'NAME'
-    return {
-      resume: null,
-      rollback: null,
-      fix: `no command finishes it (\`migrate-assets ${asset} --finalize\` takes no --resume and is refused while it is there): check the originals it names in ${j.file} are gone (their removal cannot be undone; the backups stay), then move the journal out of ${path.dirname(j.file)}`,
-    }
-  }
-  if (!known || typeof target !== 'string' || target === '') {
-    return {
-      resume: null,
-      rollback: null,
-      fix: `read ${j.file}: this shipshape version does not know how ${j.operation} runs are continued`,
-    }
-  }
-  const cmd = (flag: string) =>
-    showArgv([
-      'shipshape',
-      ...(o.configFile ? ['--config', o.configFile] : []),
-      j.operation,
-      target,
-      flag,
-    ])
-  const resume = cmd('--resume')
-  // rebuild/rollback refuse --rollback once the health gate passed: only finishing is left
-  const healthy =
-    (j.operation === 'rebuild' || j.operation === 'rollback') &&
-    j.steps.get('health')?.status === 'done'
-  if (healthy) {
-    return {
-      resume,
-      rollback: null,
-      fix: `\`${resume}\` to finish it (it had passed its health check: there is nothing to undo)`,
-    }
-  }
-  const rollback = cmd('--rollback')
-  return {
-    resume,
-    rollback,
-    fix: `\`${resume}\` to finish it, or \`${rollback}\` to undo it`,
-  }
-}
-
-/** Pure: where an unfinished run stopped, for a person. */
-export function journalProgress(j: Pick<JournalState, 'steps' | 'outcome' | 'plan'>): string {
-  const steps = [...j.steps.entries()]
-  const title = (id: string) => j.plan.find((s) => s.id === id)?.title ?? id
-  const broken = steps.filter(([, s]) => s.status === 'undo-failed' || s.status === 'failed')
-  if (j.outcome === 'needs-person') {
-    const u = steps.find(([, s]) => s.status === 'undo-failed') ?? broken.at(-1)
-    return `failed and could not fully roll back${u ? `: ${u[1].status === 'undo-failed' ? 'undo of' : 'step'} "${title(u[0])}" failed${u[1].error ? ` (${u[1].error})` : ''}` : ''}`
-  }
-  const open = steps.filter(([, s]) => s.status !== 'done' && s.status !== 'undone').at(-1)
-  const done = steps.filter(([, s]) => s.status === 'done').length
-  if (open) {
-    const what = open[1].status === 'undoing' ? 'while undoing' : 'in'
-    return `interrupted ${what} step "${title(open[0])}" (${done} of ${j.plan.length} steps done)`
-  }
-  return `interrupted after ${done} of ${j.plan.length} steps`
-}
+export { journalCommands, journalProgress, RESUMABLE }
 
 export async function checkJournals(ctx: CheckContext): Promise<Check[]> {
   const dir = journalDir(ctx.config.stateDir)

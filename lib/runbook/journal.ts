@@ -211,6 +211,14 @@ export async function findUnfinishedJournals(
   operation: string,
 ): Promise<JournalState[]> {
   checkOperation(operation)
+  return (await readJournals(stateDir, operation)).filter(isUnfinished)
+}
+
+/**
+ * Every journal in stateDir — of one operation (exactly) when given — finished or not, newest
+ * first. A foreign or empty file is skipped; one another user could have written is refused.
+ */
+export async function readJournals(stateDir: string, operation?: string): Promise<JournalState[]> {
   const dir = journalDir(stateDir)
   // nothing there yet: nothing to trust (read-only commands work without a stateDir)
   if (!(await checkPrivateDir(stateDir, 'stateDir'))) return []
@@ -224,7 +232,7 @@ export async function findUnfinishedJournals(
   }
   const mine = names
     .map((n) => ({ n, m: NAME.exec(n) }))
-    .filter(({ m }) => m?.[1] === operation)
+    .filter(({ m }) => m && (operation === undefined || m[1] === operation))
     .map(({ n }) => n)
   const states: JournalState[] = []
   for (const n of mine) {
@@ -237,7 +245,7 @@ export async function findUnfinishedJournals(
       if (e instanceof JournalError) continue // a foreign or empty file: not ours to resume
       throw e
     }
-    if (s.operation === operation && isUnfinished(s)) states.push(s)
+    if (operation === undefined || s.operation === operation) states.push(s)
   }
   return states.sort(
     (a, b) => b.startedAt.localeCompare(a.startedAt) || b.file.localeCompare(a.file),
