@@ -73,6 +73,8 @@ function buildInventory(seed: number): PruneInventory {
             'shipshape.backup.created': ago(age),
             'shipshape.backup.kind': kind,
           },
+          parentId: '',
+          arrivedAt: ago(age),
         })
       }
     }
@@ -101,6 +103,9 @@ function buildInventory(seed: number): PruneInventory {
       // shared layers: most images share a base with others
       sharedBytes: r() < 0.1 ? null : Math.floor(size * r() * 0.8),
       labels: keepLabel(r() < 0.03, { 'org.opencontainers.image.title': repo }),
+      // a few built on an earlier image (classic store), most pulled some time after their build
+      parentId: n % 40 === 1 && images.length ? pick(images).id : '',
+      arrivedAt: r() < 0.2 ? null : ago(int(age + 1)),
     })
     if (r() < 0.5) lastUsed[id] = ago(int(age + 1))
   }
@@ -131,7 +136,11 @@ function buildInventory(seed: number): PruneInventory {
       name: `vol${i}`,
       sizeBytes: r() < 0.1 ? null : int(2000) * MB,
       refCount: r() < 0.1 ? null : int(3),
-      labels: keepLabel(i % 30 === 0, {}),
+      labels: keepLabel(
+        i % 30 === 0,
+        i % 4 === 0 ? { 'com.docker.compose.project': `p${i % 12}` } : {},
+      ),
+      createdAt: ago(int(200) * DAY),
     })),
     buildCache: Array.from({ length: 400 }, (_, i) => ({
       id: `bc${i}`,
@@ -144,6 +153,11 @@ function buildInventory(seed: number): PruneInventory {
     // nearly full even after the other rules: the disk-pressure rule goes through every image
     disk: { usedBytes: 20_000_000 * MB, totalBytes: 20_400_000 * MB },
     lastUsed,
+    lastUsedVolumes: Object.fromEntries(
+      Array.from({ length: 60 }, (_, i) => [`vol${i * 2}`, ago(int(60) * DAY)]),
+    ),
+    configuredProjects: { p0: 'svc0', p3: 'svc3' },
+    pins: [{ values: [images[7]!.id, 'c3'], reason: 'named by an unfinished run' }],
     originals: Array.from({ length: 10 }, (_, i) => ({
       asset: `asset${i}`,
       path: `/opt/asset${i}.shipshape-20250101T000000Z`,
@@ -165,7 +179,9 @@ const policy: PrunePolicy = {
     images: ['postgres:*', 'registry.example:5000/team0/*'],
     labels: ['shipshape.keep=true'],
   },
+  danglingAfter: 7 * DAY,
   volumes: true,
+  volumesAfter: 30 * DAY,
   apply: false,
 }
 

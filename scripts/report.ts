@@ -7,6 +7,7 @@ import { buildReport, renderHuman, renderMarkdown, saveReport } from '../lib/rep
 import { ensureReportDir } from '../lib/report/growth.js'
 import { dropOldReports, engineDiskUse, noticeFor, sendWebhook } from '../lib/report/notify.js'
 import type { Report } from '../lib/report/types.js'
+import { lastUsedPath } from '../lib/schedule/events.js'
 
 const positiveInt = (v: string): number => {
   const n = Number(v)
@@ -71,6 +72,7 @@ export function reportCommand(): Command {
             configSource: source,
             dockerHost: g.dockerHost,
             deep: opts.deep,
+            ...(opts.out ? { recordUseFile: lastUsedPath(config.stateDir) } : {}),
             progress: (t) => spinner.update(t),
             warn: (w) => out.warn(w),
           })

@@ -413,8 +413,24 @@ export const configSchema = z
               .describe('label (key or key=value) that protects an image or container'),
           })
           .prefault({}),
-        volumes: z.boolean().default(false).describe('also remove unused volumes'),
-        apply: z.boolean().default(false).describe('apply the plan without --yes (timers)'),
+        danglingAfter: durationSchema
+          .prefault('7d')
+          .describe(
+            'dangling (untagged) images go only past this age (since built or last tagged here)',
+          ),
+        volumes: z
+          .boolean()
+          .default(false)
+          .describe('also remove volumes no container uses, past volumesAfter'),
+        volumesAfter: durationSchema
+          .prefault('30d')
+          .describe('a volume goes only when no container has used it for this long'),
+        apply: z
+          .boolean()
+          .default(false)
+          .describe(
+            'apply the plan without --yes when run without a TTY (the timer); an interactive prune still asks',
+          ),
       })
       .prefault({}),
     schedule: z

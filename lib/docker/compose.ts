@@ -16,9 +16,11 @@
  *   `com.docker.compose.project` label as it is.
  * - v1 cannot recreate on an engine past API 1.44 (see composeV1Env).
  */
+import path from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { UnavailableError, UsageError } from '../errors.js'
 import { runCaptured, runLogged, showArgv } from '../host/run.js'
+import { readIf } from '../rebuild/records.js'
 
 export interface ComposeCli {
   argv: string[]
@@ -229,6 +231,31 @@ export function defaultImageName(version: 'v1' | 'v2', project: string, service:
   // compose 1.29: get_project_name() normalises -p, Service.image_name strips leading _ and -
   const p = project.toLowerCase().replace(/[^-_a-z0-9]/g, '')
   return `${p.replace(/^[-_]+/, '')}_${service}`
+}
+
+/**
+ * The names compose may give the project of a compose file started without -p: its top-level
+ * `name:` (v2), COMPOSE_PROJECT_NAME in the .env beside it, and its directory's name as v1 and v2
+ * normalise it. Prune keeps the volumes of these projects. Files are read without following links.
+ */
+export async function composeProjectNames(file: string): Promise<string[]> {
+  const names = new Set<string>()
+  const base = path.basename(path.dirname(file)).toLowerCase()
+  names.add(base.replace(/[^-_a-z0-9]/g, '')) // v1
+  names.add(base.replace(/[^-_a-z0-9]/g, '').replace(/^[^a-z0-9]+/, '')) // v2
+  try {
+    const doc: unknown = parseYaml((await readIf(file).catch(() => null))?.toString('utf8') ?? '')
+    const name = (doc as { name?: unknown } | null)?.name
+    if (typeof name === 'string' && name) names.add(name)
+  } catch {
+    // not YAML: compose refuses it too
+  }
+  const env =
+    (await readIf(path.join(path.dirname(file), '.env')).catch(() => null))?.toString('utf8') ?? ''
+  const m = /^\s*COMPOSE_PROJECT_NAME\s*=\s*["']?([^"'\s#]+)/m.exec(env)
+  if (m?.[1]) names.add(m[1].toLowerCase())
+  names.delete('')
+  return [...names].sort()
 }
 
 // --- calls -------------------------------------------------------------------------------------

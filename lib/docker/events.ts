@@ -112,6 +112,89 @@ function describe(err: unknown): string {
   return e?.json?.message ?? e?.code ?? e?.message ?? String(err)
 }
 
+/**
+ * Each container (running or stopped): its image, when it last started, its named volumes and
+ * until when it used them (a running one: now; a stopped one: when it stopped).
+ */
+export async function containerUses(
+  engine: Engine,
+  now: Date,
+): Promise<{ imageId: string; startedAt: Date; volumes: string[]; usedUntil: Date }[]> {
+  const out: { imageId: string; startedAt: Date; volumes: string[]; usedUntil: Date }[] = []
+  for (const c of await engine.listContainers()) {
+    const raw = await engine.inspectContainerRaw(c.id)
+    if (!raw) continue // removed meanwhile
+    const started = Date.parse(raw.State?.StartedAt ?? '')
+    if (!Number.isFinite(started) || started <= 0) continue
+    const finished = Date.parse(raw.State?.FinishedAt ?? '')
+    const running = raw.State?.Running === true
+    const until = running
+      ? now.getTime()
+      : Math.max(started, Number.isFinite(finished) ? finished : 0)
+    const imageId = str(raw.Image) ?? c.imageId
+    const volumes = c.mounts.filter((m) => m.type === 'volume' && m.name).map((m) => m.name!)
+    if (imageId)
+      out.push({ imageId, startedAt: new Date(started), volumes, usedUntil: new Date(until) })
+  }
+  return out
+}
+
+/** A raw event → a named volume mounted (at a container's start), or null. */
+export function parseVolumeMount(raw: unknown): { name: string; time: Date } | null {
+  if (!raw || typeof raw !== 'object') return null
+  const e = raw as Record<string, unknown>
+  const actor = (e.Actor ?? {}) as { ID?: unknown }
+  if (e.Type !== 'volume' || e.Action !== 'mount') return null
+  const name = str(actor.ID)
+  if (!name) return null
+  const nano = typeof e.timeNano === 'number' ? e.timeNano : null
+  const secs = typeof e.time === 'number' ? e.time : null
+  const ms = nano !== null ? Math.floor(nano / 1e6) : secs !== null ? secs * 1000 : null
+  return ms === null ? null : { name, time: new Date(ms) }
+}
+
+/**
+ * Container starts and volume mounts the engine reports between since and until (the engine keeps
+ * a bounded backlog of recent events: what is older is lost, the start times above remain).
+ */
+export async function usesSince(
+  engine: Engine,
+  since: Date,
+  until: Date,
+): Promise<{ starts: ContainerStart[]; mounts: { name: string; time: Date }[] }> {
+  const sec = (d: Date) => Math.floor(d.getTime() / 1000)
+  const opts = {
+    since: sec(since),
+    until: sec(until),
+    filters: JSON.stringify({ type: ['container', 'volume'], event: ['start', 'mount'] }),
+  }
+  const stream = (await engine.api.getEvents(opts)) as Readable
+  const starts: ContainerStart[] = []
+  const mounts: { name: string; time: Date }[] = []
+  let buf = ''
+  stream.setEncoding('utf8')
+  for await (const chunk of stream) {
+    buf += chunk as string
+    let nl: number
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl).trim()
+      buf = buf.slice(nl + 1)
+      if (!line) continue
+      let raw: unknown
+      try {
+        raw = JSON.parse(line)
+      } catch {
+        continue
+      }
+      const st = parseContainerStart(raw)
+      if (st) starts.push(st)
+      const m = parseVolumeMount(raw)
+      if (m) mounts.push(m)
+    }
+  }
+  return { starts, mounts }
+}
+
 /** When each container (running or stopped) last started, as the engine remembers it. */
 export async function containerStartTimes(
   engine: Engine,

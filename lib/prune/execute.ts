@@ -1,6 +1,6 @@
 /**
  * Carries out a prune plan against the engine: containers first (their images may go next), then
- * tags and images, volumes, the build cache, the kept originals. Each kind's removals run a few at
+ * tags and images (children before their parents), volumes, the build cache, the kept originals. Each kind's removals run a few at
  * a time; one failure (an image that came into use, a container started meanwhile) is recorded and
  * the rest go on. Nothing here decides what goes: the plan did (plan.ts).
  *
@@ -96,8 +96,29 @@ export async function executePlan(
   const images = await engine.listImages()
   const tagsOf = new Map(images.map((i) => [i.id, i.tags.filter((t) => t !== '<none>:<none>')]))
   const limit = pLimit(Math.max(1, o.concurrency ?? 4))
+  // images in waves, deepest first: a child before the image it is built on (an image with
+  // children cannot be removed), never both at once
+  const parentOf = new Map(images.map((i) => [i.id, i.parentId ?? '']))
+  const depth = (id: string): number => {
+    let d = 0
+    for (let p = parentOf.get(id); p && d < 1000; p = parentOf.get(p)) d++
+    return d
+  }
+  const waves: Candidate[][] = []
   for (const kind of ORDER) {
     const batch = candidates.filter((c) => c.kind === kind)
+    if (kind !== 'image') {
+      waves.push(batch)
+      continue
+    }
+    const byDepth = new Map<number, Candidate[]>()
+    for (const c of batch) {
+      const d = depth(c.id)
+      byDepth.set(d, [...(byDepth.get(d) ?? []), c])
+    }
+    for (const d of [...byDepth.keys()].sort((a, b) => b - a)) waves.push(byDepth.get(d)!)
+  }
+  for (const batch of waves) {
     await Promise.all(
       batch.map((c) =>
         limit(async () => {

@@ -10,7 +10,10 @@ import type { Engine } from '../docker/engine.js'
 import type { DiskUsage } from '../docker/types.js'
 import { finalizeBlocker, findKeptOriginals, foreignOriginal } from '../assets/finalize.js'
 import { measureDir } from '../report/paths.js'
-import { lastUsedPath, readLastUsed } from '../schedule/events.js'
+import { composeProjectNames } from '../docker/compose.js'
+import { readJournals, type JournalState } from '../runbook/journal.js'
+import { lastUsedPath, readLastUsedDoc } from '../schedule/events.js'
+import { journalPins } from './pins.js'
 import type { PruneInventory, PruneOriginal } from './types.js'
 
 /** The engine's own accounting of its disk use: layers, writable layers, volumes, build cache. */
@@ -69,12 +72,28 @@ export async function gatherPruneInventory(
   now: Date,
   warn: (line: string) => void = () => {},
 ): Promise<{ inventory: PruneInventory; usage: DiskUsage }> {
-  const [usage, disk, lastUsed, kept] = await Promise.all([
+  const [usage, disk, lastUsed, kept, journals, configuredProjects] = await Promise.all([
     engine.diskUsage(),
     engineDisk(engine),
-    readLastUsed(lastUsedPath(config.stateDir), warn),
+    readLastUsedDoc(lastUsedPath(config.stateDir), warn),
     originals(config, now),
+    readJournals(config.stateDir).catch((err: Error) => {
+      // a dry run still plans (a real run refuses: checkStateDirs)
+      warn(`the journals could not be read (${err.message}): what unfinished runs need is unknown`)
+      return [] as JournalState[]
+    }),
+    projectsOfServices(config),
   ])
+  // when each image came to this host (pulled, built, tagged): Metadata.LastTagTime
+  const arrived = new Map<string, string | null>()
+  await Promise.all(
+    usage.images.map((i) =>
+      limitInspect(async () => {
+        const d = await engine.inspectImage(i.id).catch(() => null)
+        arrived.set(i.id, d?.lastTagTime ?? null)
+      }),
+    ),
+  )
   // when did each stopped container stop: one inspect each, a few at a time
   const limit = pLimit(8)
   const finished = new Map<string, string | null>()
@@ -102,6 +121,8 @@ export async function gatherPruneInventory(
         sizeBytes: i.sizeBytes,
         sharedBytes: i.sharedBytes,
         labels: i.labels,
+        parentId: i.parentId ?? '',
+        arrivedAt: arrived.get(i.id) ?? null,
       })),
       containers: usage.containers.map((c) => ({
         id: c.id,
@@ -118,6 +139,7 @@ export async function gatherPruneInventory(
         sizeBytes: v.sizeBytes,
         refCount: v.refCount,
         labels: v.labels,
+        createdAt: v.createdAt ?? null,
       })),
       buildCache: usage.buildCache.map((b) => ({
         id: b.id,
@@ -128,7 +150,10 @@ export async function gatherPruneInventory(
         lastUsedAt: b.lastUsedAt,
       })),
       disk,
-      lastUsed,
+      lastUsed: lastUsed.images,
+      lastUsedVolumes: lastUsed.volumes,
+      configuredProjects,
+      pins: journalPins(journals, null),
       originals: kept,
     },
   }
@@ -140,4 +165,18 @@ async function duBytes(dir: string): Promise<number> {
   } catch {
     return 0
   }
+}
+
+const limitInspect = pLimit(8)
+
+/** compose project → a configured service of it: the names compose would give the project. */
+async function projectsOfServices(config: Config): Promise<Record<string, string>> {
+  const out: Record<string, string> = {}
+  for (const [name, svc] of Object.entries(config.services).sort(([a], [b]) =>
+    a.localeCompare(b),
+  )) {
+    if (!svc.compose) continue
+    for (const p of await composeProjectNames(svc.compose)) out[p] ??= name
+  }
+  return out
 }

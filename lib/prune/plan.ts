@@ -51,6 +51,7 @@ const KIND_ORDER: CandidateKind[] = [
   'original',
 ]
 const STOPPED = new Set(['exited', 'created', 'dead'])
+const COMPOSE_PROJECT = 'com.docker.compose.project'
 const BACKUP_PREFIXES = [PREV_PREFIX, COMMIT_PREFIX, HOLD_PREFIX]
 /** the container a recreate keeps aside (lib/docker/recreate.ts asideName) */
 const ASIDE = /-shipshape-old-[A-Za-z0-9_.-]+$/
@@ -154,6 +155,8 @@ interface ImageFacts {
   unique: number
   /** the hold tag, when a rebuild or rollback holds it */
   held: string | null
+  /** why an unfinished run (or the last rollback) still needs it */
+  pinned: string | null
   protectedBy: string | null
   backup: { service: string; kind: 'image' | 'commit'; created: number | null } | null
   /** containers that stay */
@@ -187,6 +190,17 @@ export function planPrune(inv: PruneInventory, policy: PrunePolicy, now: Date): 
   const protectLabel = (labels: Record<string, string>): string | null =>
     policy.protect.labels.find((l) => labelMatches(labels, l)) ?? null
   const globs = policy.protect.images.map((g) => ({ g, re: globRegExp(g) }))
+  // what unfinished runs (and the last rollbacks) name: never pruned
+  const pinReason = new Map<string, string>()
+  for (const p of inv.pins)
+    for (const v of p.values) if (!pinReason.has(v)) pinReason.set(v, p.reason)
+  const pinOf = (values: string[]): string | null => {
+    for (const v of values) {
+      const r = pinReason.get(v)
+      if (r !== undefined) return r
+    }
+    return null
+  }
 
   // 1. stopped containers
   const removedContainers = new Set<string>()
@@ -198,7 +212,10 @@ export function planPrune(inv: PruneInventory, policy: PrunePolicy, now: Date): 
     const name = containerName(c)
     const base = { kind: 'container' as const, name, id: c.id }
     const label = protectLabel(c.labels)
-    if (label) {
+    const pinned = pinOf([c.id, name])
+    if (pinned) {
+      kept.push({ ...base, reason: pinned })
+    } else if (label) {
       kept.push({ ...base, reason: `protected by the label ${label}` })
     } else if (ASIDE.test(name)) {
       kept.push({ ...base, reason: 'kept aside by a rebuild: its undo puts it back' })
@@ -243,12 +260,17 @@ export function planPrune(inv: PruneInventory, policy: PrunePolicy, now: Date): 
       const freedBy = freed.get(img.id) ?? []
       const recorded = timeOf(inv.lastUsed[img.id])
       const created = timeOf(img.createdAt)
+      const arrived = timeOf(img.arrivedAt)
+      // with no recorded use, an image counts as used when it came to this host (pulled, built,
+      // tagged), not when it was built upstream: yesterday's pull of a year-old image is new here
       let lastUse =
         recorded !== null
           ? { at: recorded, text: `last used ${ago(recorded)}` }
-          : created !== null
-            ? { at: created, text: `created ${ago(created)}, no recorded use` }
-            : null
+          : arrived !== null && (created === null || arrived >= created)
+            ? { at: arrived, text: `pulled or tagged here ${ago(arrived)}, no recorded use` }
+            : created !== null
+              ? { at: created, text: `created ${ago(created)}, no recorded use` }
+              : null
       // a container that goes in this plan was a use of its image too: the latest of them counts
       for (const c of freedBy) {
         const stop = timeOf(c.finishedAt) ?? timeOf(c.createdAt)
@@ -262,6 +284,7 @@ export function planPrune(inv: PruneInventory, policy: PrunePolicy, now: Date): 
         name: (service !== undefined ? backupTag : undefined) ?? tags[0] ?? shortId(img.id),
         unique: uniqueBytes(img),
         held: tags.find((r) => tagOf(r).startsWith(HOLD_PREFIX)) ?? null,
+        pinned: pinOf([img.id, ...tags]),
         protectedBy: glob
           ? `protected by protect.images ${glob}`
           : label
@@ -288,9 +311,11 @@ export function planPrune(inv: PruneInventory, policy: PrunePolicy, now: Date): 
   const guard = (f: ImageFacts): string | null =>
     f.held
       ? `held by a running rebuild or rollback (${f.held})`
-      : f.users.length
-        ? `in use by ${names(f.users, true)}`
-        : f.protectedBy
+      : f.pinned
+        ? f.pinned
+        : f.users.length
+          ? `in use by ${names(f.users, true)}`
+          : f.protectedBy
   const freedNote = (f: ImageFacts): string =>
     f.freedBy.length
       ? `; no container left once ${names(f.freedBy, false)} ${f.freedBy.length === 1 ? 'goes' : 'go'} (this plan)`
@@ -353,13 +378,20 @@ export function planPrune(inv: PruneInventory, policy: PrunePolicy, now: Date): 
     if (f.backup) continue
     if (!f.img.tags.length) {
       const why = guard(f)
-      const created = timeOf(f.img.createdAt)
+      // dangling since at least when it was built or last tagged here: a rollback's untagged
+      // newer build, a failed build left for inspection stay danglingAfter
+      const since = Math.max(timeOf(f.img.createdAt) ?? 0, timeOf(f.img.arrivedAt) ?? 0) || null
       if (why) keepImage(f, why)
-      else {
+      else if (since === null || t - since <= policy.danglingAfter) {
+        keepImage(
+          f,
+          `dangling, but ${since === null ? 'of unknown age' : `built or tagged here ${ago(since)}`} (dangling images go after ${formatDuration(policy.danglingAfter)})`,
+        )
+      } else {
         takeImage(
           f,
           'dangling-image',
-          `dangling (no tag) and no container uses it${created !== null ? `; created ${ago(created)}` : ''}${freedNote(f)}`,
+          `dangling (no tag), built or tagged here ${ago(since)} (dangling images go after ${formatDuration(policy.danglingAfter)}), no container uses it${freedNote(f)}`,
         )
       }
       continue
@@ -445,6 +477,36 @@ export function planPrune(inv: PruneInventory, policy: PrunePolicy, now: Date): 
     }
   }
 
+  // a parent image goes only with every image built on it: the engine refuses to remove one
+  // that has children ("has dependent child images"); execute.ts removes children first
+  const factsById = new Map(facts.map((f) => [f.img.id, f]))
+  const children = new Map<string, string[]>()
+  for (const f of facts) {
+    if (!f.img.parentId || !factsById.has(f.img.parentId)) continue
+    const list = children.get(f.img.parentId)
+    if (list) list.push(f.img.id)
+    else children.set(f.img.parentId, [f.img.id])
+  }
+  const stayingChild = (id: string): ImageFacts | null => {
+    const c = (children.get(id) ?? []).find((x) => !taken.has(x))
+    return c === undefined ? null : (factsById.get(c) ?? null)
+  }
+  for (let changed = true; changed;) {
+    changed = false
+    for (let i = candidates.length - 1; i >= 0; i--) {
+      const c = candidates[i]!
+      const child = c.kind === 'image' ? stayingChild(c.id) : null
+      if (!child) continue
+      candidates.splice(i, 1)
+      taken.delete(c.id)
+      changed = true
+      keepImage(
+        factsById.get(c.id)!,
+        `the image ${child.name} is built on it and stays (an image with children cannot be removed)`,
+      )
+    }
+  }
+
   // 6. build cache above buildCacheKeep; shared records count for nothing, as in
   // `docker system df`: their bytes are image layers, and removing them frees none
   let buildCacheKeepBytes: number | null = null
@@ -474,23 +536,54 @@ export function planPrune(inv: PruneInventory, policy: PrunePolicy, now: Date): 
     })
   }
 
-  // 8. volumes, only when opted in
+  // 8. volumes, only when opted in, past volumesAfter of disuse. A compose project's volumes stay
+  // while the project has a configured service or any container: `compose down` keeps them for
+  // the next `up` (a database's data); Docker 23+ prunes only anonymous volumes for that reason.
   if (policy.volumes) {
+    const projectContainer = new Map<string, string>()
+    for (const c of [...inv.containers].sort((a, b) => cmp(containerName(a), containerName(b)))) {
+      const p = c.labels[COMPOSE_PROJECT]
+      if (p && !projectContainer.has(p)) projectContainer.set(p, containerName(c))
+    }
+    const volumesAfter = formatDuration(policy.volumesAfter)
     for (const v of [...inv.volumes].sort((a, b) => cmp(a.name, b.name))) {
       const base = { kind: 'volume' as const, name: v.name, id: v.name }
       const label = protectLabel(v.labels)
-      if (v.refCount === null) {
-        kept.push({ ...base, reason: 'the engine did not count its containers: unknown, kept' })
-      } else if (v.refCount > 0) {
-        kept.push({ ...base, reason: `in use by ${plural(v.refCount, 'container')}` })
-      } else if (label) {
-        kept.push({ ...base, reason: `protected by the label ${label}` })
-      } else {
+      const project = v.labels[COMPOSE_PROJECT]
+      const recorded = timeOf(inv.lastUsedVolumes[v.name])
+      const created = timeOf(v.createdAt)
+      const use =
+        recorded !== null && (created === null || recorded >= created)
+          ? { at: recorded, text: `last used ${ago(recorded)}` }
+          : created !== null
+            ? { at: created, text: `created ${ago(created)}, no recorded use` }
+            : null
+      const pinned = pinOf([v.name])
+      const why =
+        v.refCount === null
+          ? 'the engine did not count its containers: unknown, kept'
+          : v.refCount > 0
+            ? `in use by ${plural(v.refCount, 'container')}`
+            : label
+              ? `protected by the label ${label}`
+              : pinned
+                ? pinned
+                : project && inv.configuredProjects[project]
+                  ? `its compose project ${project} has the configured service ${inv.configuredProjects[project]} (a \`compose up\` uses it again)`
+                  : project && projectContainer.has(project)
+                    ? `its compose project ${project} still has the container ${projectContainer.get(project)}`
+                    : use === null
+                      ? 'no known time of creation or use: kept'
+                      : t - use.at <= policy.volumesAfter
+                        ? `no container uses it, but ${use.text} (volumes go after ${volumesAfter} of disuse)`
+                        : null
+      if (why) kept.push({ ...base, reason: why })
+      else {
         candidates.push({
           ...base,
           sizeBytes: v.sizeBytes ?? 0,
           rule: 'unused-volume',
-          reason: 'no container (running or stopped) uses it; prune.volumes is on',
+          reason: `no container uses it, ${use!.text} (volumes go after ${volumesAfter} of disuse; prune.volumes is on)`,
         })
       }
     }
@@ -522,7 +615,7 @@ export function planPrune(inv: PruneInventory, policy: PrunePolicy, now: Date): 
     let projected = usedBytes - plannedBytes()
     if (totalBytes > 0 && projected / totalBytes > policy.diskThreshold) {
       const lru = facts
-        .filter((f) => !f.backup && !taken.has(f.img.id) && !guard(f))
+        .filter((f) => !f.backup && !taken.has(f.img.id) && !guard(f) && f.img.tags.length)
         // an image with no known time goes last: nothing says it is the least recently used
         .sort(
           (a, b) =>
@@ -531,6 +624,7 @@ export function planPrune(inv: PruneInventory, policy: PrunePolicy, now: Date): 
       const superseded = new Set<string>()
       for (const f of lru) {
         if (projected / totalBytes <= policy.diskThreshold) break
+        if (stayingChild(f.img.id)) continue
         // its untag candidates give way to removing the whole image
         superseded.add(f.img.id)
         taken.add(f.img.id)

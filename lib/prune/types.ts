@@ -16,6 +16,10 @@ export interface PruneImage {
   /** bytes shared with other images (null: not computed) — size − shared is what removal frees */
   sharedBytes: number | null
   labels: Record<string, string>
+  /** the local image it was built on ('' when none): a parent goes only after its children */
+  parentId: string
+  /** when it was last tagged — pulled, built, tagged — on this host (Metadata.LastTagTime); null: unknown */
+  arrivedAt: string | null
 }
 
 export interface PruneContainer {
@@ -37,6 +41,17 @@ export interface PruneVolume {
   /** containers (running or stopped) using it; null when the engine did not count */
   refCount: number | null
   labels: Record<string, string>
+  createdAt: string | null
+}
+
+/**
+ * Things a run still needs: the values an unfinished journal (or the last rollback of a service)
+ * names — image ids and tags, container ids and names. What matches one is never pruned.
+ */
+export interface PrunePin {
+  values: string[]
+  /** why it stays, with the command that finishes the run when there is one */
+  reason: string
 }
 
 export interface PruneBuildCache {
@@ -65,8 +80,13 @@ export interface PruneInventory {
   buildCache: PruneBuildCache[]
   /** the filesystem of the engine's data root; null when unknown (remote engine) */
   disk: { usedBytes: number; totalBytes: number } | null
-  /** image id → last time a container of it started (recorded by `schedule`); ISO */
+  /** image id → last time a container of it started (recorded by `schedule` and the report); ISO */
   lastUsed: Record<string, string>
+  /** volume name → last time a container using it was seen running or stopped; ISO */
+  lastUsedVolumes: Record<string, string>
+  /** compose project → a configured service of it (config.services): its volumes stay */
+  configuredProjects: Record<string, string>
+  pins: PrunePin[]
   originals: PruneOriginal[]
 }
 

@@ -6,6 +6,7 @@ import { checkUpdates } from '../rebuild/index.js'
 import { withDeepFindings, type DeepResult } from './deep.js'
 import { serviceOfContainer } from '../config/services.js'
 import { gatherInventory } from './gather.js'
+import { recordUse } from '../schedule/events.js'
 import { computeGrowth, readPreviousReport, writeReportFiles } from './growth.js'
 import { renderMarkdown } from './render.js'
 import type { Report } from './types.js'
@@ -23,6 +24,11 @@ export interface ReportContext {
   warn?: (text: string) => void
   /** also scan every image over report.bigImage (inspect) and recommend from its findings */
   deep?: boolean
+  /**
+   * the nightly job (`report --out`): record each image's and volume's last use into this
+   * last-used.json (lib/schedule/events.ts recordUse) for prune — the report's only other write
+   */
+  recordUseFile?: string
 }
 
 /** Connect, gather, analyse. Read-only: nothing on the host or engine changes. */
@@ -47,6 +53,14 @@ export async function buildReport(ctx: ReportContext): Promise<Report> {
       },
       (ctx.now ?? (() => new Date()))(),
     )
+    if (ctx.recordUseFile) {
+      ctx.progress?.('Recording when images and volumes were last used')
+      await recordUse(engine, ctx.recordUseFile, new Date(report.generatedAt), (w) =>
+        report.warnings.push(w),
+      ).catch((err: Error) =>
+        report.warnings.push(`last use not recorded in ${ctx.recordUseFile}: ${err.message}`),
+      )
+    }
     if (Object.values(config.services).some((svc) => svc.update !== 'off')) {
       ctx.progress?.('Asking the registries about newer images')
       report.updates = await checkUpdates({ config, engine }, [])

@@ -46,7 +46,9 @@ describe('parseConfigText: defaults', () => {
       buildCacheKeep: 10e9,
       diskThreshold: 0.85,
       protect: { images: [], labels: ['shipshape.keep=true'] },
+      danglingAfter: 7 * 86_400_000,
       volumes: false,
+      volumesAfter: 30 * 86_400_000,
       apply: false,
     })
     expect(c.schedule).toEqual({})

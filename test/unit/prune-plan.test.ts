@@ -29,21 +29,25 @@ function policy(over: Partial<PrunePolicy> = {}): PrunePolicy {
     buildCacheKeep: 10 * GB,
     diskThreshold: 0.85,
     protect: { images: [], labels: ['shipshape.keep=true'] },
+    danglingAfter: 7 * DAY,
     volumes: false,
+    volumesAfter: 30 * DAY,
     apply: false,
     ...over,
   }
 }
 
-/** an image created a day ago, 100 bytes, nothing shared */
+/** an image created a day ago (untagged: 10 days ago, past danglingAfter), 100 bytes, nothing shared */
 function image(key: string, tags: string[], over: Partial<PruneImage> = {}): PruneImage {
   return {
     id: id(key),
     tags,
-    createdAt: ago(DAY),
+    createdAt: ago(tags.length ? DAY : 10 * DAY),
     sizeBytes: 100,
     sharedBytes: null,
     labels: {},
+    parentId: '',
+    arrivedAt: null,
     ...over,
   }
 }
@@ -96,6 +100,9 @@ function inventory(over: Partial<PruneInventory> = {}): PruneInventory {
     buildCache: [],
     disk: null,
     lastUsed: {},
+    lastUsedVolumes: {},
+    configuredProjects: {},
+    pins: [],
     originals: [],
     ...over,
   }
@@ -600,7 +607,7 @@ describe('a stopped container removed in the plan', () => {
       'its container c-old stopped 40d ago (unused images go after 30d); no container left once c-old goes (this plan)',
     )
     expect(reasonOf(p, id('d').slice(7, 19))).toBe(
-      'dangling (no tag) and no container uses it; created 1d ago; no container left once c-d goes (this plan)',
+      'dangling (no tag), built or tagged here 10d ago (dangling images go after 7d), no container uses it; no container left once c-d goes (this plan)',
     )
   })
 
@@ -618,10 +625,10 @@ describe('a stopped container removed in the plan', () => {
 })
 
 describe('dangling images', () => {
-  it('go whatever their age, freeing their unique size; in use they stay', () => {
+  it('go past danglingAfter, freeing their unique size; in use they stay', () => {
     const p = plan({
       images: [
-        image('a', [], { createdAt: ago(HOUR), sizeBytes: 1000, sharedBytes: 400 }),
+        image('a', [], { createdAt: ago(8 * DAY), sizeBytes: 1000, sharedBytes: 400 }),
         image('b', [], { sizeBytes: 50 }),
         image('c', []),
       ],
@@ -634,6 +641,102 @@ describe('dangling images', () => {
     expect(p.kept).toEqual([
       { kind: 'image', name: id('c').slice(7, 19), id: id('c'), reason: 'in use by web (running)' },
     ])
+  })
+
+  it('stay within danglingAfter of being built or last tagged here (a rollback’s untagged build)', () => {
+    const p = plan({
+      images: [
+        // built 20 days ago, tagged here until 2 days ago (a rollback took its tag)
+        image('r', [], { createdAt: ago(20 * DAY), arrivedAt: ago(2 * DAY) }),
+        // a failed build left for inspection an hour ago
+        image('f', [], { createdAt: ago(HOUR) }),
+      ],
+    })
+    expect(picked(p)).toEqual([])
+    expect(p.kept.map((k) => [k.name, k.reason])).toEqual([
+      [
+        id('f').slice(7, 19),
+        'dangling, but built or tagged here 1h ago (dangling images go after 7d)',
+      ],
+      [
+        id('r').slice(7, 19),
+        'dangling, but built or tagged here 2d ago (dangling images go after 7d)',
+      ],
+    ])
+    // just past the age: it goes
+    expect(picked(plan({ images: [image('f', [], { createdAt: ago(7 * DAY + MIN) })] }))).toEqual([
+      ['image', id('f').slice(7, 19), 'dangling-image', 100],
+    ])
+  })
+
+  it('never one an unfinished run or the last rollback names, whatever its age', () => {
+    const p = plan({
+      images: [image('r', [], { createdAt: ago(90 * DAY) }), image('o', [])],
+      pins: [{ values: [id('r'), 'web'], reason: 'named by the last rollback of web' }],
+    })
+    expect(picked(p)).toEqual([['image', id('o').slice(7, 19), 'dangling-image', 100]])
+    expect(p.kept).toEqual([
+      {
+        kind: 'image',
+        name: id('r').slice(7, 19),
+        id: id('r'),
+        reason: 'named by the last rollback of web',
+      },
+    ])
+  })
+})
+
+describe('parents and children (classic store: an image built on another)', () => {
+  it('a parent stays while a child stays; both go when both are taken', () => {
+    // old labelled prev copy (a child of the old image, which lost its tag)
+    const parent = image('p', [], { createdAt: ago(30 * DAY) })
+    const child = backup('k', 'web', 'image', 2 * DAY, { parentId: id('p') })
+    const p = plan({ images: [parent, child] })
+    expect(picked(p)).toEqual([])
+    expect(p.kept.find((k) => k.id === id('p'))?.reason).toBe(
+      `the image ${child.tags[0]} is built on it and stays (an image with children cannot be removed)`,
+    )
+    // a grandchild chain where all go: every one is a candidate
+    const q = plan({
+      images: [
+        image('g', [], { createdAt: ago(30 * DAY) }),
+        image('h', [], { createdAt: ago(30 * DAY), parentId: id('g') }),
+        image('i', [], { createdAt: ago(30 * DAY), parentId: id('h') }),
+      ],
+    })
+    expect(picked(q).map((c) => c[1])).toEqual(['g', 'h', 'i'].map((k) => id(k).slice(7, 19)))
+    // the chain's leaf used by a container: the whole chain stays
+    const r = plan({
+      images: [
+        image('g', [], { createdAt: ago(30 * DAY) }),
+        image('h', [], { createdAt: ago(30 * DAY), parentId: id('g') }),
+      ],
+      containers: [container('app', 'h')],
+    })
+    expect(picked(r)).toEqual([])
+    expect(r.kept.map((k) => k.id).sort()).toEqual([id('g'), id('h')])
+  })
+})
+
+describe('last use without a record', () => {
+  it('counts from when the image came to this host (pulled/tagged), not when it was built upstream', () => {
+    const p = plan({
+      images: [
+        // built upstream a year ago, pulled yesterday for tomorrow's deploy
+        image('n', ['pg:17'], { createdAt: ago(365 * DAY), arrivedAt: ago(DAY) }),
+        // pulled 40 days ago, never used
+        image('o', ['redis:7'], { createdAt: ago(365 * DAY), arrivedAt: ago(40 * DAY) }),
+        // no LastTagTime (unknown): its creation time counts
+        image('u', ['old:1'], { createdAt: ago(365 * DAY) }),
+      ],
+    })
+    expect(picked(p)).toEqual([
+      ['image', 'old:1', 'unused-image', 100],
+      ['image', 'redis:7', 'unused-image', 100],
+    ])
+    expect(reasonOf(p, 'redis:7')).toBe(
+      'pulled or tagged here 40d ago, no recorded use (unused images go after 30d)',
+    )
   })
 })
 
@@ -763,11 +866,17 @@ describe('build cache', () => {
 
 describe('volumes', () => {
   const volumes: PruneVolume[] = [
-    { name: 'unused', sizeBytes: 123, refCount: 0, labels: {} },
-    { name: 'nosize', sizeBytes: null, refCount: 0, labels: {} },
-    { name: 'unknown', sizeBytes: 5, refCount: null, labels: {} },
-    { name: 'used', sizeBytes: 5, refCount: 2, labels: {} },
-    { name: 'kept', sizeBytes: 5, refCount: 0, labels: { 'shipshape.keep': 'true' } },
+    { name: 'unused', sizeBytes: 123, refCount: 0, labels: {}, createdAt: ago(90 * DAY) },
+    { name: 'nosize', sizeBytes: null, refCount: 0, labels: {}, createdAt: ago(90 * DAY) },
+    { name: 'unknown', sizeBytes: 5, refCount: null, labels: {}, createdAt: ago(90 * DAY) },
+    { name: 'used', sizeBytes: 5, refCount: 2, labels: {}, createdAt: ago(90 * DAY) },
+    {
+      name: 'kept',
+      sizeBytes: 5,
+      refCount: 0,
+      labels: { 'shipshape.keep': 'true' },
+      createdAt: ago(90 * DAY),
+    },
   ]
 
   it('only when prune.volumes is on', () => {
@@ -782,6 +891,76 @@ describe('volumes', () => {
       ['kept', 'protected by the label shipshape.keep=true'],
       ['unknown', 'the engine did not count its containers: unknown, kept'],
       ['used', 'in use by 2 containers'],
+    ])
+  })
+})
+
+describe('volumes of compose projects, and their age', () => {
+  const vol = (name: string, over: Partial<PruneVolume> = {}): PruneVolume => ({
+    name,
+    sizeBytes: 10,
+    refCount: 0,
+    labels: {},
+    createdAt: ago(90 * DAY),
+    ...over,
+  })
+  const project = (p: string) => ({ 'com.docker.compose.project': p })
+
+  it('a stopped project keeps its volumes; an orphan goes past volumesAfter of disuse only', () => {
+    const p = plan(
+      {
+        volumes: [
+          // `compose down` of a configured service: the database's volume stays
+          vol('shop_db', { labels: project('shop') }),
+          // a project with a stopped container left
+          vol('blog_data', { labels: project('blog') }),
+          // an orphan project's volume used 3 days ago (recorded by the report job)
+          vol('old_cache', { labels: project('old') }),
+          // an orphan, last used 40 days ago
+          vol('gone_data', { labels: project('gone') }),
+          // created yesterday, no container yet
+          vol('fresh', { createdAt: ago(DAY) }),
+          // named by an unfinished run
+          vol('pinned'),
+        ],
+        containers: [
+          container('blog-web-1', 'x', 'exited', {
+            labels: project('blog'),
+            finishedAt: ago(DAY),
+          }),
+          // stopped 30 days ago by a migrate-assets run that never finished
+          container('m-app', 'x', 'exited', { finishedAt: ago(30 * DAY) }),
+        ],
+        configuredProjects: { shop: 'shop-web' },
+        lastUsedVolumes: { old_cache: ago(3 * DAY), gone_data: ago(40 * DAY) },
+        pins: [
+          {
+            values: ['pinned', 'm-app'],
+            reason: 'named by the unfinished migrate-assets run of m',
+          },
+        ],
+      },
+      { volumes: true },
+    )
+    expect(picked(p)).toEqual([['volume', 'gone_data', 'unused-volume', 10]])
+    expect(reasonOf(p, 'gone_data')).toBe(
+      'no container uses it, last used 40d ago (volumes go after 30d of disuse; prune.volumes is on)',
+    )
+    expect(p.kept.filter((k) => k.kind === 'container').map((k) => [k.name, k.reason])).toEqual([
+      ['m-app', 'named by the unfinished migrate-assets run of m'],
+    ])
+    expect(p.kept.filter((k) => k.kind === 'volume').map((k) => [k.name, k.reason])).toEqual([
+      ['blog_data', 'its compose project blog still has the container blog-web-1'],
+      [
+        'fresh',
+        'no container uses it, but created 1d ago, no recorded use (volumes go after 30d of disuse)',
+      ],
+      ['old_cache', 'no container uses it, but last used 3d ago (volumes go after 30d of disuse)'],
+      ['pinned', 'named by the unfinished migrate-assets run of m'],
+      [
+        'shop_db',
+        'its compose project shop has the configured service shop-web (a `compose up` uses it again)',
+      ],
     ])
   })
 })
@@ -827,7 +1006,7 @@ describe('the whole plan', () => {
     containers: [
       container('stale', 'none', 'exited', { finishedAt: ago(8 * DAY), sizeRwBytes: 300 }),
     ],
-    volumes: [{ name: 'v', sizeBytes: 4000, refCount: 0, labels: {} }],
+    volumes: [{ name: 'v', sizeBytes: 4000, refCount: 0, labels: {}, createdAt: ago(60 * DAY) }],
     buildCache: [
       {
         id: 'r',
