@@ -4,12 +4,15 @@ import { createOutput } from '../lib/cli/output.js'
 import { clip, table } from '../lib/cli/table.js'
 import { formatBytes, loadConfig } from '../lib/config/index.js'
 import { openEngine } from '../lib/docker/open.js'
-import { RolledBackError } from '../lib/errors.js'
+import { RefusedError, RolledBackError, UsageError } from '../lib/errors.js'
+import { ttyConfirm } from '../lib/runbook/confirm.js'
 import { checkStateDirs } from '../lib/host/private.js'
 import { pruneApplies, runPrune, type PruneResult } from '../lib/prune/index.js'
 
 export function renderPrune(r: PruneResult, color: boolean): string {
-  if (!r.candidates.length) return 'Nothing to prune.'
+  const stale = r.kept.filter((k) => r.planFile && k.reason.startsWith(`in ${r.planFile}, kept`))
+  const staleLines = stale.map((k) => `kept: ${k.kind} ${k.name} — ${k.reason}`)
+  if (!r.candidates.length) return [...staleLines, 'Nothing to prune.'].join('\n')
   const t = table(['KIND', 'NAME', 'SIZE', 'WHY', ...(r.applied ? ['RESULT'] : [])], color)
   for (const c of r.candidates) {
     t.push([
@@ -22,7 +25,7 @@ export function renderPrune(r: PruneResult, color: boolean): string {
         : []),
     ])
   }
-  const lines = [t.toString(), '']
+  const lines = [t.toString(), ...staleLines, '']
   const by = Object.entries(r.totals.byKind)
     .map(([k, v]) => `${v.count} ${k}${v.count === 1 ? '' : 's'} ${formatBytes(v.bytes)}`)
     .join(', ')
@@ -33,6 +36,12 @@ export function renderPrune(r: PruneResult, color: boolean): string {
     )
     if (r.failures.length) lines.push(`${r.failures.length} removal(s) failed: see RESULT`)
     if (r.record) lines.push(`Record: ${r.record}`)
+  } else if (r.outcome === 'cancelled') {
+    lines.push('Cancelled: nothing removed.')
+  } else if (r.planFile) {
+    lines.push(
+      `Plan written to ${r.planFile}: nothing removed. \`shipshape prune --apply ${r.planFile}\` removes exactly it (each item checked again).`,
+    )
   } else {
     lines.push(
       'Dry run: nothing removed. Run with --yes to apply (or set prune.apply: true for timers).',
@@ -47,38 +56,75 @@ export function pruneCommand(): Command {
       'Plan what to remove (stopped containers, dangling and unused images, old tags and backups, build cache, kept originals; LRU images under disk pressure), then remove it with --yes',
     )
     .option('--dry-run', 'only show the plan (the default without --yes or prune.apply: true)')
-    .option('-y, --yes', 'apply the plan')
+    .option('-y, --yes', 'apply the plan without asking')
+    .option('--plan-out <file>', 'write the plan to FILE (JSON, 0600) and remove nothing')
+    .option(
+      '--apply <file>',
+      'remove exactly the plan saved in FILE, each item checked again (gone, now in use, newly protected → kept)',
+    )
     .addHelpText(
       'after',
       '\nExit codes: 0 planned or pruned, 1 some removals failed (the rest went on; nothing else changed),\n2 bad usage/config, 3 Docker engine unavailable, 4 refused (another run holds the lock, or stateDir/backupDir\nis writable by others, a symlink or not owned by the user running shipshape).\nJSON shape: "schema": "shipshape.prune/1" (see README).',
     )
-    .action(async (opts: { dryRun?: boolean; yes?: boolean }, cmd: Command) => {
-      const g = globalOptions(cmd)
-      const out = createOutput({ json: g.json, quiet: g.quiet })
-      const { config } = await loadConfig({ file: g.config })
-      // a stateDir/backupDir others could write is refused before the engine is asked anything
-      if (pruneApplies(config, opts)) await checkStateDirs(config)
-      const engine = await openEngine({
-        config,
-        dockerHost: g.dockerHost,
-        warn: (w) => out.warn(w),
-      })
-      let r: PruneResult
-      try {
-        r = await runPrune({ config, engine, out }, opts)
-      } finally {
-        engine.close()
-      }
-      if (g.json) out.data(JSON.stringify(r, null, 2))
-      else out.human(renderPrune(r, Boolean(process.stderr.isTTY) && !process.env.NO_COLOR))
-      if (r.outcome === 'partial') {
-        throw new RolledBackError(
-          `${r.failures.length} of ${r.candidates.length} removals failed: ${r.failures
-            .slice(0, 3)
-            .map((f) => `${f.kind} ${f.name}: ${f.error}`)
-            .join('; ')}`,
-          'the rest were removed; run prune again to see what is left',
-        )
-      }
-    })
+    .action(
+      async (
+        opts: { dryRun?: boolean; yes?: boolean; planOut?: string; apply?: string },
+        cmd: Command,
+      ) => {
+        const g = globalOptions(cmd)
+        const out = createOutput({ json: g.json, quiet: g.quiet })
+        if (opts.planOut && opts.apply)
+          throw new UsageError('--plan-out and --apply exclude each other')
+        if (opts.dryRun && opts.apply)
+          throw new UsageError('--dry-run and --apply exclude each other')
+        const { config } = await loadConfig({ file: g.config })
+        const interactive = Boolean(process.stdin.isTTY)
+        // --apply FILE from a script or timer: it has to say --yes (as every mutating command)
+        if (opts.apply && !opts.yes && !interactive) {
+          throw new RefusedError(
+            'confirmation needed: run with --yes',
+            `read the plan in ${opts.apply}, then \`shipshape prune --apply ${opts.apply} --yes\``,
+          )
+        }
+        const color = Boolean(process.stderr.isTTY) && !process.env.NO_COLOR
+        // a stateDir/backupDir others could write is refused before the engine is asked anything
+        if (pruneApplies(config, { ...opts, applyFile: opts.apply })) await checkStateDirs(config)
+        const engine = await openEngine({
+          config,
+          dockerHost: g.dockerHost,
+          warn: (w) => out.warn(w),
+        })
+        let r: PruneResult
+        try {
+          r = await runPrune(
+            { config, engine, out },
+            {
+              ...opts,
+              ...(opts.apply ? { applyFile: opts.apply } : {}),
+              interactive,
+              confirm: async (planned) => {
+                out.human(renderPrune(planned, color))
+                return ttyConfirm(
+                  `Remove these ${planned.totals.count} things (about ${formatBytes(planned.totals.bytes)})?`,
+                )
+              },
+            },
+          )
+        } finally {
+          engine.close()
+        }
+        if (g.json) out.data(JSON.stringify(r, null, 2))
+        else if (r.outcome !== 'cancelled' || !interactive) out.human(renderPrune(r, color))
+        else out.human('Cancelled: nothing removed.')
+        if (r.outcome === 'partial') {
+          throw new RolledBackError(
+            `${r.failures.length} of ${r.candidates.length} removals failed: ${r.failures
+              .slice(0, 3)
+              .map((f) => `${f.kind} ${f.name}: ${f.error}`)
+              .join('; ')}`,
+            'the rest were removed; run prune again to see what is left',
+          )
+        }
+      },
+    )
 }

@@ -5,7 +5,9 @@
  * Applying refuses (exit 4) a stateDir or backupDir another user could write (lib/host/private.ts):
  * kept originals are removed as root on the word of records found in backupDir.
  */
+import { readFile } from 'node:fs/promises'
 import path from 'node:path'
+import { UsageError } from '../errors.js'
 import type { Output } from '../cli/output.js'
 import type { Config } from '../config/index.js'
 import type { Engine } from '../docker/engine.js'
@@ -15,7 +17,7 @@ import { checkStateDirs } from '../host/private.js'
 import { stampOf } from '../assets/context.js'
 import { executePlan, type RemovalResult } from './execute.js'
 import { engineBytes, engineDisk, gatherPruneInventory } from './inventory.js'
-import { planPrune } from './plan.js'
+import { planPrune, totalsOf } from './plan.js'
 import type { Candidate, Keep, PrunePlan } from './types.js'
 
 export const PRUNE_SCHEMA = 'shipshape.prune/1'
@@ -23,8 +25,11 @@ export const PRUNE_SCHEMA = 'shipshape.prune/1'
 export interface PruneResult {
   schema: typeof PRUNE_SCHEMA
   generatedAt: string
-  /** planned: a dry run · pruned: every removal done · partial: some failed · nothing-to-do */
-  outcome: 'planned' | 'pruned' | 'partial' | 'nothing-to-do'
+  /**
+   * planned: a dry run (or --plan-out) · pruned: every removal done · partial: some failed ·
+   * nothing-to-do · cancelled: the person said no
+   */
+  outcome: 'planned' | 'pruned' | 'partial' | 'nothing-to-do' | 'cancelled'
   applied: boolean
   candidates: (Candidate & { status?: RemovalResult['status']; error?: string })[]
   kept: Keep[]
@@ -40,6 +45,8 @@ export interface PruneResult {
   }
   failures: { kind: string; name: string; error: string }[]
   record: string | null
+  /** --plan-out: where the plan was written; --apply: the saved plan carried out */
+  planFile: string | null
   warnings: string[]
 }
 
@@ -47,6 +54,87 @@ export interface PruneOptions {
   yes?: boolean
   dryRun?: boolean
   now?: () => Date
+  /** a person at a terminal: prune.apply (the timer's setting) does not remove without asking */
+  interactive?: boolean
+  /** shows the plan and asks; true: go on (needed when a person runs --apply or prune.apply) */
+  confirm?: (planned: PruneResult) => Promise<boolean>
+  /** write the plan here (0600) and remove nothing */
+  planOut?: string
+  /** remove exactly this saved plan (--plan-out), each item checked again first */
+  applyFile?: string
+}
+
+/** A saved plan (prune --plan-out): what --apply may remove, at most. */
+export interface SavedPlan {
+  file: string
+  generatedAt: string
+  candidates: Candidate[]
+}
+
+const planKey = (c: Pick<Candidate, 'kind' | 'id' | 'name'>) =>
+  `${c.kind}\0${c.id}\0${c.kind === 'tag' ? c.name : ''}`
+
+/** Reads a plan `prune --plan-out` wrote; anything else is a usage error (exit 2). */
+export async function readSavedPlan(file: string): Promise<SavedPlan> {
+  let doc: unknown
+  try {
+    doc = JSON.parse(await readFile(file, 'utf8'))
+  } catch (err) {
+    throw new UsageError(
+      `${file}: not a saved prune plan (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    )
+  }
+  const d = doc as Partial<PruneResult> | null
+  const kinds = new Set(['container', 'image', 'tag', 'build-cache', 'volume', 'original'])
+  const ok =
+    d?.schema === PRUNE_SCHEMA &&
+    typeof d.generatedAt === 'string' &&
+    Array.isArray(d.candidates) &&
+    d.candidates.every(
+      (c) =>
+        c &&
+        kinds.has(c.kind) &&
+        typeof c.id === 'string' &&
+        typeof c.name === 'string' &&
+        typeof c.sizeBytes === 'number',
+    )
+  if (!ok || d.applied) {
+    throw new UsageError(
+      `${file}: not a saved prune plan (write one with \`shipshape prune --plan-out FILE\`)`,
+    )
+  }
+  return { file, generatedAt: d.generatedAt!, candidates: d.candidates! }
+}
+
+/**
+ * Pure: the saved plan against the plan made now. Only what both say goes; a saved item the
+ * current plan does not take stays, with why (gone, now in use, newly protected, …).
+ */
+export function recheckSavedPlan(
+  saved: SavedPlan,
+  now: PrunePlan,
+  present: (c: Candidate) => boolean,
+): { go: Candidate[]; stay: Keep[]; notSaved: number } {
+  const current = new Map(now.candidates.map((c) => [planKey(c), c]))
+  const keptNow = new Map(now.kept.map((k) => [planKey(k), k]))
+  const go: Candidate[] = []
+  const stay: Keep[] = []
+  const savedKeys = new Set<string>()
+  for (const c of saved.candidates) {
+    const key = planKey(c)
+    savedKeys.add(key)
+    const cur = current.get(key)
+    if (cur) {
+      go.push(cur)
+      continue
+    }
+    const why = !present(c)
+      ? 'gone since the plan was made'
+      : (keptNow.get(key)?.reason ?? 'the current policy no longer removes it')
+    stay.push({ kind: c.kind, name: c.name, id: c.id, reason: `in ${saved.file}, kept: ${why}` })
+  }
+  const notSaved = now.candidates.filter((c) => !savedKeys.has(planKey(c))).length
+  return { go, stay, notSaved }
 }
 
 async function writeRecord(file: string, data: unknown): Promise<void> {
@@ -54,9 +142,16 @@ async function writeRecord(file: string, data: unknown): Promise<void> {
   await writeFileDurable(file, JSON.stringify(data, null, 2) + '\n', { mode: 0o600 })
 }
 
-/** Whether this run removes things: --yes or prune.apply, never with --dry-run. */
-export function pruneApplies(config: Config, opts: Pick<PruneOptions, 'yes' | 'dryRun'>): boolean {
-  return !opts.dryRun && Boolean(opts.yes || config.prune.apply)
+/**
+ * Whether this run means to remove things: --yes, --apply FILE or prune.apply; never with
+ * --dry-run or --plan-out. (A person at a terminal is still asked, unless --yes.)
+ */
+export function pruneApplies(
+  config: Config,
+  opts: Pick<PruneOptions, 'yes' | 'dryRun' | 'planOut' | 'applyFile'>,
+): boolean {
+  if (opts.dryRun || opts.planOut) return false
+  return Boolean(opts.yes || opts.applyFile || config.prune.apply)
 }
 
 export async function runPrune(
@@ -88,6 +183,26 @@ export async function runPrune(
     const { inventory, usage } = await gatherPruneInventory(engine, config, now, warn)
     spinner.stop()
     const plan = planPrune(inventory, config.prune, now)
+    if (opts.applyFile) {
+      const saved = await readSavedPlan(opts.applyFile)
+      const ids = new Set([
+        ...inventory.images.map((i) => i.id),
+        ...inventory.containers.map((c) => c.id),
+        ...inventory.volumes.map((v) => v.name),
+        ...inventory.originals.map((o) => o.path),
+      ])
+      const tags = new Set(inventory.images.flatMap((i) => i.tags))
+      const r = recheckSavedPlan(saved, plan, (c) =>
+        c.kind === 'build-cache' ? true : c.kind === 'tag' ? tags.has(c.name) : ids.has(c.id),
+      )
+      if (r.notSaved)
+        warn(
+          `${r.notSaved} more thing(s) the current policy would remove are not in ${saved.file}: not removed (plan again to see them)`,
+        )
+      plan.candidates = r.go
+      plan.kept = [...r.stay, ...plan.kept]
+      plan.totals = totalsOf(r.go)
+    }
     const result: PruneResult = {
       schema: PRUNE_SCHEMA,
       generatedAt: now.toISOString(),
@@ -105,9 +220,21 @@ export async function runPrune(
       },
       failures: [],
       record: null,
+      planFile: opts.planOut ?? opts.applyFile ?? null,
       warnings,
     }
+    if (opts.planOut) {
+      await mkdirDurable(path.dirname(path.resolve(opts.planOut)), 0o700)
+      await writeFileDurable(opts.planOut, JSON.stringify(result, null, 2) + '\n', { mode: 0o600 })
+    }
     if (!apply || !plan.candidates.length) return result
+    // a person is asked, even when prune.apply (the timer's setting) says yes
+    if (!opts.yes && (opts.applyFile || opts.interactive) && opts.confirm) {
+      if (!(await opts.confirm(result))) {
+        result.outcome = 'cancelled'
+        return result
+      }
+    }
 
     const record = path.join(config.stateDir, 'prune', `prune-${stampOf(now)}.json`)
     result.record = record

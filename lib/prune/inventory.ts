@@ -3,7 +3,8 @@
  * volumes, build cache in one call), when each stopped container stopped, the engine disk's fill,
  * the last use of each image recorded by `schedule`, and the originals migrate-assets keeps aside.
  */
-import { statfs } from 'node:fs/promises'
+import { lstat, statfs } from 'node:fs/promises'
+import path from 'node:path'
 import pLimit from 'p-limit'
 import type { Config } from '../config/index.js'
 import type { Engine } from '../docker/engine.js'
@@ -84,14 +85,11 @@ export async function gatherPruneInventory(
     }),
     projectsOfServices(config),
   ])
-  // when each image came to this host (pulled, built, tagged): Metadata.LastTagTime
+  // when each image came to this host (pulled, loaded, built, tagged)
   const arrived = new Map<string, string | null>()
   await Promise.all(
     usage.images.map((i) =>
-      limitInspect(async () => {
-        const d = await engine.inspectImage(i.id).catch(() => null)
-        arrived.set(i.id, d?.lastTagTime ?? null)
-      }),
+      limitInspect(async () => arrived.set(i.id, await arrivalOf(engine, i.id))),
     ),
   )
   // when did each stopped container stop: one inspect each, a few at a time
@@ -179,4 +177,30 @@ async function projectsOfServices(config: Config): Promise<Record<string, string
     for (const p of await composeProjectNames(svc.compose)) out[p] ??= name
   }
   return out
+}
+
+/**
+ * When an image came to this host. The containerd image store keeps it as the image record's
+ * time (Metadata.LastTagTime, set by pull and load too); the classic store sets LastTagTime only on
+ * `docker tag`/build, so there the time its config was written into the engine's image store
+ * (<data root>/image/<driver>/imagedb/content/sha256/<hex>: pull, load, build, commit) counts too —
+ * read only for a local engine, in the engine's own root-owned data root. null: unknown.
+ */
+async function arrivalOf(engine: Engine, id: string): Promise<string | null> {
+  const tagged = await engine
+    .inspectImage(id)
+    .then((d) => d?.lastTagTime ?? null)
+    .catch(() => null)
+  const { imageStore, address, dockerRootDir, storageDriver } = engine.info
+  if (imageStore !== 'classic' || !address.startsWith('unix:') || !dockerRootDir) return tagged
+  const hex = id.replace(/^sha256:/, '')
+  if (!/^[0-9a-f]{64}$/.test(hex) || !/^[A-Za-z0-9_-]+$/.test(storageDriver)) return tagged
+  const file = path.join(dockerRootDir, 'image', storageDriver, 'imagedb', 'content', 'sha256', hex)
+  const written = await lstat(file).then(
+    (st) => (st.isFile() ? st.mtimeMs : null),
+    () => null,
+  )
+  if (written === null) return tagged
+  const t = tagged === null ? 0 : Date.parse(tagged)
+  return new Date(Math.max(written, t)).toISOString()
 }

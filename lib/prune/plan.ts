@@ -658,6 +658,17 @@ export function planPrune(inv: PruneInventory, policy: PrunePolicy, now: Date): 
       cmp(a.name, b.name) ||
       cmp(a.id, b.id),
   )
+  return {
+    candidates,
+    kept,
+    totals: totalsOf(candidates),
+    buildCacheKeepBytes,
+    disk,
+  }
+}
+
+/** Count and bytes of candidates, in all and per kind. */
+export function totalsOf(candidates: Candidate[]): PrunePlan['totals'] {
   const byKind: PrunePlan['totals']['byKind'] = {}
   for (const c of candidates) {
     const k = (byKind[c.kind] ??= { count: 0, bytes: 0 })
@@ -665,14 +676,8 @@ export function planPrune(inv: PruneInventory, policy: PrunePolicy, now: Date): 
     k.bytes += c.sizeBytes
   }
   return {
-    candidates,
-    kept,
-    totals: {
-      count: candidates.length,
-      bytes: candidates.reduce((a, c) => a + c.sizeBytes, 0),
-      byKind,
-    },
-    buildCacheKeepBytes,
-    disk,
+    count: candidates.length,
+    bytes: candidates.reduce((a, c) => a + c.sizeBytes, 0),
+    byKind,
   }
 }
