@@ -158,6 +158,14 @@ function buildInventory(seed: number): PruneInventory {
     ),
     configuredProjects: { p0: 'svc0', p3: 'svc3' },
     pins: [{ values: [images[7]!.id, 'c3'], reason: 'named by an unfinished run' }],
+    archives: Array.from({ length: 10 }, (_, i) => ({
+      asset: `asset${i}`,
+      path: `/opt/backups/asset${i}/20250101T000000Z/archive.tar.zst`,
+      workDir: `/opt/backups/asset${i}/20250101T000000Z`,
+      bytes: int(5000) * MB,
+      action: (['move', 'remove', 'keep'] as const)[i % 3]!,
+      note: '2025-01-09T00:00:00.000Z',
+    })),
     originals: Array.from({ length: 10 }, (_, i) => ({
       asset: `asset${i}`,
       path: `/opt/asset${i}.shipshape-20250101T000000Z`,

@@ -88,6 +88,25 @@ async function sourceState(p: string): Promise<SourceState> {
   }
 }
 
+/**
+ * The remote behind a mount as shipshape checks it: rclone's spec, how to print it, and the hash
+ * both sides can compare (sha256 when the remote has it). UnavailableError when rclone cannot
+ * reach it.
+ */
+export async function remoteInfo(spec: string, mount: string): Promise<RemoteInfo> {
+  const hashes = await remoteHashes(spec).catch((err: Error) => {
+    throw new UnavailableError(
+      `rclone cannot reach the remote ${displayRemote(spec)} behind ${mount}: ${err.message}`,
+      'check `rclone about` for that remote as the user shipshape runs as, or set assets.<name>.remote',
+    )
+  })
+  return {
+    spec,
+    display: displayRemote(spec),
+    hash: hashes.find((h) => h === 'sha256') ?? hashes[0] ?? null,
+  }
+}
+
 /** The mount as the kernel sees it, and whether it answers. */
 export async function mountState(
   mount: string,
@@ -308,17 +327,7 @@ export async function preflight(input: PreflightInput): Promise<PreflightResult>
           'apt-get install rclone',
         )
       }
-      const hashes = await remoteHashes(spec).catch((err: Error) => {
-        throw new UnavailableError(
-          `rclone cannot reach the remote ${displayRemote(spec)} behind ${asset.mount}: ${err.message}`,
-          'check `rclone about` for that remote as the user shipshape runs as, or set assets.<name>.remote',
-        )
-      })
-      result.remote = {
-        spec,
-        display: displayRemote(spec),
-        hash: hashes.find((h) => h === 'sha256') ?? hashes[0] ?? null,
-      }
+      result.remote = await remoteInfo(spec, asset.mount)
     } else if (entry?.fsType === 'fuse.rclone') {
       const why = mountRemote(entry)
       refusals.push({

@@ -298,6 +298,17 @@ export const assetSchema = z
     keepOriginal: durationSchema
       .prefault('7d')
       .describe('how long the local original is kept after a migration'),
+    keepBackup: durationSchema
+      .prefault('0s')
+      .describe(
+        'how long the backup archive stays in backupDir once the original is finalized (prune moves or removes it then; never while the original is kept)',
+      ),
+    backupTo: z
+      .enum(['local', 'remote'])
+      .default('local')
+      .describe(
+        'where the backup archive ends: local (removed by prune after keepBackup) or remote (moved onto the mount under .shipshape-archives/, verified there, then removed locally)',
+      ),
     remote: z
       .string()
       .min(1)

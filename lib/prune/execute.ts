@@ -9,7 +9,9 @@
  * and the engine itself refuses to remove what is in use. The plan and every result are written to
  * <stateDir>/prune/<stamp>.json (the plan before the first removal).
  */
+import path from 'node:path'
 import pLimit from 'p-limit'
+import { settleArchive } from '../assets/archive.js'
 import type { Engine } from '../docker/engine.js'
 import {
   finalizeBlocker,
@@ -27,7 +29,15 @@ export interface RemovalResult {
   freedBytes?: number
 }
 
-const ORDER: CandidateKind[] = ['container', 'tag', 'image', 'volume', 'build-cache', 'original']
+const ORDER: CandidateKind[] = [
+  'container',
+  'tag',
+  'image',
+  'volume',
+  'build-cache',
+  'original',
+  'archive',
+]
 
 async function removeOne(
   engine: Engine,
@@ -77,6 +87,15 @@ async function removeOne(
         return { status: 'removed' }
       }
       return { status: 'failed', error: 'no migrate-assets run records this original' }
+    }
+    case 'archive': {
+      // the run's asset, by the work dir the plan names (<backupDir>/<asset>/<stamp>)
+      const asset = path.basename(path.dirname(c.id))
+      if (path.dirname(path.dirname(c.id)) !== o.config.backupDir || !o.config.assets[asset]) {
+        return { status: 'failed', error: `${c.id} is not a run of a configured asset` }
+      }
+      await settleArchive(o.config, asset, c.id, o.now)
+      return { status: 'removed' }
     }
   }
 }

@@ -9,13 +9,14 @@ import pLimit from 'p-limit'
 import type { Config } from '../config/index.js'
 import type { Engine } from '../docker/engine.js'
 import type { DiskUsage } from '../docker/types.js'
+import { archiveAction, findArchives } from '../assets/archive.js'
 import { finalizeBlocker, findKeptOriginals, foreignOriginal } from '../assets/finalize.js'
 import { measureDir } from '../report/paths.js'
 import { composeProjectNames } from '../docker/compose.js'
 import { readJournals, type JournalState } from '../runbook/journal.js'
 import { lastUsedPath, readLastUsedDoc } from '../schedule/events.js'
 import { journalPins } from './pins.js'
-import type { PruneInventory, PruneOriginal } from './types.js'
+import type { PruneArchive, PruneInventory, PruneOriginal } from './types.js'
 
 /** The engine's own accounting of its disk use: layers, writable layers, volumes, build cache. */
 export function engineBytes(d: DiskUsage): number {
@@ -47,6 +48,25 @@ export async function engineDisk(
   return fsUse(engine.info.dockerRootDir)
 }
 
+async function archives(config: Config, now: Date): Promise<PruneArchive[]> {
+  const out: PruneArchive[] = []
+  for (const [name, asset] of Object.entries(config.assets)) {
+    for (const a of await findArchives(config, name)) {
+      const what = archiveAction(a, asset, name, now)
+      if (!what || !a.local) continue
+      out.push({
+        asset: name,
+        path: a.local,
+        workDir: a.kept.workDir,
+        bytes: a.bytes,
+        action: what.action,
+        note: what.action === 'keep' ? what.why : what.since,
+      })
+    }
+  }
+  return out
+}
+
 async function originals(config: Config, now: Date): Promise<PruneOriginal[]> {
   const out: PruneOriginal[] = []
   for (const [name, asset] of Object.entries(config.assets)) {
@@ -73,7 +93,7 @@ export async function gatherPruneInventory(
   now: Date,
   warn: (line: string) => void = () => {},
 ): Promise<{ inventory: PruneInventory; usage: DiskUsage }> {
-  const [usage, disk, lastUsed, kept, journals, configuredProjects] = await Promise.all([
+  const [usage, disk, lastUsed, kept, journals, configuredProjects, archived] = await Promise.all([
     engine.diskUsage(),
     engineDisk(engine),
     readLastUsedDoc(lastUsedPath(config.stateDir), warn),
@@ -84,6 +104,7 @@ export async function gatherPruneInventory(
       return [] as JournalState[]
     }),
     projectsOfServices(config),
+    archives(config, now),
   ])
   // when each image came to this host (pulled, loaded, built, tagged)
   const arrived = new Map<string, string | null>()
@@ -153,6 +174,7 @@ export async function gatherPruneInventory(
       configuredProjects,
       pins: journalPins(journals, null),
       originals: kept,
+      archives: archived,
     },
   }
 }

@@ -40,6 +40,7 @@ const RULE_ORDER: PruneRule[] = [
   'build-cache',
   'unused-volume',
   'kept-original',
+  'migrated-archive',
   'disk-pressure',
 ]
 const KIND_ORDER: CandidateKind[] = [
@@ -49,6 +50,7 @@ const KIND_ORDER: CandidateKind[] = [
   'build-cache',
   'volume',
   'original',
+  'archive',
 ]
 const STOPPED = new Set(['exited', 'created', 'dead'])
 const COMPOSE_PROJECT = 'com.docker.compose.project'
@@ -603,6 +605,26 @@ export function planPrune(inv: PruneInventory, policy: PrunePolicy, now: Date): 
         reason: `${o.asset}: the original was kept until ${o.keepUntil} (${ago(until)}); the backup archive stays`,
       })
     }
+  }
+
+  // 10. backup archives of migrations whose original is finalized, past keepBackup: moved onto
+  // the remote or removed (execute verifies the destination on the remote again first)
+  for (const a of [...inv.archives].sort((x, y) => cmp(x.path, y.path))) {
+    const base = { kind: 'archive' as const, name: a.path, id: a.workDir }
+    if (a.action === 'keep') {
+      kept.push({ ...base, reason: `${a.asset}: ${a.note}` })
+      continue
+    }
+    candidates.push({
+      ...base,
+      sizeBytes: a.bytes,
+      rule: 'migrated-archive',
+      reason: `${a.asset}: the original was finalized ${a.note}; ${
+        a.action === 'move'
+          ? 'moved onto the remote (backupTo: remote) and verified there, then removed here'
+          : 'removed (backupTo: local, keepBackup passed)'
+      } — after the destination is verified again on the remote`,
+    })
   }
 
   // 7. disk pressure: after everything else, least recently used images first. The originals

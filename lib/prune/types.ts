@@ -73,6 +73,20 @@ export interface PruneOriginal {
   blocker: string | null
 }
 
+/** A migration's backup archive still in backupDir (lib/assets/archive.ts). */
+export interface PruneArchive {
+  asset: string
+  /** the local archive file */
+  path: string
+  /** the run's work dir (names the run for the executor) */
+  workDir: string
+  bytes: number
+  /** move: onto the remote (backupTo: remote); remove; keep: why it stays */
+  action: 'move' | 'remove' | 'keep'
+  /** keep: why; move/remove: since when the original is gone */
+  note: string
+}
+
 export interface PruneInventory {
   images: PruneImage[]
   containers: PruneContainer[]
@@ -88,6 +102,7 @@ export interface PruneInventory {
   configuredProjects: Record<string, string>
   pins: PrunePin[]
   originals: PruneOriginal[]
+  archives: PruneArchive[]
 }
 
 export type PruneRule =
@@ -100,8 +115,10 @@ export type PruneRule =
   | 'disk-pressure'
   | 'unused-volume'
   | 'kept-original'
+  | 'migrated-archive'
 
-export type CandidateKind = 'container' | 'image' | 'tag' | 'build-cache' | 'volume' | 'original'
+export type CandidateKind =
+  'container' | 'image' | 'tag' | 'build-cache' | 'volume' | 'original' | 'archive'
 
 export interface Candidate {
   /** image: remove the image (by id); tag: remove one reference (the image stays if others name it) */

@@ -104,6 +104,7 @@ function inventory(over: Partial<PruneInventory> = {}): PruneInventory {
     configuredProjects: {},
     pins: [],
     originals: [],
+    archives: [],
     ...over,
   }
 }
@@ -961,6 +962,46 @@ describe('volumes of compose projects, and their age', () => {
         'shop_db',
         'its compose project shop has the configured service shop-web (a `compose up` uses it again)',
       ],
+    ])
+  })
+})
+
+describe('backup archives of migrations', () => {
+  it('move or remove once due, with why; the ones still needed stay with why', () => {
+    const a = (asset: string, action: 'move' | 'remove' | 'keep', note: string) => ({
+      asset,
+      path: `/opt/backups/${asset}/20261101T000000Z/archive.tar.zst`,
+      workDir: `/opt/backups/${asset}/20261101T000000Z`,
+      bytes: 4_100_000_000,
+      action,
+      note,
+    })
+    const p = plan({
+      archives: [
+        a('music', 'move', '2026-11-09T00:00:00.000Z'),
+        a('photos', 'remove', '2026-11-09T00:00:00.000Z'),
+        a('video', 'keep', 'kept while the original /srv/video.shipshape-x is'),
+      ],
+    })
+    expect(picked(p)).toEqual([
+      ['archive', '/opt/backups/music/20261101T000000Z/archive.tar.zst', 'migrated-archive', 4.1e9],
+      [
+        'archive',
+        '/opt/backups/photos/20261101T000000Z/archive.tar.zst',
+        'migrated-archive',
+        4.1e9,
+      ],
+    ])
+    expect(reasonOf(p, '/opt/backups/music/20261101T000000Z/archive.tar.zst')).toMatch(
+      /moved onto the remote .* after the destination is verified again on the remote/,
+    )
+    expect(p.kept).toEqual([
+      {
+        kind: 'archive',
+        name: '/opt/backups/video/20261101T000000Z/archive.tar.zst',
+        id: '/opt/backups/video/20261101T000000Z',
+        reason: 'video: kept while the original /srv/video.shipshape-x is',
+      },
     ])
   })
 })
