@@ -29,6 +29,7 @@ import { verifyDestination } from './steps/verify-remote.js'
 import type { HashName, ManifestEntry } from './types.js'
 
 export const ARCHIVES_DIR = '.shipshape-archives'
+const REVERIFY_MS = 20_000
 
 /** What backup.json says once the archive left backupDir. */
 export interface ArchiveFate {
@@ -138,7 +139,8 @@ export async function settleArchive(
     dest: asset.dest,
     mount: asset.mount,
     remote,
-    uploadTimeoutMs: asset.uploadTimeout,
+    // the migration finished long ago: nothing is still uploading, a short look is enough
+    uploadTimeoutMs: Math.min(asset.uploadTimeout, REVERIFY_MS),
     out: quiet,
     progress,
   })

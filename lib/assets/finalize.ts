@@ -227,7 +227,7 @@ export async function removeOriginal(k: KeptOriginal): Promise<RemoveResult> {
 }
 
 /** original.json, marked removed: atomically and durably, as every record a later run reads. */
-async function markRemoved(k: KeptOriginal, at: Date): Promise<void> {
+export async function markRemoved(k: KeptOriginal, at: Date): Promise<void> {
   const { workDir: _omit, ...rest } = k
   void _omit
   await writeFileDurable(

@@ -17,6 +17,7 @@ import {
   finalizeBlocker,
   findKeptOriginals,
   foreignOriginal,
+  markRemoved,
   removeOriginal,
 } from '../assets/finalize.js'
 import type { Config } from '../config/index.js'
@@ -84,6 +85,8 @@ async function removeOne(
         if (blocker) return { status: 'failed', error: blocker }
         // by descriptors, each entry checked against the manifest as it goes (safefs.ts)
         await removeOriginal(k)
+        // recorded as finalize does: the archive's keepBackup counts from here
+        await markRemoved(k, o.now)
         return { status: 'removed' }
       }
       return { status: 'failed', error: 'no migrate-assets run records this original' }
