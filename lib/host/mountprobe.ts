@@ -50,9 +50,12 @@ const NETWORK_FS = new Set([
 
 /** Pure: FUSE (fuse, fuse.rclone, fuseblk, fuse.sshfs …) or a network file system. */
 export function isRemoteMount(m: Pick<MountEntry, 'fsType'>): boolean {
-  return m.fsType === 'fuse' || m.fsType.startsWith('fuse.') || m.fsType === 'fuseblk'
-    ? true
-    : NETWORK_FS.has(m.fsType)
+  return (
+    m.fsType === 'fuse' ||
+    m.fsType.startsWith('fuse.') ||
+    m.fsType === 'fuseblk' ||
+    NETWORK_FS.has(m.fsType)
+  )
 }
 
 /**
@@ -145,6 +148,8 @@ export function probeMount(mountPoint: string, o: ProbeOptions = {}): Promise<Mo
   if (!p) {
     p = probeNow(mountPoint, o)
     cache.set(mountPoint, p)
+    // a probe that could not even start (no stat on PATH) is asked again next time
+    p.catch(() => cache.delete(mountPoint))
   }
   return p
 }
