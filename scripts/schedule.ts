@@ -28,6 +28,8 @@ function makeJob(
     // prune and update take the host lock themselves: here it only has to be free; the report
     // (read-only) takes none, so the scheduler holds it for the run
     lock: name === 'report' ? 'hold' : 'check',
+    // past schedule.timeout the child's process group is killed and the next job may run
+    timeoutMs: config.schedule.timeout,
     run: cliJob({
       name,
       argv: jobCommand(name, {
@@ -89,6 +91,8 @@ export function scheduleCommand(): Command {
         '--out <stateDir>/reports --notify`; prune = `shipshape prune --json` (applies with prune.apply: true);',
         'update = `shipshape --quiet update --auto --yes` (services with update: apply).',
         'A firing is skipped while a job (this one or the other) still runs or another shipshape run holds the host lock.',
+        'A job running longer than schedule.timeout (default 2h) is killed (its process group: SIGTERM, then SIGKILL)',
+        'and the lock it held is freed; the next firings run as usual.',
         'Log: one line per event on stdout (journald adds the time).',
         'Exit codes: 0 stopped by SIGTERM/SIGINT, 2 bad usage or config (no job configured),',
         '4 refused (stateDir/backupDir writable by other users, a symlink, or not owned by this user);',

@@ -11,12 +11,15 @@
  *   foreignOriginal(k, asset, policy)    (pure) an original.json naming something else: refused
  *   writtenSince(manifest, walk)         (pure) what in the original is not as the manifest has it
  *   finalizeBlocker(k, now)              why it may not go yet (reads: walks the original)
+ *   unansweredMounts(config, warn)       warns of each mount a kept original's check would
+ *                                        touch that does not answer (lib/host/mountprobe.ts)
  *   removeOriginal(k)                    rm -r by descriptors (lib/host/safefs.ts), each entry
  *                                        checked against the manifest again as it goes
  */
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises'
 import path from 'node:path'
 import { writeFileDurable } from '../host/durable.js'
+import { guardPath, mountWarning } from '../host/mountprobe.js'
 import { showName } from '../host/names.js'
 import { Dir, removeTree, splitRel, Tree, type RemoveResult } from '../host/safefs.js'
 import type { Output } from '../cli/output.js'
@@ -144,6 +147,10 @@ export const isWrittenBlocker = (why: string | null): boolean => why?.includes(C
 export async function finalizeBlocker(k: KeptOriginal, now: Date): Promise<string | null> {
   if (k.removedAt) return `removed already (${k.removedAt})`
   if (new Date(k.keepUntil) > now) return `kept until ${k.keepUntil}`
+  // a hung FUSE mount would hang this process for good (a stat through it never returns): the
+  // mounts are asked from a child first, and one that does not answer keeps the original
+  const hung = await hungMountOf(k)
+  if (hung) return hung
   if (
     !(await lstat(k.original).then(
       (s) => s.isDirectory(),
@@ -176,6 +183,43 @@ export async function finalizeBlocker(k: KeptOriginal, now: Date): Promise<strin
     return `${k.original} ${CHANGED} (${changes.length} entr${changes.length === 1 ? 'y' : 'ies'}: ${changes.slice(0, 3).join('; ')}${changes.length > 3 ? '; …' : ''}): it stays; move what is needed to ${k.dest}, then remove it by hand`
   }
   return null
+}
+
+/** Why k cannot be checked now: a mount under its original or dest does not answer; else null. */
+async function hungMountOf(k: KeptOriginal): Promise<string | null> {
+  for (const p of [k.dest, k.original]) {
+    const probe = (await guardPath(p))[0]
+    if (probe) {
+      const how = probe.state === 'gone' ? 'is gone' : 'does not answer'
+      return `the mount ${probe.mountPoint} ${how} (${probe.detail}): not checked this run (fix: fusermount3 -uz ${probe.mountPoint}, then mount it again)`
+    }
+  }
+  return null
+}
+
+/**
+ * Warns (once per mount point) of every mount that the check of a kept, not yet removed
+ * original of these assets would touch and that does not answer: those originals stay this run.
+ * The answers are cached (lib/host/mountprobe.ts), so finalizeBlocker does not ask again.
+ */
+export async function unansweredMounts(
+  backupDir: string,
+  assets: readonly string[],
+  warn: (line: string) => void,
+): Promise<void> {
+  const told = new Set<string>()
+  for (const name of assets) {
+    for (const k of await findKeptOriginals(backupDir, name)) {
+      if (k.removedAt) continue
+      for (const p of [k.dest, k.original]) {
+        for (const probe of await guardPath(p)) {
+          if (told.has(probe.mountPoint)) continue
+          told.add(probe.mountPoint)
+          warn(mountWarning(probe, `the kept originals of asset ${name} (they stay)`))
+        }
+      }
+    }
+  }
 }
 
 /** The original walked by descriptors and held against the manifest (see writtenSince). */
@@ -289,6 +333,7 @@ export async function runFinalize(
     rollback: opts.rollback,
     command: () => `shipshape migrate-assets ${name} --finalize`,
   })
+  await unansweredMounts(ctx.config.backupDir, [name], (w) => ctx.out.warn(w))
   const all = await findKeptOriginals(ctx.config.backupDir, name)
   const due: KeptOriginal[] = []
   const kept: FinalizeResult['kept'] = []

@@ -129,6 +129,8 @@ export type MountState =
   | { kind: 'live'; fsType: string; allowOther: boolean; userId: number | null }
   | { kind: 'not-mounted' }
   | { kind: 'enotconn' }
+  /** a FUSE/network mount (this one or one above it) that did not answer a probe in time */
+  | { kind: 'hung'; mountPoint: string; detail: string }
   | { kind: 'no-access'; code: string }
   | { kind: 'wrong-type'; fsType: string }
 
@@ -169,6 +171,14 @@ export function judgeMount(mount: string, expectedType: string, state: MountStat
           check: 'mount',
           message: `${mount} answers "Transport endpoint is not connected": its rclone process died`,
           remedy: `unmount it with fusermount3 -uz ${mount}, then start the mount again`,
+        },
+      ]
+    case 'hung':
+      return [
+        {
+          check: 'mount',
+          message: `${state.mountPoint === mount ? mount : `${mount} (on ${state.mountPoint})`} does not answer (${state.detail}): its rclone process is stopped or stuck, or the remote does not reply`,
+          remedy: `check the rclone process; if it is stuck or dead: fusermount3 -uz ${state.mountPoint}, then start the mount again`,
         },
       ]
     case 'wrong-type':

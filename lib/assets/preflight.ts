@@ -21,6 +21,7 @@ import { freeBytes } from '../host/space.js'
 import { UnavailableError } from '../errors.js'
 import { describeFailure, waitHealthy } from '../health/check.js'
 import { isUnder, readMountinfo, type MountEntry } from '../host/mountinfo.js'
+import { guardPath } from '../host/mountprobe.js'
 import {
   displayRemote,
   isNotConnected,
@@ -115,6 +116,15 @@ export async function mountState(
 ): Promise<{ state: MountState; entry: MountEntry | null }> {
   const all = mounts ?? (await readMountinfo())
   const entry = all.filter((m) => m.mountPoint === mount).at(-1) ?? null
+  // asked from a child first: a stat here through a hung FUSE mount would never return
+  const probe = (await guardPath(mount, { mounts: all }))[0]
+  if (probe?.state === 'gone') return { state: { kind: 'enotconn' }, entry }
+  if (probe) {
+    return {
+      state: { kind: 'hung', mountPoint: probe.mountPoint, detail: probe.detail },
+      entry,
+    }
+  }
   try {
     await stat(mount)
   } catch (err) {

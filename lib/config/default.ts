@@ -56,4 +56,5 @@ prune:
 schedule: {}
 #   report: "0 2 * * *"
 #   prune: "30 3 * * 0"
+#   timeout: 2h # one job's longest run, also the units' TimeoutStartSec=: then it is killed
 `

@@ -456,6 +456,13 @@ export const configSchema = z
           .min(1)
           .optional()
           .describe('IANA time zone of the cron expressions (default: the host’s)'),
+        timeout: durationSchema
+          .prefault('2h')
+          .refine((ms) => ms >= 60_000, 'must be at least 1m')
+          .refine((ms) => ms <= 7 * 86_400_000, 'must be at most 7d')
+          .describe(
+            'longest run of one job (schedule and the timers’ TimeoutStartSec=): past it the job is killed as a process group and the next one runs',
+          ),
       })
       .prefault({}),
     notify: z

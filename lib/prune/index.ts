@@ -13,6 +13,7 @@ import type { Config } from '../config/index.js'
 import type { Engine } from '../docker/engine.js'
 import { mkdirDurable, writeFileDurable } from '../host/durable.js'
 import { acquireLock } from '../host/lock.js'
+import { unansweredMounts } from '../assets/finalize.js'
 import { checkStateDirs } from '../host/private.js'
 import { stampOf } from '../assets/context.js'
 import { executePlan, type RemovalResult } from './execute.js'
@@ -180,6 +181,8 @@ export async function runPrune(
     : null
   try {
     const spinner = out.spinner('Reading the engine’s images, containers, volumes, build cache…')
+    // a hung mount under a kept original: warned of here, its originals kept (not a hang)
+    await unansweredMounts(config.backupDir, Object.keys(config.assets), warn)
     const { inventory, usage } = await gatherPruneInventory(engine, config, now, warn)
     spinner.stop()
     const plan = planPrune(inventory, config.prune, now)

@@ -3,6 +3,7 @@ import pLimit from 'p-limit'
 import type { Engine } from '../docker/engine.js'
 import type { DiskUsage, EngineInfo, HistoryEntry } from '../docker/types.js'
 import { isUnder, readMountinfo, type MountEntry } from '../host/mountinfo.js'
+import { guardPath, mountWarning } from '../host/mountprobe.js'
 import { measureDir, scanPath, type PathScan } from './paths.js'
 
 export interface BindSource {
@@ -66,7 +67,7 @@ export async function gatherInventory(engine: Engine, opts: GatherOptions): Prom
   )
   progress('Measuring host paths')
   const paths = await pathsP
-  const bindSources = await measureBindSources(disk, paths, limit)
+  const bindSources = await measureBindSources(disk, paths, limit, await mountsP, warnings)
   return { engine: engine.info, disk, histories, paths, bindSources, warnings }
 }
 
@@ -74,6 +75,8 @@ async function measureBindSources(
   disk: DiskUsage,
   paths: PathScan[],
   limit: ReturnType<typeof pLimit>,
+  mounts: readonly MountEntry[],
+  warnings: string[],
 ): Promise<BindSource[]> {
   const rootDev = (await stat('/')).dev
   const measured = new Map<string, number>()
@@ -86,11 +89,20 @@ async function measureBindSources(
   return Promise.all(
     [...sources].sort().map((source) =>
       limit(async (): Promise<BindSource> => {
+        // a source on (or above) a hung mount: lstat or du there would never return
+        const hung = await guardPath(source, { mounts, below: true })
+        if (hung.some((p) => p.state === 'hung' || isUnder(source, p.mountPoint))) {
+          for (const p of hung) {
+            const w = mountWarning(p, `the size of bind-mount source ${source}`)
+            if (!warnings.includes(w)) warnings.push(w)
+          }
+          return { path: source, isDirectory: false, onRootFs: false, sizeBytes: null }
+        }
         const st = await lstat(source).catch(() => null)
         if (!st || !st.isDirectory())
           return { path: source, isDirectory: false, onRootFs: false, sizeBytes: null }
         const known = measured.get(source)
-        const sizeBytes = known ?? (await measureDir(source)).sizeBytes
+        const sizeBytes = known ?? (await measureDir(source, mounts)).sizeBytes
         return { path: source, isDirectory: true, onRootFs: st.dev === rootDev, sizeBytes }
       }),
     ),

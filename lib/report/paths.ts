@@ -1,6 +1,7 @@
 import { lstat } from 'node:fs/promises'
 import { $ } from 'zx'
-import { isUnder, mountsBelow, type MountEntry } from '../host/mountinfo.js'
+import { isUnder, mountsBelow, readMountinfo, type MountEntry } from '../host/mountinfo.js'
+import { guardPath, mountWarning, type MountProbe } from '../host/mountprobe.js'
 
 export interface DuEntry {
   path: string
@@ -57,6 +58,17 @@ function duFailure(
 }
 
 /**
+ * The FUSE/network mounts holding `dir` or below it that do not answer (lib/host/mountprobe.ts):
+ * du -x stats the mount points it does not enter, and a stat through a hung mount never returns.
+ * A gone mount (ENOTCONN) below dir is left to du, which says it cannot read it; one holding dir
+ * is not.
+ */
+async function unanswered(dir: string, mounts: readonly MountEntry[]): Promise<MountProbe[]> {
+  const probes = await guardPath(dir, { mounts, below: true })
+  return probes.filter((p) => p.state === 'hung' || isUnder(dir, p.mountPoint))
+}
+
+/**
  * Disk usage of `dir` and its entries down to `maxDepth`, like `du -x`: allocated bytes,
  * hard links counted once, symlinks not followed, other filesystems not entered.
  */
@@ -68,6 +80,11 @@ export async function scanPath(dir: string, mounts: MountEntry[], maxDepth = 2):
     entries: [],
     mounts: [],
     warnings: [],
+  }
+  const hung = await unanswered(dir, mounts)
+  if (hung.length) {
+    scan.warnings.push(...hung.map((p) => mountWarning(p, `du of ${dir}`)))
+    return scan
   }
   let st
   try {
@@ -112,7 +129,12 @@ export async function scanPath(dir: string, mounts: MountEntry[], maxDepth = 2):
 /** Total disk usage of one directory (du -sx). */
 export async function measureDir(
   dir: string,
+  mounts?: readonly MountEntry[],
 ): Promise<{ sizeBytes: number | null; warnings: string[] }> {
+  const hung = await unanswered(dir, mounts ?? (await readMountinfo().catch(() => [])))
+  if (hung.length) {
+    return { sizeBytes: null, warnings: hung.map((p) => mountWarning(p, `du of ${dir}`)) }
+  }
   const res = await $({
     nothrow: true,
     quiet: true,

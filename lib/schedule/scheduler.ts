@@ -8,10 +8,18 @@
  * anyway (running(), stop() aborts and waits), and the skip line names the job in our words. The
  * jobs also take turns with each other (one runs at a time), as the host lock makes them do with
  * every other shipshape run.
+ *
+ * Every run is bounded (issue 17): past the job's timeoutMs (schedule.timeout) its signal aborts —
+ * a CLI job's child is killed as a process group, SIGTERM then SIGKILL — the outcome is one line
+ * ("prune: timed out after 2h: killed"), and the host lock is left free: ours is released, and a
+ * lock the killed child took itself (prune) is recovered at once, its holder being dead. A child
+ * that does not even die of SIGKILL is left behind after killWaitMs: the scheduler goes on.
  */
 import { createTask, type Logger, type ScheduledTask } from 'node-cron'
 import { RefusedError, ShipshapeError, UsageError, ExitCode } from '../errors.js'
+import { formatDuration } from '../config/units.js'
 import { acquireLock, assertLockFree, type HostLock } from '../host/lock.js'
+import { KILL_GRACE_MS } from '../host/run.js'
 
 export interface Job {
   name: string
@@ -24,6 +32,8 @@ export interface Job {
    * the child refuse).
    */
   lock?: 'hold' | 'check'
+  /** the longest run (schedule.timeout); past it the run is aborted. None: unbounded. */
+  timeoutMs?: number
 }
 
 /** The host lock as the scheduler uses it; both throw RefusedError naming the holder. */
@@ -78,7 +88,7 @@ export interface Scheduler {
 
 export interface JobOutcome {
   job: string
-  status: 'ok' | 'failed' | 'skipped' | 'stopped'
+  status: 'ok' | 'failed' | 'skipped' | 'stopped' | 'timed-out'
   /** what `shipshape <job>` would exit with: 0 ok, 4 lock held, the error's class otherwise */
   exitCode: number
   ms: number
@@ -89,6 +99,22 @@ export interface RunJobOptions {
   log: (line: string) => void
   signal: AbortSignal
   now?: () => Date
+  /**
+   * after a timeout's abort, how long to wait for the job to end (its child's SIGTERM, the
+   * SIGKILL after the grace, the exit) before going on without it; default the grace + 5 s
+   */
+  killWaitMs?: number
+}
+
+/** A job's run passed its timeout (the abort reason its signal carries). */
+export class JobTimeoutError extends Error {
+  constructor(
+    readonly job: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`${job} timed out after ${formatDuration(timeoutMs)}`)
+    this.name = 'JobTimeoutError'
+  }
 }
 
 /** Seconds for a log line: "2.1 s", "3 min 12 s". */
@@ -143,15 +169,46 @@ export async function runJob(job: Job, o: RunJobOptions): Promise<JobOutcome> {
     )
   }
   o.log(`${job.name}: started`)
+  // the job's own signal: aborted by the caller's (stop) or by the timeout
+  const controller = new AbortController()
+  const onStop = () => controller.abort(o.signal.reason)
+  o.signal.addEventListener('abort', onStop, { once: true })
+  let timedOut: JobTimeoutError | undefined
+  let leftBehind = false
+  const killWaitMs = o.killWaitMs ?? KILL_GRACE_MS + 5_000
+  const timer =
+    job.timeoutMs !== undefined && job.timeoutMs > 0
+      ? setTimeout(() => {
+          timedOut = new JobTimeoutError(job.name, job.timeoutMs ?? 0)
+          controller.abort(timedOut)
+        }, job.timeoutMs)
+      : undefined
   try {
     o.signal.throwIfAborted()
-    const note = await job.run(o.signal)
+    const note = await untilGivenUp(
+      job.run(controller.signal),
+      controller.signal,
+      killWaitMs,
+      () => (leftBehind = true),
+    )
     return done(
       'ok',
       ExitCode.ok,
       `ok in ${formatElapsed(elapsed())}${note ? `: ${oneLine(note)}` : ''}`,
     )
   } catch (err) {
+    if (timedOut) {
+      if (job.lock === 'check' && !leftBehind) await freeLockOf(job, o)
+      return done(
+        'timed-out',
+        ExitCode.rolledBack,
+        `timed out after ${formatDuration(timedOut.timeoutMs)}: ${
+          leftBehind
+            ? `killed, but it has not ended ${formatElapsed(killWaitMs)} later: left behind`
+            : 'killed'
+        }`,
+      )
+    }
     if (o.signal.aborted) {
       return done('stopped', exitCodeOf(err), `stopped after ${formatElapsed(elapsed())}`)
     }
@@ -162,9 +219,55 @@ export async function runJob(job: Job, o: RunJobOptions): Promise<JobOutcome> {
       `failed (exit ${code}) after ${formatElapsed(elapsed())}: ${describeFailure(err)}`,
     )
   } finally {
+    clearTimeout(timer)
+    o.signal.removeEventListener('abort', onStop)
     await lock?.release().catch((err: unknown) => {
       o.log(`${job.name}: could not release the host lock: ${describeFailure(err)}`)
     })
+  }
+}
+
+/**
+ * The job's promise, or — once its signal is aborted and it has not ended waitMs later — a
+ * rejection with the abort reason (after onGiveUp): a child stuck beyond SIGKILL must not hold
+ * the scheduler.
+ */
+function untilGivenUp<T>(
+  work: Promise<T>,
+  signal: AbortSignal,
+  waitMs: number,
+  onGiveUp: () => void,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  let onAbort: (() => void) | undefined
+  const givenUp = new Promise<never>((_, reject) => {
+    onAbort = () => {
+      timer = setTimeout(() => {
+        work.catch(() => {}) // it may still end; nobody waits for it any more
+        onGiveUp()
+        reject(signal.reason as Error)
+      }, waitMs)
+    }
+    if (signal.aborted) onAbort()
+    else signal.addEventListener('abort', onAbort, { once: true })
+  })
+  return Promise.race([work, givenUp]).finally(() => {
+    clearTimeout(timer)
+    if (onAbort) signal.removeEventListener('abort', onAbort)
+  })
+}
+
+/**
+ * After a timeout: a job that takes the lock itself (its child, killed now) may have left it
+ * behind. Taken and released at once: a dead holder's lock is recovered (the lock's warn says
+ * so); a live holder is named in one line and left alone.
+ */
+async function freeLockOf(job: Job, o: RunJobOptions): Promise<void> {
+  try {
+    const l = await o.lock.acquire(`schedule ${job.name} (after its timeout)`)
+    await l.release()
+  } catch (err) {
+    o.log(`${job.name}: the host lock is still held after the timeout: ${describeFailure(err)}`)
   }
 }
 

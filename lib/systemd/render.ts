@@ -12,6 +12,7 @@
  */
 import path from 'node:path'
 import type { Config } from '../config/index.js'
+import { durationSetting } from '../config/units.js'
 import { checkSourcePath } from '../assets/policy.js'
 import { DEFAULT_DOCKER_HOST, parseEngineAddress } from '../docker/address.js'
 import { UsageError } from '../errors.js'
@@ -238,6 +239,15 @@ export function jobSandbox(
   }
 }
 
+/** TimeoutStartSec= for `runs` runs of `ms` each: the config's spelling (2h, 90m: systemd reads both). */
+export function timeoutStart(ms: number, runs: number): string {
+  const total = ms * runs
+  if (!Number.isSafeInteger(total) || total < 1000) {
+    throw new UsageError(`schedule.timeout: ${ms} ms is not a time limit for a unit`)
+  }
+  return durationSetting(Math.ceil(total / 1000) * 1000)
+}
+
 /** Refuses what no unit-file spelling can carry: control characters (newline, tab, NUL…). */
 function checkValue(value: string, what: string): void {
   // eslint-disable-next-line no-control-regex
@@ -322,10 +332,11 @@ function serviceValues(job: Job, o: RenderOptions, sandbox: SandboxPlan): Record
   const js = jobSandbox(job, o, sandbox)
   return {
     EXEC_START: execStart(jobArgv(job, o)),
+    // schedule.timeout per run: the report unit runs update after it (two runs), prune one
+    ...(job === 'prune' ? { TIMEOUT_START: timeoutStart(o.config.schedule.timeout, 1) } : {}),
     ...(job === 'report'
       ? {
-          // the report alone: 30 min; with updates (pulls of several GB, builds' timeout) 3 h
-          TIMEOUT_START: updateArgv(o) ? '3h' : '30min',
+          TIMEOUT_START: timeoutStart(o.config.schedule.timeout, updateArgv(o) ? 2 : 1),
           EXEC_START_UPDATE: ((argv) =>
             argv
               ? `# services with update: apply get the registry's newer image (gated, rolled back on failure)\nExecStart=${execStart(argv)}`

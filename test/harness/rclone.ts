@@ -47,6 +47,12 @@ export interface RcloneMount {
   unmount(): Promise<void>
   /** SIGKILL rclone and wait for it: the mountpoint then answers ENOTCONN until unmount() */
   kill9(): Promise<void>
+  /**
+   * SIGSTOP rclone: the mount stays in the table and every call through it that reaches rclone
+   * blocks (a hung mount). thaw() (SIGCONT) undoes it; unmount() thaws first.
+   */
+  freeze(): void
+  thaw(): void
 }
 
 interface Live {
@@ -190,6 +196,7 @@ export async function mountRclone(opts: RcloneMountOptions): Promise<RcloneMount
   const unmount = (): Promise<void> =>
     (unmounting ??= (async () => {
       if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGCONT') // a frozen rclone would not act on the SIGTERM
         child.kill('SIGTERM')
         if (!(await exited(child, 5000))) {
           child.kill('SIGKILL')
@@ -227,6 +234,12 @@ export async function mountRclone(opts: RcloneMountOptions): Promise<RcloneMount
     ...(rcAddr ? { rcAddr } : {}),
     log: () => log,
     unmount,
+    freeze: () => {
+      child.kill('SIGSTOP')
+    },
+    thaw: () => {
+      child.kill('SIGCONT')
+    },
     kill9: async () => {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGKILL')

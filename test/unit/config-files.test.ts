@@ -54,7 +54,7 @@ describe('the repository’s config files', () => {
       uploadTimeout: 1_800_000,
     })
     expect(c.prune.protect.images).toEqual(['postgres:*'])
-    expect(c.schedule).toEqual({ report: '0 2 * * *', prune: '30 3 * * 0' })
+    expect(c.schedule).toEqual({ report: '0 2 * * *', prune: '30 3 * * 0', timeout: 7_200_000 })
   })
 
   it(`${CONFIG_SCHEMA_FILE} is what the generator produces now (${FIX})`, () => {

@@ -51,7 +51,7 @@ describe('parseConfigText: defaults', () => {
       volumesAfter: 30 * 86_400_000,
       apply: false,
     })
-    expect(c.schedule).toEqual({})
+    expect(c.schedule).toEqual({ timeout: 7_200_000 })
     expect(c.notify).toEqual({ webhookEnv: 'SHIPSHAPE_WEBHOOK_URL', diskLimit: 0.9 })
     expect(c.systemd).toEqual({
       unitDir: '/etc/systemd/system',
@@ -450,7 +450,11 @@ describe('services, assets, schedule', () => {
       yaml('schedule:', '  report: "0 2 * * *"', '  prune: "0 30 3 * * 0"'),
       FILE,
     )
-    expect(c.schedule).toEqual({ report: '0 2 * * *', prune: '0 30 3 * * 0' })
+    expect(c.schedule).toEqual({
+      report: '0 2 * * *',
+      prune: '0 30 3 * * 0',
+      timeout: 7_200_000,
+    })
     const err = problemsOf(yaml('schedule:', '  report: "0 2 * *"', '  prune: "61 * * * *"'))
     expect(err.problems.map((p) => `${p.line} ${p.key}`)).toEqual([
       '2 schedule.report',
@@ -458,5 +462,21 @@ describe('services, assets, schedule', () => {
     ])
     expect(err.problems[0]?.message).toMatch(/has 4 field\(s\)/)
     expect(err.problems[1]?.message).toMatch(/61 is a invalid expression for minute/)
+  })
+
+  it('schedule.timeout: a duration from 1m to 7d (default 2h)', () => {
+    expect(parseConfigText(yaml('schedule:', '  timeout: 45m'), FILE).schedule.timeout).toBe(
+      2_700_000,
+    )
+    for (const [v, why] of [
+      ['30s', /at least 1m/],
+      ['0s', /at least 1m/],
+      ['8d', /at most 7d/],
+      ['2 hours', /duration/],
+    ] as const) {
+      const err = problemsOf(yaml('schedule:', `  timeout: ${v}`))
+      expect(err.problems.map((p) => `${p.line} ${p.key}`)).toEqual(['2 schedule.timeout'])
+      expect(err.problems[0]?.message).toMatch(why)
+    }
   })
 })

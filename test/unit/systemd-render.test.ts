@@ -113,12 +113,14 @@ describe('renderUnits', () => {
   it('services: types, restart, timeouts, syslog identifiers, the environment file', () => {
     const u = render()
     expect(value(u['shipshape-report.service'], 'Type')).toBe('oneshot')
-    expect(value(u['shipshape-report.service'], 'TimeoutStartSec')).toBe('30min')
+    // schedule.timeout (default 2h) per run; a timed-out unit's whole cgroup is killed
+    expect(value(u['shipshape-report.service'], 'TimeoutStartSec')).toBe('2h')
     expect(value(u['shipshape-prune.service'], 'Type')).toBe('oneshot')
     expect(value(u['shipshape-prune.service'], 'TimeoutStartSec')).toBe('2h')
     expect(value(u['shipshape-schedule.service'], 'Type')).toBe('simple')
     expect(value(u['shipshape-schedule.service'], 'Restart')).toBe('on-failure')
     expect(values(u['shipshape-schedule.service'], 'TimeoutStartSec')).toEqual([])
+    for (const s of SERVICES) expect(values(u[s], 'KillMode')).toEqual(['control-group'])
     for (const s of SERVICES) {
       expect(value(u[s], 'SyslogIdentifier')).toBe(s.replace('.service', ''))
       expect(value(u[s], 'EnvironmentFile')).toBe('-/etc/shipshape/shipshape.env')
@@ -546,13 +548,32 @@ describe('the nightly update run (services with update: apply)', () => {
     expect(exec).toHaveLength(2)
     expect(exec[0]).toContain(' report ')
     expect(exec[1]).toBe(`ExecStart=${NODE} ${CLI} --quiet update --auto --yes`)
-    expect(text).toContain('TimeoutStartSec=3h')
+    // two runs of schedule.timeout each (default 2h)
+    expect(text).toContain('TimeoutStartSec=4h')
+  })
+  it('TimeoutStartSec= follows schedule.timeout (the report with update: twice it)', () => {
+    const c = config(
+      [
+        'schedule: { timeout: 45m }',
+        'services:',
+        '  web:',
+        '    compose: /srv/web/compose.yaml',
+        '    update: apply',
+        '    health: { url: "http://127.0.0.1:3000/health" }',
+        '',
+      ].join('\n'),
+    )
+    const units = renderUnits({ nodePath: NODE, cliPath: CLI, configPath: null, config: c })
+    const unit = (n: string) => units.find((u) => u.name === n)!.text
+    expect(unit('shipshape-report.service')).toContain('TimeoutStartSec=90m')
+    expect(unit('shipshape-prune.service')).toContain('TimeoutStartSec=45m')
+    expect(unit('shipshape-prune.service')).not.toContain('TimeoutStartSec=2h')
   })
   it('notify (or no service) runs the report alone: it lists newer images itself', () => {
     for (const c of [svc('notify'), config()]) {
       const text = reportUnit(c)
       expect(text.split('\n').filter((l) => l.startsWith('ExecStart='))).toHaveLength(1)
-      expect(text).toContain('TimeoutStartSec=30min')
+      expect(text).toContain('TimeoutStartSec=2h')
       expect(text).toContain('# no service has update: apply')
     }
   })
