@@ -51,6 +51,8 @@ describe('the repository’s config files', () => {
         stableFor: 10_000,
       },
       keepOriginal: 604_800_000,
+      keepBackup: 0,
+      backupTo: 'remote',
       uploadTimeout: 1_800_000,
     })
     expect(c.prune.protect.images).toEqual(['postgres:*'])

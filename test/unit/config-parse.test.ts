@@ -425,6 +425,8 @@ describe('services, assets, schedule', () => {
       mountType: 'fuse.rclone',
       restart: [],
       keepOriginal: 604_800_000,
+      keepBackup: 0,
+      backupTo: 'local',
       uploadTimeout: 1_800_000,
     })
     const err = problemsOf(
