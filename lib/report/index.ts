@@ -7,6 +7,7 @@ import { withDeepFindings, type DeepResult } from './deep.js'
 import { serviceOfContainer } from '../config/services.js'
 import { gatherInventory } from './gather.js'
 import { recordUse } from '../schedule/events.js'
+import { gatherMigrations } from './migrations.js'
 import { computeGrowth, readPreviousReport, writeReportFiles } from './growth.js'
 import { renderMarkdown } from './render.js'
 import type { Report } from './types.js'
@@ -53,6 +54,15 @@ export async function buildReport(ctx: ReportContext): Promise<Report> {
       },
       (ctx.now ?? (() => new Date()))(),
     )
+    if (Object.keys(config.assets).length) {
+      const migrations = await gatherMigrations(config, new Date(report.generatedAt)).catch(
+        (err: Error) => {
+          report.warnings.push(`migrated assets: ${err.message}`)
+          return []
+        },
+      )
+      if (migrations.length) report.migrations = migrations
+    }
     if (ctx.recordUseFile) {
       ctx.progress?.('Recording when images and volumes were last used')
       await recordUse(engine, ctx.recordUseFile, new Date(report.generatedAt), (w) =>

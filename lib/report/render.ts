@@ -142,6 +142,8 @@ export function renderHuman(report: Report, o: RenderOptions): string {
       ])
     out.push(t.toString())
   }
+  if (r.migrations?.length)
+    out.push('', 'Migrated assets:', ...migrationLines(r).map((l) => `  ${l}`))
   if (r.growth) out.push('', ...growthLines(r.growth))
   if (r.warnings.length) out.push('', 'Warnings:', ...r.warnings.map((w) => `  - ${w}`))
   return out.join('\n')
@@ -274,7 +276,27 @@ export function renderMarkdown(report: Report, o: Pick<RenderOptions, 'layersPer
         )
       : 'None.',
   )
+  if (r.migrations?.length)
+    out.push('', '## Migrated assets', '', ...migrationLines(r).map((l) => `- ${l}`))
   if (r.growth) out.push('', '## Growth', '', ...growthLines(r.growth).map((l) => `- ${l.trim()}`))
   if (r.warnings.length) out.push('', '## Warnings', '', ...r.warnings.map((w) => `- ${w}`))
   return out.join('\n') + '\n'
+}
+
+/** One line per migrated asset: where its bytes are, what the local disk gets back, what next. */
+function migrationLines(r: Report): string[] {
+  return (r.migrations ?? []).map((m) => {
+    const where = [
+      m.original
+        ? `original ${m.original.bytes === null ? '?' : bytes(m.original.bytes)} at ${m.original.path}`
+        : 'original finalized',
+      m.archive
+        ? m.archive.where === 'removed'
+          ? 'archive removed'
+          : `archive ${bytes(m.archive.bytes)} ${m.archive.where === 'local' ? 'in' : 'on the remote at'} ${m.archive.path}`
+        : 'no archive',
+      `copy at ${m.dest}`,
+    ]
+    return `${m.asset} (${m.run}): ${where.join('; ')} — local disk to get back: ${bytes(m.reclaimableBytes)}; next: ${m.next}`
+  })
 }

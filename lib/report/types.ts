@@ -117,6 +117,12 @@ export interface Report {
     newer: boolean | null
     error?: string
   }[]
+  /**
+   * every finished migrate-assets run of a configured asset: where its bytes are (the original
+   * kept on the local disk, the backup archive local or on the remote, the copy on the mount) and
+   * what the local disk gets back; absent when no asset was migrated
+   */
+  migrations?: MigratedAsset[]
   /** only with --deep: each image over report.bigImage, scanned (see shipshape.inspect/1) */
   deep?: { image: string; id: string; wastedBytes: number; findings: Finding[] }[]
 }
@@ -129,4 +135,20 @@ export interface Growth {
   newImages: { ref: string; sizeBytes: number }[]
   removedImages: { ref: string; sizeBytes: number }[]
   paths: { path: string; previousBytes: number; currentBytes: number; deltaBytes: number }[]
+}
+
+export interface MigratedAsset {
+  asset: string
+  /** the run's stamp */
+  run: string
+  source: string
+  dest: string
+  /** the original kept aside on the local disk; null once finalized */
+  original: { path: string; bytes: number | null; keepUntil: string } | null
+  /** where the backup archive is: local (backupDir), remote (moved onto the mount), removed */
+  archive: { where: 'local' | 'remote' | 'removed'; path: string | null; bytes: number } | null
+  /** local bytes the lifecycle still frees (original + local archive) */
+  reclaimableBytes: number
+  /** one line: what happens next */
+  next: string
 }

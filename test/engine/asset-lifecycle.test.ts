@@ -33,6 +33,14 @@ const sha = async (p: string) =>
     .update(await fs.readFile(p))
     .digest('hex')
 
+interface Migrated {
+  asset: string
+  original: { bytes: number | null } | null
+  archive: { where: string; path: string | null } | null
+  reclaimableBytes: number
+  next: string
+}
+
 interface Fixture {
   root: string
   srv: string
@@ -148,6 +156,13 @@ describeEngine('asset lifecycle', (getEngine) => {
     expect(m.code, m.stderr).toBe(0)
     const mj = JSON.parse(m.stdout) as { backup: { archive: string; archiveBytes: number } }
     const after = { srv: await du(f.srv), backups: await du(f.backups) }
+    // the report says where the bytes are: the original and the archive both on the local disk
+    const rep = await cli(engine, f, ['report', '--json'])
+    expect(rep.code, rep.stderr).toBe(0)
+    const [mig] = (JSON.parse(rep.stdout) as { migrations: Migrated[] }).migrations
+    expect(mig).toMatchObject({ asset: 'music', archive: { where: 'local' } })
+    expect(mig!.original?.bytes).toBeGreaterThan(8 * MB)
+    expect(mig!.reclaimableBytes).toBeGreaterThan(16 * MB)
     await new Promise((r) => setTimeout(r, 1500)) // past keepOriginal
     const fin = await cli(engine, f, ['migrate-assets', 'music', '--finalize', '--yes', '--json'])
     expect(fin.code, fin.stderr).toBe(0)
@@ -202,6 +217,17 @@ describeEngine('asset lifecycle', (getEngine) => {
     process.stderr.write(
       `\nasset lifecycle (backupTo: remote): source tree ${m.before.srv} B → after migrate ${m.after.srv} B → after finalize+prune ${gone.srv} B; backupDir ${m.before.backups} B → ${m.after.backups} B → ${gone.backups} B\n`,
     )
+    const rep = await cli(engine, f, ['report', '--json'])
+    const [mig] = (JSON.parse(rep.stdout) as { migrations: Migrated[] }).migrations
+    expect(mig).toMatchObject({
+      original: null,
+      archive: {
+        where: 'remote',
+        path: path.join(f.mnt, '.shipshape-archives', 'music', stamp, path.basename(m.archive)),
+      },
+      reclaimableBytes: 0,
+      next: 'nothing of it is left on the local disk',
+    })
     // a second prune: nothing more
     const again = JSON.parse((await cli(engine, f, ['prune', '--json'])).stdout) as {
       candidates: unknown[]
