@@ -35,6 +35,8 @@ export interface KeptOriginal {
   dest: string
   keepUntil: string
   removedAt?: string
+  /** the migration was reverted (migrate-assets --revert): nothing of it is finalized */
+  revertedAt?: string
 }
 
 export async function findKeptOriginals(backupDir: string, name: string): Promise<KeptOriginal[]> {
@@ -55,6 +57,7 @@ export async function findKeptOriginals(backupDir: string, name: string): Promis
           dest: String(j.dest),
           keepUntil: j.keepUntil,
           ...(j.removedAt ? { removedAt: j.removedAt } : {}),
+          ...(j.revertedAt ? { revertedAt: j.revertedAt } : {}),
         })
       }
     } catch {
@@ -143,6 +146,7 @@ export const isWrittenBlocker = (why: string | null): boolean => why?.includes(C
 /** Why this original may not go yet (null: it may). Reads only. */
 export async function finalizeBlocker(k: KeptOriginal, now: Date): Promise<string | null> {
   if (k.removedAt) return `removed already (${k.removedAt})`
+  if (k.revertedAt) return `the migration was reverted (${k.revertedAt})`
   if (new Date(k.keepUntil) > now) return `kept until ${k.keepUntil}`
   if (
     !(await lstat(k.original).then(
@@ -300,7 +304,7 @@ export async function runFinalize(
     // continuing a run killed between the rm and its record: the step finds it gone and is done
     const interrupted = (opts.resume || opts.rollback) && why?.endsWith('is not there any more')
     if (why && !interrupted) {
-      if (!k.removedAt) kept.push({ original: k.original, why })
+      if (!k.removedAt && !k.revertedAt) kept.push({ original: k.original, why })
     } else due.push(k)
   }
   for (const k of kept) ctx.out.info(`${k.original}: stays (${k.why})`)
