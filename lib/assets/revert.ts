@@ -155,9 +155,7 @@ async function revertPreflight(config: Config, name: string): Promise<RevertPref
     }
   }
   const k = m.kept
-  const manifest = await readManifest(path.join(k.workDir, 'manifest.json')).catch(
-    (e: Error) => e,
-  )
+  const manifest = await readManifest(path.join(k.workDir, 'manifest.json')).catch((e: Error) => e)
   if (manifest instanceof Error) {
     return {
       ...none,

@@ -4,12 +4,13 @@
  * asset. A migration runs first (the real one); each case then checks the disk, the remote and
  * the container after the revert. Setup as in migrate-assets.test.ts.
  */
+import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, afterEach, beforeAll, expect } from 'vitest'
-import { runCli, type CliResult } from '../cli/run.js'
+import { CLI, runCli, type CliResult } from '../cli/run.js'
 import { busyboxImage, docker, dockerOk } from '../harness/fixtures.js'
 import { mountRclone, rcloneUsable, type RcloneMount } from '../harness/rclone.js'
 import { describeEngine, engineTest as test } from '../harness/suite.js'
@@ -138,7 +139,10 @@ describeEngine('migrate-assets --revert', (getEngine) => {
     )
   }
 
-  async function setup(engine: PrivateEngine, o: { keepOriginal?: string } = {}) {
+  async function setup(
+    engine: PrivateEngine,
+    o: { keepOriginal?: string; beforeSource?: (appDir: string) => Promise<void> } = {},
+  ) {
     const root = await fs.mkdtemp(path.join(os.tmpdir(), 'ss-rev-'))
     const id = `${process.pid}-${++seq}`
     const f: Fixture = {
@@ -155,6 +159,8 @@ describeEngine('migrate-assets --revert', (getEngine) => {
       before: new Map(),
     }
     fixtures.push(f)
+    await fs.mkdir(path.dirname(f.source), { recursive: true })
+    await o.beforeSource?.(path.dirname(f.source))
     await makeSource(f.source)
     f.before = await treeHashes(f.source)
     await fs.mkdir(f.remote, { recursive: true })
@@ -258,6 +264,9 @@ describeEngine('migrate-assets --revert', (getEngine) => {
   }) => {
     if (skip()) return
     const f = await setup(engine, { keepOriginal: '1s' })
+    // an app's own files: owned by its uid, which the copy on the mount does not keep
+    await fs.chown(path.join(f.source, 'album one'), 1000, 1001)
+    await fs.chown(path.join(f.source, 'album one/Ça va.mp3'), 1000, 1001)
     const aside = await migrate(engine, f)
     await new Promise((res) => setTimeout(res, 1500))
     const fin = await cli(engine, f, ['migrate-assets', 'music', '--finalize', '--yes', '--json'])
@@ -281,6 +290,11 @@ describeEngine('migrate-assets --revert', (getEngine) => {
     await expectLocal(engine, f)
     // owners and modes as the manifest had them, not the mount's
     expect((await fs.stat(path.join(f.source, 'a.mp3'))).mode & 0o777).toBe(0o640)
+    for (const p of ['album one', 'album one/Ça va.mp3']) {
+      const st = await fs.lstat(path.join(f.source, p))
+      expect([p, st.uid, st.gid]).toEqual([p, 1000, 1001])
+    }
+    expect((await fs.lstat(path.join(f.source, 'zero.txt'))).uid).toBe(0)
     // an empty directory came back too
     expect((await fs.readdir(path.join(f.source, 'empty dir'))).length).toBe(0)
     expect(await treeHashes(f.dest)).toEqual(f.before) // left on the mount
@@ -371,6 +385,135 @@ describeEngine('migrate-assets --revert', (getEngine) => {
     expect(await running(engine, f.container)).toBe(true)
     const beside = (await fs.readdir(path.dirname(f.source))).sort()
     expect(beside).toEqual([path.basename(f.source), path.basename(aside)].sort())
+  })
+
+  /** `migrate-assets music --revert --yes` as a child, killed with SIGKILL once `ready()`. */
+  async function killRevertWhen(
+    engine: PrivateEngine,
+    f: Fixture,
+    ready: () => Promise<boolean>,
+  ): Promise<void> {
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        '--config',
+        f.config,
+        '--docker-host',
+        engine.dockerHost,
+        'migrate-assets',
+        'music',
+        '--revert',
+        '--yes',
+      ],
+      { stdio: 'ignore', env: { PATH: process.env.PATH, HOME: process.env.HOME } },
+    )
+    const closed = new Promise((r) => child.on('close', r))
+    let hit = false
+    for (let i = 0; i < 1200 && !hit; i++) {
+      hit = await ready()
+      if (!hit && child.exitCode !== null)
+        throw new Error(`the revert ended (exit ${child.exitCode}) before the kill point`)
+      if (!hit) await new Promise((r) => setTimeout(r, 25))
+    }
+    expect(hit).toBe(true)
+    child.kill('SIGKILL')
+    await closed
+  }
+
+  const swapped = (f: Fixture) => async () =>
+    (await fs.lstat(f.source).catch(() => null))?.isDirectory() === true
+
+  test('kill -9 after the swap → --revert --rollback: the symlink back, the app on the mount', async ({
+    engine,
+  }) => {
+    if (skip()) return
+    const f = await setup(engine)
+    const aside = await migrate(engine, f)
+    await writeConfig(f, { health: ['sh', '-c', 'sleep 4; test -f /music/a.mp3'] })
+    await killRevertWhen(engine, f, swapped(f))
+    // an unfinished revert blocks a new one and a migration (exit 4)
+    const blocked = await cli(engine, f, ['migrate-assets', 'music', '--revert', '--yes'])
+    expect(blocked.code, blocked.stderr).toBe(4)
+    expect(blocked.stderr).toMatch(/unfinished migrate-assets-revert run/)
+    const r = await cli(engine, f, [
+      'migrate-assets',
+      'music',
+      '--revert',
+      '--rollback',
+      '--yes',
+      '--json',
+    ])
+    expect(r.code, r.stderr).toBe(0)
+    expect(JSON.parse(r.stdout).outcome).toBe('rolled-back')
+    expect(await fs.readlink(f.source)).toBe(f.dest)
+    expect(await treeHashes(aside)).toEqual(f.before)
+    expect(await running(engine, f.container)).toBe(true)
+    const mounts = await dockerOk(engine, ['exec', f.container, 'cat', '/proc/mounts'])
+    expect(mounts.split('\n').find((l) => l.split(' ')[1] === '/music')).toMatch(/ fuse/)
+    const beside = (await fs.readdir(path.dirname(f.source))).sort()
+    expect(beside).toEqual([path.basename(f.source), path.basename(aside)].sort())
+  })
+
+  test('kill -9 after the swap → --revert --resume finishes, every hash equal', async ({
+    engine,
+  }) => {
+    if (skip()) return
+    const f = await setup(engine)
+    await migrate(engine, f)
+    await writeConfig(f, { health: ['sh', '-c', 'sleep 4; test -f /music/a.mp3'] })
+    await killRevertWhen(engine, f, swapped(f))
+    const r = await cli(engine, f, [
+      'migrate-assets',
+      'music',
+      '--revert',
+      '--resume',
+      '--yes',
+      '--json',
+    ])
+    expect(r.code, r.stderr).toBe(0)
+    const j = JSON.parse(r.stdout)
+    expect(j.outcome).toBe('reverted')
+    expect(j.revert.from).toBe('original')
+    await expectLocal(engine, f)
+  })
+
+  test('not enough room on the source filesystem for a copy back → refused with the figures (exit 4)', async ({
+    engine,
+  }) => {
+    if (skip()) return
+    const tmpfs: { dir: string | null } = { dir: null }
+    const f = await setup(engine, {
+      keepOriginal: '1s',
+      beforeSource: async (appDir) => {
+        const ok = await new Promise<number | null>((resolve) =>
+          spawn('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', appDir]).on('close', resolve),
+        )
+        if (ok === 0) tmpfs.dir = appDir
+      },
+    })
+    const small = tmpfs.dir
+    if (!small) {
+      process.stderr.write('\n!!! SKIPPED revert no-space case: cannot mount a tmpfs here\n')
+      return
+    }
+    try {
+      await migrate(engine, f)
+      await new Promise((res) => setTimeout(res, 1500))
+      const fin = await cli(engine, f, ['migrate-assets', 'music', '--finalize', '--yes'])
+      expect(fin.code, fin.stderr).toBe(0)
+      const r = await cli(engine, f, ['migrate-assets', 'music', '--revert', '--yes', '--json'])
+      expect(r.code, r.stderr).toBe(4)
+      expect(r.stderr).toMatch(/bringing the files back needs [\d.]+ MB .* has [\d.]+ MB free/)
+      expect(JSON.parse(r.stdout).refusals.map((x: { check: string }) => x.check)).toEqual([
+        'space',
+      ])
+      expect(await fs.readlink(f.source)).toBe(f.dest)
+      expect(await running(engine, f.container)).toBe(true)
+    } finally {
+      await docker(engine, ['rm', '-f', f.container])
+      await new Promise((resolve) => spawn('umount', ['-l', small]).on('close', resolve))
+    }
   })
 
   test('no finished migration → refused (exit 4), nothing touched', async ({ engine }) => {

@@ -6,7 +6,9 @@ import type { RevertContext } from '../../revert-context.js'
 export const revertCheckStep: Step<RevertContext> = {
   id: 'check',
   title: 'Check the containers are healthy on the local directory',
-  preview: (ctx) => [ctx.health ? 'run the health check (held for stableFor)' : 'no health check configured'],
+  preview: (ctx) => [
+    ctx.health ? 'run the health check (held for stableFor)' : 'no health check configured',
+  ],
   async run(ctx) {
     if (!ctx.health) {
       ctx.out.warn(`no health check configured for ${ctx.name}: the containers were only started`)

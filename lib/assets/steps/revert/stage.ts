@@ -39,7 +39,10 @@ async function expectedEntries(ctx: RevertContext): Promise<ManifestEntry[]> {
   }
   const now = walk.entries.map(unpinned)
   if (!destChangedSince(migration.entries, now).length) return migration.entries.map(unpinned)
-  const bar = ctx.progress('hash destination', now.reduce((n, e) => n + e.size, 0))
+  const bar = ctx.progress(
+    'hash destination',
+    now.reduce((n, e) => n + e.size, 0),
+  )
   let hashed: ManifestEntry[]
   try {
     hashed = await readBackTree({

@@ -18,7 +18,8 @@ export const revertSwapStep: Step<RevertContext> = {
   async run(ctx, journal) {
     const { source, staging, linkAside, dest } = ctx.paths
     const st = await kindOf(staging)
-    if (st.kind === 'dir') await journal.note({ staging: { dev: String(st.dev), ino: String(st.ino) } })
+    if (st.kind === 'dir')
+      await journal.note({ staging: { dev: String(st.dev), ino: String(st.ino) } })
     const src = await kindOf(source)
     const side = await kindOf(linkAside)
     if (src.kind === 'symlink' && src.target === dest && side.kind === 'missing') {
@@ -26,7 +27,9 @@ export const revertSwapStep: Step<RevertContext> = {
       await rename(source, linkAside)
     } else if (!(src.kind === 'missing' && side.kind === 'symlink')) {
       if (src.kind === 'dir' && st.kind === 'missing' && side.kind === 'symlink') return // done
-      throw new Error(`${source} is neither the link to ${dest} nor the directory this revert put there`)
+      throw new Error(
+        `${source} is neither the link to ${dest} nor the directory this revert put there`,
+      )
     }
     await rename(staging, source)
   },
