@@ -285,13 +285,15 @@ export async function runFinalize(
   // an interrupted --finalize blocks a new one (even with nothing due) until --resume/--rollback
   await priorRun({
     stateDir: ctx.config.stateDir,
-    operations: ['migrate-assets-finalize'],
+    // an unfinished revert blocks it too: the originals are in the middle of being put back
+    operations: ['migrate-assets-finalize', 'migrate-assets-revert'],
     key: 'asset',
     target: name,
     dryRun: opts.dryRun,
     resume: opts.resume,
     rollback: opts.rollback,
-    command: () => `shipshape migrate-assets ${name} --finalize`,
+    command: (op) =>
+      `shipshape migrate-assets ${name} ${op === 'migrate-assets-revert' ? '--revert' : '--finalize'}`,
   })
   const all = await findKeptOriginals(ctx.config.backupDir, name)
   const due: KeptOriginal[] = []

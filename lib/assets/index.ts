@@ -146,13 +146,15 @@ export async function runMigrateAssets(
   const continuing = Boolean(opts.resume || opts.rollback)
   const prior = await priorRun({
     stateDir: config.stateDir,
-    operations: [MIGRATE_OPERATION],
+    // an unfinished revert of the asset blocks a migration too
+    operations: [MIGRATE_OPERATION, 'migrate-assets-revert'],
     key: 'asset',
     target: name,
     dryRun: opts.dryRun,
     resume: opts.resume,
     rollback: opts.rollback,
-    command: () => `shipshape migrate-assets ${name}`,
+    command: (op) =>
+      `shipshape migrate-assets ${name}${op === MIGRATE_OPERATION ? '' : ' --revert'}`,
   })
   // a stamp fixed by the run: a resume finds the same backup, copy log and aside directory
   // (the backup step notes it first thing; a run that never reached it created nothing)

@@ -190,3 +190,17 @@ describe('revertPaths', () => {
     })
   })
 })
+
+describe('doctor: an unfinished revert is continued with --revert', () => {
+  it('names --revert --resume and --revert --rollback', async () => {
+    const { journalCommands } = await import('../../lib/doctor/checks.js')
+    const c = journalCommands({
+      file: '/var/lib/shipshape/journal/migrate-assets-revert-x.jsonl',
+      operation: 'migrate-assets-revert',
+      args: { asset: 'music' },
+      steps: new Map(),
+    })
+    expect(c.resume).toBe('shipshape migrate-assets music --revert --resume')
+    expect(c.rollback).toBe('shipshape migrate-assets music --revert --rollback')
+  })
+})
