@@ -78,6 +78,14 @@ async function putOwners(staging: string, entries: readonly ManifestEntry[]): Pr
   }
 }
 
+/** The swap (a later step) moved the staging directory to the source already. */
+async function swappedIn(ctx: RevertContext): Promise<boolean> {
+  if ((await kindOf(ctx.paths.source)).kind !== 'dir') return false
+  const side = await kindOf(ctx.paths.linkAside)
+  if (side.kind === 'symlink' && side.target === ctx.paths.dest) return true
+  return (await kindOf(ctx.paths.record)).kind === 'other' // finish wrote reverted.json
+}
+
 /**
  * The bytes, back beside the source on its own filesystem: the kept original renamed (no copy),
  * or the destination copied back by descriptors (each file checked against the manifest's
@@ -107,6 +115,7 @@ export const stageStep: Step<RevertContext> = {
       dest: ctx.asset.dest,
       mount: ctx.asset.mount,
     })
+    if (await swappedIn(ctx)) return // a --resume past the swap: the staging dir is the source
     const there = await readManifest(expected).catch(() => null)
     const entries = there?.entries ?? (await expectedEntries(ctx))
     if (!there) await writeManifest(expected, manifestOf(ctx.paths.source, entries, ctx.now()))
@@ -145,7 +154,7 @@ export const stageStep: Step<RevertContext> = {
     )
   },
   async verify(ctx) {
-    return (await kindOf(ctx.paths.staging)).kind === 'dir'
+    return (await kindOf(ctx.paths.staging)).kind === 'dir' || (await swappedIn(ctx))
   },
   async undo(ctx, journal) {
     const { original, staging } = ctx.paths
