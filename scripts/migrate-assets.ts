@@ -22,7 +22,7 @@ function render(r: MigrateResult): string {
     if (r.revert.from) lines.push(`  from       the ${r.revert.from}`)
     const c = r.revert.copy
     lines.push(
-      `  copy       ${c.path} (${c.files} files, ${formatBytes(c.bytes)}): ${c.removed ? 'removed' : 'left on the mount'}`,
+      `  copy       ${c.path} (${c.files} files, ${formatBytes(c.bytes)}): ${c.removed ? 'removed' : c.remove && r.outcome === 'dry-run' ? 'removed last (--remove-copy)' : 'left on the mount'}`,
     )
     if (r.revert.originalLeft) lines.push(`  original   ${r.revert.originalLeft}`)
     if (r.revert.health) lines.push(`  health     ${r.revert.health}`)

@@ -54,8 +54,8 @@ export interface RevertInfo {
   destChanged: number
   /** the kept original, when it was not used (older than the destination, or written to) */
   originalLeft: string | null
-  /** the copy on the mount: left (the default) or removed (--remove-copy) */
-  copy: { path: string; files: number; bytes: number; removed: boolean }
+  /** the copy on the mount: left (the default) or removed (remove: --remove-copy was given) */
+  copy: { path: string; files: number; bytes: number; remove: boolean; removed: boolean }
   health: string | null
 }
 
@@ -375,7 +375,7 @@ export async function runMigrateRevert(
         facts.verified !== undefined
           ? {
               files: facts.verified,
-              by: `sha256 of every file read back from ${paths.staging}`,
+              by: `sha256 of every file brought back, read before the swap`,
               uploadWaitMs: null,
             }
           : null,
@@ -389,7 +389,13 @@ export async function runMigrateRevert(
         verified: facts.verified ?? null,
         destChanged: pre.destChanged.length,
         originalLeft: pre.originalLeft,
-        copy: { path: asset.dest, files, bytes, removed: facts.copyRemoved === true },
+        copy: {
+          path: asset.dest,
+          files,
+          bytes,
+          remove: rctx.removeCopy,
+          removed: facts.copyRemoved === true,
+        },
         health: facts.health ?? null,
       },
       ...(error ? { error: (error as Error).message } : {}),

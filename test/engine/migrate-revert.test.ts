@@ -235,7 +235,7 @@ describeEngine('migrate-assets --revert', (getEngine) => {
     expect(j.revert.from).toBe('original')
     const files = [...f.before.values()].filter((v) => v !== 'dir').length
     expect(j.revert.verified).toBe(files)
-    expect(j.revert.copy).toMatchObject({ path: f.dest, files, removed: false })
+    expect(j.revert.copy).toMatchObject({ path: f.dest, files, remove: false, removed: false })
     expect(j.revert.health).toMatch(/healthy/)
     await expectLocal(engine, f)
     // the original itself is back (same inode tree: its 0640 file kept)
@@ -315,7 +315,7 @@ describeEngine('migrate-assets --revert', (getEngine) => {
     expect(r.code, r.stderr).toBe(0)
     const j = JSON.parse(r.stdout)
     expect(j.outcome).toBe('reverted')
-    expect(j.revert.copy.removed).toBe(true)
+    expect(j.revert.copy).toMatchObject({ remove: true, removed: true })
     expect(j.steps.map((s: { id: string }) => s.id).at(-1)).toBe('remove-copy')
     await expectLocal(engine, f)
     expect(await exists(f.dest)).toBe(false)

@@ -14,7 +14,7 @@ import type { RevertContext } from '../../revert-context.js'
  */
 export const removeCopyStep: Step<RevertContext> = {
   id: 'remove-copy',
-  title: 'Remove the copy on the mount (--remove-copy)',
+  title: 'Remove the copy on the mount (only with --remove-copy)',
   preview: (ctx) =>
     ctx.removeCopy
       ? [`rm -r ${ctx.paths.dest} by descriptors (cannot be undone)`]
