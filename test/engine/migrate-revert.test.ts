@@ -344,6 +344,29 @@ describeEngine('migrate-assets --revert', (getEngine) => {
     expect(await treeHashes(aside)).toEqual(f.before)
   })
 
+  test("a file on the destination whose bytes are not the manifest's (same size and mtime) → the copy back fails, undone (exit 1)", async ({
+    engine,
+  }) => {
+    if (skip()) return
+    const f = await setup(engine, { keepOriginal: '1s' })
+    await migrate(engine, f)
+    await new Promise((res) => setTimeout(res, 1500))
+    const fin = await cli(engine, f, ['migrate-assets', 'music', '--finalize', '--yes'])
+    expect(fin.code, fin.stderr).toBe(0)
+    // bit rot behind the mount: other bytes, same size, the mtime put back
+    const rotten = path.join(f.remote, 'music', 'album one/Ça va.mp3')
+    const st = await fs.stat(rotten)
+    await fs.writeFile(rotten, randomBytes(st.size))
+    await fs.utimes(rotten, st.atime, st.mtime)
+    const r = await cli(engine, f, ['migrate-assets', 'music', '--revert', '--yes', '--json'])
+    expect(r.code, r.stderr).toBe(1)
+    expect(r.stderr).toMatch(/Ça va\.mp3.*changed since the manifest was made/)
+    expect(JSON.parse(r.stdout).outcome).toBe('rolled-back')
+    expect(await fs.readlink(f.source)).toBe(f.dest)
+    expect(await running(engine, f.container)).toBe(true)
+    expect(await fs.readdir(path.dirname(f.source))).toEqual([path.basename(f.source)])
+  })
+
   test('the health gate fails after the swap → undone: the symlink back, the app on the mount, the original kept', async ({
     engine,
   }) => {
