@@ -273,7 +273,7 @@ export async function runMigrateRevert(
   // an interrupted revert goes on (or back) with what it noted first; a new one looks afresh
   const noted = prior?.steps.get('stage')?.notes ?? {}
   let pre: RevertPreflight
-  if (prior) {
+  if (prior && (typeof noted.migration === 'string' || opts.rollback)) {
     const changed = (['source', 'dest', 'mount'] as const).filter(
       (k) => typeof noted[k] === 'string' && noted[k] !== asset[k],
     )
@@ -298,9 +298,10 @@ export async function runMigrateRevert(
       bytes: m?.bytes ?? 0,
     }
   } else {
+    // a new revert, or one resumed that was interrupted before its first note (nothing done)
     pre = await revertPreflight(config, name)
   }
-  if (pre.refusals.length || (!prior && (!pre.migration || !pre.from))) {
+  if (pre.refusals.length || (!opts.rollback && (!pre.migration || !pre.from))) {
     const lines = pre.refusals.map((r) => `${r.message}${r.remedy ? ` (fix: ${r.remedy})` : ''}`)
     const err = new RefusedError(
       lines.length === 1
