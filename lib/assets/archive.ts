@@ -82,6 +82,12 @@ export function archiveAction(
   now: Date,
 ): ArchiveAction {
   if (!a.local) return null
+  if (a.kept.revertedAt) {
+    return {
+      action: 'keep',
+      why: `the migration was reverted (${a.kept.revertedAt}): the archive stays until removed by hand`,
+    }
+  }
   if (!a.kept.removedAt) {
     return {
       action: 'keep',

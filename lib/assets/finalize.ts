@@ -38,6 +38,8 @@ export interface KeptOriginal {
   dest: string
   keepUntil: string
   removedAt?: string
+  /** the migration was reverted (migrate-assets --revert): nothing of it is finalized */
+  revertedAt?: string
 }
 
 export async function findKeptOriginals(backupDir: string, name: string): Promise<KeptOriginal[]> {
@@ -58,6 +60,7 @@ export async function findKeptOriginals(backupDir: string, name: string): Promis
           dest: String(j.dest),
           keepUntil: j.keepUntil,
           ...(j.removedAt ? { removedAt: j.removedAt } : {}),
+          ...(j.revertedAt ? { revertedAt: j.revertedAt } : {}),
         })
       }
     } catch {
@@ -146,6 +149,7 @@ export const isWrittenBlocker = (why: string | null): boolean => why?.includes(C
 /** Why this original may not go yet (null: it may). Reads only. */
 export async function finalizeBlocker(k: KeptOriginal, now: Date): Promise<string | null> {
   if (k.removedAt) return `removed already (${k.removedAt})`
+  if (k.revertedAt) return `the migration was reverted (${k.revertedAt})`
   if (new Date(k.keepUntil) > now) return `kept until ${k.keepUntil}`
   // a hung FUSE mount would hang this process for good (a stat through it never returns): the
   // mounts are asked from a child first, and one that does not answer keeps the original
@@ -325,13 +329,15 @@ export async function runFinalize(
   // an interrupted --finalize blocks a new one (even with nothing due) until --resume/--rollback
   await priorRun({
     stateDir: ctx.config.stateDir,
-    operations: ['migrate-assets-finalize'],
+    // an unfinished revert blocks it too: the originals are in the middle of being put back
+    operations: ['migrate-assets-finalize', 'migrate-assets-revert'],
     key: 'asset',
     target: name,
     dryRun: opts.dryRun,
     resume: opts.resume,
     rollback: opts.rollback,
-    command: () => `shipshape migrate-assets ${name} --finalize`,
+    command: (op) =>
+      `shipshape migrate-assets ${name} ${op === 'migrate-assets-revert' ? '--revert' : '--finalize'}`,
   })
   await unansweredMounts(ctx.config.backupDir, [name], (w) => ctx.out.warn(w))
   const all = await findKeptOriginals(ctx.config.backupDir, name)
@@ -345,7 +351,7 @@ export async function runFinalize(
     // continuing a run killed between the rm and its record: the step finds it gone and is done
     const interrupted = (opts.resume || opts.rollback) && why?.endsWith('is not there any more')
     if (why && !interrupted) {
-      if (!k.removedAt) kept.push({ original: k.original, why })
+      if (!k.removedAt && !k.revertedAt) kept.push({ original: k.original, why })
     } else due.push(k)
   }
   for (const k of kept) ctx.out.info(`${k.original}: stays (${k.why})`)

@@ -20,6 +20,7 @@ import { destState, emptyPreflight, preflight } from './preflight.js'
 import { migrateSteps } from './steps/index.js'
 import { readManifest } from './manifest.js'
 import { readBackupInfo } from './steps/backup.js'
+import type { RevertInfo } from './revert.js'
 
 export const MIGRATE_SCHEMA = 'shipshape.migrate-assets/1'
 export const MIGRATE_OPERATION = 'migrate-assets'
@@ -48,6 +49,7 @@ export interface MigrateResult {
     | 'needs-person'
     | 'finalized'
     | 'nothing-to-finalize'
+    | 'reverted'
   files: number
   bytes: number
   backup: {
@@ -65,6 +67,8 @@ export interface MigrateResult {
   steps: RunSummary['steps']
   /** --finalize: originals removed, and the ones that stay with why */
   finalize?: { removed: string[]; kept: { original: string; why: string }[] }
+  /** --revert: where the bytes came back from, what was checked, and the copy on the mount */
+  revert?: RevertInfo
   /** outcome 'refused': every check that said no, with its fix */
   refusals?: Refusal[]
   error?: string
@@ -74,7 +78,7 @@ export function findAsset(config: Config, name: string): AssetConfig {
   return findConfigured(config, 'assets', name)
 }
 
-function progressOf(out: Output) {
+export function progressOf(out: Output) {
   return (label: string, total: number) => {
     const spinner = out.spinner(`${label}…`)
     let last = 0
@@ -142,13 +146,15 @@ export async function runMigrateAssets(
   const continuing = Boolean(opts.resume || opts.rollback)
   const prior = await priorRun({
     stateDir: config.stateDir,
-    operations: [MIGRATE_OPERATION],
+    // an unfinished revert of the asset blocks a migration too
+    operations: [MIGRATE_OPERATION, 'migrate-assets-revert'],
     key: 'asset',
     target: name,
     dryRun: opts.dryRun,
     resume: opts.resume,
     rollback: opts.rollback,
-    command: () => `shipshape migrate-assets ${name}`,
+    command: (op) =>
+      `shipshape migrate-assets ${name}${op === MIGRATE_OPERATION ? '' : ' --revert'}`,
   })
   // a stamp fixed by the run: a resume finds the same backup, copy log and aside directory
   // (the backup step notes it first thing; a run that never reached it created nothing)

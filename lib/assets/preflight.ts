@@ -77,7 +77,7 @@ export interface PreflightResult {
 const TAR_OVERHEAD_PER_ENTRY = 1536
 const SPACE_MARGIN = 64 * 1024 * 1024
 
-async function sourceState(p: string): Promise<SourceState> {
+export async function sourceState(p: string): Promise<SourceState> {
   try {
     const st = await lstat(p)
     if (st.isDirectory()) return { kind: 'dir' }

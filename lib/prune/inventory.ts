@@ -71,7 +71,7 @@ async function originals(config: Config, now: Date): Promise<PruneOriginal[]> {
   const out: PruneOriginal[] = []
   for (const [name, asset] of Object.entries(config.assets)) {
     for (const k of await findKeptOriginals(config.backupDir, name)) {
-      if (k.removedAt) continue
+      if (k.removedAt || k.revertedAt) continue
       const foreign = foreignOriginal(k, asset, config)
       // the planner judges the time itself; other blockers keep it
       const blocker = foreign ?? (await finalizeBlocker(k, now))

@@ -19,13 +19,14 @@ export async function gatherMigrations(config: Config, now: Date): Promise<Migra
     const archives = await findArchives(config, name)
     for (const k of await findKeptOriginals(config.backupDir, name)) {
       const a = archives.find((x) => x.kept.workDir === k.workDir) ?? null
-      const original = k.removedAt
-        ? null
-        : {
-            path: k.original,
-            bytes: (await measureDir(k.original).catch(() => null))?.sizeBytes ?? null,
-            keepUntil: k.keepUntil,
-          }
+      const original =
+        k.removedAt || k.revertedAt
+          ? null
+          : {
+              path: k.original,
+              bytes: (await measureDir(k.original).catch(() => null))?.sizeBytes ?? null,
+              keepUntil: k.keepUntil,
+            }
       const archive = a
         ? {
             where: a.local
@@ -39,13 +40,15 @@ export async function gatherMigrations(config: Config, now: Date): Promise<Migra
         : null
       const reclaimable = (original?.bytes ?? 0) + (archive?.where === 'local' ? archive.bytes : 0)
       const act = a ? archiveAction(a, asset, name, now) : null
-      const next = original
-        ? `the original (${original.bytes === null ? '?' : formatBytes(original.bytes)}) is kept until ${k.keepUntil}; then \`shipshape migrate-assets ${name} --finalize\` or prune removes it${archive?.where === 'local' ? `, and the archive ${asset.backupTo === 'remote' ? 'moves onto the remote' : 'goes'} after keepBackup` : ''}`
-        : act?.action === 'keep'
-          ? `the archive ${act.why.replace(/^the original went [^;]*; the archive /, '')}`
-          : act
-            ? `prune ${act.action === 'move' ? 'moves the archive onto the remote' : 'removes the archive'} at its next run`
-            : 'nothing of it is left on the local disk'
+      const next = k.revertedAt
+        ? `reverted ${k.revertedAt}: ${k.source} is a local directory again`
+        : original
+          ? `the original (${original.bytes === null ? '?' : formatBytes(original.bytes)}) is kept until ${k.keepUntil}; then \`shipshape migrate-assets ${name} --finalize\` or prune removes it${archive?.where === 'local' ? `, and the archive ${asset.backupTo === 'remote' ? 'moves onto the remote' : 'goes'} after keepBackup` : ''}`
+          : act?.action === 'keep'
+            ? `the archive ${act.why.replace(/^the original went [^;]*; the archive /, '')}`
+            : act
+              ? `prune ${act.action === 'move' ? 'moves the archive onto the remote' : 'removes the archive'} at its next run`
+              : 'nothing of it is left on the local disk'
       out.push({
         asset: name,
         run: path.basename(k.workDir),

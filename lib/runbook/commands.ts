@@ -8,8 +8,10 @@ import { showArgv } from '../host/run.js'
 import type { JournalState } from './journal.js'
 
 /** Runbook operations a person continues with --resume/--rollback, and the arg naming the target. */
-export const RESUMABLE: Record<string, { key: string }> = {
+export const RESUMABLE: Record<string, { key: string; command?: string; flags?: string[] }> = {
   'migrate-assets': { key: 'asset' },
+  // `migrate-assets NAME --revert`: continued with --revert --resume / --revert --rollback
+  'migrate-assets-revert': { key: 'asset', command: 'migrate-assets', flags: ['--revert'] },
   rebuild: { key: 'service' },
   rollback: { key: 'service' },
 }
@@ -47,8 +49,9 @@ export function journalCommands(
     showArgv([
       'shipshape',
       ...(o.configFile ? ['--config', o.configFile] : []),
-      j.operation,
+      known.command ?? j.operation,
       target,
+      ...(known.flags ?? []),
       flag,
     ])
   const resume = cmd('--resume')

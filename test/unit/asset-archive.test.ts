@@ -59,3 +59,16 @@ describe('archiveAction', () => {
     )
   })
 })
+
+describe('archiveAction after a revert', () => {
+  it('the archive of a reverted migration stays (never moved or removed by prune)', () => {
+    const r = archiveAction(
+      { local, kept: { ...kept(ago(9 * DAY)), revertedAt: ago(DAY) } },
+      { keepBackup: 0, backupTo: 'remote' },
+      'music',
+      now,
+    )
+    expect(r).toMatchObject({ action: 'keep' })
+    expect(r && 'why' in r ? r.why : '').toMatch(/reverted/)
+  })
+})
