@@ -21,7 +21,7 @@ import { writeFileDurable } from '../host/durable.js'
 import { readMountinfo } from '../host/mountinfo.js'
 import { remoteJoin, remoteOfMount, waitForRemote } from '../host/rclone.js'
 import { Tree } from '../host/safefs.js'
-import { findKeptOriginals, type KeptOriginal } from './finalize.js'
+import { findKeptOriginals, hungMountOf, type KeptOriginal } from './finalize.js'
 import { readManifest } from './manifest.js'
 import { remoteInfo } from './preflight.js'
 import { readBackupInfo, type BackupInfo } from './steps/backup.js'
@@ -60,7 +60,8 @@ export async function findArchives(config: Config, name: string): Promise<Archiv
     out.push({
       asset: name,
       kept: k,
-      local: st?.isFile() && !info.archiveRemovedAt ? info.archive : null,
+      // still there after its removal was recorded (a crash between the two): removed again
+      local: st?.isFile() ? info.archive : null,
       bytes: info.archiveBytes,
       fate: {
         ...(info.remoteArchive ? { remoteArchive: info.remoteArchive } : {}),
@@ -76,12 +77,14 @@ export type ArchiveAction =
 
 /** Pure: what becomes of a run's local archive now (null: it is not in backupDir any more). */
 export function archiveAction(
-  a: Pick<ArchiveState, 'local' | 'kept'>,
+  a: Pick<ArchiveState, 'local' | 'kept'> & { fate?: ArchiveFate },
   asset: Pick<AssetConfig, 'keepBackup' | 'backupTo'>,
   assetName: string,
   now: Date,
 ): ArchiveAction {
   if (!a.local) return null
+  // recorded as moved or removed, yet still here: a run stopped between the record and the unlink
+  if (a.fate?.archiveRemovedAt) return { action: 'remove', since: a.fate.archiveRemovedAt }
   if (a.kept.revertedAt) {
     return {
       action: 'keep',
@@ -128,10 +131,21 @@ export async function settleArchive(
   if (!what || what.action === 'keep') {
     throw new Error(what ? what.why : 'the archive is not in backupDir any more')
   }
+  if (a.fate.archiveRemovedAt) {
+    // its move or removal was recorded (and verified) by an earlier run that stopped short
+    await unlink(a.local!)
+    return {
+      action: a.fate.remoteArchive ? 'moved' : 'removed',
+      verifiedBy: a.fate.remoteArchive?.verifiedBy ?? 'recorded by an earlier run',
+    }
+  }
   const link = await readlink(asset.source).catch(() => null)
   if (link !== asset.dest) {
     throw new Error(`${asset.source} is not the symlink to ${asset.dest}: the archive stays`)
   }
+  // a mount that does not answer is never touched in-process (lib/host/mountprobe.ts)
+  const hung = await hungMountOf({ dest: asset.dest, original: asset.dest })
+  if (hung) throw new Error(hung)
   const manifest = await readManifest(path.join(workDir, 'manifest.json'))
   const quiet = createOutput({ json: true, quiet: true })
   const mounts = await readMountinfo()

@@ -190,7 +190,9 @@ export async function finalizeBlocker(k: KeptOriginal, now: Date): Promise<strin
 }
 
 /** Why k cannot be checked now: a mount under its original or dest does not answer; else null. */
-async function hungMountOf(k: KeptOriginal): Promise<string | null> {
+export async function hungMountOf(
+  k: Pick<KeptOriginal, 'dest' | 'original'>,
+): Promise<string | null> {
   for (const p of [k.dest, k.original]) {
     const probe = (await guardPath(p))[0]
     if (probe) {

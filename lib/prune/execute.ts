@@ -58,6 +58,14 @@ async function removeOne(
     case 'image': {
       // an image with several tags goes with its last one; by id it would need force
       const tags = o.tagsOf.get(c.id) ?? []
+      // a tag put on it since the plan (a deploy, a protect.images name) is not the plan's to take
+      const newer = c.tags ? tags.filter((t) => !c.tags!.includes(t)) : []
+      if (newer.length) {
+        return {
+          status: 'failed',
+          error: `tagged ${newer.join(', ')} since the plan: kept (plan again)`,
+        }
+      }
       let any = false
       for (const t of tags) any = (await engine.removeImage(t, { pruneParents: true })) || any
       if (!tags.length) any = await engine.removeImage(c.id, { pruneParents: true })

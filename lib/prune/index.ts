@@ -86,7 +86,15 @@ export async function readSavedPlan(file: string): Promise<SavedPlan> {
     )
   }
   const d = doc as Partial<PruneResult> | null
-  const kinds = new Set(['container', 'image', 'tag', 'build-cache', 'volume', 'original'])
+  const kinds = new Set([
+    'container',
+    'image',
+    'tag',
+    'build-cache',
+    'volume',
+    'original',
+    'archive',
+  ])
   const ok =
     d?.schema === PRUNE_SCHEMA &&
     typeof d.generatedAt === 'string' &&
@@ -125,8 +133,19 @@ export function recheckSavedPlan(
     const key = planKey(c)
     savedKeys.add(key)
     const cur = current.get(key)
-    if (cur) {
+    const sameTags =
+      c.kind !== 'image' || JSON.stringify(cur?.tags ?? []) === JSON.stringify(c.tags ?? [])
+    if (cur && sameTags) {
       go.push(cur)
+      continue
+    }
+    if (cur) {
+      stay.push({
+        kind: c.kind,
+        name: c.name,
+        id: c.id,
+        reason: `in ${saved.file}, kept: its tags changed since the plan (now ${(cur.tags ?? []).join(', ') || 'none'})`,
+      })
       continue
     }
     const why = !present(c)
@@ -183,7 +202,7 @@ export async function runPrune(
     const spinner = out.spinner('Reading the engine’s images, containers, volumes, build cache…')
     // a hung mount under a kept original: warned of here, its originals kept (not a hang)
     await unansweredMounts(config.backupDir, Object.keys(config.assets), warn)
-    const { inventory, usage } = await gatherPruneInventory(engine, config, now, warn)
+    const { inventory, usage } = await gatherPruneInventory(engine, config, now, warn, { apply })
     spinner.stop()
     const plan = planPrune(inventory, config.prune, now)
     if (opts.applyFile) {
@@ -193,6 +212,7 @@ export async function runPrune(
         ...inventory.containers.map((c) => c.id),
         ...inventory.volumes.map((v) => v.name),
         ...inventory.originals.map((o) => o.path),
+        ...inventory.archives.map((a) => a.workDir),
       ])
       const tags = new Set(inventory.images.flatMap((i) => i.tags))
       const r = recheckSavedPlan(saved, plan, (c) =>

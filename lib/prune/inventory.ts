@@ -10,7 +10,12 @@ import type { Config } from '../config/index.js'
 import type { Engine } from '../docker/engine.js'
 import type { DiskUsage } from '../docker/types.js'
 import { archiveAction, findArchives } from '../assets/archive.js'
-import { finalizeBlocker, findKeptOriginals, foreignOriginal } from '../assets/finalize.js'
+import {
+  finalizeBlocker,
+  findKeptOriginals,
+  foreignOriginal,
+  hungMountOf,
+} from '../assets/finalize.js'
 import { measureDir } from '../report/paths.js'
 import { composeProjectNames } from '../docker/compose.js'
 import { readJournals, type JournalState } from '../runbook/journal.js'
@@ -52,8 +57,13 @@ async function archives(config: Config, now: Date): Promise<PruneArchive[]> {
   const out: PruneArchive[] = []
   for (const [name, asset] of Object.entries(config.assets)) {
     for (const a of await findArchives(config, name)) {
-      const what = archiveAction(a, asset, name, now)
+      let what = archiveAction(a, asset, name, now)
       if (!what || !a.local) continue
+      if (what.action === 'move' || (what.action === 'remove' && !a.fate.archiveRemovedAt)) {
+        // the destination is verified before it goes: not through a mount that does not answer
+        const hung = await hungMountOf({ dest: asset.dest, original: asset.dest })
+        if (hung) what = { action: 'keep', why: hung }
+      }
       out.push({
         asset: name,
         path: a.local,
@@ -92,6 +102,7 @@ export async function gatherPruneInventory(
   config: Config,
   now: Date,
   warn: (line: string) => void = () => {},
+  o: { apply?: boolean } = {},
 ): Promise<{ inventory: PruneInventory; usage: DiskUsage }> {
   const [usage, disk, lastUsed, kept, journals, configuredProjects, archived] = await Promise.all([
     engine.diskUsage(),
@@ -99,8 +110,11 @@ export async function gatherPruneInventory(
     readLastUsedDoc(lastUsedPath(config.stateDir), warn),
     originals(config, now),
     readJournals(config.stateDir).catch((err: Error) => {
-      // a dry run still plans (a real run refuses: checkStateDirs)
-      warn(`the journals could not be read (${err.message}): what unfinished runs need is unknown`)
+      // a real run without them would not know what unfinished runs need: it is refused (exit 4)
+      if (o.apply) throw err
+      warn(
+        `the journals could not be read (${err.message}): what unfinished runs need is unknown; a real run is refused`,
+      )
       return [] as JournalState[]
     }),
     projectsOfServices(config),

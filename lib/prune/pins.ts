@@ -40,7 +40,8 @@ export function journalPins(
       continue
     }
     const service = j.args.service
-    if (!SERVICE_OPS.has(j.operation) || typeof service !== 'string') continue
+    // a run that was undone changed nothing: the rollback before it stays the last word
+    if (!SERVICE_OPS.has(j.operation) || typeof service !== 'string' || j.outcome !== 'ok') continue
     const prev = lastOfService.get(service)
     if (!prev || j.startedAt > prev.startedAt) lastOfService.set(service, j)
   }

@@ -265,11 +265,15 @@ export function planPrune(inv: PruneInventory, policy: PrunePolicy, now: Date): 
       const arrived = timeOf(img.arrivedAt)
       // with no recorded use, an image counts as used when it came to this host (pulled, built,
       // tagged), not when it was built upstream: yesterday's pull of a year-old image is new here
+      // a record older than the image's arrival (removed, then pulled or loaded again) is stale
       let lastUse =
-        recorded !== null
+        recorded !== null && (arrived === null || recorded >= arrived)
           ? { at: recorded, text: `last used ${ago(recorded)}` }
           : arrived !== null && (created === null || arrived >= created)
-            ? { at: arrived, text: `pulled or tagged here ${ago(arrived)}, no recorded use` }
+            ? {
+                at: arrived,
+                text: `pulled or tagged here ${ago(arrived)}, ${recorded === null ? 'no recorded use' : 'not used since'}`,
+              }
             : created !== null
               ? { at: created, text: `created ${ago(created)}, no recorded use` }
               : null
@@ -338,6 +342,7 @@ export function planPrune(inv: PruneInventory, policy: PrunePolicy, now: Date): 
       sizeBytes: f.unique,
       rule,
       reason,
+      tags: [...f.img.tags].sort(),
     })
   }
 
@@ -464,6 +469,7 @@ export function planPrune(inv: PruneInventory, policy: PrunePolicy, now: Date): 
         sizeBytes: f.unique,
         rule: 'old-tag',
         reason: `${extras.map(why).join('; ')}; ${extras.length === 1 ? 'its last tag' : 'all its tags'}, no container uses it`,
+        tags: [...f.img.tags].sort(),
       })
     } else {
       for (const x of extras) {
@@ -596,7 +602,9 @@ export function planPrune(inv: PruneInventory, policy: PrunePolicy, now: Date): 
     const until = timeOf(o.keepUntil)
     if (until === null || until > t) continue
     const base = { kind: 'original' as const, name: o.path, id: o.path }
-    if (o.blocker) kept.push({ ...base, reason: `${o.asset}: ${o.blocker}` })
+    const pinned = pinOf([o.asset, o.path])
+    if (pinned) kept.push({ ...base, reason: pinned })
+    else if (o.blocker) kept.push({ ...base, reason: `${o.asset}: ${o.blocker}` })
     else {
       candidates.push({
         ...base,
@@ -611,8 +619,9 @@ export function planPrune(inv: PruneInventory, policy: PrunePolicy, now: Date): 
   // the remote or removed (execute verifies the destination on the remote again first)
   for (const a of [...inv.archives].sort((x, y) => cmp(x.path, y.path))) {
     const base = { kind: 'archive' as const, name: a.path, id: a.workDir }
-    if (a.action === 'keep') {
-      kept.push({ ...base, reason: `${a.asset}: ${a.note}` })
+    const pinned = pinOf([a.asset, a.workDir, a.path])
+    if (a.action === 'keep' || pinned) {
+      kept.push({ ...base, reason: pinned ?? `${a.asset}: ${a.note}` })
       continue
     }
     candidates.push({
@@ -656,6 +665,7 @@ export function planPrune(inv: PruneInventory, policy: PrunePolicy, now: Date): 
           id: f.img.id,
           sizeBytes: f.unique,
           rule: 'disk-pressure',
+          tags: [...f.img.tags].sort(),
           reason: `engine disk at ${pct(projected / totalBytes)} after the rest of the plan, over ${pct(policy.diskThreshold)}: least recently used first — ${f.lastUse?.text ?? 'no known time'}`,
         })
         projected -= f.unique

@@ -132,6 +132,8 @@ export interface Candidate {
   rule: PruneRule
   /** one line for a person: why this goes */
   reason: string
+  /** image: the tags it had when planned; the removal takes these and refuses a newer one */
+  tags?: string[]
 }
 
 export interface Keep {

@@ -157,7 +157,8 @@ export async function recordUse(
     engine.diskUsage().then((d) => d.volumes.map((v) => v.name)),
   ])
   for (const u of uses) {
-    later(doc.images, u.imageId, u.startedAt)
+    // a stopped container used its image until it stopped; a running one uses it now
+    later(doc.images, u.imageId, u.usedUntil)
     for (const v of u.volumes) later(doc.volumes, v, u.usedUntil)
   }
   if (doc.recordedAt !== null) {
@@ -176,6 +177,10 @@ export async function recordUse(
     }
     for (const m of seen.mounts) later(doc.volumes, m.name, m.time)
   }
+  // the scheduler's watcher may have written meanwhile: its later times win too
+  const now2 = await readLastUsedDoc(file, () => {})
+  for (const [id, at] of Object.entries(now2.images)) later(doc.images, id, new Date(at))
+  for (const [n, at] of Object.entries(now2.volumes)) later(doc.volumes, n, new Date(at))
   const keepIds = new Set(images.map((i) => i.id))
   const keepVolumes = new Set(volumes)
   const imgs = Object.fromEntries(Object.entries(doc.images).filter(([id]) => keepIds.has(id)))
@@ -220,6 +225,8 @@ export async function watchStarts(source: EngineSource, o: WatchStartsOptions): 
   const retry = o.retryMs ?? { first: 1000, max: 60_000 }
   const log = (line: string) => o.log(`events: ${line}`)
   const images = await readLastUsed(o.file, log)
+  /** named volumes of the containers that started (prune's volumesAfter), merged at each write */
+  const volumes: Record<string, string> = {}
 
   // --- the file: debounced, serialised writes -------------------------------------------------
   let dirty = false
@@ -232,12 +239,16 @@ export async function watchStarts(source: EngineSource, o: WatchStartsOptions): 
     if (!dirty) return writing
     dirty = false
     const snapshot = { ...images }
+    const vols = { ...volumes }
     writing = writing
-      // the volumes and the last full record are the report job's (recordUse): kept as on disk
+      // the report job (recordUse) writes this file too: its volumes and record time are kept,
+      // the later time of each volume wins
       .then(() => readLastUsedDoc(o.file, () => {}))
-      .then((disk) =>
-        writeLastUsed(o.file, snapshot, { volumes: disk.volumes, recordedAt: disk.recordedAt }),
-      )
+      .then((disk) => {
+        const merged = { ...disk.volumes }
+        for (const [name, at] of Object.entries(vols)) later(merged, name, new Date(at))
+        return writeLastUsed(o.file, snapshot, { volumes: merged, recordedAt: disk.recordedAt })
+      })
       .then(
         () => {
           if (writeFailing) log(`writing ${o.file} works again`)
@@ -269,10 +280,17 @@ export async function watchStarts(source: EngineSource, o: WatchStartsOptions): 
     const p = (async () => {
       // the container's own image id first: the reference in `from` may name another image by
       // now (a tag moved by a pull or a rebuild); the reference only for a container gone already
-      const imageId =
-        e.imageId ??
-        (await engine.inspectContainer(e.containerId))?.imageId ??
-        (await engine.inspectImage(e.image))?.id
+      const c = await engine.inspectContainer(e.containerId).catch(() => null)
+      for (const m of c?.mounts ?? []) {
+        if (m.type !== 'volume' || !m.name) continue
+        const prev = volumes[m.name]
+        if (prev === undefined || Date.parse(prev) < e.time.getTime()) {
+          volumes[m.name] = e.time.toISOString()
+          dirty = true
+          timer ??= setTimeout(() => void flush(), debounceMs)
+        }
+      }
+      const imageId = e.imageId ?? c?.imageId ?? (await engine.inspectImage(e.image))?.id
       if (imageId) record(imageId, e.time)
       else
         log(

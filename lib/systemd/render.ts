@@ -96,6 +96,11 @@ export interface SandboxPlan {
    * schedule (with `-`: a missing one does not stop the unit).
    */
   originalDirs: string[]
+  /**
+   * The mounts prune writes the backup archives onto (`backupTo: remote`, under
+   * `<mount>/.shipshape-archives/`): writable for prune and schedule (optional: `-`).
+   */
+  archiveMounts: string[]
   protectHome: 'yes' | 'read-only'
   /** why ProtectHome is read-only: "<path> (<what>)" */
   homeUsedBy: string[]
@@ -116,6 +121,14 @@ export function planSandbox(
   const c = o.config
   const readWritePaths = [...new Set([c.stateDir, c.backupDir])]
   const originalDirs = originalDirsOf(c)
+  const archiveMounts = [
+    ...new Set(
+      Object.values(c.assets)
+        .filter((a) => a.backupTo === 'remote')
+        .map((a) => a.mount),
+    ),
+  ].sort()
+  const hasAssets = Object.keys(c.assets).length > 0
   const used: [string, string][] = [
     [c.stateDir, 'stateDir'],
     [c.backupDir, 'backupDir'],
@@ -124,6 +137,17 @@ export function planSandbox(
     ...(o.configPath ? [[o.configPath, 'the config file'] as [string, string]] : []),
     ...c.report.paths.map((p): [string, string] => [p, 'report.paths']),
     ...originalDirs.map((p): [string, string] => [p, 'kept originals']),
+    ...archiveMounts.map((p): [string, string] => [p, 'backup archives (backupTo: remote)']),
+    // prune verifies a migration's destination on the remote (rclone, root's rclone.conf) before
+    // a backup archive goes
+    ...(hasAssets
+      ? [
+          ['/root/.config/rclone', 'rclone config (prune checks the remote of assets)'] as [
+            string,
+            string,
+          ],
+        ]
+      : []),
   ]
   if (c.docker.host) {
     const a = parseEngineAddress(c.docker.host)
@@ -135,6 +159,7 @@ export function planSandbox(
   return {
     readWritePaths,
     originalDirs,
+    archiveMounts,
     protectHome: homeUsedBy.length ? 'read-only' : 'yes',
     homeUsedBy: [...new Set(homeUsedBy)],
     privateTmp: tmpUsedBy.length === 0,
@@ -217,18 +242,24 @@ export function jobSandbox(
     why.set('CAP_FOWNER', "unlinking another user's file in a sticky directory among them")
   }
   const capabilities = [...why.keys()].sort()
-  const network: JobSandbox['network'] = job === 'prune' && socket ? 'none' : 'ip'
+  // with assets, prune asks their remotes (rclone) before a migration's archive goes
+  const assets = Object.keys(c.assets).length > 0
+  const network: JobSandbox['network'] = job === 'prune' && socket && !assets ? 'none' : 'ip'
   const networkWhy =
     job === 'prune'
-      ? socket
-        ? `prune talks only to the engine, over ${socket}: no IP network at all`
-        : `prune talks to the engine over TCP (${c.docker.host}), wherever that is`
+      ? assets
+        ? 'prune checks the remotes behind the assets’ mounts with rclone before a backup archive goes'
+        : socket
+          ? `prune talks only to the engine, over ${socket}: no IP network at all`
+          : `prune talks to the engine over TCP (${c.docker.host}), wherever that is`
       : job === 'report'
         ? 'the --notify webhook posts to wherever its URL points'
         : 'the report job posts the --notify webhook to wherever its URL points'
   const readWritePaths = [
     ...sandbox.readWritePaths,
-    ...(job === 'report' ? [] : sandbox.originalDirs.map((d) => `-${d}`)),
+    ...(job === 'report'
+      ? []
+      : [...sandbox.originalDirs, ...sandbox.archiveMounts].map((d) => `-${d}`)),
   ]
   return {
     capabilities,

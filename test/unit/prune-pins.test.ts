@@ -78,6 +78,8 @@ describe('journalPins', () => {
       '2026-12-03T00:00:00Z',
     )
     expect(journalPins([rolled, rebuilt], null)).toEqual([])
+    // a rebuild that failed and was undone changed nothing: the rollback still pins
+    expect(journalPins([rolled, { ...rebuilt, outcome: 'rolled-back' }], null)).toHaveLength(1)
     // a rolled-back rollback pins nothing either
     expect(journalPins([{ ...rolled, outcome: 'rolled-back' }], null)).toEqual([])
   })

@@ -738,6 +738,12 @@ describe('last use without a record', () => {
     expect(reasonOf(p, 'redis:7')).toBe(
       'pulled or tagged here 40d ago, no recorded use (unused images go after 30d)',
     )
+    // a record older than the arrival (removed, then loaded again for a rollback) is stale
+    const q = plan({
+      images: [image('n', ['pg:16'], { createdAt: ago(365 * DAY), arrivedAt: ago(DAY) })],
+      lastUsed: { [id('n')]: ago(100 * DAY) },
+    })
+    expect(picked(q)).toEqual([])
   })
 })
 

@@ -323,7 +323,10 @@ describe('renderUnits', () => {
     // once per directory, never one the allowed-roots policy refuses (/etc/app → /etc)
     expect(p.originalDirs).toEqual(['/home/ops', '/srv/app'])
     // /home/ops is used: ProtectHome gives way to read-only (ReadWritePaths= opens the one)
-    expect(p.homeUsedBy).toEqual(['/home/ops (kept originals)'])
+    expect(p.homeUsedBy).toEqual([
+      '/home/ops (kept originals)',
+      '/root/.config/rclone (rclone config (prune checks the remote of assets))',
+    ])
     const u = render({ config: c })
     const rw = '/var/lib/shipshape /var/backups/shipshape -/home/ops -/srv/app'
     expect(value(u['shipshape-prune.service'], 'ReadWritePaths')).toBe(rw)
@@ -341,6 +344,34 @@ describe('renderUnits', () => {
     expect(planSandbox(opts({ config: top })).originalDirs).toEqual([])
     // no assets: nothing more than stateDir and backupDir
     expect(planSandbox(opts()).originalDirs).toEqual([])
+  })
+
+  it('assets: prune may ask their remotes (IP network, rclone.conf readable); backupTo: remote opens the mount to prune', () => {
+    const c = config(
+      [
+        'assets:',
+        '  music:',
+        '    source: /srv/app/music',
+        '    mount: /mnt/rd',
+        '    dest: /mnt/rd/music',
+        '    backupTo: remote',
+      ].join('\n'),
+    )
+    const u = render({ config: c })
+    const prune = u['shipshape-prune.service']!
+    expect(value(prune, 'PrivateNetwork')).toBe('no')
+    expect(value(prune, 'ProtectHome')).toBe('read-only')
+    expect(value(prune, 'ReadWritePaths')).toBe(
+      '/var/lib/shipshape /var/backups/shipshape -/srv/app -/mnt/rd',
+    )
+    expect(prune).toMatch(/^# prune checks the remotes behind the assets’ mounts with rclone/m)
+    expect(value(u['shipshape-report.service']!, 'ReadWritePaths')).toBe(
+      '/var/lib/shipshape /var/backups/shipshape',
+    )
+    // without assets prune keeps no network at all (a unix-socket engine)
+    expect(
+      value(render({ config: config('') })['shipshape-prune.service']!, 'PrivateNetwork'),
+    ).toBe('yes')
   })
 
   it('a config file given on the command line goes into SHIPSHAPE_CONFIG', () => {
