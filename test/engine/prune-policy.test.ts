@@ -293,6 +293,23 @@ describeEngine('prune policy', () => {
     expect(names(q.candidates)).toContain('container impro-app')
   })
 
+  test('journals another user could write: a real prune is refused, a dry run says so', async () => {
+    await writeConfig(['stoppedContainersAfter: 0s'])
+    const dir = path.join(stateDir, 'journal')
+    await fs.mkdir(dir, { recursive: true })
+    await fs.chmod(stateDir, 0o700)
+    await fs.chmod(dir, 0o777)
+    try {
+      const dry = await cli(['prune', '--json'])
+      expect(dry.code, dry.stderr).toBe(0)
+      expect(dry.stderr).toMatch(/journals could not be read.*a real run is refused/)
+      const real = await cli(['prune', '--yes', '--json'])
+      expect(real.code, real.stderr).toBe(4)
+    } finally {
+      await fs.rm(dir, { recursive: true })
+    }
+  })
+
   test('weeks of prunes over labelled backup copies (children of the old image) never fail on "dependent child images"', async () => {
     await writeConfig([
       'danglingAfter: 0s',
@@ -345,6 +362,7 @@ describeEngine('prune policy', () => {
     await image('saved-a:1')
     await image('saved-b:1')
     await image('saved-c:1')
+    await image('saved-e:1')
     await writeConfig(['unusedImagesAfter: 0s'])
     await sleep(1100)
     const planFile = path.join(root, 'plan.json')
@@ -369,6 +387,8 @@ describeEngine('prune policy', () => {
       'trap "exit 0" TERM; sleep 3600 & wait',
     ])
     await writeConfig(['unusedImagesAfter: 0s'], [], ['saved-c'])
+    // e got another tag (a deploy named it): the plan never saw that tag
+    await dockerOk(engine, ['tag', 'saved-e:1', 'saved-e:deploy'])
     await image('saved-d:1')
     await sleep(1100)
     // without a TTY, --apply needs --yes
@@ -383,6 +403,7 @@ describeEngine('prune policy', () => {
     expect(names(j.candidates)).not.toContain('image saved-d:1')
     expect(keptReason(j, 'saved-a:1')).toMatch(new RegExp(`in ${planFile}, kept: in use by uses-a`))
     expect(keptReason(j, 'saved-c:1')).toMatch(/kept: protected by protect.images saved-c/)
+    expect(keptReason(j, 'saved-e:1')).toMatch(/kept: its tags changed since the plan/)
     expect(j.warnings.join('\n')).toMatch(
       /more thing\(s\) the current policy would remove are not in/,
     )
@@ -391,6 +412,7 @@ describeEngine('prune policy', () => {
     expect(tags).not.toMatch(/saved-b:1/)
     expect(tags).toMatch(/saved-c:1/)
     expect(tags).toMatch(/saved-d:1/)
+    expect(tags).toMatch(/saved-e:1/)
     // a file that is not a plan: usage error
     await fs.writeFile(path.join(root, 'bad.json'), '{"schema":"other/1"}')
     expect((await cli(['prune', '--apply', path.join(root, 'bad.json'), '--yes'])).code).toBe(2)
