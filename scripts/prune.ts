@@ -32,7 +32,7 @@ export function renderPrune(r: PruneResult, color: boolean): string {
   lines.push(`Total: ${r.totals.count} (${by}) — about ${formatBytes(r.totals.bytes)}`)
   if (r.applied) {
     lines.push(
-      `Reclaimed: ${formatBytes(r.reclaimedBytes ?? 0)} (engine accounting)${r.disk.before !== null && r.disk.after !== null ? `; disk used ${formatBytes(r.disk.before)} → ${formatBytes(r.disk.after)}` : ''}`,
+      `Reclaimed: ${formatBytes(r.reclaimedBytes ?? 0)} (engine accounting)${r.freedFilesBytes ? ` + ${formatBytes(r.freedFilesBytes)} of files (kept originals, backup archives)` : ''}${r.disk.before !== null && r.disk.after !== null ? `; disk used ${formatBytes(r.disk.before)} → ${formatBytes(r.disk.after)}` : ''}`,
     )
     if (r.failures.length) lines.push(`${r.failures.length} removal(s) failed: see RESULT`)
     if (r.record) lines.push(`Record: ${r.record}`)

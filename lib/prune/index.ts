@@ -37,6 +37,8 @@ export interface PruneResult {
   totals: PrunePlan['totals']
   /** the engine's own accounting (layers + writable layers + volumes + build cache), before − after */
   reclaimedBytes: number | null
+  /** files outside the engine removed from this host: kept originals, local backup archives */
+  freedFilesBytes: number | null
   /** the engine disk's used bytes, before and after (statfs; other writers move it too) */
   disk: {
     before: number | null
@@ -235,6 +237,7 @@ export async function runPrune(
       kept: plan.kept,
       totals: plan.totals,
       reclaimedBytes: null,
+      freedFilesBytes: null,
       disk: {
         before: inventory.disk?.usedBytes ?? null,
         after: null,
@@ -284,6 +287,9 @@ export async function runPrune(
       .map((c) => ({ kind: c.kind, name: c.name, error: c.error ?? 'failed' }))
     const after = await engine.diskUsage()
     result.reclaimedBytes = Math.max(0, engineBytes(usage) - engineBytes(after))
+    result.freedFilesBytes = result.candidates
+      .filter((c) => (c.kind === 'original' || c.kind === 'archive') && c.status === 'removed')
+      .reduce((a, c) => a + c.sizeBytes, 0)
     result.disk.after = (await engineDisk(engine))?.usedBytes ?? null
     result.outcome = result.failures.length ? 'partial' : 'pruned'
     await writeRecord(record, { ...result, state: 'finished' })

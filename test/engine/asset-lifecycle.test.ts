@@ -190,7 +190,9 @@ describeEngine(
       expect(p.code, p.stderr).toBe(0)
       const pj = JSON.parse(p.stdout) as {
         candidates: { kind: string; name: string; status: string; rule: string }[]
+        freedFilesBytes: number
       }
+      expect(pj.freedFilesBytes).toBe(m.mj.backup.archiveBytes)
       expect(pj.candidates.map((c) => [c.kind, c.name, c.rule, c.status])).toEqual([
         ['archive', m.archive, 'migrated-archive', 'removed'],
       ])
