@@ -18,7 +18,14 @@ import { runRunbook, type RunSummary } from '../runbook/index.js'
 import { priorRun } from '../runbook/prior.js'
 import { RunbookNeedsPersonError, RunbookRolledBackError } from '../runbook/runner.js'
 import { stampOf } from './context.js'
-import { findKeptOriginals, foreignOriginal, writtenSince, type KeptOriginal } from './finalize.js'
+import { findArchives } from './archive.js'
+import {
+  findKeptOriginals,
+  foreignOriginal,
+  hungMountOf,
+  writtenSince,
+  type KeptOriginal,
+} from './finalize.js'
 import {
   findAsset,
   MIGRATE_OPERATION,
@@ -38,7 +45,6 @@ import {
   type RevertFrom,
   type RevertSourceFacts,
 } from './revert-policy.js'
-import { readBackupInfo } from './steps/backup.js'
 import { revertSteps } from './steps/revert/index.js'
 
 export const REVERT_OPERATION = 'migrate-assets-revert'
@@ -181,7 +187,10 @@ async function revertPreflight(config: Config, name: string): Promise<RevertPref
   let destFiles = 0
   let destBytes = 0
   let destEntries = 0
+  // a mount that does not answer is never walked in-process (lib/host/mountprobe.ts)
+  const hung = await hungMountOf({ dest: asset.dest, original: k.original })
   try {
+    if (hung) throw new Error(hung)
     const walk = await walkTree(asset.dest)
     dest = {
       changes: [
@@ -198,7 +207,9 @@ async function revertPreflight(config: Config, name: string): Promise<RevertPref
   } catch (err) {
     dest = { error: (err as Error).message }
   }
-  const archive = (await readBackupInfo(path.join(k.workDir, 'backup.json')))?.archive ?? null
+  // where the archive is now: in backupDir, moved onto the remote by prune, or gone
+  const kept = (await findArchives(config, name)).find((a) => a.kept.workDir === k.workDir)
+  const archive = kept?.local ?? kept?.fate.remoteArchive?.path ?? null
   const choice = chooseRevertSource({ original, dest, archive })
   const out: RevertPreflight = {
     refusals: [...choice.refusals],
