@@ -64,8 +64,9 @@ describeEngine('schedule: container starts → last-used.json', (getEngine) => {
     const lines: string[] = []
     const controller = new AbortController()
     // every other call gives up on a socket silent for callTimeout: the event stream must not
+    // (not too short: under a loaded CI machine the seed's image list itself took over 1 s)
     const quiet = await connectEngine(parseEngineAddress(engine.dockerHost), {
-      callTimeoutMs: 1000,
+      callTimeoutMs: 2500,
     })
     const watching = watchStarts(quiet, {
       file,
@@ -92,7 +93,7 @@ describeEngine('schedule: container starts → last-used.json', (getEngine) => {
         lines.some((l) => l.startsWith('events: following container starts')) ? true : undefined,
       )
 
-      await sleep(1500) // silent for longer than callTimeout
+      await sleep(3000) // silent for longer than callTimeout
 
       // a start by tag: recorded under the image's id
       const t0 = Date.now()
