@@ -20,33 +20,10 @@ import { CLI, runCli, type CliResult } from '../cli/run.js'
 import { busyboxImage, docker, dockerOk } from '../harness/fixtures.js'
 import { mountRclone, rcloneUsable, type RcloneMount } from '../harness/rclone.js'
 import { describeEngine, engineTest as test } from '../harness/suite.js'
+import { exists, treeHashes } from '../harness/tree.js'
 import type { PrivateEngine } from '../harness/engine.js'
 
 const MB = 1024 * 1024
-
-/** sha256 of every file below dir, by relative path (symlinks: 'link:' + target). */
-async function treeHashes(dir: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>()
-  async function walk(rel: string): Promise<void> {
-    for (const d of await fs.readdir(path.join(dir, rel), { withFileTypes: true })) {
-      const r = rel ? `${rel}/${d.name}` : d.name
-      const p = path.join(dir, r)
-      if (d.isDirectory()) {
-        out.set(r + '/', 'dir')
-        await walk(r)
-      } else if (d.isSymbolicLink()) out.set(r, `link:${await fs.readlink(p)}`)
-      else
-        out.set(
-          r,
-          createHash('sha256')
-            .update(await fs.readFile(p))
-            .digest('hex'),
-        )
-    }
-  }
-  await walk('')
-  return out
-}
 
 /**
  * Like treeHashes, with names as bytes (keys: the relative path's bytes in hex): a name that is
@@ -92,13 +69,6 @@ async function addLatin1(dir: string): Promise<void> {
   )
   await fs.writeFile(b(dir, '/', 'caf', [0xe9], '.mp3'), randomBytes(50_000))
   await fs.writeFile(b(dir, '/', 'x'.repeat(110), [0xff], '.mp3'), randomBytes(1000)) // PAX path
-}
-
-async function exists(p: string): Promise<boolean> {
-  return fs.lstat(p).then(
-    () => true,
-    () => false,
-  )
 }
 
 interface Fixture {

@@ -5,7 +5,7 @@
  * the container after the revert. Setup as in migrate-assets.test.ts.
  */
 import { spawn } from 'node:child_process'
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -14,40 +14,10 @@ import { CLI, runCli, type CliResult } from '../cli/run.js'
 import { busyboxImage, docker, dockerOk } from '../harness/fixtures.js'
 import { mountRclone, rcloneUsable, type RcloneMount } from '../harness/rclone.js'
 import { describeEngine, engineTest as test } from '../harness/suite.js'
+import { exists, treeHashes } from '../harness/tree.js'
 import type { PrivateEngine } from '../harness/engine.js'
 
 const MB = 1024 * 1024
-
-/** sha256 of every file below dir, by relative path (dirs: 'dir'; symlinks: 'link:' + target). */
-async function treeHashes(dir: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>()
-  async function walk(rel: string): Promise<void> {
-    for (const d of await fs.readdir(path.join(dir, rel), { withFileTypes: true })) {
-      const r = rel ? `${rel}/${d.name}` : d.name
-      const p = path.join(dir, r)
-      if (d.isDirectory()) {
-        out.set(r + '/', 'dir')
-        await walk(r)
-      } else if (d.isSymbolicLink()) out.set(r, `link:${await fs.readlink(p)}`)
-      else
-        out.set(
-          r,
-          createHash('sha256')
-            .update(await fs.readFile(p))
-            .digest('hex'),
-        )
-    }
-  }
-  await walk('')
-  return out
-}
-
-async function exists(p: string): Promise<boolean> {
-  return fs.lstat(p).then(
-    () => true,
-    () => false,
-  )
-}
 
 interface Fixture {
   root: string
