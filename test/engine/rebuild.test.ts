@@ -13,7 +13,7 @@ import path from 'node:path'
 import { afterEach, beforeAll, expect, vi } from 'vitest'
 import { CLI, runCli, type CliResult } from '../cli/run.js'
 import { BUSYBOX_TAG, busyboxImage, compose, docker, dockerOk } from '../harness/fixtures.js'
-import type { PrivateEngine } from '../harness/engine.js'
+import { composeVersions, type PrivateEngine } from '../harness/engine.js'
 import { describeEngine, engineTest as test } from '../harness/suite.js'
 import { freePort, waitUntil } from '../harness/net.js'
 
@@ -316,10 +316,7 @@ describeEngine('rebuild and rollback', (getEngine) => {
     for (const f of files) expect(await fs.readFile(f, 'latin1'), f).not.toContain(a.pass)
   }
 
-  const versions = (engine: PrivateEngine): Version[] => [
-    'v1',
-    ...(engine.composeV2Path ? (['v2'] as const) : []),
-  ]
+  const versions = (engine: PrivateEngine): Version[] => composeVersions(engine)
 
   test('compose: a good rebuild runs the new image, backups labelled, password nowhere', async ({
     engine,

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, expect, test as plainTest } from 'vitest'
 import { runCli, type CliResult } from '../cli/run.js'
 import { BUSYBOX_TAG, busyboxImage, compose, docker, dockerOk } from '../harness/fixtures.js'
 import type { PrivateEngine } from '../harness/engine.js'
-import { requireEngine } from '../harness/engine.js'
+import { composeVersions, requireEngine } from '../harness/engine.js'
 import { freePort, waitUntil } from '../harness/net.js'
 import { registryBinary, startRegistry, type PrivateRegistry } from '../harness/registry.js'
 import { describeEngine, engineTest as test } from '../harness/suite.js'
@@ -75,7 +75,7 @@ if (!registryBinary() && !requireEngine()) {
     test('a newer image that fails its gate → rolled back; a good one → updated; then up to date; rollback → the old id', async ({
       engine,
     }) => {
-      const versions = ['v1', ...(engine.composeV2Path ? ['v2'] : [])] as ('v1' | 'v2')[]
+      const versions = composeVersions(engine)
       for (const version of versions) {
         const id = `${process.pid}x${++seq}`
         const root = await fs.mkdtemp(path.join(os.tmpdir(), 'ss-up-'))

@@ -182,6 +182,24 @@ export function composeV2Path(): string | null {
   return isExecutable(file) ? file : null
 }
 
+/**
+ * The compose versions the multi-version suites (rebuild, update) run against this engine:
+ * both by default; SHIPSHAPE_TEST_COMPOSE=v1 | v2 narrows it (CI gives each engine of the matrix
+ * one, so that together they cover both without running every gated case twice per engine).
+ * v2 only where its binary was fetched.
+ */
+export function composeVersions(engine: { composeV2Path: string | null }): ('v1' | 'v2')[] {
+  const want = process.env.SHIPSHAPE_TEST_COMPOSE ?? 'both'
+  if (!['v1', 'v2', 'both'].includes(want)) {
+    throw new Error(`SHIPSHAPE_TEST_COMPOSE=${want}: use v1, v2 or both`)
+  }
+  const all: ('v1' | 'v2')[] = ['v1', ...(engine.composeV2Path ? (['v2'] as const) : [])]
+  const picked = all.filter((v) => want === 'both' || v === want)
+  if (picked.length === 0)
+    throw new Error(`SHIPSHAPE_TEST_COMPOSE=${want}: compose ${want} is not installed`)
+  return picked
+}
+
 /** Can this machine run a private engine of this kind? (root, binaries present) */
 export function engineSupport(kind: EngineKind): EngineSupport {
   if (process.platform !== 'linux') return { ok: false, reason: `not Linux (${process.platform})` }

@@ -61,7 +61,8 @@ const warned = new Set<string>()
  *
  * `anyEngine`: the suite's subject is not the engine (rclone mounts, asset trees): CI's runs on
  * the other engines of the matrix set SHIPSHAPE_ONE_ENGINE_SUITES=skip and leave it to the first
- * run (said on stderr, not a failure). Without that variable it runs on whatever engine is asked.
+ * run (said on stderr, not a failure); SHIPSHAPE_ONE_ENGINE_SUITES=only runs just those suites (CI
+ * gives them an engine of their own, beside the first). Without that variable every suite runs.
  */
 export function describeEngine(
   name: string,
@@ -69,7 +70,16 @@ export function describeEngine(
   o: { anyEngine?: boolean } = {},
 ): void {
   const state = engineState()
-  if (o.anyEngine && process.env.SHIPSHAPE_ONE_ENGINE_SUITES === 'skip') {
+  const split = process.env.SHIPSHAPE_ONE_ENGINE_SUITES
+  if (split !== undefined && split !== 'skip' && split !== 'only') {
+    throw new Error(`SHIPSHAPE_ONE_ENGINE_SUITES=${split}: use skip or only`)
+  }
+  if (!o.anyEngine && split === 'only') {
+    // CI runs the one-engine suites on a second engine of the first kind, in parallel
+    describe.skip(`${name} [this run has only the one-engine suites]`, () => fn(getEngine))
+    return
+  }
+  if (o.anyEngine && split === 'skip') {
     if (!warned.has(name)) {
       warned.add(name)
       process.stderr.write(
