@@ -95,3 +95,21 @@ export class ChecksFailedError extends ShipshapeError {
     super(message, ExitCode.rolledBack, remedy)
   }
 }
+
+/** The exit-code class of a failure: a ShipshapeError's, a child's exit code, else 1. */
+export function exitCodeOf(err: unknown): number {
+  if (err instanceof ShipshapeError) return err.exitCode
+  const code = (err as { exitCode?: unknown } | null)?.exitCode
+  if (typeof code === 'number' && Number.isInteger(code) && code > 0) return code
+  return ExitCode.rolledBack
+}
+
+/** A failure as one line: message and remedy, newlines folded. */
+export function describeFailure(err: unknown): string {
+  const e = err as { message?: unknown; remedy?: unknown } | null
+  const message = typeof e?.message === 'string' && e.message ? e.message : String(err)
+  const remedy = err instanceof ShipshapeError && err.remedy ? ` (fix: ${err.remedy})` : ''
+  return oneLine(message + remedy)
+}
+
+export const oneLine = (s: string) => s.replace(/\s*[\r\n]+\s*/g, ' | ').trim()

@@ -2,7 +2,7 @@ import { Command } from 'commander'
 import { loadConfig } from '../lib/config/index.js'
 import { globalOptions } from '../lib/cli/global.js'
 import { createOutput } from '../lib/cli/output.js'
-import { runInspect } from '../lib/inspect/index.js'
+import { runInspect } from '../lib/scan/inspect.js'
 import { renderInspectHuman } from '../lib/inspect/render.js'
 
 export function inspectCommand(): Command {

@@ -7,7 +7,7 @@ import { buildReport, renderHuman, renderMarkdown, saveReport } from '../lib/rep
 import { ensureReportDir } from '../lib/report/growth.js'
 import { dropOldReports, engineDiskUse, noticeFor, sendWebhook } from '../lib/report/notify.js'
 import type { Report } from '../lib/report/types.js'
-import { lastUsedPath } from '../lib/schedule/events.js'
+import { lastUsedPath } from '../lib/state/last-used.js'
 
 const positiveInt = (v: string): number => {
   const n = Number(v)

@@ -5,7 +5,8 @@ import { EMBEDDED_DEFAULT, loadConfig, type Config } from '../lib/config/index.j
 import { openEngine } from '../lib/docker/open.js'
 import { UsageError } from '../lib/errors.js'
 import { checkStateDirs } from '../lib/host/private.js'
-import { lastUsedPath, watchStarts } from '../lib/schedule/events.js'
+import { watchStarts } from '../lib/schedule/events.js'
+import { lastUsedPath } from '../lib/state/last-used.js'
 import { childEnv, cliJob, jobCommand, summarizePrune, type JobName } from '../lib/schedule/jobs.js'
 import { hostLock, runJob, startScheduler, type Job } from '../lib/schedule/scheduler.js'
 

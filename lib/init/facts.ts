@@ -3,7 +3,7 @@
  * (pure). Plain data, so unit tests write it as tables.
  */
 import type { HistoryEntry, MountSummary } from '../docker/types.js'
-import type { GpuRequest } from '../torch/gpu.js'
+import type { GpuRequest } from '../docker/gpu.js'
 
 export interface PublishedPort {
   /** the container's port */

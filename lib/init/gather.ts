@@ -15,7 +15,7 @@ import type { HistoryEntry, ImageDetails } from '../docker/types.js'
 import { isUnder, readMountinfo, type MountEntry } from '../host/mountinfo.js'
 import { labelFiles } from '../rebuild/target.js'
 import { measureDir } from '../report/paths.js'
-import { gpuRequest } from '../torch/gpu.js'
+import { gpuRequest } from '../docker/gpu.js'
 import {
   cudaHints,
   networkFacts,

@@ -1,6 +1,6 @@
 import { clip, layerLabel, table } from '../cli/table.js'
 import { formatBytes } from '../config/units.js'
-import type { InspectReport } from './index.js'
+import type { InspectReport } from '../scan/inspect.js'
 
 export function renderInspectHuman(r: InspectReport, color: boolean, top: number): string {
   const out: string[] = []

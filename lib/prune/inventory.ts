@@ -19,7 +19,7 @@ import {
 import { measureDir } from '../report/paths.js'
 import { composeProjectNames } from '../docker/compose.js'
 import { readJournals, type JournalState } from '../runbook/journal.js'
-import { lastUsedPath, readLastUsedDoc } from '../schedule/events.js'
+import { lastUsedPath, readLastUsedDoc } from '../state/last-used.js'
 import { journalPins } from './pins.js'
 import type { PruneArchive, PruneInventory, PruneOriginal } from './types.js'
 

@@ -1,4 +1,4 @@
-import type { Finding } from '../inspect/rules.js'
+import type { Finding } from '../scan/rules.js'
 import type { Recommendation, Report, Risk } from './types.js'
 
 export interface DeepResult {

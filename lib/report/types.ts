@@ -1,5 +1,5 @@
 import type { ContainerSummary, EngineInfo } from '../docker/types.js'
-import type { Finding } from '../inspect/rules.js'
+import type { Finding } from '../scan/rules.js'
 
 export const REPORT_SCHEMA = 'shipshape.report/1'
 

@@ -16,7 +16,14 @@
  * that does not even die of SIGKILL is left behind after killWaitMs: the scheduler goes on.
  */
 import { createTask, type Logger, type ScheduledTask } from 'node-cron'
-import { RefusedError, ShipshapeError, UsageError, ExitCode } from '../errors.js'
+import {
+  describeFailure,
+  exitCodeOf,
+  oneLine,
+  RefusedError,
+  UsageError,
+  ExitCode,
+} from '../errors.js'
 import { formatDuration } from '../config/units.js'
 import { acquireLock, assertLockFree, type HostLock } from '../host/lock.js'
 import { KILL_GRACE_MS } from '../host/run.js'
@@ -123,24 +130,6 @@ export function formatElapsed(ms: number): string {
   const s = Math.round(ms / 1000)
   return `${Math.floor(s / 60)} min ${s % 60} s`
 }
-
-/** The exit-code class of a failure: a ShipshapeError's, a child's exit code, else 1. */
-export function exitCodeOf(err: unknown): number {
-  if (err instanceof ShipshapeError) return err.exitCode
-  const code = (err as { exitCode?: unknown } | null)?.exitCode
-  if (typeof code === 'number' && Number.isInteger(code) && code > 0) return code
-  return ExitCode.rolledBack
-}
-
-/** A failure as one line: message and remedy, newlines folded. */
-export function describeFailure(err: unknown): string {
-  const e = err as { message?: unknown; remedy?: unknown } | null
-  const message = typeof e?.message === 'string' && e.message ? e.message : String(err)
-  const remedy = err instanceof ShipshapeError && err.remedy ? ` (fix: ${err.remedy})` : ''
-  return oneLine(message + remedy)
-}
-
-export const oneLine = (s: string) => s.replace(/\s*[\r\n]+\s*/g, ' | ').trim()
 
 /**
  * One run of a job now: the lock (held or checked), the job, its outcome line. Never throws:

@@ -7,9 +7,9 @@ import { openEngine } from '../docker/open.js'
 import { scanImage } from '../scan/scan.js'
 import type { CodeMatch, ScanResult } from '../scan/types.js'
 import { findCudaCallsInDir } from '../scan/code.js'
-import { detectHostGpu, gpuRequest, type GpuRequest, type HostGpu } from './gpu.js'
-import { probeTorch, type RuntimeProbe } from './probe.js'
-import { decideVerdict, type StaticTorch, type Verdict } from './verdict.js'
+import { detectHostGpu, gpuRequest, type GpuRequest, type HostGpu } from '../docker/gpu.js'
+import { probeTorch, type RuntimeProbe } from '../scan/torch-probe.js'
+import { decideVerdict, type StaticTorch, type Verdict } from '../scan/torch-verdict.js'
 
 export const TORCH_CHECK_SCHEMA = 'shipshape.torch-check/1'
 

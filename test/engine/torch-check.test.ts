@@ -16,7 +16,7 @@ import {
 import { describeEngine, engineTest as test } from '../harness/suite.js'
 import { runCli } from '../cli/run.js'
 import type { TorchCheckReport, TorchTarget } from '../../lib/torch/index.js'
-import type { InspectReport } from '../../lib/inspect/index.js'
+import type { InspectReport } from '../../lib/scan/inspect.js'
 import type { Report } from '../../lib/report/types.js'
 
 const SITE = `/${DEBIAN_SITE_PACKAGES}`

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { inspectFindings } from '../../lib/inspect/rules.js'
+import { inspectFindings } from '../../lib/scan/rules.js'
 import type { Bucket, ScanResult } from '../../lib/scan/types.js'
 
 const bucket = (bytes: number, files = 1, path = 'x'): Bucket => ({

@@ -10,12 +10,8 @@ import { ExitCode, UnavailableError, UsageError } from '../../lib/errors.js'
 import { lockPath, parseProcStat, type LockInfo } from '../../lib/host/lock.js'
 import type { Engine } from '../../lib/docker/engine.js'
 import { parseContainerStart } from '../../lib/docker/events.js'
-import {
-  LAST_USED_SCHEMA,
-  readLastUsed,
-  watchStarts,
-  writeLastUsed,
-} from '../../lib/schedule/events.js'
+import { watchStarts } from '../../lib/schedule/events.js'
+import { LAST_USED_SCHEMA, readLastUsed, writeLastUsed } from '../../lib/state/last-used.js'
 import {
   ChildExitError,
   childEnv,

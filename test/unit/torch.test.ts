@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { gpuRequest } from '../../lib/torch/gpu.js'
-import { missingProgram, parseProbeOutput, PROBE_SCRIPT } from '../../lib/torch/probe.js'
-import { decideVerdict, type VerdictInput } from '../../lib/torch/verdict.js'
+import { gpuRequest } from '../../lib/docker/gpu.js'
+import { missingProgram, parseProbeOutput, PROBE_SCRIPT } from '../../lib/scan/torch-probe.js'
+import { decideVerdict, type VerdictInput } from '../../lib/scan/torch-verdict.js'
 
 const noReq = { requested: false, reasons: [] }
 const cudaStatic = {

@@ -1,8 +1,8 @@
 import type { Engine } from '../docker/engine.js'
 import { openEngine } from '../docker/open.js'
 import type { Config } from '../config/index.js'
-import { scanImage } from '../scan/scan.js'
-import type { ScanResult } from '../scan/types.js'
+import { scanImage } from './scan.js'
+import type { ScanResult } from './types.js'
 import { inspectFindings, type Finding } from './rules.js'
 
 export const INSPECT_SCHEMA = 'shipshape.inspect/1'

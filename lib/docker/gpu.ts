@@ -1,5 +1,5 @@
 import { access, readdir } from 'node:fs/promises'
-import type { ContainerDetails } from '../docker/types.js'
+import type { ContainerDetails } from './types.js'
 
 export interface GpuRequest {
   requested: boolean

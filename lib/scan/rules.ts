@@ -3,8 +3,8 @@
  * it saves and the Dockerfile change that fixes it. A new rule goes here, with a unit test.
  */
 import { formatBytes } from '../config/units.js'
-import type { Bucket, ScanResult } from '../scan/types.js'
-import { cpuSuggestion } from '../torch/verdict.js'
+import type { Bucket, ScanResult } from './types.js'
+import { cpuSuggestion } from './torch-verdict.js'
 
 export interface Finding {
   rule: string

@@ -2,9 +2,9 @@
  * The torch verdict: pure, from what the runtime probe, the static scan, the container's GPU
  * request, the host and the application code say. One function, every case unit-tested.
  */
-import type { CodeMatch } from '../scan/types.js'
-import type { GpuRequest } from './gpu.js'
-import type { RuntimeProbe } from './probe.js'
+import type { CodeMatch } from './types.js'
+import type { GpuRequest } from '../docker/gpu.js'
+import type { RuntimeProbe } from './torch-probe.js'
 
 export type Verdict = 'gpu-unused' | 'gpu-used' | 'cpu-only' | 'no-torch' | 'unknown'
 
