@@ -20,7 +20,7 @@ import path from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { UnavailableError, UsageError } from '../errors.js'
 import { runCaptured, runLogged, showArgv } from '../host/run.js'
-import { readIf } from '../rebuild/records.js'
+import { readIf } from '../host/durable.js'
 
 export interface ComposeCli {
   argv: string[]

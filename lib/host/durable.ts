@@ -120,3 +120,25 @@ export async function mkdirDurable(dir: string, mode = 0o700): Promise<string | 
   }
   return created
 }
+
+/**
+ * A build file's bytes, or null when there is none to keep: missing, a symbolic link (never
+ * followed: a project directory a container can write must not make root copy, or print a diff
+ * of, whatever a link points to), or not a regular file (a fifo is not waited on).
+ */
+export async function readIf(p: string): Promise<Buffer | null> {
+  let fh
+  try {
+    fh = await open(p, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK | fsc.O_NOCTTY)
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'ELOOP' || code === 'ENXIO') return null
+    throw e
+  }
+  try {
+    if (!(await fh.stat()).isFile()) return null
+    return await fh.readFile()
+  } finally {
+    await fh.close()
+  }
+}

@@ -14,11 +14,10 @@
  * Reads and writes only: no engine.
  */
 import { createHash } from 'node:crypto'
-import { constants as fsc } from 'node:fs'
-import { lstat, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
+import { lstat, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { createTwoFilesPatch } from 'diff'
-import { mkdirDurable, writeFileDurable } from '../host/durable.js'
+import { mkdirDurable, readIf, writeFileDurable } from '../host/durable.js'
 
 // --- backup records ----------------------------------------------------------------------------
 
@@ -164,28 +163,6 @@ export function keptNames(paths: string[]): string[] {
 const FILES = 'files'
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
-
-/**
- * A build file's bytes, or null when there is none to keep: missing, a symbolic link (never
- * followed: a project directory a container can write must not make root copy, or print a diff
- * of, whatever a link points to), or not a regular file (a fifo is not waited on).
- */
-export async function readIf(p: string): Promise<Buffer | null> {
-  let fh
-  try {
-    fh = await open(p, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK | fsc.O_NOCTTY)
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    if (code === 'ENOENT' || code === 'ELOOP' || code === 'ENXIO') return null
-    throw e
-  }
-  try {
-    if (!(await fh.stat()).isFile()) return null
-    return await fh.readFile()
-  } finally {
-    await fh.close()
-  }
-}
 
 /**
  * Saves the build files of `imageId` (files that do not exist are left out) into a fresh

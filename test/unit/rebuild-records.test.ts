@@ -2,6 +2,7 @@
  * records.ts against a temp dir (files only, no engine): build files saved whole, read back,
  * diffed against the disk and written back with the disk's files saved aside; backup records.
  */
+import { readIf } from '../../lib/host/durable.js'
 import { mkdtemp, readFile, rm, stat, symlink, writeFile, mkdir } from 'node:fs/promises'
 import { execFileSync } from 'node:child_process'
 import os from 'node:os'
@@ -13,7 +14,6 @@ import {
   keptCompose,
   keptNames,
   listBuildFiles,
-  readIf,
   readBackupRecords,
   readBuildFiles,
   removeBackupRecord,

@@ -11,7 +11,7 @@
  * old container is gone, and the commit is the only copy of its writable layer: kept.
  */
 import { rm } from 'node:fs/promises'
-import { mkdirDurable, writeFileDurable } from '../../host/durable.js'
+import { mkdirDurable, readIf, writeFileDurable } from '../../host/durable.js'
 import type { Step } from '../../runbook/types.js'
 import { holdImages, releaseImages } from '../hold.js'
 import {
@@ -27,7 +27,6 @@ import { runCopies, saveRunFiles } from '../files.js'
 import {
   buildFilesDir,
   readBuildFiles,
-  readIf,
   removeBackupRecord,
   writeBackupRecord,
   type BackupRecord,
@@ -78,7 +77,7 @@ export const backupStep: Step<RebuildContext> = {
     await mkdirDurable(c.paths.workDir, 0o700)
     for (const f of runCopies(c)) {
       // a compose file or .env may carry passwords: the copy is root's alone
-      // read without following a link (records.ts readIf); the copy is root's alone
+      // read without following a link (host/durable.ts readIf); the copy is root's alone
       const data = await readIf(f.path)
       if (data) await writeFileDurable(f.from as string, data, { mode: 0o600 })
     }
