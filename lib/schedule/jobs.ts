@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process'
 import { formatBytes, type Config } from '../config/index.js'
 import { KILL_GRACE_MS } from '../host/run.js'
-import { jobArgv } from '../systemd/render.js'
+import { jobArgv } from '../config/jobs.js'
 import { oneLine } from '../errors.js'
 
 export type JobName = 'report' | 'prune' | 'update'

@@ -13,6 +13,7 @@
 import path from 'node:path'
 import type { Config } from '../config/index.js'
 import { durationSetting } from '../config/units.js'
+import { jobArgv, type Job } from '../config/jobs.js'
 import { checkSourcePath } from '../assets/policy.js'
 import { DEFAULT_DOCKER_HOST, parseEngineAddress } from '../docker/address.js'
 import { UsageError } from '../errors.js'
@@ -22,8 +23,6 @@ export { UNIT_NAMES, type Templates, type UnitName }
 
 export const ENABLE_TIMERS = 'systemctl enable --now shipshape-report.timer shipshape-prune.timer'
 export const ENABLE_SCHEDULE = 'systemctl enable --now shipshape-schedule.service'
-
-export type Job = 'report' | 'prune' | 'schedule' | 'update'
 
 export interface RenderOptions {
   /** absolute path of node (process.execPath) */
@@ -40,34 +39,6 @@ export interface RenderOptions {
 export interface RenderedUnit {
   name: UnitName
   text: string
-}
-
-/** The command line of a job's service, as an argument array. */
-export function jobArgv(
-  job: Job,
-  o: Pick<RenderOptions, 'nodePath' | 'cliPath' | 'config'>,
-): string[] {
-  const base = [o.nodePath, o.cliPath]
-  switch (job) {
-    case 'report':
-      // --quiet: the report is in the files; the journal gets warnings, the notify line, errors
-      return [
-        ...base,
-        '--quiet',
-        'report',
-        '--out',
-        path.posix.join(o.config.stateDir, 'reports'),
-        '--notify',
-      ]
-    case 'prune':
-      // no --yes: the host config decides (prune.apply: true applies; false leaves a dry run)
-      return [...base, 'prune', '--json']
-    case 'schedule':
-      return [...base, 'schedule']
-    case 'update':
-      // services with update: apply (the others are only listed); each update takes the lock
-      return [...base, '--quiet', 'update', '--auto', '--yes']
-  }
 }
 
 /**

@@ -3,6 +3,7 @@
  * escaping for unit files, the sandbox decisions, the install plan. systemd itself checks the
  * rendered units in test/host/systemd-verify.test.ts.
  */
+import { jobArgv } from '../../lib/config/jobs.js'
 import { describe, expect, it } from 'vitest'
 import { parseConfigText, type Config } from '../../lib/config/index.js'
 import { ExitCode, RefusedError, UsageError } from '../../lib/errors.js'
@@ -10,7 +11,6 @@ import { planUnitFiles, refuseReplacing } from '../../lib/systemd/install.js'
 import {
   execStart,
   fillTemplate,
-  jobArgv,
   jobSandbox,
   planSandbox,
   quoteExecArg,
