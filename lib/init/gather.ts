@@ -14,7 +14,7 @@ import { normalizeContainerDetails } from '../docker/normalize.js'
 import type { HistoryEntry, ImageDetails } from '../docker/types.js'
 import { isUnder, readMountinfo, type MountEntry } from '../host/mountinfo.js'
 import { labelFiles } from '../rebuild/target.js'
-import { measureDir } from '../report/paths.js'
+import { measureDir } from '../host/du.js'
 import { gpuRequest } from '../docker/gpu.js'
 import {
   cudaHints,

@@ -16,7 +16,7 @@ import {
   foreignOriginal,
   hungMountOf,
 } from '../assets/finalize.js'
-import { measureDir } from '../report/paths.js'
+import { measureDir } from '../host/du.js'
 import { composeProjectNames } from '../docker/compose.js'
 import { readJournals, type JournalState } from '../runbook/journal.js'
 import { lastUsedPath, readLastUsedDoc } from '../state/last-used.js'

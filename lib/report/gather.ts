@@ -4,7 +4,7 @@ import type { Engine } from '../docker/engine.js'
 import type { DiskUsage, EngineInfo, HistoryEntry } from '../docker/types.js'
 import { isUnder, readMountinfo, type MountEntry } from '../host/mountinfo.js'
 import { guardPath, mountWarning } from '../host/mountprobe.js'
-import { measureDir, scanPath, type PathScan } from './paths.js'
+import { measureDir, scanPath, type PathScan } from '../host/du.js'
 
 export interface BindSource {
   path: string

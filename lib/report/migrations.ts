@@ -8,7 +8,7 @@ import type { Config } from '../config/index.js'
 import { formatBytes } from '../config/units.js'
 import { archiveAction, findArchives } from '../assets/archive.js'
 import { findKeptOriginals } from '../assets/finalize.js'
-import { measureDir } from './paths.js'
+import { measureDir } from '../host/du.js'
 import type { MigratedAsset } from './types.js'
 
 export async function gatherMigrations(config: Config, now: Date): Promise<MigratedAsset[]> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { isUnder, mountsBelow, parseMountinfo } from '../../lib/host/mountinfo.js'
-import { parseDuOutput } from '../../lib/report/paths.js'
+import { parseDuOutput } from '../../lib/host/du.js'
 
 const sample = [
   '22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw',

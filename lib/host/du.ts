@@ -1,7 +1,7 @@
 import { lstat } from 'node:fs/promises'
 import { $ } from 'zx'
-import { isUnder, mountsBelow, readMountinfo, type MountEntry } from '../host/mountinfo.js'
-import { guardPath, mountWarning, type MountProbe } from '../host/mountprobe.js'
+import { isUnder, mountsBelow, readMountinfo, type MountEntry } from './mountinfo.js'
+import { guardPath, mountWarning, type MountProbe } from './mountprobe.js'
 
 export interface DuEntry {
   path: string
