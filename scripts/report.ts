@@ -3,6 +3,7 @@ import { loadConfig } from '../lib/config/index.js'
 import { globalOptions } from '../lib/cli/global.js'
 import { createOutput } from '../lib/cli/output.js'
 import { redactUrl } from '../lib/cli/url.js'
+import { checkUpdates } from '../lib/rebuild/index.js'
 import { buildReport, renderHuman, renderMarkdown, saveReport } from '../lib/report/index.js'
 import { ensureReportDir } from '../lib/report/growth.js'
 import { dropOldReports, engineDiskUse, noticeFor, sendWebhook } from '../lib/report/notify.js'
@@ -68,6 +69,7 @@ export function reportCommand(): Command {
         let report
         try {
           report = await buildReport({
+            checkUpdates,
             config,
             configSource: source,
             dockerHost: g.dockerHost,

@@ -1,8 +1,8 @@
+import type { Engine } from '../docker/engine.js'
 import { openEngine } from '../docker/open.js'
 import { inspectImageOn } from '../scan/inspect.js'
 import type { Config } from '../config/index.js'
 import { analyzeReport, imageRef, updateRecommendations } from './analyze.js'
-import { checkUpdates } from '../rebuild/index.js'
 import { withDeepFindings, type DeepResult } from './deep.js'
 import { serviceOfContainer } from '../config/services.js'
 import { gatherInventory } from './gather.js'
@@ -30,6 +30,14 @@ export interface ReportContext {
    * last-used.json (lib/schedule/events.ts recordUse) for prune — the report's only other write
    */
   recordUseFile?: string
+  /**
+   * the registry check of `update --check` (lib/rebuild), wired in by the entry point (a command
+   * never imports another); without it the report has no updates section
+   */
+  checkUpdates?: (
+    c: { config: Config; engine: Engine },
+    names: string[],
+  ) => Promise<NonNullable<Report['updates']>>
 }
 
 /** Connect, gather, analyse. Read-only: nothing on the host or engine changes. */
@@ -71,9 +79,9 @@ export async function buildReport(ctx: ReportContext): Promise<Report> {
         report.warnings.push(`last use not recorded in ${ctx.recordUseFile}: ${err.message}`),
       )
     }
-    if (Object.values(config.services).some((svc) => svc.update !== 'off')) {
+    if (ctx.checkUpdates && Object.values(config.services).some((svc) => svc.update !== 'off')) {
       ctx.progress?.('Asking the registries about newer images')
-      report.updates = await checkUpdates({ config, engine }, [])
+      report.updates = await ctx.checkUpdates({ config, engine }, [])
       report.recommendations.push(...updateRecommendations(report.updates))
       for (const u of report.updates.filter((x) => x.error)) {
         report.warnings.push(`update check of ${u.service}: ${u.error}`)
