@@ -39,19 +39,10 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   })
 }
 
-/**
- * Records container starts into o.file until o.signal aborts. Never rejects: an engine that is
- * down (at startup or later) is logged once per outage and retried with backoff.
- */
-export async function watchStarts(source: EngineSource, o: WatchStartsOptions): Promise<void> {
-  const debounceMs = o.debounceMs ?? 2000
-  const retry = o.retryMs ?? { first: 1000, max: 60_000 }
-  const log = (line: string) => o.log(`events: ${line}`)
-  const images = await readLastUsed(o.file, log)
+/** The in-memory last-used records of a watch and their debounced, serialised writes. */
+function recorder(file: string, images: Record<string, string>, debounceMs: number, log: Log) {
   /** named volumes of the containers that started (prune's volumesAfter), merged at each write */
   const volumes: Record<string, string> = {}
-
-  // --- the file: debounced, serialised writes -------------------------------------------------
   let dirty = false
   let timer: NodeJS.Timeout | undefined
   let writing: Promise<void> = Promise.resolve()
@@ -66,84 +57,102 @@ export async function watchStarts(source: EngineSource, o: WatchStartsOptions): 
     writing = writing
       // the report job (recordUse) writes this file too: its volumes and record time are kept,
       // the later time of each volume wins
-      .then(() => readLastUsedDoc(o.file, () => {}))
+      .then(() => readLastUsedDoc(file, () => {}))
       .then((disk) => {
         const merged = { ...disk.volumes }
         for (const [name, at] of Object.entries(vols)) later(merged, name, new Date(at))
-        return writeLastUsed(o.file, snapshot, { volumes: merged, recordedAt: disk.recordedAt })
+        return writeLastUsed(file, snapshot, { volumes: merged, recordedAt: disk.recordedAt })
       })
       .then(
         () => {
-          if (writeFailing) log(`writing ${o.file} works again`)
+          if (writeFailing) log(`writing ${file} works again`)
           writeFailing = false
         },
         (err: unknown) => {
-          if (!writeFailing) log(`cannot write ${o.file}: ${describeFailure(err)}`)
+          if (!writeFailing) log(`cannot write ${file}: ${describeFailure(err)}`)
           writeFailing = true
           dirty = true // try again with the next change
         },
       )
     return writing
   }
-  const record = (imageId: string, time: Date) => {
-    const prev = images[imageId]
-    if (prev !== undefined && Date.parse(prev) >= time.getTime()) return
-    images[imageId] = time.toISOString()
+  const changed = () => {
     dirty = true
     timer ??= setTimeout(() => void flush(), debounceMs)
   }
+  return {
+    flush,
+    image(imageId: string, time: Date) {
+      const prev = images[imageId]
+      if (prev !== undefined && Date.parse(prev) >= time.getTime()) return
+      images[imageId] = time.toISOString()
+      changed()
+    },
+    volume(name: string, time: Date) {
+      const prev = volumes[name]
+      if (prev !== undefined && Date.parse(prev) >= time.getTime()) return
+      volumes[name] = time.toISOString()
+      changed()
+    },
+    /** forget the images the engine no longer has */
+    keepOnly(present: Set<string>) {
+      const gone = Object.keys(images).filter((id) => !present.has(id))
+      for (const id of gone) delete images[id]
+      if (gone.length) changed()
+    },
+  }
+}
+type Recorder = ReturnType<typeof recorder>
+type Log = (line: string) => void
 
-  // --- one start: its image id --------------------------------------------------------------
+/** One start: its volumes, and its image id (the container's own first). */
+async function recordStart(engine: Engine, e: ContainerStart, rec: Recorder, log: Log) {
+  // the container's own image id first: the reference in `from` may name another image by now (a
+  // tag moved by a pull or a rebuild); the reference only for a container gone already
+  const c = await engine.inspectContainer(e.containerId).catch(() => null)
+  for (const m of c?.mounts ?? []) {
+    if (m.type === 'volume' && m.name) rec.volume(m.name, e.time)
+  }
+  const imageId = e.imageId ?? c?.imageId ?? (await engine.inspectImage(e.image))?.id
+  if (imageId) rec.image(imageId, e.time)
+  else
+    log(`start of container ${e.containerId.slice(0, 12)}: image ${e.image} is gone; not recorded`)
+}
+
+/** At each (re)connection: what the engine remembers, and nothing about images it no longer has. */
+async function seed(engine: Engine, rec: Recorder, log: Log) {
+  try {
+    // both read before anything changes: one write holds the whole seed (a debounced flush
+    // between the two would write the stale records once more)
+    const [starts, list] = await Promise.all([containerStartTimes(engine), engine.listImages()])
+    rec.keepOnly(new Set(list.map((i) => i.id)))
+    for (const s of starts) rec.image(s.imageId, s.time)
+  } catch (err) {
+    log(`could not read the containers' start times: ${describeFailure(err)}`)
+  }
+}
+
+/**
+ * Records container starts into o.file until o.signal aborts. Never rejects: an engine that is
+ * down (at startup or later) is logged once per outage and retried with backoff.
+ */
+export async function watchStarts(source: EngineSource, o: WatchStartsOptions): Promise<void> {
+  const retry = o.retryMs ?? { first: 1000, max: 60_000 }
+  const log = (line: string) => o.log(`events: ${line}`)
+  const rec = recorder(o.file, await readLastUsed(o.file, log), o.debounceMs ?? 2000, log)
   const pending = new Set<Promise<void>>()
   const track = (p: Promise<void>) => {
     const t = p.finally(() => pending.delete(t))
     pending.add(t)
   }
-  const onStart = (engine: Engine) => (e: ContainerStart) => {
-    const p = (async () => {
-      // the container's own image id first: the reference in `from` may name another image by
-      // now (a tag moved by a pull or a rebuild); the reference only for a container gone already
-      const c = await engine.inspectContainer(e.containerId).catch(() => null)
-      for (const m of c?.mounts ?? []) {
-        if (m.type !== 'volume' || !m.name) continue
-        const prev = volumes[m.name]
-        if (prev === undefined || Date.parse(prev) < e.time.getTime()) {
-          volumes[m.name] = e.time.toISOString()
-          dirty = true
-          timer ??= setTimeout(() => void flush(), debounceMs)
-        }
-      }
-      const imageId = e.imageId ?? c?.imageId ?? (await engine.inspectImage(e.image))?.id
-      if (imageId) record(imageId, e.time)
-      else
+  const onStart = (engine: Engine) => (e: ContainerStart) =>
+    track(
+      recordStart(engine, e, rec, log).catch((err: unknown) => {
         log(
-          `start of container ${e.containerId.slice(0, 12)}: image ${e.image} is gone; not recorded`,
+          `start of container ${e.containerId.slice(0, 12)} not recorded: ${describeFailure(err)}`,
         )
-    })().catch((err: unknown) => {
-      log(`start of container ${e.containerId.slice(0, 12)} not recorded: ${describeFailure(err)}`)
-    })
-    track(p)
-  }
-
-  // at each (re)connection: what the engine remembers, and nothing about images it no longer has
-  const seed = async (engine: Engine) => {
-    try {
-      // both read before anything changes: one write holds the whole seed (a debounced flush
-      // between the two would write the stale records once more)
-      const [starts, list] = await Promise.all([containerStartTimes(engine), engine.listImages()])
-      const present = new Set(list.map((i) => i.id))
-      for (const id of Object.keys(images)) {
-        if (!present.has(id)) {
-          delete images[id]
-          dirty = true
-        }
-      }
-      for (const s of starts) record(s.imageId, s.time)
-      if (dirty) timer ??= setTimeout(() => void flush(), debounceMs)
-    } catch (err) {
-      log(`could not read the containers' start times: ${describeFailure(err)}`)
-    }
-  }
+      }),
+    )
 
   // --- the stream, reconnected --------------------------------------------------------------
   let engine: Engine | undefined = typeof source === 'function' ? undefined : source
@@ -166,7 +175,7 @@ export async function watchStarts(source: EngineSource, o: WatchStartsOptions): 
           everOpen = true
           outageSince = null
           wait = retry.first
-          track(seed(e))
+          track(seed(e, rec, log))
         },
       })
     } catch (err) {
@@ -187,5 +196,5 @@ export async function watchStarts(source: EngineSource, o: WatchStartsOptions): 
     wait = Math.min(wait * 2, retry.max)
   }
   await Promise.allSettled([...pending])
-  await flush()
+  await rec.flush()
 }
