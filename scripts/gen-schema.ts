@@ -6,6 +6,7 @@
  * - schema/<name>.<version>.json, the JSON Schema of each `--json` output, from the TypeScript
  *   types listed in scripts/json-shapes.ts
  * With --check it writes nothing and exits 1 naming every file that differs.
+ * ts-json-schema-generator is pinned to 2.4.0: 2.5 and later need Node 22, shipshape runs on 20.
  */
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
