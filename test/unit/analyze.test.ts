@@ -4,6 +4,7 @@ import type { Inventory } from '../../lib/report/gather.js'
 import type { ContainerSummary, ImageSummary } from '../../lib/docker/types.js'
 import { computeGrowth } from '../../lib/report/growth.js'
 import { instruction } from '../../lib/report/render.js'
+import { jsonShapeProblems } from './json-shape.js'
 
 const GB = 1e9
 const img = (
@@ -208,6 +209,10 @@ describe('diskUsageByType', () => {
 
 describe('analyzeReport', () => {
   const r = analyzeReport(inventory(), settings, new Date('2026-11-25T02:00:00Z'))
+
+  it('fits its generated JSON Schema (schema/shipshape.report.1.json)', () => {
+    expect(jsonShapeProblems(r)).toEqual([])
+  })
 
   it('lists images by size with every history entry', () => {
     expect(r.schema).toBe('shipshape.report/1')

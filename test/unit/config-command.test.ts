@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ConfigError } from '../../lib/errors.js'
 import { parseConfigText } from '../../lib/config/load.js'
 import { configCommand } from '../../scripts/config.js'
+import { jsonShapeProblems } from './json-shape.js'
 import { Sink } from './sink.js'
 
 let dir: string
@@ -110,6 +111,8 @@ describe('shipshape config check', () => {
       source: missing,
       problems: [{ file: missing, message: 'no such config file (given by --config)' }],
     })
+    expect(jsonShapeProblems(JSON.parse(ok.stdout))).toEqual([])
+    expect(jsonShapeProblems(JSON.parse(bad.stdout))).toEqual([])
   })
 })
 
@@ -134,6 +137,7 @@ describe('shipshape config show', () => {
     expect(out.config.report.bigImage).toBe(2_000_000_000)
     expect(out.config.prune.backupsFor).toBe(604_800_000)
     expect(out.config.prune.diskThreshold).toBe(0.85)
+    expect(jsonShapeProblems(out)).toEqual([]) // schema/shipshape.config.1.json
   })
 
   it('an invalid config is a ConfigError', async () => {
