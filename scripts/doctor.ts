@@ -1,6 +1,5 @@
 import { Command } from 'commander'
-import { globalOptions } from '../lib/cli/global.js'
-import { createOutput } from '../lib/cli/output.js'
+import { withCommand } from '../lib/cli/command.js'
 import { DOCTOR_SCHEMA, failedSummary, runDoctor } from '../lib/doctor/index.js'
 import { renderDoctor } from '../lib/doctor/render.js'
 import { ChecksFailedError } from '../lib/errors.js'
@@ -14,27 +13,24 @@ export function doctorCommand(): Command {
       'after',
       `\nExit codes: 0 nothing failed (warnings allowed), 1 a check failed, 2 bad usage.\nJSON shape: { "schema": "${DOCTOR_SCHEMA}", "generatedAt", "ok", "checks": [{ "id", "title", "status": "ok|warn|fail", "detail", "fix" }] }.`,
     )
-    .action(async (_opts: unknown, cmd: Command) => {
-      const g = globalOptions(cmd)
-      const out = createOutput({ json: g.json, quiet: g.quiet })
-      const spinner = out.spinner('Checking')
-      let r
-      try {
-        r = await runDoctor({
-          configFile: g.config,
-          dockerHost: g.dockerHost,
-          progress: (t) => spinner.update(t),
-        })
-      } finally {
-        spinner.stop()
-      }
-      if (g.json) out.data(JSON.stringify(r, null, 2))
-      else {
-        const width = out.interactive ? process.stderr.columns || 120 : undefined
-        out.human(renderDoctor(r, { color: out.interactive, width }))
-      }
-      if (!r.ok) {
-        throw new ChecksFailedError(failedSummary(r), 'each failed check names its fix')
-      }
-    })
+    .action(
+      withCommand(
+        ({ g, spin }) =>
+          spin('Checking', (progress) =>
+            runDoctor({ configFile: g.config, dockerHost: g.dockerHost, progress }),
+          ),
+        {
+          // doctor reads the config itself: an invalid one is a failed check, not the end
+          config: 'none',
+          human: (r, { out }) => {
+            const width = out.interactive ? process.stderr.columns || 120 : undefined
+            out.human(renderDoctor(r, { color: out.interactive, width }))
+          },
+          verdict: (r) =>
+            r.ok
+              ? null
+              : new ChecksFailedError(failedSummary(r), 'each failed check names its fix'),
+        },
+      ),
+    )
 }

@@ -1,7 +1,5 @@
 import { Command } from 'commander'
-import { loadConfig } from '../lib/config/index.js'
-import { globalOptions } from '../lib/cli/global.js'
-import { createOutput } from '../lib/cli/output.js'
+import { withCommand } from '../lib/cli/command.js'
 import { runInspect } from '../lib/scan/inspect.js'
 import { renderInspectHuman } from '../lib/inspect/render.js'
 
@@ -15,23 +13,16 @@ export function inspectCommand(): Command {
       'after',
       '\nExit codes: 0 scanned, 2 bad usage/config or no such image, 3 Docker engine unreachable.\nJSON shape: "schema": "shipshape.inspect/1" (see README).',
     )
-    .action(async (image: string, _opts: unknown, cmd: Command) => {
-      const g = globalOptions(cmd)
-      const out = createOutput({ json: g.json, quiet: g.quiet })
-      const { config } = await loadConfig({ file: g.config })
-      const spinner = out.spinner(`Scanning ${image}`)
-      try {
-        const report = await runInspect(image, {
-          config,
-          dockerHost: g.dockerHost,
-          progress: (t) => spinner.update(t),
-          warn: (w) => out.warn(w),
-        })
-        spinner.stop()
-        if (g.json) out.data(JSON.stringify(report, null, 2))
-        else out.human(renderInspectHuman(report, out.interactive, config.report.top))
-      } finally {
-        spinner.stop()
-      }
-    })
+    .action(
+      withCommand(
+        ({ g, out, config, spin }, image: string) =>
+          spin(`Scanning ${image}`, (progress) =>
+            runInspect(image, { config, dockerHost: g.dockerHost, progress, warn: out.warn }),
+          ),
+        {
+          human: (report, { out, config }) =>
+            out.human(renderInspectHuman(report, out.interactive, config.report.top)),
+        },
+      ),
+    )
 }

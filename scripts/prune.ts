@@ -1,9 +1,7 @@
 import { Command } from 'commander'
-import { globalOptions } from '../lib/cli/global.js'
-import { createOutput } from '../lib/cli/output.js'
+import { withCommand, type CommandContext } from '../lib/cli/command.js'
 import { clip, table } from '../lib/cli/table.js'
-import { formatBytes, loadConfig } from '../lib/config/index.js'
-import { openEngine } from '../lib/docker/open.js'
+import { formatBytes } from '../lib/config/index.js'
 import { RefusedError, RolledBackError, UsageError } from '../lib/errors.js'
 import { ttyConfirm } from '../lib/runbook/confirm.js'
 import { checkStateDirs } from '../lib/host/private.js'
@@ -67,64 +65,64 @@ export function pruneCommand(): Command {
       '\nExit codes: 0 planned or pruned, 1 some removals failed (the rest went on; nothing else changed),\n2 bad usage/config, 3 Docker engine unavailable, 4 refused (another run holds the lock, or stateDir/backupDir\nis writable by others, a symlink or not owned by the user running shipshape).\nJSON shape: "schema": "shipshape.prune/1" (see README).',
     )
     .action(
-      async (
-        opts: { dryRun?: boolean; yes?: boolean; planOut?: string; apply?: string },
-        cmd: Command,
-      ) => {
-        const g = globalOptions(cmd)
-        const out = createOutput({ json: g.json, quiet: g.quiet })
-        if (opts.planOut && opts.apply)
-          throw new UsageError('--plan-out and --apply exclude each other')
-        if (opts.dryRun && opts.apply)
-          throw new UsageError('--dry-run and --apply exclude each other')
-        const { config } = await loadConfig({ file: g.config })
-        const interactive = Boolean(process.stdin.isTTY)
-        // --apply FILE from a script or timer: it has to say --yes (as every mutating command)
-        if (opts.apply && !opts.yes && !interactive) {
-          throw new RefusedError(
-            'confirmation needed: run with --yes',
-            `read the plan in ${opts.apply}, then \`shipshape prune --apply ${opts.apply} --yes\``,
-          )
-        }
-        const color = Boolean(process.stderr.isTTY) && !process.env.NO_COLOR
-        // a stateDir/backupDir others could write is refused before the engine is asked anything
-        if (pruneApplies(config, { ...opts, applyFile: opts.apply })) await checkStateDirs(config)
-        const engine = await openEngine({
-          config,
-          dockerHost: g.dockerHost,
-          warn: (w) => out.warn(w),
-        })
-        let r: PruneResult
-        try {
-          r = await runPrune(
-            { config, engine, out },
-            {
-              ...opts,
-              ...(opts.apply ? { applyFile: opts.apply } : {}),
-              interactive,
-              confirm: async (planned) => {
-                out.human(renderPrune(planned, color))
-                return ttyConfirm(
-                  `Remove these ${planned.totals.count} things (about ${formatBytes(planned.totals.bytes)})?`,
-                )
-              },
-            },
-          )
-        } finally {
-          engine.close()
-        }
-        if (g.json) out.data(JSON.stringify(r, null, 2))
-        else if (r.outcome !== 'cancelled' || !interactive) out.human(renderPrune(r, color))
-        else out.human('Cancelled: nothing removed.')
-        if (r.outcome === 'partial') {
-          throw new RolledBackError(
-            `${r.failures.length} of ${r.candidates.length} removals failed: ${r.failures
-              .slice(0, 3)
-              .map((f) => `${f.kind} ${f.name}: ${f.error}`)
-              .join('; ')}`,
-            'the rest were removed; run prune again to see what is left',
-          )
-        }
-      },
+      withCommand((ctx, opts: PruneOptions) => prune(ctx, opts), {
+        before: (_g, opts) => {
+          if (opts.planOut && opts.apply)
+            throw new UsageError('--plan-out and --apply exclude each other')
+          if (opts.dryRun && opts.apply)
+            throw new UsageError('--dry-run and --apply exclude each other')
+        },
+        human: (r, { out }) => {
+          if (r.outcome !== 'cancelled' || !interactive()) out.human(renderPrune(r, color()))
+          else out.human('Cancelled: nothing removed.')
+        },
+        verdict: (r) =>
+          r.outcome !== 'partial'
+            ? null
+            : new RolledBackError(
+                `${r.failures.length} of ${r.candidates.length} removals failed: ${r.failures
+                  .slice(0, 3)
+                  .map((f) => `${f.kind} ${f.name}: ${f.error}`)
+                  .join('; ')}`,
+                'the rest were removed; run prune again to see what is left',
+              ),
+      }),
     )
+}
+
+interface PruneOptions {
+  dryRun?: boolean
+  yes?: boolean
+  planOut?: string
+  apply?: string
+}
+
+const interactive = () => Boolean(process.stdin.isTTY)
+const color = () => Boolean(process.stderr.isTTY) && !process.env.NO_COLOR
+
+async function prune(ctx: CommandContext, opts: PruneOptions): Promise<PruneResult> {
+  const { config, out } = ctx
+  // --apply FILE from a script or timer: it has to say --yes (as every mutating command)
+  if (opts.apply && !opts.yes && !interactive()) {
+    throw new RefusedError(
+      'confirmation needed: run with --yes',
+      `read the plan in ${opts.apply}, then \`shipshape prune --apply ${opts.apply} --yes\``,
+    )
+  }
+  // a stateDir/backupDir others could write is refused before the engine is asked anything
+  if (pruneApplies(config, { ...opts, applyFile: opts.apply })) await checkStateDirs(config)
+  return runPrune(
+    { config, engine: await ctx.engine(), out },
+    {
+      ...opts,
+      ...(opts.apply ? { applyFile: opts.apply } : {}),
+      interactive: interactive(),
+      confirm: async (planned) => {
+        out.human(renderPrune(planned, color()))
+        return ttyConfirm(
+          `Remove these ${planned.totals.count} things (about ${formatBytes(planned.totals.bytes)})?`,
+        )
+      },
+    },
+  )
 }

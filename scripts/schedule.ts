@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url'
 import { Command } from 'commander'
-import { globalOptions } from '../lib/cli/global.js'
-import { EMBEDDED_DEFAULT, loadConfig, type Config } from '../lib/config/index.js'
+import { withCommand, type CommandContext } from '../lib/cli/command.js'
+import { EMBEDDED_DEFAULT, type Config } from '../lib/config/index.js'
 import { openEngine } from '../lib/docker/open.js'
 import { UsageError } from '../lib/errors.js'
 import { checkStateDirs } from '../lib/host/private.js'
@@ -100,80 +100,74 @@ export function scheduleCommand(): Command {
         'with --once: the job’s own (0 ok, 1 failed, 3 engine unavailable, 4 lock held, …).',
       ].join('\n'),
     )
-    .action(async (opts: { once?: string }, cmd: Command) => {
-      const g = globalOptions(cmd)
-      const { config, source } = await loadConfig({ file: g.config })
-      // it writes last-used.json and takes the lock in stateDir: refused (exit 4) when others
-      // could write stateDir or backupDir, before any job runs
-      await checkStateDirs(config)
-      const lock = hostLock(config.stateDir, (w) => log(`schedule: warning: ${w}`))
+    .action(withCommand((ctx, opts: { once?: string }) => schedule(ctx, opts)))
+}
 
-      if (opts.once !== undefined) {
-        const name = JOB_NAMES.find((n) => n === opts.once)
-        if (!name) {
-          throw new UsageError(
-            `--once: no job '${opts.once}'`,
-            `name one of: ${JOB_NAMES.join(', ')}`,
-          )
-        }
-        const controller = new AbortController()
-        const dispose = trapStop(() => controller.abort(), lock.releaseSync)
-        try {
-          const outcome = await runJob(makeJob(name, config, source, g.dockerHost), {
-            lock,
-            log,
-            signal: controller.signal,
-          })
-          process.exitCode = outcome.exitCode
-        } finally {
-          dispose()
-        }
-        return
-      }
+async function schedule(ctx: CommandContext, opts: { once?: string }): Promise<void> {
+  const { config } = ctx
+  // it writes last-used.json and takes the lock in stateDir: refused (exit 4) when others
+  // could write stateDir or backupDir, before any job runs
+  await checkStateDirs(config)
+  const lock = hostLock(config.stateDir, (w) => log(`schedule: warning: ${w}`))
+  if (opts.once !== undefined) return runOnce(ctx, opts.once, lock)
+  const { source } = ctx.loaded
+  const jobs = JOB_NAMES.filter((n) => config.schedule[n] !== undefined).map((n) =>
+    makeJob(n, config, source, ctx.g.dockerHost),
+  )
+  if (!jobs.length) {
+    throw new UsageError(
+      `no job is scheduled in ${source}: schedule.report and schedule.prune are both unset`,
+      'set schedule.report and/or schedule.prune to a cron expression, e.g. schedule: { report: "0 2 * * *", prune: "30 3 * * 0" }',
+    )
+  }
+  let stop!: () => void
+  const stopped = new Promise<void>((resolve) => (stop = resolve))
+  const dispose = trapStop(() => stop(), lock.releaseSync)
+  try {
+    const scheduler = startScheduler({ jobs, timezone: config.schedule.timezone, lock, log })
+    const watching = new AbortController()
+    const watcher = watchStarts(
+      () =>
+        openEngine({
+          config,
+          dockerHost: ctx.g.dockerHost,
+          warn: (w) => log(`events: warning: ${w}`),
+        }),
+      { file: lastUsedPath(config.stateDir), log, signal: watching.signal },
+    )
+    const tz = config.schedule.timezone ? ` (time zone ${config.schedule.timezone})` : ''
+    log(
+      `schedule: started (pid ${process.pid}, config ${source}): ${jobs
+        .map((j) => `${j.name} "${j.cron}"`)
+        .join(', ')}${tz}`,
+    )
+    await stopped
+    await scheduler.stop()
+    watching.abort()
+    await watcher
+    log('schedule: stopped')
+  } finally {
+    dispose()
+  }
+}
 
-      const jobs = JOB_NAMES.filter((n) => config.schedule[n] !== undefined).map((n) =>
-        makeJob(n, config, source, g.dockerHost),
-      )
-      if (!jobs.length) {
-        throw new UsageError(
-          `no job is scheduled in ${source}: schedule.report and schedule.prune are both unset`,
-          'set schedule.report and/or schedule.prune to a cron expression, e.g. schedule: { report: "0 2 * * *", prune: "30 3 * * 0" }',
-        )
-      }
-
-      let stop!: () => void
-      const stopped = new Promise<void>((resolve) => (stop = resolve))
-      const dispose = trapStop(() => stop(), lock.releaseSync)
-      try {
-        const scheduler = startScheduler({
-          jobs,
-          timezone: config.schedule.timezone,
-          lock,
-          log,
-        })
-        const watching = new AbortController()
-        const watcher = watchStarts(
-          () =>
-            openEngine({
-              config,
-              dockerHost: g.dockerHost,
-              warn: (w) => log(`events: warning: ${w}`),
-            }),
-          { file: lastUsedPath(config.stateDir), log, signal: watching.signal },
-        )
-        const tz = config.schedule.timezone ? ` (time zone ${config.schedule.timezone})` : ''
-        log(
-          `schedule: started (pid ${process.pid}, config ${source}): ${jobs
-            .map((j) => `${j.name} "${j.cron}"`)
-            .join(', ')}${tz}`,
-        )
-        await stopped
-        await scheduler.stop()
-        watching.abort()
-        await watcher
-        log('schedule: stopped')
-      } finally {
-        dispose()
-      }
-    })
+/** --once JOB: that job now, its exit code the command's. */
+async function runOnce(
+  ctx: CommandContext,
+  once: string,
+  lock: ReturnType<typeof hostLock>,
+): Promise<void> {
+  const name = JOB_NAMES.find((n) => n === once)
+  if (!name) {
+    throw new UsageError(`--once: no job '${once}'`, `name one of: ${JOB_NAMES.join(', ')}`)
+  }
+  const controller = new AbortController()
+  const dispose = trapStop(() => controller.abort(), lock.releaseSync)
+  try {
+    const job = makeJob(name, ctx.config, ctx.loaded.source, ctx.g.dockerHost)
+    const outcome = await runJob(job, { lock, log, signal: controller.signal })
+    process.exitCode = outcome.exitCode
+  } finally {
+    dispose()
+  }
 }

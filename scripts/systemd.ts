@@ -1,7 +1,6 @@
 import { Command } from 'commander'
-import { globalOptions, type GlobalOptions } from '../lib/cli/global.js'
-import { createOutput, type Output } from '../lib/cli/output.js'
-import { loadConfigFrom, resolveConfigSource } from '../lib/config/index.js'
+import { withCommand, type CommandContext } from '../lib/cli/command.js'
+import type { GlobalOptions } from '../lib/cli/global.js'
 import { UsageError } from '../lib/errors.js'
 import {
   formatUnits,
@@ -12,24 +11,22 @@ import {
   type SystemdContext,
 } from '../lib/systemd/index.js'
 
-async function context(g: GlobalOptions, out: Output): Promise<SystemdContext> {
+function refuseDockerHost(g: GlobalOptions): void {
   if (g.dockerHost) {
     throw new UsageError(
       '--docker-host is not carried into the units',
       'set docker.host in the config file the units use (the prune unit gets an IP network only for a tcp:// docker.host)',
     )
   }
-  const source = await resolveConfigSource({ file: g.config })
-  const { config } = await loadConfigFrom(source)
-  return { config, out, ...locateInstall(source) }
 }
 
-export function systemdCommand(): Command {
-  const output = (cmd: Command) => {
-    const g = globalOptions(cmd)
-    return { g, out: createOutput({ json: g.json, quiet: g.quiet }) }
-  }
+const context = ({ out, loaded }: CommandContext): SystemdContext => ({
+  config: loaded.config,
+  out,
+  ...locateInstall(loaded),
+})
 
+export function systemdCommand(): Command {
   const print = new Command('print')
     .description(
       'Print the units for this install (node, CLI and config paths, the config’s systemd: section) on stdout, or write them into DIR',
@@ -39,15 +36,15 @@ export function systemdCommand(): Command {
       'after',
       `\nExit codes: 0 printed (with a warning for each path others can change, which install refuses), 2 bad usage\nor config, 3 the CLI is not built.\nJSON shape: "schema": "${SYSTEMD_SCHEMA}", "action": "print", "units": [{name, path, changed, text}].`,
     )
-    .action(async (opts: { out?: string }, cmd: Command) => {
-      const { g, out } = output(cmd)
-      const ctx = await context(g, out)
-      const r = await printUnits(ctx, { outDir: opts.out })
-      if (g.json) out.data(JSON.stringify(r, null, 2))
-      else if (opts.out) {
-        for (const u of r.units) out.info(`${u.changed ? 'wrote' : 'same '} ${u.path}`)
-      } else out.data(formatUnits(r.units))
-    })
+    .action(
+      withCommand((ctx, opts: { out?: string }) => printUnits(context(ctx), { outDir: opts.out }), {
+        before: (g) => refuseDockerHost(g),
+        human: (r, { out }, opts) => {
+          if (!opts.out) return out.data(formatUnits(r.units))
+          for (const u of r.units) out.info(`${u.changed ? 'wrote' : 'same '} ${u.path}`)
+        },
+      }),
+    )
     .exitOverride()
 
   const install = new Command('install')
@@ -61,11 +58,13 @@ export function systemdCommand(): Command {
       'after',
       `\nExit codes: 0 installed (or up to date, or cancelled), 2 bad usage or config, 3 the CLI is not built or\nsystemctl failed, 4 refused (root would run from a path others can change: node,\nthe package, the config or environment file, or a directory above one; a unit file there differs and no --force;\nno --yes without a TTY; cannot write).\nJSON shape: "schema": "${SYSTEMD_SCHEMA}", "action": "install", "units": [{name, path, changed}].`,
     )
-    .action(async (opts: { dryRun?: boolean; yes?: boolean; force?: boolean }, cmd: Command) => {
-      const { g, out } = output(cmd)
-      const r = await installUnits(await context(g, out), opts)
-      if (g.json) out.data(JSON.stringify(r, null, 2))
-    })
+    .action(
+      withCommand(
+        (ctx, opts: { dryRun?: boolean; yes?: boolean; force?: boolean }) =>
+          installUnits(context(ctx), opts),
+        { before: (g) => refuseDockerHost(g) },
+      ),
+    )
     .exitOverride()
 
   return new Command('systemd')

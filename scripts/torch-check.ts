@@ -1,10 +1,15 @@
 import { Command } from 'commander'
-import { loadConfig } from '../lib/config/index.js'
+import { withCommand } from '../lib/cli/command.js'
 import { formatBytes } from '../lib/config/units.js'
-import { globalOptions } from '../lib/cli/global.js'
-import { createOutput } from '../lib/cli/output.js'
 import { table } from '../lib/cli/table.js'
 import { runTorchCheck, type TorchCheckReport } from '../lib/torch/index.js'
+
+interface TorchOptions {
+  all?: boolean
+  scan: boolean
+  probe: boolean
+  timeout: string
+}
 
 function render(r: TorchCheckReport, color: boolean): string {
   const out = [
@@ -54,33 +59,18 @@ export function torchCheckCommand(): Command {
       '\nVerdicts: gpu-unused | gpu-used | cpu-only | no-torch | unknown.\nExit codes: 0 checked, 2 bad usage/config or unknown target, 3 Docker engine unreachable.\nJSON shape: "schema": "shipshape.torch-check/1" (see README).',
     )
     .action(
-      async (
-        targets: string[],
-        opts: { all?: boolean; scan: boolean; probe: boolean; timeout: string },
-        cmd: Command,
-      ) => {
-        const g = globalOptions(cmd)
-        const out = createOutput({ json: g.json, quiet: g.quiet })
-        const { config } = await loadConfig({ file: g.config })
-        const spinner = out.spinner('Checking torch')
-        try {
-          const report = await runTorchCheck(
-            { config, dockerHost: g.dockerHost, warn: (w) => out.warn(w) },
-            targets,
-            {
+      withCommand(
+        ({ g, out, config, spin }, targets: string[], opts: TorchOptions) =>
+          spin('Checking torch', (progress) =>
+            runTorchCheck({ config, dockerHost: g.dockerHost, warn: out.warn }, targets, {
               all: opts.all,
               scan: opts.scan,
               probe: opts.probe,
               probeTimeoutMs: Math.max(1, Number(opts.timeout) || 30) * 1000,
-              progress: (t) => spinner.update(t),
-            },
-          )
-          spinner.stop()
-          if (g.json) out.data(JSON.stringify(report, null, 2))
-          else out.human(render(report, out.interactive))
-        } finally {
-          spinner.stop()
-        }
-      },
+              progress,
+            }),
+          ),
+        { human: (report, { out }) => out.human(render(report, out.interactive)) },
+      ),
     )
 }

@@ -10,7 +10,7 @@ import type { Output } from '../cli/output.js'
 import type { AssetConfig, HealthConfig } from '../config/index.js'
 import type { Engine } from '../docker/engine.js'
 import type { Ident } from '../host/safefs.js'
-import type { ContainerBinding } from './policy.js'
+import type { ContainerBinding } from '../shared/mount.js'
 import type { RemoteInfo } from './preflight.js'
 import type { ManifestEntry, Progress } from './types.js'
 

@@ -33,16 +33,18 @@ import {
 import type { Ident } from '../host/safefs.js'
 import { walkTree } from './manifest.js'
 import {
-  checkSourcePath,
   judgeContainers,
   judgeMount,
+  type ContainerBinding,
+  type MountState,
+} from '../shared/mount.js'
+import type { Refusal } from '../shared/refusal.js'
+import {
+  checkSourcePath,
   judgeSource,
   judgeSpace,
   judgeTree,
   unknownRestartNames,
-  type ContainerBinding,
-  type MountState,
-  type Refusal,
   type SourceState,
 } from './policy.js'
 import type { HashName, ManifestEntry } from './types.js'

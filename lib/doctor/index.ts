@@ -1,7 +1,7 @@
 /**
- * `shipshape doctor`: every check of checks.ts, run a few at a time, each with its own time limit
- * (a stalled FUSE mount or a mute engine becomes a failed check, not a hung command), collected in
- * one fixed order. Read-only: the one write is a probe file in stateDir/backupDir, removed again.
+ * `shipshape doctor`: every check of checks/index.ts, run a few at a time, each with its own time
+ * limit (a stalled FUSE mount or a mute engine becomes a failed check, not a hung command),
+ * collected in one fixed order. Read-only: the one write is a probe file in stateDir/backupDir, removed again.
  *
  * An invalid config is a failed check, not the end: the engine, compose and rclone are still
  * checked (with the embedded default's engine settings); what needs the config is not.
@@ -14,29 +14,23 @@ import {
   type Config,
   type ConfigSource,
 } from '../config/index.js'
+import type { Engine } from '../docker/engine.js'
 import { ConfigError } from '../errors.js'
+import type { MountEntry } from '../host/mountinfo.js'
 import {
-  checkAsset,
-  checkCompose,
-  checkConfig,
-  checkDir,
-  checkEngine,
-  checkEngineDisk,
-  checkJournals,
-  checkLock,
-  checkRclone,
-  checkSystemd,
-  readLock,
+  collect,
+  type AnyCheck,
   type Check,
   type CheckContext,
-  type ConfigOutcome,
+  type EngineFacts,
   type LockFinding,
-} from './checks.js'
+} from './check.js'
+import type { ConfigOutcome } from './checks/config.js'
+import { doctorChecks } from './checks/index.js'
+import { readLock } from './checks/lock.js'
 import { hostPorts, type DoctorPorts } from './ports.js'
-import type { Engine } from '../docker/engine.js'
-import type { MountEntry } from '../host/mountinfo.js'
 
-export type { Check, CheckStatus } from './checks.js'
+export type { Check, CheckStatus } from './check.js'
 
 export const DOCTOR_SCHEMA = 'shipshape.doctor/1'
 
@@ -67,54 +61,100 @@ export interface DoctorOptions {
 
 export const DEFAULT_CHECK_TIMEOUT_MS = 10_000
 
-interface Task {
-  id: string
-  title: string
-  needsEngine?: boolean
-  /** what to look at when it does not finish in time */
-  hangFix?: string
-  run(ctx: CheckContext): Promise<Check[]>
-}
-
 function once<T>(fn: () => Promise<T>): () => Promise<T> {
   let p: Promise<T> | undefined
   return () => (p ??= fn())
 }
 
-/** Resolves to the task's checks, or to one failed check when it throws or runs out of time. */
-async function runTask(task: Task, ctx: CheckContext, timeoutMs: number): Promise<Check[]> {
+/** Resolves to the check's findings, or to one failed check when it throws or runs out of time. */
+async function runTask(check: AnyCheck, ctx: CheckContext, timeoutMs: number): Promise<Check[]> {
+  const failed = (detail: string, fix: string): Check[] => [
+    { id: check.id, title: check.title, status: 'fail', detail, fix },
+  ]
   let timer: NodeJS.Timeout | undefined
   const late = new Promise<Check[]>((resolve) => {
     timer = setTimeout(
       () =>
-        resolve([
-          {
-            id: task.id,
-            title: task.title,
-            status: 'fail',
-            detail: `no answer within ${timeoutMs / 1000} s`,
-            fix:
-              task.hangFix ?? 'find what hangs (a stalled mount, a busy disk) and run doctor again',
-          },
-        ]),
+        resolve(
+          failed(
+            `no answer within ${timeoutMs / 1000} s`,
+            check.hangFix ?? 'find what hangs (a stalled mount, a busy disk) and run doctor again',
+          ),
+        ),
       timeoutMs,
     )
   })
-  const work = task.run(ctx).catch((err: unknown): Check[] => [
-    {
-      id: task.id,
-      title: task.title,
-      status: 'fail',
-      detail: `could not be checked: ${err instanceof Error ? err.message : String(err)}`,
-      fix:
-        (err as { remedy?: string } | null)?.remedy ??
+  const work = collect(check, ctx).catch((err: unknown) =>
+    failed(
+      `could not be checked: ${err instanceof Error ? err.message : String(err)}`,
+      (err as { remedy?: string } | null)?.remedy ??
         'fix what the message names, then run doctor again',
-    },
-  ])
+    ),
+  )
   try {
     return await Promise.race([work, late])
   } finally {
     clearTimeout(timer)
+  }
+}
+
+/**
+ * Runs the checks a few at a time, each under its time limit; those that need the engine wait for
+ * the engine check. The findings come back in the list's order.
+ */
+async function runChecks(
+  list: AnyCheck[],
+  ctx: CheckContext,
+  o: { concurrency: number; timeoutMs: number },
+): Promise<Check[]> {
+  const limit = pLimit(Math.max(1, o.concurrency))
+  const run = (c: AnyCheck) => limit(() => runTask(c, ctx, o.timeoutMs))
+  const started = new Map<AnyCheck, Promise<Check[]>>()
+  for (const c of list) if (c.providesEngine) started.set(c, run(c))
+  const engineDone = Promise.all(started.values())
+  const groups = await Promise.all(
+    list.map(
+      (c) =>
+        started.get(c) ??
+        (async () => {
+          if (c.needsEngine) await engineDone
+          return run(c)
+        })(),
+    ),
+  )
+  return groups.flat()
+}
+
+/**
+ * The engine the checks share: opened by the engine check's gather. One that answers after that
+ * check's time ran out is not used (the check has failed already), and is closed once it comes.
+ */
+function engineConnection(
+  connect: () => Promise<Engine>,
+  timeoutMs: number,
+): { engine(): Engine | null; connect(): Promise<EngineFacts>; close(): void } {
+  let engine: Engine | null = null
+  let connecting: Promise<Engine> | undefined
+  return {
+    engine: () => engine,
+    async connect() {
+      const t0 = Date.now()
+      try {
+        connecting = connect()
+        const connected = await connecting
+        if (Date.now() - t0 >= timeoutMs) return { late: true }
+        engine = connected
+        return { info: connected.info }
+      } catch (error) {
+        return { error }
+      }
+    },
+    close() {
+      connecting?.then(
+        (e) => e.close(),
+        () => {},
+      )
+    },
   }
 }
 
@@ -161,7 +201,6 @@ export async function runDoctor(o: DoctorOptions = {}): Promise<DoctorResult> {
   const env = o.env ?? process.env
   const ports = hostPorts(o.ports)
   const timeoutMs = o.checkTimeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS
-  const limit = pLimit(Math.max(1, o.concurrency ?? 6))
   const generatedAt = ports.now().toISOString()
 
   o.progress?.('Reading the config')
@@ -170,73 +209,30 @@ export async function runDoctor(o: DoctorOptions = {}): Promise<DoctorResult> {
   const config =
     loaded.config ??
     (await loadConfigFrom({ source: EMBEDDED_DEFAULT, origin: 'default' }, o.hostname)).config
-
-  let engine: Engine | null = null
-  let connecting: Promise<Engine> | undefined
+  const conn = engineConnection(
+    () => ports.connect({ dockerHost: o.dockerHost, env, config }),
+    timeoutMs,
+  )
   const ctx: CheckContext = {
     config,
     configFlag: loaded.source?.origin === 'flag' ? loaded.source.source : null,
+    configOutcome: loaded.outcome,
     get engine() {
-      return engine
+      return conn.engine()
     },
     env,
     ports,
     mounts: once<MountEntry[]>(() => ports.readMountinfo()),
     lock: once<LockFinding>(() => readLock(config.stateDir, ports)),
-  }
-
-  const engineTask: Task = {
-    id: 'engine',
-    title: 'Docker engine',
-    hangFix: 'check the engine answers (`docker version`), then run doctor again',
-    async run() {
-      const t0 = Date.now()
-      try {
-        connecting = ports.connect({ dockerHost: o.dockerHost, env, config })
-        const connected = await connecting
-        // too late: the engine check has failed already, so no other check uses this engine
-        if (Date.now() - t0 >= timeoutMs) return []
-        engine = connected
-        return checkEngine({ info: connected.info })
-      } catch (error) {
-        return checkEngine({ error })
-      }
-    },
-  }
-
-  const tasks: Task[] = [
-    { id: 'engine-disk', title: 'Engine disk', needsEngine: true, run: checkEngineDisk },
-    { id: 'compose', title: 'Docker Compose', needsEngine: true, run: checkCompose },
-    { id: 'rclone', title: 'rclone', run: checkRclone },
-  ]
-  if (loaded.config) {
-    for (const [name, asset] of Object.entries(loaded.config.assets)) {
-      tasks.push({
-        id: `asset-mount:${name}`,
-        title: `Asset ${name}: mount`,
-        needsEngine: true,
-        hangFix: `${asset.mount} does not answer: check its rclone process and remote; if it is dead, fusermount3 -uz ${asset.mount} and start the mount again`,
-        run: (c) => checkAsset(c, name, asset),
-      })
-    }
-    tasks.push(
-      { id: 'state-dir', title: 'State directory', run: (c) => checkDir(c, 'stateDir') },
-      { id: 'backup-dir', title: 'Backup directory', run: (c) => checkDir(c, 'backupDir') },
-      { id: 'lock', title: 'Host lock', run: checkLock },
-      { id: 'journals', title: 'Unfinished runs', run: checkJournals },
-      { id: 'systemd', title: 'systemd', run: checkSystemd },
-    )
+    connect: () => conn.connect(),
   }
 
   o.progress?.('Checking the host')
-  const engineDone = limit(() => runTask(engineTask, ctx, timeoutMs))
-  const pending = tasks.map(async (t) => {
-    if (t.needsEngine) await engineDone
-    return limit(() => runTask(t, ctx, timeoutMs))
-  })
   try {
-    const groups = await Promise.all([engineDone, ...pending])
-    const checks = [...checkConfig(loaded.outcome), ...groups.flat()]
+    const checks = await runChecks(doctorChecks(loaded.config), ctx, {
+      concurrency: o.concurrency ?? 6,
+      timeoutMs,
+    })
     return {
       schema: DOCTOR_SCHEMA,
       generatedAt,
@@ -245,10 +241,7 @@ export async function runDoctor(o: DoctorOptions = {}): Promise<DoctorResult> {
     }
   } finally {
     // also a connection that completes after its time ran out: it must not keep the process alive
-    connecting?.then(
-      (e) => e.close(),
-      () => {},
-    )
+    conn.close()
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * What `doctor` reads of the host, as small ports: the checks (checks.ts) get them from the
+ * What `doctor` reads of the host, as small ports: the checks (checks/) get them from the
  * context, tests pass fakes. The only write is probeDir's file, removed again at once.
  */
 import { execFile } from 'node:child_process'
@@ -9,7 +9,7 @@ import os from 'node:os'
 import path from 'node:path'
 import type { Config } from '../config/index.js'
 import { findBindings, mountState } from '../assets/preflight.js'
-import type { ContainerBinding, MountState } from '../assets/policy.js'
+import type { ContainerBinding, MountState } from '../shared/mount.js'
 import { detectCompose, type ComposeCli } from '../docker/compose.js'
 import type { Engine } from '../docker/engine.js'
 import { openEngine } from '../docker/open.js'

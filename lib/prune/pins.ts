@@ -1,7 +1,7 @@
 /**
  * What runs still need, from the journals (pure): prune never removes what these pins name.
  */
-import { journalCommands } from '../runbook/commands.js'
+import { journalCommands } from '../runbook/operations.js'
 import { isUnfinished, type JournalState } from '../runbook/journal.js'
 import type { PrunePin } from './types.js'
 

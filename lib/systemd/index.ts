@@ -30,15 +30,8 @@ import {
   type TrustProblem,
   type TrustTarget,
 } from './trust.js'
-import {
-  ENABLE_SCHEDULE,
-  ENABLE_TIMERS,
-  jobSandbox,
-  planSandbox,
-  renderUnits,
-  UNIT_NAMES,
-  type RenderedUnit,
-} from './render.js'
+import { ENABLE_SCHEDULE, ENABLE_TIMERS } from '../shared/systemd.js'
+import { jobSandbox, planSandbox, renderUnits, UNIT_NAMES, type RenderedUnit } from './render.js'
 
 export { renderUnits, UNIT_NAMES } from './render.js'
 

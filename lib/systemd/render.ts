@@ -21,9 +21,6 @@ import { loadTemplates, UNIT_NAMES, type Templates, type UnitName } from './temp
 
 export { UNIT_NAMES, type Templates, type UnitName }
 
-export const ENABLE_TIMERS = 'systemctl enable --now shipshape-report.timer shipshape-prune.timer'
-export const ENABLE_SCHEDULE = 'systemctl enable --now shipshape-schedule.service'
-
 export interface RenderOptions {
   /** absolute path of node (process.execPath) */
   nodePath: string

@@ -1,15 +1,17 @@
 import { describe, expect, it } from 'vitest'
 import {
   checkSourcePath,
-  type ContainerBinding,
-  isRootUser,
-  judgeContainers,
-  judgeMount,
   judgeSource,
   judgeSpace,
   judgeTree,
   unknownRestartNames,
 } from '../../lib/assets/policy.js'
+import {
+  type ContainerBinding,
+  isRootUser,
+  judgeContainers,
+  judgeMount,
+} from '../../lib/shared/mount.js'
 import type { EntryKind, ManifestEntry } from '../../lib/assets/types.js'
 
 const OPTS = {

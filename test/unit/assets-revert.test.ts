@@ -193,7 +193,7 @@ describe('revertPaths', () => {
 
 describe('doctor: an unfinished revert is continued with --revert', () => {
   it('names --revert --resume and --revert --rollback', async () => {
-    const { journalCommands } = await import('../../lib/doctor/checks.js')
+    const { journalCommands } = await import('../../lib/runbook/operations.js')
     const c = journalCommands({
       file: '/var/lib/shipshape/journal/migrate-assets-revert-x.jsonl',
       operation: 'migrate-assets-revert',

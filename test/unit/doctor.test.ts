@@ -7,22 +7,19 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { ContainerBinding } from '../../lib/assets/policy.js'
 import { parseConfigText, type Config } from '../../lib/config/index.js'
+import { collect, type CheckContext, type LockFinding } from '../../lib/doctor/check.js'
 import {
-  checkAsset,
-  checkDir,
-  checkEngine,
-  checkJournals,
-  checkSystemd,
+  assetCheck,
+  dirCheck,
   DOCTOR_UNITS,
   engineAgeProblems,
-  journalCommands,
-  journalProgress,
+  journalsCheck,
   judgeAllowOther,
   judgeCompose,
   judgeDirFree,
   judgeDiskFree,
+  judgeEngine,
   judgeJobs,
   judgeLock,
   judgeUnit,
@@ -32,9 +29,10 @@ import {
   parseSystemctlShow,
   readLock,
   systemctlShowArgv,
-  type CheckContext,
-  type LockFinding,
-} from '../../lib/doctor/checks.js'
+  systemdCheck,
+} from '../../lib/doctor/checks/index.js'
+import { journalCommands, journalProgress } from '../../lib/runbook/operations.js'
+import type { ContainerBinding } from '../../lib/shared/mount.js'
 import { failedSummary, runDoctor } from '../../lib/doctor/index.js'
 import type { DoctorPorts, PathKind, SystemctlResult } from '../../lib/doctor/ports.js'
 import type { PathFacts } from '../../lib/host/private.js'
@@ -229,7 +227,7 @@ describe('allow_other', () => {
   })
 })
 
-describe('checkAsset', () => {
+describe('assetCheck', () => {
   const c = config(
     'allowedRoots: [/srv]\nassets:\n  music: { source: /srv/app/music, dest: /mnt/rd/music, mount: /mnt/rd }\n',
   )
@@ -258,7 +256,7 @@ describe('checkAsset', () => {
         return '# user_allow_other\n'
       },
     })
-    const checks = await checkAsset(context(c, ports, engine), 'music', asset)
+    const checks = await collect(assetCheck('music', asset), context(c, ports, engine))
     expect(checks.map((x) => [x.id, x.status])).toEqual([
       ['asset-mount:music', 'ok'],
       ['asset-allow-other:music', 'fail'],
@@ -277,7 +275,7 @@ describe('checkAsset', () => {
         throw new Error('container list: connection reset')
       },
     })
-    const checks = await checkAsset(context(c, ports, engine), 'music', asset)
+    const checks = await collect(assetCheck('music', asset), context(c, ports, engine))
     expect(checks.map((x) => x.id)).toEqual(['asset-mount:music', 'asset-allow-other:music'])
     expect(checks[1]).toMatchObject({ status: 'warn' })
     expect(checks[1]!.detail).toContain('container list: connection reset')
@@ -286,7 +284,7 @@ describe('checkAsset', () => {
   it('not mounted, wrong type, ENOTCONN: one failed check with the fix', async () => {
     const state = (s: object) =>
       fakePorts({ mountState: async () => ({ state: s as never, entry: null }) })
-    const one = async (s: object) => await checkAsset(context(c, state(s)), 'music', asset)
+    const one = async (s: object) => await collect(assetCheck('music', asset), context(c, state(s)))
     const notMounted = await one({ kind: 'not-mounted' })
     expect(notMounted).toHaveLength(1)
     expect(notMounted[0]).toMatchObject({
@@ -539,7 +537,7 @@ describe('systemctl show', () => {
     })
   })
 
-  it('checkSystemd: without systemd a warn (never a fail), systemctl never called', async () => {
+  it('systemdCheck: without systemd a warn (never a fail), systemctl never called', async () => {
     const calls: string[][] = []
     const ports = fakePorts({
       systemdRunning: async () => false,
@@ -549,7 +547,7 @@ describe('systemctl show', () => {
         return { exitCode: 0, stdout: '', stderr: '' }
       },
     })
-    const checks = await checkSystemd(context(config(), ports))
+    const checks = await collect(systemdCheck, context(config(), ports))
     expect(calls).toEqual([])
     expect(checks.every((c) => c.status !== 'fail')).toBe(true)
     expect(checks[0]).toMatchObject({ id: 'systemd', status: 'warn' })
@@ -558,7 +556,7 @@ describe('systemctl show', () => {
     expect(checks.find((c) => c.id === 'systemd-unit:shipshape-prune.timer')?.status).toBe('warn')
   })
 
-  it('checkSystemd: with systemd, each unit (and a timer’s service) asked by argv', async () => {
+  it('systemdCheck: with systemd, each unit (and a timer’s service) asked by argv', async () => {
     const calls: string[][] = []
     const answers: Record<string, Record<string, string>> = {
       'shipshape-report.timer': timer,
@@ -590,7 +588,7 @@ describe('systemctl show', () => {
         return { exitCode: 0, stdout: SHOW(answers[args.at(-1)!]!), stderr: '' }
       },
     })
-    const checks = await checkSystemd(context(config(), ports))
+    const checks = await collect(systemdCheck, context(config(), ports))
     expect(calls).toEqual(
       [
         'shipshape-report.timer',
@@ -611,12 +609,12 @@ describe('systemctl show', () => {
     ])
   })
 
-  it('checkSystemd: a failing systemctl is a warn naming it', async () => {
+  it('systemdCheck: a failing systemctl is a warn naming it', async () => {
     const ports = fakePorts({
       systemdRunning: async () => true,
       systemctl: async () => ({ exitCode: 1, stdout: '', stderr: 'Failed to connect to bus\n' }),
     })
-    const checks = await checkSystemd(context(config(), ports))
+    const checks = await collect(systemdCheck, context(config(), ports))
     const unit = checks.find((c) => c.id === 'systemd-unit:shipshape-report.timer')
     expect(unit).toMatchObject({ status: 'warn' })
     expect(unit?.detail).toContain('Failed to connect to bus')
@@ -643,9 +641,9 @@ describe('engine and compose', () => {
     expect(engineAgeProblems('19.03.15', '1.40')).toHaveLength(2)
     expect(engineAgeProblems('20.10.0', '1.40')).toEqual(['API 1.40 is older than 1.41'])
     expect(engineAgeProblems('dev', '1.41')[0]).toContain('not understood')
-    expect(checkEngine({ info: info() })[0]?.status).toBe('ok')
+    expect(judgeEngine({ info: info() })[0]?.status).toBe('ok')
     expect(
-      checkEngine({ info: info({ version: '19.03.15', engineApiVersion: '1.40' }) })[0],
+      judgeEngine({ info: info({ version: '19.03.15', engineApiVersion: '1.40' }) })[0],
     ).toMatchObject({
       status: 'warn',
       fix: expect.stringContaining('20.10'),
@@ -653,7 +651,7 @@ describe('engine and compose', () => {
   })
 
   it('unreachable: a fail carrying the remedy', () => {
-    const c = checkEngine({
+    const c = judgeEngine({
       error: new UnavailableError(
         'Docker engine unreachable at unix:///x: no such socket',
         'start it',
@@ -701,7 +699,7 @@ describe('engine and compose', () => {
   })
 })
 
-describe('checkDir', () => {
+describe('dirCheck', () => {
   const c = config('stateDir: /srv/x/state\nbackupDir: /srv/x/file/backups\n')
 
   it('missing below a regular file: fail, cannot be created', async () => {
@@ -713,7 +711,7 @@ describe('checkDir', () => {
             ? { kind: 'dir' }
             : { kind: 'missing' },
     })
-    const [check] = await checkDir(context(c, ports), 'backupDir')
+    const [check] = await collect(dirCheck('backupDir'), context(c, ports))
     expect(check).toMatchObject({ id: 'backup-dir', status: 'fail' })
     expect(check?.detail).toContain('/srv/x/file is a file, not a directory')
     expect(check?.fix).toContain('backupDir')
@@ -729,7 +727,7 @@ describe('checkDir', () => {
         return { free: 5 * GiB, total: 10 * GiB }
       },
     })
-    const [check] = await checkDir(context(c, ports), 'stateDir')
+    const [check] = await collect(dirCheck('stateDir'), context(c, ports))
     expect(check?.status).toBe('ok')
     expect(check?.detail).toContain('will be created in /srv/x')
     expect(measured).toEqual(['/srv/x'])
@@ -740,14 +738,14 @@ describe('checkDir', () => {
       pathKind: async (): Promise<PathKind> => ({ kind: 'dir' }),
       probeDir: async () => 'EROFS: read-only file system',
     })
-    const [check] = await checkDir(context(c, ro), 'stateDir')
+    const [check] = await collect(dirCheck('stateDir'), context(c, ro))
     expect(check?.status).toBe('fail')
     expect(check?.fix).toContain('read-only')
     const full = fakePorts({
       pathKind: async (): Promise<PathKind> => ({ kind: 'dir' }),
       statfs: async () => ({ free: 200 * 1024 * 1024, total: 10 * GiB }),
     })
-    const [low] = await checkDir(context(c, full), 'stateDir')
+    const [low] = await collect(dirCheck('stateDir'), context(c, full))
     expect(low).toMatchObject({ status: 'warn' })
     expect(low?.detail).toContain('less than 1 GiB')
   })
@@ -758,7 +756,7 @@ describe('checkDir', () => {
         pathKind: async (): Promise<PathKind> => ({ kind: 'dir' }),
         pathFacts: async () => ({ type: 'dir', mode: 0o700, uid: 0, ...f }),
       })
-    const [open] = await checkDir(context(c, facts({ mode: 0o777 })), 'stateDir')
+    const [open] = await collect(dirCheck('stateDir'), context(c, facts({ mode: 0o777 })))
     expect(open).toMatchObject({
       id: 'state-dir',
       status: 'fail',
@@ -766,17 +764,17 @@ describe('checkDir', () => {
     })
     expect(open?.detail).toContain('writable by group and others (mode 0777)')
     expect(open?.detail).toContain('refuses to act on it (exit 4)')
-    const [link] = await checkDir(context(c, facts({ type: 'symlink' })), 'backupDir')
+    const [link] = await collect(dirCheck('backupDir'), context(c, facts({ type: 'symlink' })))
     expect(link).toMatchObject({ id: 'backup-dir', status: 'fail' })
     expect(link?.fix).toContain('set backupDir in the host config to the real directory')
-    const [theirs] = await checkDir(context(c, facts({ uid: 1000 })), 'stateDir')
+    const [theirs] = await collect(dirCheck('stateDir'), context(c, facts({ uid: 1000 })))
     expect(theirs?.detail).toContain('owned by uid 1000, not root (uid 0)')
-    const [fine] = await checkDir(context(c, facts({ mode: 0o755 })), 'stateDir')
+    const [fine] = await collect(dirCheck('stateDir'), context(c, facts({ mode: 0o755 })))
     expect(fine?.status).toBe('ok')
   })
 })
 
-describe('checkJournals', () => {
+describe('journalsCheck', () => {
   const c = config('stateDir: /srv/x/state\n')
   const dir = '/srv/x/state/journal'
   const name = 'rebuild-20261125T120000000Z-42.jsonl'
@@ -802,13 +800,13 @@ describe('checkJournals', () => {
     })
 
   it('a private unfinished journal: the command that finishes it', async () => {
-    const [j] = await checkJournals(context(c, ports({})))
+    const [j] = await collect(journalsCheck, context(c, ports({})))
     expect(j).toMatchObject({ id: `journal:${name}`, status: 'fail' })
     expect(j?.fix).toContain('shipshape rebuild web --resume')
   })
 
   it('one another user could have written: fail naming it, never offered for --resume', async () => {
-    const checks = await checkJournals(context(c, ports({ uid: 1000, mode: 0o666 })))
+    const checks = await collect(journalsCheck, context(c, ports({ uid: 1000, mode: 0o666 })))
     expect(checks).toHaveLength(1)
     expect(checks[0]).toMatchObject({ id: `journal-private:${name}`, status: 'fail' })
     expect(checks[0]?.detail).toContain(`the journal ${dir}/${name} is owned by uid 1000`)
@@ -817,7 +815,8 @@ describe('checkJournals', () => {
   })
 
   it('a journal directory others can write: fail, even when it is empty', async () => {
-    const checks = await checkJournals(
+    const checks = await collect(
+      journalsCheck,
       context(
         c,
         fakePorts({
