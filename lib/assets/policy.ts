@@ -6,6 +6,7 @@
 import path from 'node:path'
 import { formatBytes } from '../config/units.js'
 import { isUnder } from '../host/mountinfo.js'
+import type { Refusal } from '../shared/refusal.js'
 import type { ManifestEntry } from './types.js'
 
 /** Never a source, whatever allowedRoots says: the system, the engine's own state. */
@@ -29,12 +30,6 @@ export const PROTECTED_PATHS = [
   '/var/lib/dpkg',
   '/var/lib/apt',
 ]
-
-export interface Refusal {
-  check: string
-  message: string
-  remedy?: string
-}
 
 /**
  * A source must be strictly below an allowed root, and neither be nor contain nor sit inside a

@@ -42,9 +42,9 @@ import {
   unknownRestartNames,
   type ContainerBinding,
   type MountState,
-  type Refusal,
   type SourceState,
 } from './policy.js'
+import type { Refusal } from '../shared/refusal.js'
 import type { HashName, ManifestEntry } from './types.js'
 
 export interface RemoteInfo {

@@ -34,7 +34,8 @@ import {
   type MigrateResult,
 } from './index.js'
 import { readManifest, walkTree } from './manifest.js'
-import { checkSourcePath, judgeSource, type Refusal } from './policy.js'
+import { checkSourcePath, judgeSource } from './policy.js'
+import type { Refusal } from '../shared/refusal.js'
 import { findBindings, sourceState } from './preflight.js'
 import { revertPaths, type RevertContext, type RevertFacts } from './revert-context.js'
 import {

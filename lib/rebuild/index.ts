@@ -16,7 +16,7 @@ import { findUnfinishedJournals, runRunbook, type RunSummary } from '../runbook/
 import { priorRun } from '../runbook/prior.js'
 import { RunbookNeedsPersonError, RunbookRolledBackError } from '../runbook/runner.js'
 import type { JournalState } from '../runbook/journal.js'
-import type { Refusal } from '../assets/policy.js'
+import type { Refusal } from '../shared/refusal.js'
 import { stampOf } from '../assets/context.js'
 import {
   BACKUP_CREATED_LABEL,

@@ -1,5 +1,5 @@
 /** Pure refusals of rebuild/rollback: the preflight's judgements, no I/O. */
-import type { Refusal } from '../assets/policy.js'
+import type { Refusal } from '../shared/refusal.js'
 import type { ServiceConfig } from '../config/index.js'
 import { formatBytes } from '../config/index.js'
 import { parseImageRef } from './context.js'
