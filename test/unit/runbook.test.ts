@@ -21,12 +21,20 @@ import {
   type JournalRecord,
 } from '../../lib/runbook/journal.js'
 import {
-  runRunbook,
+  runRunbook as runSpec,
   RunbookNeedsPersonError,
   RunbookRolledBackError,
   type RunOptions,
 } from '../../lib/runbook/runner.js'
-import type { Step } from '../../lib/runbook/types.js'
+import type { RunSummary, Step } from '../../lib/runbook/types.js'
+
+/** The runner as a command uses it: the context made once, a failure thrown by the caller. */
+async function runRunbook<C>(steps: Step<C>[], c: C, o: RunOptions): Promise<RunSummary> {
+  const r = await runSpec({ ...o, steps, makeContext: () => Promise.resolve({ ctx: c }) })
+  if ('stopped' in r) throw new Error('stopped')
+  if (r.failure) throw r.failure
+  return r.summary
+}
 
 interface Ctx {
   work: string
