@@ -19,8 +19,10 @@ import {
   runUpdate,
   runUpdateCheck,
   type RebuildOptions,
+  type RebuildOutcome,
   type RebuildResult,
 } from '../lib/rebuild/index.js'
+import { runMode } from '../lib/runbook/index.js'
 
 const short = (id: string | null) => (id ? id.replace(/^sha256:/, '').slice(0, 12) : '-')
 
@@ -128,8 +130,7 @@ async function act(
 ): Promise<void> {
   const g = globalOptions(cmd)
   const out = createOutput({ json: g.json, quiet: g.quiet })
-  if (opts.resume && opts.rollback)
-    throw new UsageError('--resume and --rollback exclude each other')
+  runMode(opts) // --resume with --rollback: bad usage before the config is read
   if (opts.list && (opts.resume || opts.rollback || opts.to || opts.dryRun || opts.restoreFiles))
     throw new UsageError('--list only lists: no other option goes with it')
   if ((opts.check || opts.auto) && (opts.resume || opts.rollback || opts.to || opts.dryRun))
@@ -141,27 +142,32 @@ async function act(
   // before the engine is asked anything; --list and --dry-run act on nothing
   if (!opts.list && !opts.dryRun && !opts.check) await checkStateDirs(config)
   const engine = await openEngine({ config, dockerHost: g.dockerHost, warn: (w) => out.warn(w) })
-  let result: RebuildResult
+  let done: RebuildOutcome
   try {
-    result =
+    const c = { config, engine, out }
+    done =
       opts.check || opts.auto
-        ? await runUpdateCheck({ config, engine, out }, name ? [name] : [], {
-            auto: opts.auto,
-            yes: opts.yes,
-          })
+        ? {
+            result: await runUpdateCheck(c, name ? [name] : [], {
+              auto: opts.auto,
+              yes: opts.yes,
+            }),
+          }
         : opts.list
-          ? await runListBackups({ config, engine }, name)
+          ? { result: await runListBackups(c, name) }
           : kind === 'rebuild'
-            ? await runRebuild({ config, engine, out }, name, opts)
+            ? await runRebuild(c, name, opts)
             : kind === 'update'
-              ? await runUpdate({ config, engine, out }, name, opts)
-              : await runRollback({ config, engine, out }, name, opts)
-  } catch (err) {
-    const partial = (err as { result?: RebuildResult }).result
-    if (partial && g.json) out.data(JSON.stringify(partial, null, 2))
-    throw err
+              ? await runUpdate(c, name, opts)
+              : await runRollback(c, name, opts)
   } finally {
     engine.close()
+  }
+  const { result, error } = done
+  if (error) {
+    // the result of a run that failed or was refused: for --json, then the exit code
+    if (g.json) out.data(JSON.stringify(result, null, 2))
+    throw error
   }
   if (g.json) out.data(JSON.stringify(result, null, 2))
   else out.human(renderRebuild(result))

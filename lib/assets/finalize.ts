@@ -24,8 +24,7 @@ import { showName } from '../host/names.js'
 import { Dir, removeTree, splitRel, Tree, type RemoveResult } from '../host/safefs.js'
 import type { Output } from '../cli/output.js'
 import type { Config } from '../config/index.js'
-import { runRunbook, type RunSummary, type Step } from '../runbook/index.js'
-import { priorRun } from '../runbook/prior.js'
+import { openRun, type RunSummary, type Step } from '../runbook/index.js'
 import { mtimeMsOf, readManifest, walkTree, type WalkProblem } from './manifest.js'
 import { checkSourcePath } from './policy.js'
 import type { Manifest, ManifestEntry } from './types.js'
@@ -329,15 +328,16 @@ export async function runFinalize(
 ): Promise<FinalizeResult> {
   const now = opts.now ?? (() => new Date())
   // an interrupted --finalize blocks a new one (even with nothing due) until --resume/--rollback
-  await priorRun({
+  const run = await openRun({
+    ...opts,
     stateDir: ctx.config.stateDir,
+    operation: 'migrate-assets-finalize',
     // an unfinished revert blocks it too: the originals are in the middle of being put back
-    operations: ['migrate-assets-finalize', 'migrate-assets-revert'],
-    key: 'asset',
+    blockedBy: ['migrate-assets-revert'],
+    args: { asset: name },
     target: name,
-    dryRun: opts.dryRun,
-    resume: opts.resume,
-    rollback: opts.rollback,
+    out: ctx.out,
+    now,
     command: (op) =>
       `shipshape migrate-assets ${name} ${op === 'migrate-assets-revert' ? '--revert' : '--finalize'}`,
   })
@@ -361,21 +361,7 @@ export async function runFinalize(
     ctx.out.info(`${name}: no original is due for removal`)
     return { due, kept, summary: null }
   }
-  const summary = await runRunbook(
-    due.map(removeStep),
-    { now },
-    {
-      dryRun: opts.dryRun,
-      yes: opts.yes,
-      resume: opts.resume,
-      rollback: opts.rollback,
-      stateDir: ctx.config.stateDir,
-      operation: 'migrate-assets-finalize',
-      args: { asset: name },
-      out: ctx.out,
-      confirm: opts.confirm,
-      now,
-    },
-  )
+  const { summary, failure } = await run.execute(due.map(removeStep), { now })
+  if (failure) throw failure
   return { due, kept, summary }
 }

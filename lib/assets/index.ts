@@ -10,9 +10,7 @@ import type { Engine } from '../docker/engine.js'
 import type { Ident } from '../host/safefs.js'
 import { RefusedError, RolledBackError } from '../errors.js'
 import { findConfigured } from '../config/services.js'
-import { runRunbook, type RunSummary } from '../runbook/index.js'
-import { priorRun } from '../runbook/prior.js'
-import { RunbookNeedsPersonError, RunbookRolledBackError } from '../runbook/runner.js'
+import { openRun, type RunSummary } from '../runbook/index.js'
 import { migratePaths, stampOf, type MigrateContext, type MigrateFacts } from './context.js'
 import type { Refusal } from '../shared/refusal.js'
 import { isWrittenBlocker, runFinalize } from './finalize.js'
@@ -144,18 +142,20 @@ export async function runMigrateAssets(
   const now = opts.now ?? (() => new Date())
   const args = { asset: name }
   const continuing = Boolean(opts.resume || opts.rollback)
-  const prior = await priorRun({
+  const run = await openRun({
+    ...opts,
     stateDir: config.stateDir,
+    operation: MIGRATE_OPERATION,
     // an unfinished revert of the asset blocks a migration too
-    operations: [MIGRATE_OPERATION, 'migrate-assets-revert'],
-    key: 'asset',
+    blockedBy: ['migrate-assets-revert'],
+    args,
     target: name,
-    dryRun: opts.dryRun,
-    resume: opts.resume,
-    rollback: opts.rollback,
+    out,
+    now,
     command: (op) =>
       `shipshape migrate-assets ${name}${op === MIGRATE_OPERATION ? '' : ' --revert'}`,
   })
+  const prior = run.prior
   // a stamp fixed by the run: a resume finds the same backup, copy log and aside directory
   // (the backup step notes it first thing; a run that never reached it created nothing)
   const noted = prior?.steps.get('backup')?.notes.stamp
@@ -313,33 +313,20 @@ export async function runMigrateAssets(
   out.info(
     `${name}: ${asset.source} → ${asset.dest} (${files} files, ${formatBytes(bytes)}${restart.length ? `; restarts ${restart.map((c) => c.name).join(', ')}` : ''})`,
   )
-  try {
-    const summary = await runRunbook(migrateSteps, mctx, {
-      dryRun: opts.dryRun,
-      yes: opts.yes,
-      resume: opts.resume,
-      rollback: opts.rollback,
-      stateDir: config.stateDir,
-      operation: MIGRATE_OPERATION,
-      args,
-      out,
-      confirm: opts.confirm,
-      now,
-      recheck: () => recheckUnderLock(asset, pre, opts),
-    })
-    const result = await finish(summary)
-    if (result.outcome === 'migrated') {
-      out.info(
-        `${name}: migrated. The original stays at ${paths.aside} until ${result.original?.keepUntil?.slice(0, 10) ?? '?'} (keepOriginal); the backup is in ${paths.workDir}`,
-      )
-    }
-    return result
-  } catch (err) {
-    if (err instanceof RunbookRolledBackError || err instanceof RunbookNeedsPersonError) {
-      ;(err as { result?: MigrateResult }).result = await finish(err.summary, err)
-    }
-    throw err
+  const { summary, failure } = await run.execute(migrateSteps, mctx, {
+    recheck: () => recheckUnderLock(asset, pre, opts),
+  })
+  if (failure) {
+    ;(failure as { result?: MigrateResult }).result = await finish(summary, failure)
+    throw failure
   }
+  const result = await finish(summary)
+  if (result.outcome === 'migrated') {
+    out.info(
+      `${name}: migrated. The original stays at ${paths.aside} until ${result.original?.keepUntil?.slice(0, 10) ?? '?'} (keepOriginal); the backup is in ${paths.workDir}`,
+    )
+  }
+  return result
 }
 
 /** `--finalize`: the kept originals whose time is up go (see finalize.ts). */

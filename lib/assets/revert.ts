@@ -14,9 +14,7 @@ import { formatBytes, type Config } from '../config/index.js'
 import type { Engine } from '../docker/engine.js'
 import { RefusedError } from '../errors.js'
 import { freeBytes } from '../host/space.js'
-import { runRunbook, type RunSummary } from '../runbook/index.js'
-import { priorRun } from '../runbook/prior.js'
-import { RunbookNeedsPersonError, RunbookRolledBackError } from '../runbook/runner.js'
+import { openRun, type RunSummary } from '../runbook/index.js'
 import { stampOf } from './context.js'
 import { findArchives } from './archive.js'
 import {
@@ -249,16 +247,18 @@ export async function runMigrateRevert(
   const continuing = Boolean(opts.resume || opts.rollback)
   const command = (op: string) =>
     `shipshape migrate-assets ${name}${op === REVERT_OPERATION ? ' --revert' : op === MIGRATE_OPERATION ? '' : ' --finalize'}`
-  const prior = await priorRun({
+  const run = await openRun({
+    ...opts,
     stateDir: config.stateDir,
-    operations: [REVERT_OPERATION, MIGRATE_OPERATION, 'migrate-assets-finalize'],
-    key: 'asset',
+    operation: REVERT_OPERATION,
+    blockedBy: [MIGRATE_OPERATION, 'migrate-assets-finalize'],
+    args: { asset: name },
     target: name,
-    dryRun: opts.dryRun,
-    resume: opts.resume,
-    rollback: opts.rollback,
+    out,
+    now,
     command,
   })
+  const prior = run.prior
   const base: MigrateResult = {
     schema: MIGRATE_SCHEMA,
     asset: name,
@@ -418,46 +418,33 @@ export async function runMigrateRevert(
   out.info(
     `${name}: revert ${asset.source} → a directory again, the bytes from ${rctx.from === 'original' ? `the kept original ${paths.original}` : `the destination ${asset.dest}`} (${pre.files} files, ${formatBytes(pre.bytes)}${restart.length ? `; restarts ${restart.map((c) => c.name).join(', ')}` : ''})`,
   )
-  try {
-    const summary = await runRunbook(revertSteps, rctx, {
-      dryRun: opts.dryRun,
-      yes: opts.yes,
-      resume: opts.resume,
-      rollback: opts.rollback,
-      stateDir: config.stateDir,
-      operation: REVERT_OPERATION,
-      args: { asset: name },
-      out,
-      confirm: opts.confirm,
-      now,
-      recheck: continuing
-        ? undefined
-        : async () => {
-            const link = await readlink(asset.source).catch(() => null)
-            if (link !== asset.dest) {
-              throw new RefusedError(
-                `${asset.source} changed while the plan was shown: it is not the symlink to ${asset.dest} any more; nothing changed`,
-                'run the command again: it looks afresh',
-              )
-            }
-          },
-    })
-    const result = await finish(summary)
-    if (result.outcome === 'reverted') {
-      out.info(
-        `${name}: reverted. ${asset.source} is a directory again (the bytes from the ${result.revert?.from ?? '?'}, ${result.revert?.verified ?? 0} files checked)`,
-      )
-      if (!result.revert?.copy.removed) {
-        out.info(
-          `the copy on the mount was left at ${asset.dest} (${result.revert?.copy.files ?? 0} files, ${formatBytes(result.revert?.copy.bytes ?? 0)}): remove it by hand once it is no longer needed`,
-        )
-      }
-    }
-    return result
-  } catch (err) {
-    if (err instanceof RunbookRolledBackError || err instanceof RunbookNeedsPersonError) {
-      ;(err as { result?: MigrateResult }).result = await finish(err.summary, err)
-    }
-    throw err
+  const { summary, failure } = await run.execute(revertSteps, rctx, {
+    recheck: continuing
+      ? undefined
+      : async () => {
+          const link = await readlink(asset.source).catch(() => null)
+          if (link !== asset.dest) {
+            throw new RefusedError(
+              `${asset.source} changed while the plan was shown: it is not the symlink to ${asset.dest} any more; nothing changed`,
+              'run the command again: it looks afresh',
+            )
+          }
+        },
+  })
+  if (failure) {
+    ;(failure as { result?: MigrateResult }).result = await finish(summary, failure)
+    throw failure
   }
+  const result = await finish(summary)
+  if (result.outcome === 'reverted') {
+    out.info(
+      `${name}: reverted. ${asset.source} is a directory again (the bytes from the ${result.revert?.from ?? '?'}, ${result.revert?.verified ?? 0} files checked)`,
+    )
+    if (!result.revert?.copy.removed) {
+      out.info(
+        `the copy on the mount was left at ${asset.dest} (${result.revert?.copy.files ?? 0} files, ${formatBytes(result.revert?.copy.bytes ?? 0)}): remove it by hand once it is no longer needed`,
+      )
+    }
+  }
+  return result
 }

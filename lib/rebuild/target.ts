@@ -124,7 +124,7 @@ export async function originalComposeFile(file: string, backupDir?: string): Pro
   }
 }
 
-export async function resolveTarget(o: {
+type TargetQuery = {
   name: string
   service: ServiceConfig
   engine: Engine
@@ -138,7 +138,14 @@ export async function resolveTarget(o: {
    * build: section; any (rollback): either
    */
   purpose?: 'build' | 'pull' | 'any'
-}): Promise<ServiceTarget> {
+}
+
+const byState = (xs: ContainerSummary[]) =>
+  [...xs]
+    .sort((a, b) => Number(b.state === 'running') - Number(a.state === 'running'))
+    .map((x) => ({ id: x.id, name: x.name, running: x.state === 'running', imageId: x.imageId }))
+
+export async function resolveTarget(o: TargetQuery): Promise<ServiceTarget> {
   const purpose = o.purpose ?? 'build'
   const s = o.service
   const t: ServiceTarget = {
@@ -152,141 +159,174 @@ export async function resolveTarget(o: {
     warnings: [],
   }
   const all = await o.engine.listContainers()
-  const byState = (xs: ContainerSummary[]) =>
-    [...xs]
-      .sort((a, b) => Number(b.state === 'running') - Number(a.state === 'running'))
-      .map((x) => ({ id: x.id, name: x.name, running: x.state === 'running', imageId: x.imageId }))
+  return s.compose
+    ? resolveCompose(o, t, all, s.compose, purpose)
+    : resolveContainer(o, t, all, purpose)
+}
 
-  if (s.compose) {
-    const file = s.compose
-    const serviceName = s.service ?? o.name
-    const st = await exists(file)
-    if (!st?.isFile()) {
-      t.refusals.push({
-        check: 'compose-file',
-        message: `compose file ${file} of ${o.name} is missing`,
-        remedy: 'fix services.' + o.name + '.compose in the host config',
-      })
-      return t
-    }
-    // the project the running containers belong to (compose names it after the directory otherwise)
-    const filesOf = async (c: ContainerSummary) =>
-      Promise.all(labelFiles(c).map((f) => originalComposeFile(f, o.backupDir)))
-    const candidates: ContainerSummary[] = []
-    for (const c of all) {
-      if (c.labels[SERVICE] !== serviceName) continue
-      if ((await filesOf(c)).includes(file) || c.labels[WORKING_DIR] === path.dirname(file)) {
-        candidates.push(c)
-      }
-    }
-    const projects = [...new Set(candidates.map((c) => c.labels[PROJECT] ?? ''))]
-    if (projects.length > 1) {
-      t.refusals.push({
-        check: 'containers',
-        message: `containers of ${serviceName} from ${file} belong to several projects (${projects.join(', ')})`,
-        remedy:
-          'remove the stale project’s containers (docker compose -p NAME down), then run it again',
-      })
-      return t
-    }
-    const project = projects[0]
-    if (!project) {
-      t.refusals.push({
-        check: 'containers',
-        message: `no container of compose service ${serviceName} (${file}) exists`,
-        remedy: `start it first: docker compose -f ${file} up -d ${serviceName}`,
-      })
-      return t
-    }
-    const first = candidates[0]!
-    // every file the project was started with (override files too): -f turns compose's own
-    // discovery off, so a rebuild with the configured file alone would drop the others
-    const files = await filesOf(first)
-    const extraFiles = files.filter((f) => f !== file)
-    for (const f of extraFiles) {
-      if (!(await exists(f))?.isFile()) {
-        t.refusals.push({
-          check: 'compose-file',
-          message: `${serviceName} was started with ${f} too, and it is missing`,
-          remedy: 'put it back, or start the service again from the files that exist',
-        })
-      }
-    }
-    let build: { context: string; dockerfile: string } | null = null
-    for (const f of [file, ...extraFiles]) {
-      let doc: unknown
-      try {
-        doc = parseYaml(await readFile(f, 'utf8'))
-      } catch (err) {
-        if ((await exists(f))?.isFile()) {
-          t.refusals.push({
-            check: 'compose-file',
-            message: `compose file ${f} does not parse: ${(err as Error).message.split('\n')[0]}`,
-          })
-        }
-        continue
-      }
-      build = composeBuildOf(f, doc, serviceName) ?? build
-    }
-    let dockerfile = build?.dockerfile ?? null
-    if (purpose === 'pull' && dockerfile) {
-      t.refusals.push({
-        check: 'build',
-        message: `compose service ${serviceName} has a build: section: its image is built here, not pulled`,
-        remedy: `shipshape rebuild ${o.name}`,
-      })
-    } else if (!dockerfile && purpose === 'build') {
-      t.refusals.push({
-        check: 'build',
-        message: `compose service ${serviceName} in ${[file, ...extraFiles].join(', ')} has no build: section (nothing to rebuild)`,
-        remedy:
-          'rebuild builds from a Dockerfile: add build: to the service, or pull a new image instead',
-      })
-    } else if (dockerfile && !(await exists(dockerfile))?.isFile()) {
-      if (purpose === 'build') {
-        t.refusals.push({
-          check: 'build',
-          message: `the Dockerfile of ${serviceName} (${dockerfile}) is missing`,
-        })
-      }
-      dockerfile = null
-    }
-    const cwd = first.labels[WORKING_DIR] || path.dirname(file)
-    t.files = [
-      ...[file, ...extraFiles].map((p) => ({ path: p, role: 'compose' as const })),
-      { path: path.join(cwd, '.env'), role: 'env' },
-      ...(dockerfile && build
-        ? [
-            { path: dockerfile, role: 'dockerfile' as const },
-            { path: path.join(build.context, '.dockerignore'), role: 'dockerignore' as const },
-          ]
-        : []),
-    ]
-    // compose missing is a component unavailable (exit 3), not a refusal
-    const cli = await detectCompose({ configured: o.composeCommand, env: o.env })
-    t.compose = {
-      cli,
-      file,
-      extraFiles,
-      project,
-      service: serviceName,
-      cwd,
-      env: o.env,
-      engineApiVersion: o.engine.info.engineApiVersion,
-    }
-    t.containers = byState(composeContainersOf(all, project, serviceName))
-    try {
-      t.imageRef = await composeImageRef(t.compose)
-    } catch (err) {
-      t.refusals.push({
-        check: 'compose',
-        message: `compose cannot read ${file}: ${(err as Error).message.split('\n')[0]}`,
-      })
-    }
+/** A compose service: its project (from the running containers), files, build, compose CLI. */
+async function resolveCompose(
+  o: TargetQuery,
+  t: ServiceTarget,
+  all: ContainerSummary[],
+  file: string,
+  purpose: NonNullable<TargetQuery['purpose']>,
+): Promise<ServiceTarget> {
+  const s = o.service
+  const serviceName = s.service ?? o.name
+  const st = await exists(file)
+  if (!st?.isFile()) {
+    t.refusals.push({
+      check: 'compose-file',
+      message: `compose file ${file} of ${o.name} is missing`,
+      remedy: 'fix services.' + o.name + '.compose in the host config',
+    })
     return t
   }
+  // the project the running containers belong to (compose names it after the directory otherwise)
+  const filesOf = async (c: ContainerSummary) =>
+    Promise.all(labelFiles(c).map((f) => originalComposeFile(f, o.backupDir)))
+  const candidates: ContainerSummary[] = []
+  for (const c of all) {
+    if (c.labels[SERVICE] !== serviceName) continue
+    if ((await filesOf(c)).includes(file) || c.labels[WORKING_DIR] === path.dirname(file)) {
+      candidates.push(c)
+    }
+  }
+  const projects = [...new Set(candidates.map((c) => c.labels[PROJECT] ?? ''))]
+  if (projects.length > 1) {
+    t.refusals.push({
+      check: 'containers',
+      message: `containers of ${serviceName} from ${file} belong to several projects (${projects.join(', ')})`,
+      remedy:
+        'remove the stale project’s containers (docker compose -p NAME down), then run it again',
+    })
+    return t
+  }
+  const project = projects[0]
+  if (!project) {
+    t.refusals.push({
+      check: 'containers',
+      message: `no container of compose service ${serviceName} (${file}) exists`,
+      remedy: `start it first: docker compose -f ${file} up -d ${serviceName}`,
+    })
+    return t
+  }
+  const first = candidates[0]!
+  // every file the project was started with (override files too): -f turns compose's own
+  // discovery off, so a rebuild with the configured file alone would drop the others
+  const files = await filesOf(first)
+  const extraFiles = files.filter((f) => f !== file)
+  for (const f of extraFiles) {
+    if (!(await exists(f))?.isFile()) {
+      t.refusals.push({
+        check: 'compose-file',
+        message: `${serviceName} was started with ${f} too, and it is missing`,
+        remedy: 'put it back, or start the service again from the files that exist',
+      })
+    }
+  }
+  const { build, dockerfile } = await composeBuild(
+    o,
+    t,
+    [file, ...extraFiles],
+    serviceName,
+    purpose,
+  )
+  const cwd = first.labels[WORKING_DIR] || path.dirname(file)
+  t.files = [
+    ...[file, ...extraFiles].map((p) => ({ path: p, role: 'compose' as const })),
+    { path: path.join(cwd, '.env'), role: 'env' },
+    ...(dockerfile && build
+      ? [
+          { path: dockerfile, role: 'dockerfile' as const },
+          { path: path.join(build.context, '.dockerignore'), role: 'dockerignore' as const },
+        ]
+      : []),
+  ]
+  // compose missing is a component unavailable (exit 3), not a refusal
+  const cli = await detectCompose({ configured: o.composeCommand, env: o.env })
+  t.compose = {
+    cli,
+    file,
+    extraFiles,
+    project,
+    service: serviceName,
+    cwd,
+    env: o.env,
+    engineApiVersion: o.engine.info.engineApiVersion,
+  }
+  t.containers = byState(composeContainersOf(all, project, serviceName))
+  try {
+    t.imageRef = await composeImageRef(t.compose)
+  } catch (err) {
+    t.refusals.push({
+      check: 'compose',
+      message: `compose cannot read ${file}: ${(err as Error).message.split('\n')[0]}`,
+    })
+  }
+  return t
+}
 
-  // a plain container with a build directory
+/** The build: section of the service across its compose files, and the Dockerfile it names. */
+async function composeBuild(
+  o: TargetQuery,
+  t: ServiceTarget,
+  files: string[],
+  serviceName: string,
+  purpose: NonNullable<TargetQuery['purpose']>,
+): Promise<{ build: { context: string; dockerfile: string } | null; dockerfile: string | null }> {
+  const [file, ...extraFiles] = files as [string, ...string[]]
+  let build: { context: string; dockerfile: string } | null = null
+  for (const f of [file, ...extraFiles]) {
+    let doc: unknown
+    try {
+      doc = parseYaml(await readFile(f, 'utf8'))
+    } catch (err) {
+      if ((await exists(f))?.isFile()) {
+        t.refusals.push({
+          check: 'compose-file',
+          message: `compose file ${f} does not parse: ${(err as Error).message.split('\n')[0]}`,
+        })
+      }
+      continue
+    }
+    build = composeBuildOf(f, doc, serviceName) ?? build
+  }
+  let dockerfile = build?.dockerfile ?? null
+  if (purpose === 'pull' && dockerfile) {
+    t.refusals.push({
+      check: 'build',
+      message: `compose service ${serviceName} has a build: section: its image is built here, not pulled`,
+      remedy: `shipshape rebuild ${o.name}`,
+    })
+  } else if (!dockerfile && purpose === 'build') {
+    t.refusals.push({
+      check: 'build',
+      message: `compose service ${serviceName} in ${[file, ...extraFiles].join(', ')} has no build: section (nothing to rebuild)`,
+      remedy:
+        'rebuild builds from a Dockerfile: add build: to the service, or pull a new image instead',
+    })
+  } else if (dockerfile && !(await exists(dockerfile))?.isFile()) {
+    if (purpose === 'build') {
+      t.refusals.push({
+        check: 'build',
+        message: `the Dockerfile of ${serviceName} (${dockerfile}) is missing`,
+      })
+    }
+    dockerfile = null
+  }
+  return { build, dockerfile }
+}
+
+/** A plain container with a build directory: what a recreate would refuse, refused now. */
+async function resolveContainer(
+  o: TargetQuery,
+  t: ServiceTarget,
+  all: ContainerSummary[],
+  purpose: NonNullable<TargetQuery['purpose']>,
+): Promise<ServiceTarget> {
+  const s = o.service
   const name = s.container ?? o.name
   const c = await o.engine.inspectContainer(name)
   if (!c) {

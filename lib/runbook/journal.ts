@@ -205,20 +205,28 @@ export async function readJournal(file: string): Promise<JournalState> {
   return parseJournal(file, await readFile(file, 'utf8'))
 }
 
-/** Every journal of this operation (exactly) without a final end, newest first. */
+/**
+ * Every journal of this operation (exactly; or of any of these) without a final end, newest first.
+ * One listing of the directory, however many operations.
+ */
 export async function findUnfinishedJournals(
   stateDir: string,
-  operation: string,
+  operation: string | string[],
 ): Promise<JournalState[]> {
-  checkOperation(operation)
+  for (const op of [operation].flat()) checkOperation(op)
   return (await readJournals(stateDir, operation)).filter(isUnfinished)
 }
 
 /**
- * Every journal in stateDir — of one operation (exactly) when given — finished or not, newest
- * first. A foreign or empty file is skipped; one another user could have written is refused.
+ * Every journal in stateDir — of one operation (exactly; or of any of a list) when given —
+ * finished or not, newest first. A foreign or empty file is skipped; one another user could have
+ * written is refused.
  */
-export async function readJournals(stateDir: string, operation?: string): Promise<JournalState[]> {
+export async function readJournals(
+  stateDir: string,
+  operation?: string | string[],
+): Promise<JournalState[]> {
+  const ops = operation === undefined ? null : new Set([operation].flat())
   const dir = journalDir(stateDir)
   // nothing there yet: nothing to trust (read-only commands work without a stateDir)
   if (!(await checkPrivateDir(stateDir, 'stateDir'))) return []
@@ -232,7 +240,7 @@ export async function readJournals(stateDir: string, operation?: string): Promis
   }
   const mine = names
     .map((n) => ({ n, m: NAME.exec(n) }))
-    .filter(({ m }) => m && (operation === undefined || m[1] === operation))
+    .filter(({ m }) => m?.[1] !== undefined && (ops === null || ops.has(m[1])))
     .map(({ n }) => n)
   const states: JournalState[] = []
   for (const n of mine) {
@@ -245,7 +253,7 @@ export async function readJournals(stateDir: string, operation?: string): Promis
       if (e instanceof JournalError) continue // a foreign or empty file: not ours to resume
       throw e
     }
-    if (operation === undefined || s.operation === operation) states.push(s)
+    if (ops === null || ops.has(s.operation)) states.push(s)
   }
   return states.sort(
     (a, b) => b.startedAt.localeCompare(a.startedAt) || b.file.localeCompare(a.file),

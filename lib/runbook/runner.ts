@@ -1,40 +1,49 @@
 /**
- * runRunbook(): runs a list of steps under the host lock and a journal, undoes on failure.
+ * runRunbook(): a run of a list of steps, owned from the first look to the last record.
+ *
+ *   1. the flags (--resume and --rollback exclude each other: runMode(), the one place);
+ *   2. the journals of this operation and of those that block it on the same target are read
+ *      ONCE, the host lock is checked ONCE: a new run is refused while another holds the lock or
+ *      an unfinished journal of the same target exists (dry-run: the refusal is a warning — the
+ *      one place dry-run is decided besides "return after the plan");
+ *   3. makeContext(prior) builds the command's context from what the journal noted (the prior
+ *      run a --resume/--rollback continues), or stops with the command's own result;
+ *   4. the plan, the confirmation; the lock taken; the journals read again under it (the only
+ *      second read: another run may have started or finished while a person read the plan),
+ *      the command's recheck; the journal opened; the steps run (execution.ts);
+ *   5. a typed result: the summary, and the failure (exit 1 or 5) for the command to raise
+ *      after it has built its own result from the summary.
+ *
  * Semantics and step contracts: types.ts. Nothing here knows what a step does.
  */
-import os from 'node:os'
-import { performance } from 'node:perf_hooks'
 import type { Output } from '../cli/output.js'
-import { NeedsPersonError, RefusedError, RolledBackError, UsageError } from '../errors.js'
-import { acquireLock, assertLockFree, type HostLock } from '../host/lock.js'
+import { RefusedError, UsageError } from '../errors.js'
+import { acquireLock, assertLockFree } from '../host/lock.js'
 import { ttyConfirm } from './confirm.js'
 import {
-  checkOperation,
-  findUnfinishedJournals,
-  journalDir,
-  JournalWriter,
-  type JournalRecord,
-  type JournalState,
-} from './journal.js'
-import {
-  confirmQuestion,
-  formatMs,
-  planRunbook,
-  renderPlan,
-  renderSummary,
-  stepsToUndo,
-  type PlannedStep,
-  type RunMode,
-} from './render.js'
-import type { RunSummary, Step, StepJournal, StepSummary } from './types.js'
+  Execution,
+  openJournal,
+  plannedSummary,
+  RunbookNeedsPersonError,
+  RunbookRolledBackError,
+  trapSignals,
+} from './execution.js'
+import { checkOperation, findUnfinishedJournals, journalDir, type JournalState } from './journal.js'
+import { confirmQuestion, planRunbook, renderPlan, type RunMode } from './render.js'
+import type { RunSummary, Step } from './types.js'
 
+export { RunbookNeedsPersonError, RunbookRolledBackError } from './execution.js'
 export type { RunSummary, Step, StepJournal } from './types.js'
 
-export interface RunOptions {
+/** The flags every runbook command takes. */
+export interface RunFlags {
   dryRun?: boolean
   yes?: boolean
   resume?: boolean
   rollback?: boolean
+}
+
+export interface RunOptions extends RunFlags {
   stateDir: string
   /** Names the lock holder and the journal file: letters, digits, '.', '_', '-'. */
   operation: string
@@ -44,103 +53,235 @@ export interface RunOptions {
    * Not the flags (--yes, --resume…). Secret-looking keys are redacted anyway.
    */
   args?: Record<string, unknown>
+  /** Other operations whose unfinished run with the same args blocks this one (e.g. a rollback). */
+  blockedBy?: string[]
+  /** The command line a person runs to continue an operation, e.g. 'shipshape rebuild web'. */
+  command?: (operation: string) => string
+  /** The target as people name it, in messages ("an unfinished rebuild run of web"). */
+  target?: string
   out: Output
   /** Asks the question; default: y/N on the terminal, RefusedError without one. */
   confirm?: (question: string) => Promise<boolean>
   now?: () => Date
+}
+
+/** What the command builds once the prior run is known: its context, or its result without a run. */
+export type Made<C, R> = { ctx: C; steps?: Step<C>[] } | { stop: R }
+
+export interface RunbookSpec<C, R = never> extends RunOptions {
+  steps: Step<C>[]
+  /** The context of this run, from the run a --resume/--rollback continues (undefined: none). */
+  makeContext(prior: JournalState | undefined): Promise<Made<C, R>>
   /**
    * Called under the lock, before the journal opens: what was read before the confirmation may
    * have changed while a person read the plan (another command ran). Throw (RefusedError) to stop
    * with nothing changed.
    */
-  recheck?: () => Promise<void>
+  recheck?: (ctx: C) => Promise<void>
+  /** At the first SIGINT/SIGTERM of the run: stop what runs now (e.g. a build's process group). */
+  interrupt?: (ctx: C) => void
 }
 
-/** Exit 1: failed and rolled back cleanly. Carries the summary for --json renderers. */
-export class RunbookRolledBackError extends RolledBackError {
-  constructor(
-    message: string,
-    remedy: string,
-    readonly summary: RunSummary,
-    cause: unknown,
-  ) {
-    super(message, remedy)
-    this.cause = cause
-  }
+/** Exit 1 (rolled back) or 5 (a person is needed): for the command to throw. */
+export type RunFailure = RunbookRolledBackError | RunbookNeedsPersonError
+
+/** A run's end: its summary; a failure when it did not succeed (the summary says how far it got). */
+export interface RunResult {
+  summary: RunSummary
+  failure?: RunFailure
 }
 
-/** Exit 5: could not fully roll back; the journal says where. Carries the summary. */
-export class RunbookNeedsPersonError extends NeedsPersonError {
-  constructor(
-    message: string,
-    remedy: string,
-    readonly summary: RunSummary,
-    cause: unknown,
-  ) {
-    super(message, remedy)
-    this.cause = cause
+/** --resume and --rollback exclude each other: the one place that says so. */
+export function runMode(flags: RunFlags): RunMode {
+  if (flags.resume && flags.rollback) {
+    throw new UsageError('--resume and --rollback exclude each other')
   }
+  return flags.rollback ? 'rollback' : flags.resume ? 'resume' : 'run'
 }
 
-export async function runRunbook<C>(
-  steps: Step<C>[],
-  ctx: C,
-  opts: RunOptions,
-): Promise<RunSummary> {
-  checkSteps(steps)
-  checkOperation(opts.operation)
-  if (opts.resume && opts.rollback) {
-    throw new UsageError('--resume and --rollback cannot be used together')
-  }
-  const mode: RunMode = opts.rollback ? 'rollback' : opts.resume ? 'resume' : 'run'
-  const out = opts.out
-  const args = redactArgs(opts.args ?? {})
-
-  if (opts.dryRun) {
-    await assertLockFree(opts.stateDir).catch((e: Error) =>
-      out.warn(`a real run would be refused now: ${e.message}`),
-    )
-  } else {
-    await assertLockFree(opts.stateDir)
-  }
-  // a first look without the lock: what to show and ask about, what to refuse before asking
-  const seen = await pickJournal(mode, steps, opts, args)
-  const plan = planRunbook(mode, steps, ctx, seen)
-  out.human(renderPlan(opts.operation, mode, plan, seen).join('\n'))
-  if (opts.dryRun) return plannedSummary(opts.operation, plan, 'dry-run', true)
-  if (!opts.yes) {
-    const ask = opts.confirm ?? ((q: string) => ttyConfirm(q))
-    if (!(await ask(confirmQuestion(opts.operation, mode, plan)))) {
-      out.info(`${opts.operation}: cancelled, nothing changed`)
-      return plannedSummary(opts.operation, plan, 'cancelled', false)
-    }
-  }
-
-  const lock = await acquireLock({
-    stateDir: opts.stateDir,
-    operation: opts.operation,
-    warn: (l) => out.warn(l),
-    now: opts.now,
+/** The whole run: open → makeContext(prior) → plan, confirm, lock, recheck, steps. */
+export async function runRunbook<C, R = never>(
+  spec: RunbookSpec<C, R>,
+): Promise<({ ctx: C } & RunResult) | { stopped: R }> {
+  const run = await openRun(spec)
+  const made = await spec.makeContext(run.prior)
+  if ('stop' in made) return { stopped: made.stop }
+  const { ctx } = made
+  const result = await run.execute(made.steps ?? spec.steps, ctx, {
+    recheck: spec.recheck && (() => spec.recheck!(ctx)),
+    interrupt: spec.interrupt && (() => spec.interrupt!(ctx)),
   })
-  const trap = trapSignals(lock, out)
-  let journal: JournalWriter | undefined
-  try {
-    // again under the lock: another run may have started, crashed or finished meanwhile
-    const current = await pickJournal(mode, steps, opts, args)
-    if (seen && (current?.file !== seen.file || current.records !== seen.records)) {
-      throw new RefusedError(
-        `the journal ${seen.file} changed while waiting for the confirmation`,
-        'run the command again',
+  return { ctx, ...result }
+}
+
+/**
+ * The first half of a run, for a command that builds its context between the two: the journals
+ * read and the lock checked once; `prior` is the run a --resume/--rollback continues.
+ */
+export async function openRun(opts: RunOptions): Promise<RunSession> {
+  const mode = runMode(opts)
+  const ops = [opts.operation, ...(opts.blockedBy ?? [])]
+  for (const op of ops) checkOperation(op)
+  const args = redactArgs(opts.args ?? {})
+  const session = new RunSession(opts, mode, args)
+  const open = await findUnfinishedJournals(opts.stateDir, ops)
+  // who else is at it comes before what the host looks like: a running operation changes it
+  await assertLockFree(opts.stateDir).catch((e: RefusedError) => session.refuse(e))
+  const own = session.judge(open)
+  if (mode !== 'run') session.prior = own
+  return session
+}
+
+export class RunSession {
+  /** The unfinished run of this operation and args that --resume/--rollback continues. */
+  prior: JournalState | undefined
+  /** Unfinished runs of this operation for other args (named when there is nothing to resume). */
+  private others: JournalState[] = []
+  private readonly key: string
+
+  constructor(
+    private readonly opts: RunOptions,
+    readonly mode: RunMode,
+    private readonly args: Record<string, unknown>,
+  ) {
+    this.key = stableJson(args)
+  }
+
+  /** A refusal: thrown, or with --dry-run a warning ("a real run would be refused now"). */
+  refuse(e: RefusedError): void {
+    if (!this.opts.dryRun) throw e
+    this.opts.out.warn(
+      `a real run would be refused now: ${e.message}${e.remedy ? ` (${e.remedy})` : ''}`,
+    )
+  }
+
+  /**
+   * Sorts the unfinished journals: a blocking one refuses; the own one (returned) refuses a new
+   * run and is what a --resume/--rollback continues.
+   */
+  judge(open: JournalState[]): JournalState | undefined {
+    const { operation: op, target } = this.opts
+    const same = open.filter((j) => stableJson(j.args) === this.key)
+    const of = target ? ` of ${target}` : ''
+    const other = same.find((j) => j.operation !== op)
+    if (other) {
+      const how = this.opts.command?.(other.operation)
+      this.refuse(
+        new RefusedError(
+          `an unfinished ${other.operation} run${of} (started ${other.startedAt} by pid ${other.pid}) is in ${other.file}`,
+          how
+            ? `finish it first: ${how} --resume, or undo it with --rollback`
+            : 'finish it first with --resume, or undo it with --rollback',
+        ),
       )
     }
-    await opts.recheck?.()
-    journal = await openJournal(mode, steps, opts, args, current)
-    const exec = new Execution(steps, ctx, journal, opts, trap)
-    return mode === 'rollback' ? await exec.rollback() : await exec.forward()
-  } finally {
-    trap.dispose()
-    await journal?.close().catch(() => {})
-    await lock.release()
+    const own = same.find((j) => j.operation === op)
+    this.others = open.filter((j) => j.operation === op && stableJson(j.args) !== this.key)
+    if (own && this.mode === 'run') {
+      this.refuse(
+        new RefusedError(
+          `an unfinished ${op} run${of} (started ${own.startedAt} by pid ${own.pid}) is in ${own.file}`,
+          'run it again with --resume to finish it, or with --rollback to undo it',
+        ),
+      )
+    }
+    return own
+  }
+
+  /** The journal --resume/--rollback continue, checked against these steps. */
+  private continued<C>(steps: Step<C>[]): JournalState | undefined {
+    if (this.mode === 'run') return undefined
+    const { operation: op, stateDir } = this.opts
+    const j = this.prior
+    if (!j) {
+      const list = this.others.map((o) => `${o.file} ${stableJson(o.args)}`)
+      throw new UsageError(
+        `nothing to ${this.mode === 'resume' ? 'resume' : 'roll back'}: no unfinished ${op} journal` +
+          `${Object.keys(this.args).length ? ` for ${this.key}` : ''} in ${journalDir(stateDir)}`,
+        list.length
+          ? `unfinished ${op} journals for other arguments: ${list.join('; ')}`
+          : undefined,
+      )
+    }
+    const known = new Set(steps.map((s) => s.id))
+    const unknown = [...j.steps.keys()].filter((id) => !known.has(id))
+    if (unknown.length) {
+      throw new RefusedError(
+        `${j.file} has steps this version of ${op} does not know: ${unknown.join(', ')}`,
+        'finish it with the shipshape version that started it, or read the journal and undo by hand',
+      )
+    }
+    return j
+  }
+
+  /** The second half: plan, confirm, lock, look again, run. */
+  async execute<C>(
+    steps: Step<C>[],
+    ctx: C,
+    o: { recheck?: () => Promise<void>; interrupt?: () => void } = {},
+  ): Promise<RunResult> {
+    checkSteps(steps)
+    const { opts, mode } = this
+    const out = opts.out
+    const seen = this.continued(steps)
+    const plan = planRunbook(mode, steps, ctx, seen ?? null)
+    out.human(renderPlan(opts.operation, mode, plan, seen ?? null).join('\n'))
+    if (opts.dryRun) return { summary: plannedSummary(opts.operation, plan, 'dry-run', true) }
+    if (!opts.yes) {
+      const ask = opts.confirm ?? ((q: string) => ttyConfirm(q))
+      if (!(await ask(confirmQuestion(opts.operation, mode, plan)))) {
+        out.info(`${opts.operation}: cancelled, nothing changed`)
+        return { summary: plannedSummary(opts.operation, plan, 'cancelled', false) }
+      }
+    }
+    const lock = await acquireLock({
+      stateDir: opts.stateDir,
+      operation: opts.operation,
+      warn: (l) => out.warn(l),
+      now: opts.now,
+    })
+    const trap = trapSignals(lock, out, o.interrupt)
+    let journal: Awaited<ReturnType<typeof openJournal>> | undefined
+    try {
+      const current = await this.lookAgain(seen)
+      await o.recheck?.()
+      journal = await openJournal(mode, steps, opts, this.args, current)
+      const exec = new Execution(steps, ctx, journal, opts, trap)
+      return { summary: mode === 'rollback' ? await exec.rollback() : await exec.forward() }
+    } catch (e) {
+      if (e instanceof RunbookRolledBackError || e instanceof RunbookNeedsPersonError) {
+        return { summary: e.summary, failure: e }
+      }
+      throw e
+    } finally {
+      trap.dispose()
+      await journal?.close().catch(() => {})
+      await lock.release()
+    }
+  }
+
+  /**
+   * Under the lock, the journals again (the one second read): another run may have started,
+   * crashed or finished meanwhile. Returns the journal to continue, as it is now.
+   */
+  private async lookAgain(seen: JournalState | undefined): Promise<JournalState | undefined> {
+    const ops = [this.opts.operation, ...(this.opts.blockedBy ?? [])]
+    const open = await findUnfinishedJournals(this.opts.stateDir, ops)
+    const current = open.find(
+      (j) => j.operation === this.opts.operation && stableJson(j.args) === this.key,
+    )
+    if (seen) {
+      if (current?.file !== seen.file || current.records !== seen.records) {
+        throw new RefusedError(
+          `the journal ${seen.file} changed while waiting for the confirmation`,
+          'run the command again',
+        )
+      }
+      this.judge(open.filter((j) => j.operation !== this.opts.operation))
+      return current
+    }
+    this.judge(open)
+    return undefined
   }
 }
 
@@ -168,429 +309,4 @@ function stableJson(v: unknown): string {
       ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b)))
       : x,
   )
-}
-
-async function pickJournal<C>(
-  mode: RunMode,
-  steps: Step<C>[],
-  opts: RunOptions,
-  args: Record<string, unknown>,
-): Promise<JournalState | null> {
-  const op = opts.operation
-  const open = await findUnfinishedJournals(opts.stateDir, op)
-  const key = stableJson(args)
-  const mine = open.filter((j) => stableJson(j.args) === key)
-  const j = mine[0]
-  if (mode === 'run') {
-    if (!j) return null
-    const e = new RefusedError(
-      `an unfinished ${op} run (started ${j.startedAt} by pid ${j.pid}) is in ${j.file}`,
-      'run it again with --resume to finish it, or with --rollback to undo it',
-    )
-    if (!opts.dryRun) throw e
-    opts.out.warn(`a real run would be refused now: ${e.message} (${e.remedy})`)
-    return null
-  }
-  if (!j) {
-    const others = open.map((o) => `${o.file} ${stableJson(o.args)}`)
-    throw new UsageError(
-      `nothing to ${mode === 'resume' ? 'resume' : 'roll back'}: no unfinished ${op} journal` +
-        `${Object.keys(args).length ? ` for ${key}` : ''} in ${journalDir(opts.stateDir)}`,
-      others.length
-        ? `unfinished ${op} journals for other arguments: ${others.join('; ')}`
-        : undefined,
-    )
-  }
-  const known = new Set(steps.map((s) => s.id))
-  const unknown = [...j.steps.keys()].filter((id) => !known.has(id))
-  if (unknown.length) {
-    throw new RefusedError(
-      `${j.file} has steps this version of ${op} does not know: ${unknown.join(', ')}`,
-      'finish it with the shipshape version that started it, or read the journal and undo by hand',
-    )
-  }
-  return j
-}
-
-async function openJournal<C>(
-  mode: RunMode,
-  steps: Step<C>[],
-  opts: RunOptions,
-  args: Record<string, unknown>,
-  current: JournalState | null,
-): Promise<JournalWriter> {
-  const at = (opts.now ?? (() => new Date()))().toISOString()
-  try {
-    if (!current) {
-      return await JournalWriter.create(opts.stateDir, {
-        operation: opts.operation,
-        args,
-        host: os.hostname(),
-        pid: process.pid,
-        at,
-        steps: steps.map((s) => ({ id: s.id, title: s.title })),
-      })
-    }
-    const w = await JournalWriter.open(current)
-    try {
-      await w.append({
-        t: 'resume',
-        mode: mode === 'rollback' ? 'rollback' : 'resume',
-        pid: process.pid,
-        at,
-      })
-    } catch (e) {
-      await w.close().catch(() => {})
-      throw e
-    }
-    return w
-  } catch (e) {
-    // nothing has changed yet: without a journal nothing may
-    throw new RefusedError(
-      `cannot write the journal in ${journalDir(opts.stateDir)}: ${(e as Error).message}`,
-      `check the free space and permissions of ${opts.stateDir}`,
-    )
-  }
-}
-
-interface Trap {
-  /** The first SIGINT/SIGTERM received, if any. */
-  readonly signal: NodeJS.Signals | null
-  dispose(): void
-}
-
-/**
- * First SIGINT/SIGTERM: finish the current step, then roll back. Second: release the lock and die
- * by the signal at once (the journal stays unfinished for --resume/--rollback). 'exit' releases
- * the lock too (synchronously: nothing async may run there).
- */
-function trapSignals(lock: HostLock, out: Output): Trap {
-  let signal: NodeJS.Signals | null = null
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (!signal) {
-      signal = sig
-      out.warn(
-        `${sig}: finishing the current step, then rolling back; ${sig} again stops at once ` +
-          '(then --resume or --rollback continue from the journal)',
-      )
-      return
-    }
-    dispose()
-    lock.releaseSync()
-    process.kill(process.pid, sig)
-  }
-  const onExit = () => {
-    lock.releaseSync()
-  }
-  const dispose = () => {
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
-    process.off('exit', onExit)
-  }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
-  process.on('exit', onExit)
-  return {
-    get signal() {
-      return signal
-    },
-    dispose,
-  }
-}
-
-function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e)
-}
-
-interface Progress {
-  succeed(ms: number): void
-  fail(why: string): void
-}
-
-class Execution<C> {
-  private readonly results = new Map<string, StepSummary>()
-  private readonly now: () => Date
-  private readonly out: Output
-  private closeError: unknown = null
-
-  constructor(
-    private readonly steps: Step<C>[],
-    private readonly ctx: C,
-    private readonly journal: JournalWriter,
-    private readonly opts: RunOptions,
-    private readonly trap: Trap,
-  ) {
-    this.now = opts.now ?? (() => new Date())
-    this.out = opts.out
-  }
-
-  private at(): string {
-    return this.now().toISOString()
-  }
-
-  private record(rec: JournalRecord): Promise<void> {
-    return this.journal.append(rec)
-  }
-
-  private stepJournal(id: string): StepJournal {
-    return {
-      note: async (data) => {
-        const clean = JSON.parse(JSON.stringify(data ?? {})) as Record<string, unknown>
-        await this.record({ t: 'step-note', id, data: clean, at: this.at() })
-      },
-      data: () => structuredClone(this.journal.state.steps.get(id)?.notes ?? {}),
-    }
-  }
-
-  private progress(label: string): Progress {
-    if (!this.out.interactive) {
-      this.out.info(label)
-      return { succeed() {}, fail: (why) => this.out.warn(`${label}: ${why}`) }
-    }
-    const s = this.out.spinner(label)
-    return {
-      succeed: (ms) => s.succeed(`${label} (${formatMs(ms)})`),
-      fail: (why) => s.fail(`${label}: ${why}`),
-    }
-  }
-
-  private set(step: Step<C>, patch: Omit<StepSummary, 'id' | 'title'>): void {
-    this.results.set(step.id, {
-      id: step.id,
-      title: step.title,
-      ...this.results.get(step.id),
-      ...patch,
-    })
-  }
-
-  async forward(): Promise<RunSummary> {
-    const n = this.steps.length
-    let failed: { step: Step<C>; error: unknown; begun: boolean } | null = null
-    // once a step runs again, what later steps did was done on an older state: they run too
-    let reran = false
-    for (const [i, step] of this.steps.entries()) {
-      const label = `[${i + 1}/${n}] ${step.title}`
-      if (this.trap.signal) {
-        failed = { step, error: new Error(`interrupted by ${this.trap.signal}`), begun: false }
-        break
-      }
-      if (!reran && this.journal.state.steps.get(step.id)?.status === 'done') {
-        let ok: boolean
-        try {
-          ok = step.verify ? await step.verify(this.ctx) : true
-        } catch (e) {
-          failed = { step, error: e, begun: true }
-          this.set(step, { status: 'failed', error: message(e) })
-          break
-        }
-        if (ok) {
-          this.set(step, { status: 'skipped' })
-          if (!this.out.interactive) this.out.info(`${label}: done before, skipped`)
-          continue
-        }
-        this.out.warn(
-          `${step.title}: the journal says done but it does not check out: running it again`,
-        )
-      }
-      reran = true
-      const p = this.progress(label)
-      const t0 = performance.now()
-      try {
-        await this.record({ t: 'step-begin', id: step.id, at: this.at() })
-      } catch (e) {
-        // not begun: the journal could not say so, so the step must not start
-        failed = { step, error: new Error(`cannot write the journal: ${message(e)}`), begun: false }
-        p.fail(message(failed.error))
-        break
-      }
-      try {
-        await step.run(this.ctx, this.stepJournal(step.id))
-        if (step.verify && !(await step.verify(this.ctx))) {
-          throw new Error('it did not take effect (verify failed)')
-        }
-        await this.record({ t: 'step-done', id: step.id, at: this.at() })
-        const ms = performance.now() - t0
-        this.set(step, { status: 'done', ms })
-        p.succeed(ms)
-      } catch (e) {
-        this.set(step, { status: 'failed', ms: performance.now() - t0, error: message(e) })
-        p.fail(message(e))
-        failed = { step, error: e, begun: true }
-        await this.record({
-          t: 'step-failed',
-          id: step.id,
-          error: message(e),
-          at: this.at(),
-        }).catch(() => {})
-        break
-      }
-    }
-
-    if (!failed) {
-      await this.end('ok')
-      return this.finish('ok')
-    }
-    const op = this.opts.operation
-    const what = failed.begun
-      ? `"${failed.step.title}" failed: ${message(failed.error)}`
-      : `${message(failed.error)} before "${failed.step.title}"`
-    const undo = await this.undoAll()
-    if (undo) {
-      await this.end('needs-person')
-      const summary = this.summary('needs-person')
-      this.printSummary(summary)
-      throw new RunbookNeedsPersonError(
-        `${op}: ${what}; undoing "${undo.step.title}" failed too: ${message(undo.error)}`,
-        this.needsPersonRemedy(),
-        summary,
-        failed.error,
-      )
-    }
-    await this.end('rolled-back')
-    const summary = this.summary('rolled-back')
-    this.printSummary(summary)
-    throw new RunbookRolledBackError(
-      `${op}: ${what}; rolled back`,
-      this.closeError
-        ? `the journal ${this.journal.file} could not be closed (${message(this.closeError)}): run again with --rollback to close it`
-        : failed.begun
-          ? `run it again once the cause is fixed; the journal is ${this.journal.file}`
-          : 'run it again when ready',
-      summary,
-      failed.error,
-    )
-  }
-
-  async rollback(): Promise<RunSummary> {
-    const undo = await this.undoAll()
-    if (undo) {
-      await this.end('needs-person')
-      const summary = this.summary('needs-person')
-      this.printSummary(summary)
-      throw new RunbookNeedsPersonError(
-        `${this.opts.operation}: undoing "${undo.step.title}" failed: ${message(undo.error)}`,
-        this.needsPersonRemedy(),
-        summary,
-        undo.error,
-      )
-    }
-    await this.end('rolled-back')
-    return this.finish('rolled-back')
-  }
-
-  private needsPersonRemedy(): string {
-    return (
-      `the journal ${this.journal.file} says where it stopped: fix what blocked the undo, then run ` +
-      'again with --rollback to finish undoing, or with --resume to carry on'
-    )
-  }
-
-  /**
-   * Undoes, in reverse, every step the journal has begun and not undone (the failed or interrupted
-   * one included: undo checks real state). Stops at the first undo that fails: an earlier step may
-   * hold what a person needs to recover (the backup), so it is left in place.
-   */
-  private async undoAll(): Promise<{ step: Step<C>; error: unknown } | null> {
-    const todo = stepsToUndo(this.steps, this.journal.state).reverse()
-    for (const step of todo) {
-      if (!step.undo) continue
-      const p = this.progress(`Undo: ${step.title}`)
-      const t0 = performance.now()
-      try {
-        await this.record({ t: 'undo-begin', id: step.id, at: this.at() })
-      } catch (e) {
-        const error = new Error(`cannot write the journal: ${message(e)}`)
-        p.fail(error.message)
-        this.set(step, { status: 'undo-failed', error: error.message })
-        return { step, error }
-      }
-      try {
-        await step.undo(this.ctx, this.stepJournal(step.id))
-      } catch (e) {
-        p.fail(message(e))
-        this.set(step, { status: 'undo-failed', error: message(e) })
-        await this.record({
-          t: 'undo-failed',
-          id: step.id,
-          error: message(e),
-          at: this.at(),
-        }).catch(() => {})
-        return { step, error: e }
-      }
-      try {
-        await this.record({ t: 'undo-done', id: step.id, at: this.at() })
-      } catch (e) {
-        // undone, but the journal cannot say so: a later --rollback re-checks it
-        const error = new Error(`undone, but cannot write the journal: ${message(e)}`)
-        p.fail(error.message)
-        this.set(step, { status: 'undo-failed', error: error.message })
-        return { step, error }
-      }
-      const ms = performance.now() - t0
-      p.succeed(ms)
-      if (this.results.get(step.id)?.status !== 'failed') this.set(step, { status: 'undone' })
-    }
-    return null
-  }
-
-  private async end(outcome: 'ok' | 'rolled-back' | 'needs-person'): Promise<void> {
-    try {
-      await this.record({ t: 'end', outcome, at: this.at() })
-    } catch (e) {
-      this.closeError = e
-      this.out.warn(
-        `the journal ${this.journal.file} could not be closed (${message(e)}): ` +
-          'a later run will ask for --resume or --rollback to close it',
-      )
-    }
-  }
-
-  private summary(outcome: RunSummary['outcome']): RunSummary {
-    const steps = this.steps.map((s): StepSummary => {
-      const r = this.results.get(s.id)
-      if (r) return r
-      const st = this.journal.state.steps.get(s.id)?.status
-      const status: StepSummary['status'] =
-        st === undefined
-          ? 'pending'
-          : st === 'done'
-            ? 'done'
-            : st === 'undone'
-              ? 'undone'
-              : st === 'begun' || st === 'failed'
-                ? 'failed'
-                : 'undo-failed'
-      return { id: s.id, title: s.title, status }
-    })
-    return { operation: this.opts.operation, outcome, journal: this.journal.file, steps }
-  }
-
-  private finish(outcome: RunSummary['outcome']): RunSummary {
-    const summary = this.summary(outcome)
-    this.printSummary(summary)
-    return summary
-  }
-
-  private printSummary(summary: RunSummary): void {
-    for (const line of renderSummary(summary)) this.out.info(line)
-  }
-}
-
-function plannedSummary(
-  operation: string,
-  plan: PlannedStep[],
-  outcome: 'dry-run' | 'cancelled',
-  withPreview: boolean,
-): RunSummary {
-  return {
-    operation,
-    outcome,
-    journal: null,
-    steps: plan.map((p) => ({
-      id: p.id,
-      title: p.title,
-      status: 'pending',
-      ...(withPreview && { preview: p.preview }),
-    })),
-  }
 }

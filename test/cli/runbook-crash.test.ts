@@ -62,7 +62,7 @@ const steps = [
 ]
 
 try {
-  const summary = await runRunbook(steps, {}, {
+  const { summary, failure } = await runRunbook({
     stateDir,
     operation: 'crash-test',
     args: { work },
@@ -70,7 +70,10 @@ try {
     yes: flags.includes('--yes'),
     resume: flags.includes('--resume'),
     rollback: flags.includes('--rollback'),
+    steps,
+    makeContext: async () => ({ ctx: {} }),
   })
+  if (failure) throw failure
   process.stdout.write(JSON.stringify(summary) + '\\n')
 } catch (e) {
   process.stderr.write(\`\${e.name}: \${e.message}\${e.remedy ? \` (fix: \${e.remedy})\` : ''}\\n\`)
@@ -100,6 +103,7 @@ let sig: string
 beforeAll(async () => {
   const sources = [
     'lib/runbook/runner.ts',
+    'lib/runbook/execution.ts',
     'lib/runbook/journal.ts',
     'lib/runbook/render.ts',
     'lib/host/lock.ts',

@@ -21,12 +21,21 @@ import {
   type JournalRecord,
 } from '../../lib/runbook/journal.js'
 import {
-  runRunbook,
+  runMode,
+  runRunbook as runSpec,
   RunbookNeedsPersonError,
   RunbookRolledBackError,
   type RunOptions,
 } from '../../lib/runbook/runner.js'
-import type { Step } from '../../lib/runbook/types.js'
+import type { RunSummary, Step } from '../../lib/runbook/types.js'
+
+/** The runner as a command uses it: the context made once, a failure thrown by the caller. */
+async function runRunbook<C>(steps: Step<C>[], c: C, o: RunOptions): Promise<RunSummary> {
+  const r = await runSpec({ ...o, steps, makeContext: () => Promise.resolve({ ctx: c }) })
+  if ('stopped' in r) throw new Error('stopped')
+  if (r.failure) throw r.failure
+  return r.summary
+}
 
 interface Ctx {
   work: string
@@ -696,5 +705,82 @@ describe('runRunbook: after a crash', () => {
     expect(await exists(lockPath(stateDir))).toBe(false)
     const journals = await readJournal(file)
     expect(journals.steps.get('copy')?.status).toBe('begun')
+  })
+})
+
+describe('runRunbook: the run it owns (makeContext, blockers, stop)', () => {
+  const spec = (more: Partial<RunOptions> = {}) => ({
+    ...opts(more),
+    blockedBy: ['migrate-assets-revert'],
+    target: 'music',
+    command: (op: string) => `shipshape ${op} music`,
+    steps: three(),
+  })
+
+  it('makeContext gets the unfinished run --resume continues; a new run gets none', async () => {
+    const priors: (string | undefined)[] = []
+    const made = (p: { file: string } | undefined) => {
+      priors.push(p?.file)
+      return Promise.resolve({ ctx })
+    }
+    const steps = [fileStep('a'), copyStep]
+    const first = await runSpec({ ...spec(), steps, makeContext: made })
+    expect('summary' in first && first.summary.outcome).toBe('ok')
+    const file = await crashedJournal()
+    const resumed = await runSpec({ ...spec({ resume: true }), steps, makeContext: made })
+    expect('summary' in resumed && resumed.summary.outcome).toBe('ok')
+    expect(priors).toEqual([undefined, file])
+  })
+
+  it('an unfinished run of a blocking operation on the same target refuses; dry-run warns', async () => {
+    const w = await JournalWriter.create(stateDir, {
+      operation: 'migrate-assets-revert',
+      args: { asset: 'music' },
+      host: 'h',
+      pid: 4242,
+      at: '2026-03-01T00:00:00.000Z',
+      steps: [],
+    })
+    await w.close()
+    let made = 0
+    const makeContext = () => {
+      made++
+      return Promise.resolve({ ctx })
+    }
+    const err = (await runSpec({ ...spec(), makeContext }).catch((e: unknown) => e)) as RefusedError
+    expect(err).toBeInstanceOf(RefusedError)
+    expect(err.message).toContain('an unfinished migrate-assets-revert run of music')
+    expect(err.remedy).toContain('shipshape migrate-assets-revert music --resume')
+    expect(made).toBe(0)
+    // another target is not blocked
+    const other = await runSpec({ ...spec({ args: { asset: 'photos' } }), makeContext })
+    expect('summary' in other && other.summary.outcome).toBe('ok')
+    const dry = await runSpec({ ...spec({ dryRun: true }), makeContext })
+    expect('summary' in dry && dry.summary.outcome).toBe('dry-run')
+    expect(out.warnings.join('\n')).toContain('a real run would be refused now')
+  })
+
+  it('makeContext may stop with its own result: no plan, no lock, no journal', async () => {
+    const r = await runSpec({
+      ...spec(),
+      makeContext: () => Promise.resolve({ stop: 'up-to-date' }),
+    })
+    expect(r).toEqual({ stopped: 'up-to-date' })
+    expect(await exists(journalDir(stateDir))).toBe(false)
+    expect(ctx.events).toEqual([])
+  })
+
+  it('a failure comes back beside the summary, not thrown', async () => {
+    ctx.failRun.add('b')
+    const r = await runSpec({ ...spec(), makeContext: () => Promise.resolve({ ctx }) })
+    if ('stopped' in r) throw new Error('stopped')
+    expect(r.failure).toBeInstanceOf(RunbookRolledBackError)
+    expect(r.summary.outcome).toBe('rolled-back')
+    expect(r.ctx).toBe(ctx)
+  })
+
+  it('--resume with --rollback is refused in one place, before anything is read', async () => {
+    expect(() => runMode({ resume: true, rollback: true })).toThrow(UsageError)
+    expect(runMode({ rollback: true })).toBe('rollback')
   })
 })
