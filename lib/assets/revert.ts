@@ -17,7 +17,7 @@ import { freeBytes } from '../host/space.js'
 import { runRunbook, type RunSummary } from '../runbook/index.js'
 import { priorRun } from '../runbook/prior.js'
 import { RunbookNeedsPersonError, RunbookRolledBackError } from '../runbook/runner.js'
-import { stampOf } from './context.js'
+import { stampOf } from '../shared/stamp.js'
 import { findArchives } from './archive.js'
 import {
   findKeptOriginals,

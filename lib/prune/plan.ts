@@ -18,7 +18,8 @@ import {
   COMMIT_PREFIX,
   HOLD_PREFIX,
   PREV_PREFIX,
-} from '../rebuild/context.js'
+} from '../shared/labels.js'
+import { stampTime } from '../shared/stamp.js'
 import type {
   Candidate,
   CandidateKind,
@@ -122,12 +123,6 @@ export function uniqueBytes(img: Pick<PruneImage, 'sizeBytes' | 'sharedBytes'>):
 export function isShipshapeTag(ref: string): boolean {
   const tag = tagOf(ref)
   return BACKUP_PREFIXES.some((p) => tag.startsWith(p))
-}
-
-/** '20261207T101500Z' → ms since the epoch, or null. */
-function stampTime(stamp: string): number | null {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(stamp)
-  return m ? Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) : null
 }
 
 const shortId = (id: string): string => id.replace(/^sha256:/, '').slice(0, 12)

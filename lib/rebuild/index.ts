@@ -17,19 +17,16 @@ import { priorRun } from '../runbook/prior.js'
 import { RunbookNeedsPersonError, RunbookRolledBackError } from '../runbook/runner.js'
 import type { JournalState } from '../runbook/journal.js'
 import type { Refusal } from '../assets/policy.js'
-import { stampOf } from '../assets/context.js'
+import { stampOf } from '../shared/stamp.js'
+import { parseImageRef, rebuildPaths, type RebuildContext, type RebuildFacts } from './context.js'
 import {
   BACKUP_CREATED_LABEL,
   BACKUP_KIND_LABEL,
   BACKUP_LABEL,
   BACKUP_SOURCE_LABEL,
   COMMIT_PREFIX,
-  parseImageRef,
   PREV_PREFIX,
-  rebuildPaths,
-  type RebuildContext,
-  type RebuildFacts,
-} from './context.js'
+} from '../shared/labels.js'
 import { judgeBuildSpace, judgeService } from './policy.js'
 import { composeConfigHash } from '../docker/compose.js'
 import {
