@@ -83,11 +83,3 @@ export function migratePaths(opts: {
     aside: `${opts.asset.source}.shipshape-${opts.stamp}`,
   }
 }
-
-/** '2026-11-25T15:04:05.123Z' → '20261125T150405Z' */
-export function stampOf(d: Date): string {
-  return d
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z')
-}

@@ -15,7 +15,7 @@ import type { Engine } from '../docker/engine.js'
 import { RefusedError } from '../errors.js'
 import { freeBytes } from '../host/space.js'
 import { openRun, type RunSummary } from '../runbook/index.js'
-import { stampOf } from './context.js'
+import { stampOf } from '../shared/stamp.js'
 import { findArchives } from './archive.js'
 import {
   findKeptOriginals,

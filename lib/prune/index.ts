@@ -15,11 +15,18 @@ import { mkdirDurable, writeFileDurable } from '../host/durable.js'
 import { acquireLock } from '../host/lock.js'
 import { unansweredMounts } from '../assets/finalize.js'
 import { checkStateDirs } from '../host/private.js'
-import { stampOf } from '../assets/context.js'
+import { stampOf } from '../shared/stamp.js'
 import { executePlan, type RemovalResult } from './execute.js'
 import { engineBytes, engineDisk, gatherPruneInventory } from './inventory.js'
 import { planPrune, totalsOf } from './plan.js'
-import type { Candidate, Keep, PrunePlan } from './types.js'
+import {
+  CANDIDATE_KINDS,
+  type Candidate,
+  type Keep,
+  type PruneInventory,
+  type PrunePlan,
+} from './types.js'
+import type { DiskUsage } from '../docker/types.js'
 
 export const PRUNE_SCHEMA = 'shipshape.prune/1'
 
@@ -88,15 +95,7 @@ export async function readSavedPlan(file: string): Promise<SavedPlan> {
     )
   }
   const d = doc as Partial<PruneResult> | null
-  const kinds = new Set([
-    'container',
-    'image',
-    'tag',
-    'build-cache',
-    'volume',
-    'original',
-    'archive',
-  ])
+  const kinds = new Set<string>(CANDIDATE_KINDS)
   const ok =
     d?.schema === PRUNE_SCHEMA &&
     typeof d.generatedAt === 'string' &&
@@ -176,11 +175,10 @@ export function pruneApplies(
   return Boolean(opts.yes || opts.applyFile || config.prune.apply)
 }
 
-export async function runPrune(
-  ctx: { config: Config; engine: Engine; out: Output },
-  opts: PruneOptions = {},
-): Promise<PruneResult> {
-  const { config, engine, out } = ctx
+type PruneCtx = { config: Config; engine: Engine; out: Output }
+
+export async function runPrune(ctx: PruneCtx, opts: PruneOptions = {}): Promise<PruneResult> {
+  const { config, out } = ctx
   const now = (opts.now ?? (() => new Date()))()
   const apply = pruneApplies(config, opts)
   const warnings: string[] = []
@@ -188,67 +186,15 @@ export async function runPrune(
     warnings.push(w)
     out.warn(w)
   }
-  if (apply) {
-    await checkStateDirs(config)
-  } else {
-    // a dry run acts on nothing: it says what a real run would refuse
-    await checkStateDirs(config).catch((e: Error & { remedy?: string }) =>
-      warn(`a real run would be refused: ${e.message}${e.remedy ? ` (fix: ${e.remedy})` : ''}`),
-    )
-  }
+  await checkDirs(config, apply, warn)
   // the lock first when applying: the plan must not change under a running rebuild or migration
   const lock = apply
     ? await acquireLock({ stateDir: config.stateDir, operation: 'prune', warn, now: () => now })
     : null
   try {
-    const spinner = out.spinner('Reading the engine’s images, containers, volumes, build cache…')
-    // a hung mount under a kept original: warned of here, its originals kept (not a hang)
-    await unansweredMounts(config.backupDir, Object.keys(config.assets), warn)
-    const { inventory, usage } = await gatherPruneInventory(engine, config, now, warn, { apply })
-    spinner.stop()
-    const plan = planPrune(inventory, config.prune, now)
-    if (opts.applyFile) {
-      const saved = await readSavedPlan(opts.applyFile)
-      const ids = new Set([
-        ...inventory.images.map((i) => i.id),
-        ...inventory.containers.map((c) => c.id),
-        ...inventory.volumes.map((v) => v.name),
-        ...inventory.originals.map((o) => o.path),
-        ...inventory.archives.map((a) => a.workDir),
-      ])
-      const tags = new Set(inventory.images.flatMap((i) => i.tags))
-      const r = recheckSavedPlan(saved, plan, (c) =>
-        c.kind === 'build-cache' ? true : c.kind === 'tag' ? tags.has(c.name) : ids.has(c.id),
-      )
-      if (r.notSaved)
-        warn(
-          `${r.notSaved} more thing(s) the current policy would remove are not in ${saved.file}: not removed (plan again to see them)`,
-        )
-      plan.candidates = r.go
-      plan.kept = [...r.stay, ...plan.kept]
-      plan.totals = totalsOf(r.go)
-    }
-    const result: PruneResult = {
-      schema: PRUNE_SCHEMA,
-      generatedAt: now.toISOString(),
-      outcome: plan.candidates.length ? 'planned' : 'nothing-to-do',
-      applied: false,
-      candidates: plan.candidates.map((c) => ({ ...c })),
-      kept: plan.kept,
-      totals: plan.totals,
-      reclaimedBytes: null,
-      freedFilesBytes: null,
-      disk: {
-        before: inventory.disk?.usedBytes ?? null,
-        after: null,
-        totalBytes: inventory.disk?.totalBytes ?? null,
-        threshold: config.prune.diskThreshold,
-      },
-      failures: [],
-      record: null,
-      planFile: opts.planOut ?? opts.applyFile ?? null,
-      warnings,
-    }
+    const { inventory, usage, plan } = await planNow(ctx, now, apply, warn)
+    if (opts.applyFile) await narrowToSavedPlan(plan, inventory, opts.applyFile, warn)
+    const result = plannedResult(plan, inventory, config, now, opts, warnings)
     if (opts.planOut) {
       await mkdirDurable(path.dirname(path.resolve(opts.planOut)), 0o700)
       await writeFileDurable(opts.planOut, JSON.stringify(result, null, 2) + '\n', { mode: 0o600 })
@@ -261,40 +207,132 @@ export async function runPrune(
         return result
       }
     }
-
-    const record = path.join(config.stateDir, 'prune', `prune-${stampOf(now)}.json`)
-    result.record = record
-    await writeRecord(record, { ...result, state: 'started' })
-    const bar = out.spinner(`Removing ${plan.candidates.length} things…`)
-    let done = 0
-    const results = await executePlan(engine, plan.candidates, {
-      config,
-      now,
-      buildCacheKeepBytes: plan.buildCacheKeepBytes,
-      onResult: (c, r) => {
-        done++
-        bar.update(`Removing: ${done}/${plan.candidates.length} (${c.kind} ${c.name}: ${r.status})`)
-      },
-    })
-    bar.stop()
-    result.applied = true
-    result.candidates = plan.candidates.map((c) => {
-      const r = results.get(c)
-      return { ...c, status: r?.status ?? 'failed', ...(r?.error ? { error: r.error } : {}) }
-    })
-    result.failures = result.candidates
-      .filter((c) => c.status === 'failed')
-      .map((c) => ({ kind: c.kind, name: c.name, error: c.error ?? 'failed' }))
-    const after = await engine.diskUsage()
-    result.reclaimedBytes = Math.max(0, engineBytes(usage) - engineBytes(after))
-    result.freedFilesBytes = result.candidates
-      .filter((c) => (c.kind === 'original' || c.kind === 'archive') && c.status === 'removed')
-      .reduce((a, c) => a + c.sizeBytes, 0)
-    result.disk.after = (await engineDisk(engine))?.usedBytes ?? null
-    result.outcome = result.failures.length ? 'partial' : 'pruned'
-    await writeRecord(record, { ...result, state: 'finished' })
-    return result
+    return await applyPlan(ctx, plan, usage, now, result)
   } finally {
     await lock?.release()
   }
+}
+
+/** A real run refuses private dirs another user could write; a dry run only says it would. */
+async function checkDirs(config: Config, apply: boolean, warn: (w: string) => void) {
+  if (apply) return checkStateDirs(config)
+  // a dry run acts on nothing: it says what a real run would refuse
+  await checkStateDirs(config).catch((e: Error & { remedy?: string }) =>
+    warn(`a real run would be refused: ${e.message}${e.remedy ? ` (fix: ${e.remedy})` : ''}`),
+  )
+}
+
+async function planNow(
+  { config, engine, out }: PruneCtx,
+  now: Date,
+  apply: boolean,
+  warn: (w: string) => void,
+): Promise<{ inventory: PruneInventory; usage: DiskUsage; plan: PrunePlan }> {
+  const spinner = out.spinner('Reading the engine’s images, containers, volumes, build cache…')
+  // a hung mount under a kept original: warned of here, its originals kept (not a hang)
+  await unansweredMounts(config.backupDir, Object.keys(config.assets), warn)
+  const { inventory, usage } = await gatherPruneInventory(engine, config, now, warn, { apply })
+  spinner.stop()
+  return { inventory, usage, plan: planPrune(inventory, config.prune, now) }
+}
+
+/** --apply FILE: only what the saved plan and the plan made now both say goes. */
+async function narrowToSavedPlan(
+  plan: PrunePlan,
+  inventory: PruneInventory,
+  file: string,
+  warn: (w: string) => void,
+): Promise<void> {
+  const saved = await readSavedPlan(file)
+  const ids = new Set([
+    ...inventory.images.map((i) => i.id),
+    ...inventory.containers.map((c) => c.id),
+    ...inventory.volumes.map((v) => v.name),
+    ...inventory.originals.map((o) => o.path),
+    ...inventory.archives.map((a) => a.workDir),
+  ])
+  const tags = new Set(inventory.images.flatMap((i) => i.tags))
+  const r = recheckSavedPlan(saved, plan, (c) =>
+    c.kind === 'build-cache' ? true : c.kind === 'tag' ? tags.has(c.name) : ids.has(c.id),
+  )
+  if (r.notSaved)
+    warn(
+      `${r.notSaved} more thing(s) the current policy would remove are not in ${saved.file}: not removed (plan again to see them)`,
+    )
+  plan.candidates = r.go
+  plan.kept = [...r.stay, ...plan.kept]
+  plan.totals = totalsOf(r.go)
+}
+
+function plannedResult(
+  plan: PrunePlan,
+  inventory: PruneInventory,
+  config: Config,
+  now: Date,
+  opts: PruneOptions,
+  warnings: string[],
+): PruneResult {
+  return {
+    schema: PRUNE_SCHEMA,
+    generatedAt: now.toISOString(),
+    outcome: plan.candidates.length ? 'planned' : 'nothing-to-do',
+    applied: false,
+    candidates: plan.candidates.map((c) => ({ ...c })),
+    kept: plan.kept,
+    totals: plan.totals,
+    reclaimedBytes: null,
+    freedFilesBytes: null,
+    disk: {
+      before: inventory.disk?.usedBytes ?? null,
+      after: null,
+      totalBytes: inventory.disk?.totalBytes ?? null,
+      threshold: config.prune.diskThreshold,
+    },
+    failures: [],
+    record: null,
+    planFile: opts.planOut ?? opts.applyFile ?? null,
+    warnings,
+  }
+}
+
+/** The removals: the record written first (state started), then each removal, then the record again. */
+async function applyPlan(
+  { config, engine, out }: PruneCtx,
+  plan: PrunePlan,
+  usage: DiskUsage,
+  now: Date,
+  result: PruneResult,
+): Promise<PruneResult> {
+  const record = path.join(config.stateDir, 'prune', `prune-${stampOf(now)}.json`)
+  result.record = record
+  await writeRecord(record, { ...result, state: 'started' })
+  const bar = out.spinner(`Removing ${plan.candidates.length} things…`)
+  let done = 0
+  const results = await executePlan(engine, plan.candidates, {
+    config,
+    now,
+    buildCacheKeepBytes: plan.buildCacheKeepBytes,
+    onResult: (c, r) => {
+      done++
+      bar.update(`Removing: ${done}/${plan.candidates.length} (${c.kind} ${c.name}: ${r.status})`)
+    },
+  })
+  bar.stop()
+  result.applied = true
+  result.candidates = plan.candidates.map((c) => {
+    const r = results.get(c)
+    return { ...c, status: r?.status ?? 'failed', ...(r?.error ? { error: r.error } : {}) }
+  })
+  result.failures = result.candidates
+    .filter((c) => c.status === 'failed')
+    .map((c) => ({ kind: c.kind, name: c.name, error: c.error ?? 'failed' }))
+  const after = await engine.diskUsage()
+  result.reclaimedBytes = Math.max(0, engineBytes(usage) - engineBytes(after))
+  result.freedFilesBytes = result.candidates
+    .filter((c) => (c.kind === 'original' || c.kind === 'archive') && c.status === 'removed')
+    .reduce((a, c) => a + c.sizeBytes, 0)
+  result.disk.after = (await engineDisk(engine))?.usedBytes ?? null
+  result.outcome = result.failures.length ? 'partial' : 'pruned'
+  await writeRecord(record, { ...result, state: 'finished' })
+  return result
 }

@@ -117,8 +117,18 @@ export type PruneRule =
   | 'kept-original'
   | 'migrated-archive'
 
-export type CandidateKind =
-  'container' | 'image' | 'tag' | 'build-cache' | 'volume' | 'original' | 'archive'
+/** every kind of thing prune removes, in the order the plan lists what it keeps */
+export const CANDIDATE_KINDS = [
+  'container',
+  'image',
+  'tag',
+  'build-cache',
+  'volume',
+  'original',
+  'archive',
+] as const
+
+export type CandidateKind = (typeof CANDIDATE_KINDS)[number]
 
 export interface Candidate {
   /** image: remove the image (by id); tag: remove one reference (the image stays if others name it) */

@@ -12,16 +12,6 @@ import type { Engine } from '../docker/engine.js'
 import type { HealthResult } from '../health/check.js'
 import type { BuildFileSource } from './records.js'
 
-export const BACKUP_LABEL = 'shipshape.backup.of'
-export const BACKUP_CREATED_LABEL = 'shipshape.backup.created'
-export const BACKUP_KIND_LABEL = 'shipshape.backup.kind'
-/** the id of the image the service ran when the backup was made (for a commit: its base) */
-export const BACKUP_SOURCE_LABEL = 'shipshape.backup.source'
-export const PREV_PREFIX = 'shipshape-prev-'
-export const COMMIT_PREFIX = 'shipshape-backup-'
-/** held during a run: the containerd image store drops an image the moment no name is left on it */
-export const HOLD_PREFIX = 'shipshape-hold-'
-
 /** 'app', 'app:1.2', 'reg:5000/team/app:tag' → repo and tag; null for a digest or an image id. */
 export function parseImageRef(ref: string): { repo: string; tag: string } | null {
   if (!ref || ref.includes('@') || /^(sha256:)?[0-9a-f]{12,64}$/.test(ref)) return null

@@ -5,7 +5,8 @@
  * left as soon as no container uses it (the classic store keeps it dangling) — then the undo could
  * not bring back the very image that ran. Released when the run ends, either way.
  */
-import { HOLD_PREFIX, type RebuildContext } from './context.js'
+import { HOLD_PREFIX } from '../shared/labels.js'
+import type { RebuildContext } from './context.js'
 
 const holds = (c: RebuildContext) => [
   { id: c.fromImageId, tag: `${HOLD_PREFIX}${c.stamp}` },

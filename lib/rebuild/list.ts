@@ -11,7 +11,7 @@ import {
   BACKUP_SOURCE_LABEL,
   COMMIT_PREFIX,
   PREV_PREFIX,
-} from './context.js'
+} from '../shared/labels.js'
 import { findService } from './prepare.js'
 import { listBuildFiles, readBackupRecords, readBuildFiles } from './records.js'
 import { resultOf, ROLLBACK_SCHEMA, type BackupImage, type RebuildResult } from './result.js'

@@ -4,7 +4,7 @@
  */
 import { UsageError } from '../errors.js'
 import { chooseRollback, listBackups } from './list.js'
-import { BACKUP_CREATED_LABEL, BACKUP_LABEL, BACKUP_SOURCE_LABEL } from './context.js'
+import { BACKUP_CREATED_LABEL, BACKUP_LABEL, BACKUP_SOURCE_LABEL } from '../shared/labels.js'
 import type { Command, Prepared } from './prepare.js'
 import { ROLLBACK_OPERATION, type RebuildOptions, type RebuildOutcome } from './result.js'
 import { refused, runService } from './run.js'

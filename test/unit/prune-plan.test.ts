@@ -1,7 +1,8 @@
 // planPrune over small inventories at a fixed now: every rule, every guard, the edges of every
 // age threshold. Each test names the exact candidates (kind, name, rule, bytes) it expects.
 import { describe, expect, it } from 'vitest'
-import { labelMatches, matchesGlob, planPrune, repoOf, tagOf } from '../../lib/prune/plan.js'
+import { planPrune } from '../../lib/prune/plan.js'
+import { labelMatches, matchesGlob, repoOf, tagOf } from '../../lib/prune/refs.js'
 import type {
   PruneBuildCache,
   PruneContainer,

@@ -21,8 +21,8 @@ import {
   BACKUP_SOURCE_LABEL,
   COMMIT_PREFIX,
   PREV_PREFIX,
-  type RebuildContext,
-} from '../context.js'
+} from '../../shared/labels.js'
+import type { RebuildContext } from '../context.js'
 import { runCopies, saveRunFiles } from '../files.js'
 import {
   buildFilesDir,
