@@ -10,7 +10,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { validateDetailed } from 'node-cron'
 import * as z from 'zod'
-import { parseEngineAddress } from '../docker/address.js'
+import { parseEngineAddress } from '../shared/address.js'
 import type { ShipshapeError } from '../errors.js'
 import {
   durationSetting,

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import Docker from 'dockerode'
 import { EngineError, UnavailableError } from '../errors.js'
-import type { EngineAddress } from './address.js'
+import type { EngineAddress } from '../shared/address.js'
 import { describeCause, type ExportRequest } from './export.js'
 import {
   CLIENT_MIN_API,

@@ -14,7 +14,7 @@ import path from 'node:path'
 import type { Config } from '../config/index.js'
 import { durationSetting } from '../config/units.js'
 import { checkSourcePath } from '../assets/policy.js'
-import { DEFAULT_DOCKER_HOST, parseEngineAddress } from '../docker/address.js'
+import { DEFAULT_DOCKER_HOST, parseEngineAddress } from '../shared/address.js'
 import { UsageError } from '../errors.js'
 import { loadTemplates, UNIT_NAMES, type Templates, type UnitName } from './templates.js'
 

@@ -11,7 +11,7 @@ import os from 'node:os'
 import path from 'node:path'
 import type Docker from 'dockerode'
 import { afterAll, afterEach, beforeAll, expect } from 'vitest'
-import { parseEngineAddress } from '../../lib/docker/address.js'
+import { parseEngineAddress } from '../../lib/shared/address.js'
 import { connectEngine, type Engine } from '../../lib/docker/engine.js'
 import {
   asideName,
