@@ -3,7 +3,7 @@
 import Docker from 'dockerode'
 import { afterEach, describe, expect, it } from 'vitest'
 import { parseEngineAddress } from '../../lib/shared/address.js'
-import { exportRequestOf, modemOptions } from '../../lib/docker/engine.js'
+import { exportRequestOf, modemOptions } from '../../lib/docker/connect.js'
 
 const saved = process.env.DOCKER_HOST
 afterEach(() => {
