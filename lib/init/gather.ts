@@ -25,7 +25,7 @@ import {
   type SourceFacts,
   type SourceKind,
 } from './facts.js'
-import { sourceRefusal } from './propose.js'
+import { sourceRefusal } from './propose-assets.js'
 
 export interface GatherInitOptions {
   hostname: string
