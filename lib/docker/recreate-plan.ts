@@ -134,34 +134,51 @@ export function planRecreate(
   const id = str(c.Id)
   const shortId = id.slice(0, 12)
   const name = str(c.Name).replace(/^\//, '')
-  const cfg = obj(c.Config)
-  const img = obj((oldImage as unknown as Raw).Config)
   const host = obj(c.HostConfig)
   const mode = str(host.NetworkMode)
-  const containerMode = mode.startsWith('container:')
+  refuseUnkeepable({ id, name, shortId }, host)
+  const create: Docker.ContainerCreateOptions = { name, Image: newImage }
+  const img = obj((oldImage as unknown as Raw).Config)
+  const { hostname, mac } = copyConfig(create, obj(c.Config), img, { mode, shortId })
+  create.HostConfig = hostConfigFor(c, host)
+  const connect = networksFor(c, create, { mode, shortId, hostname, mac })
+  return { name, create, connect, wasRunning: obj(c.State).Running === true }
+}
 
+/** A container stopping would remove (--rm), or whose namespaces name itself: refused. */
+function refuseUnkeepable(c: { id: string; name: string; shortId: string }, host: Raw): void {
   if (host.AutoRemove === true) {
     throw new RefusedError(
-      `container ${name} was created with --rm: stopping it removes it and its anonymous volumes, so it cannot be kept aside for an undo`,
+      `container ${c.name} was created with --rm: stopping it removes it and its anonymous volumes, so it cannot be kept aside for an undo`,
       'recreate it by hand (docker run without --rm), then run the rebuild again',
     )
   }
-  const selfRefs = new Set([`container:${id}`, `container:${name}`, `container:${shortId}`])
+  const selfRefs = new Set([`container:${c.id}`, `container:${c.name}`, `container:${c.shortId}`])
   for (const key of ['NetworkMode', 'IpcMode', 'PidMode', 'UTSMode', 'UsernsMode', 'Cgroup']) {
     if (selfRefs.has(str(host[key]))) {
       throw new RefusedError(
-        `container ${name}: HostConfig.${key} ${str(host[key])} names the container itself`,
+        `container ${c.name}: HostConfig.${key} ${str(host[key])} names the container itself`,
       )
     }
   }
+}
 
-  const create: Docker.ContainerCreateOptions = { name, Image: newImage }
+/**
+ * The Config fields the operator set (those the old image gave are left to the new one) onto
+ * `create`; returns the hostname and the operator's MAC, which the networks need too.
+ */
+function copyConfig(
+  create: Docker.ContainerCreateOptions,
+  cfg: Raw,
+  img: Raw,
+  o: { mode: string; shortId: string },
+): { hostname: string; mac: string } {
   const out = create as Raw
-
+  const containerMode = o.mode.startsWith('container:')
   // Hostname: docker's default is the short id; with another container's network namespace
   // the engine copies that container's hostname/domain in, and refuses them on create.
   const hostname = str(cfg.Hostname)
-  if (!containerMode && hostname && hostname !== shortId) create.Hostname = hostname
+  if (!containerMode && hostname && hostname !== o.shortId) create.Hostname = hostname
   if (!containerMode && str(cfg.Domainname)) create.Domainname = str(cfg.Domainname)
   for (const k of [
     'AttachStdin',
@@ -176,7 +193,7 @@ export function planRecreate(
   if (typeof cfg.StopTimeout === 'number') create.StopTimeout = cfg.StopTimeout
   if (cfg.NetworkDisabled === true) create.NetworkDisabled = true
   // Config.MacAddress: only ever the operator's (both engines leave it empty otherwise)
-  const mac = mode === 'host' || containerMode ? '' : str(cfg.MacAddress)
+  const mac = o.mode === 'host' || containerMode ? '' : str(cfg.MacAddress)
   if (mac) create.MacAddress = mac
 
   const imageEnv = new Set(strs(img.Env))
@@ -209,7 +226,11 @@ export function planRecreate(
   if (volumes) create.Volumes = volumes as Record<string, object>
   const labels = ownEntries(cfg.Labels, img.Labels)
   if (labels) create.Labels = labels as Record<string, string>
+  return { hostname, mac }
+}
 
+/** HostConfig as the operator gave it, anonymous volumes mounted by name. */
+function hostConfigFor(c: Raw, host: Raw): Docker.HostConfig {
   // HostConfig is the operator's input as stored; copied whole (fields of newer engines too).
   const hc: Raw = { ...host }
   // The engine's default masks (non-empty) would pin this engine version's list; an empty
@@ -245,34 +266,41 @@ export function planRecreate(
     given.add(target)
   }
   if (mounts.length) hc.Mounts = mounts
-  create.HostConfig = hc as Docker.HostConfig
+  return hc as Docker.HostConfig
+}
 
-  // Networks: the NetworkMode one in the create, the others connected afterwards. Aliases the
-  // engine adds by itself (the old short id; on 20.10 the hostname) are left to the engine.
+/**
+ * Networks: the NetworkMode one in the create (onto `create`), the others returned to connect
+ * afterwards. Aliases the engine adds by itself (the old short id; on 20.10 the hostname) are
+ * left to the engine.
+ */
+function networksFor(
+  c: Raw,
+  create: Docker.ContainerCreateOptions,
+  o: { mode: string; shortId: string; hostname: string; mac: string },
+): RecreatePlan['connect'] {
   const connect: RecreatePlan['connect'] = []
-  if (!noEndpoints(mode)) {
-    const networks = obj(obj(c.NetworkSettings).Networks)
-    const modeName = mode === 'default' || mode === '' ? 'bridge' : mode
-    const primary =
-      modeName in networks
-        ? modeName
-        : Object.keys(networks).find((k) => {
-            const nid = str(obj(networks[k]).NetworkID)
-            return nid !== '' && modeName.length >= 12 && nid.startsWith(modeName)
-          })
-    const dropAliases = new Set([shortId, hostname].filter(Boolean))
-    for (const [net, ep0] of Object.entries(networks)) {
-      const ep = obj(ep0)
-      if (net === primary) {
-        const endpoint = endpointFor(ep, dropAliases, mac || operatorMac(ep))
-        create.NetworkingConfig = { EndpointsConfig: { [net]: endpoint } }
-      } else {
-        connect.push({ network: net, endpoint: endpointFor(ep, dropAliases, operatorMac(ep)) })
-      }
+  if (noEndpoints(o.mode)) return connect
+  const networks = obj(obj(c.NetworkSettings).Networks)
+  const modeName = o.mode === 'default' || o.mode === '' ? 'bridge' : o.mode
+  const primary =
+    modeName in networks
+      ? modeName
+      : Object.keys(networks).find((k) => {
+          const nid = str(obj(networks[k]).NetworkID)
+          return nid !== '' && modeName.length >= 12 && nid.startsWith(modeName)
+        })
+  const dropAliases = new Set([o.shortId, o.hostname].filter(Boolean))
+  for (const [net, ep0] of Object.entries(networks)) {
+    const ep = obj(ep0)
+    if (net === primary) {
+      const endpoint = endpointFor(ep, dropAliases, o.mac || operatorMac(ep))
+      create.NetworkingConfig = { EndpointsConfig: { [net]: endpoint } }
+    } else {
+      connect.push({ network: net, endpoint: endpointFor(ep, dropAliases, operatorMac(ep)) })
     }
   }
-
-  return { name, create, connect, wasRunning: obj(c.State).Running === true }
+  return connect
 }
 
 export interface RestartPolicy {
