@@ -5,7 +5,7 @@
  *
  * Prints the ScanResult as JSON with --json, else a one-line summary.
  */
-import { parseEngineAddress } from '../lib/docker/address.js'
+import { parseEngineAddress } from '../lib/shared/address.js'
 import { connectEngine } from '../lib/docker/engine.js'
 import { scanImage } from '../lib/scan/scan.js'
 

@@ -1,23 +1,25 @@
-import { readFileSync } from 'node:fs'
-import path from 'node:path'
-import Docker from 'dockerode'
-import { EngineError, UnavailableError } from '../errors.js'
-import type { EngineAddress } from './address.js'
-import { describeCause, type ExportRequest } from './export.js'
+/**
+ * The engine port: everything shipshape asks of Docker goes through an Engine. connectEngine()
+ * reaches the engine (connect.ts) and builds the port on the negotiated client; every answer is
+ * normalized (normalize.ts) before it leaves. The client and the raw inspect JSON stay inside
+ * lib/docker (internal.ts).
+ */
+import { PassThrough } from 'node:stream'
+import type Docker from 'dockerode'
+import tarStream from 'tar-stream'
+import { EngineError } from '../errors.js'
+import type { EngineAddress } from '../shared/address.js'
+import { exportRequestOf, probeEngine, type ConnectOptions, type ProbedEngine } from './connect.js'
+import type { ExportRequest } from './export.js'
+import { INTERNALS, type AdapterEngine, type EngineInternals } from './internal.js'
 import {
-  CLIENT_MIN_API,
-  compareApiVersions,
-  detectImageStore,
-  negotiateApiVersion,
   normalizeContainer,
   normalizeContainerDetails,
-  normalizeImageDetails,
   normalizeDiskUsage,
   normalizeHistory,
   normalizeImage,
+  normalizeImageDetails,
 } from './normalize.js'
-import { PassThrough } from 'node:stream'
-import tarStream from 'tar-stream'
 import type {
   ContainerDetails,
   ContainerSummary,
@@ -28,11 +30,11 @@ import type {
   ImageSummary,
 } from './types.js'
 
+export type { ConnectOptions } from './connect.js'
+
 /** The engine port: everything shipshape asks of Docker goes through here. */
 export interface Engine {
   readonly info: EngineInfo
-  /** Raw dockerode client, for lib/docker only. */
-  readonly api: Docker
   diskUsage(): Promise<DiskUsage>
   imageHistory(imageId: string): Promise<HistoryEntry[]>
   /** The image archive as `docker save` streams it (GET /images/{id}/get); read it with lib/docker/archive.ts. */
@@ -43,8 +45,11 @@ export interface Engine {
    */
   exportRequest?(imageId: string): ExportRequest
   listContainers(): Promise<ContainerSummary[]>
-  /** One container by id or name (the container endpoint only); null when there is none. */
-  inspectContainer(idOrName: string): Promise<ContainerDetails | null>
+  /**
+   * One container by id or name (the container endpoint only); null when there is none.
+   * `size`: with the bytes of its own layer (sizeRwBytes), which the engine must compute.
+   */
+  inspectContainer(idOrName: string, opts?: { size?: boolean }): Promise<ContainerDetails | null>
   /** One image by id or reference (the image endpoint only); null when there is none. */
   inspectImage(ref: string): Promise<ImageDetails | null>
   /**
@@ -56,15 +61,11 @@ export interface Engine {
   startContainer(idOrName: string): Promise<void>
   /** Stops a running container, SIGKILL after `timeoutS` (default: the container's StopTimeout, 10 s). */
   stopContainer(idOrName: string, timeoutS?: number): Promise<void>
-  /** GET /containers/{id}/json as the engine gives it (`size`: with SizeRw); null when there is none. */
-  inspectContainerRaw(
-    idOrName: string,
-    opts?: { size?: boolean },
-  ): Promise<Docker.ContainerInspectInfo | null>
-  /** GET /images/{name}/json as the engine gives it; null when there is none. */
-  inspectImageRaw(ref: string): Promise<Docker.ImageInspectInfo | null>
-  /** Images, optionally only those with every one of `labels` ('key' or 'key=value'). */
-  listImages(opts?: { labels?: string[] }): Promise<ImageSummary[]>
+  /**
+   * Images, optionally only those with every one of `labels` ('key' or 'key=value'); `all`: the
+   * intermediate images too (GET /images/json?all=1).
+   */
+  listImages(opts?: { labels?: string[]; all?: boolean }): Promise<ImageSummary[]>
   /**
    * The digest the registry gives `ref` now (GET /distribution/{ref}/json: the engine asks the
    * registry, with no credentials): what a pull would fetch, without pulling.
@@ -120,74 +121,267 @@ export interface ExecResult {
   timedOut: boolean
 }
 
-export interface ConnectOptions {
-  /** How long the engine may take to answer the first call (ms). */
-  timeoutMs?: number
-  /** A later call whose socket stays silent this long is abandoned (ms). */
-  callTimeoutMs?: number
-  env?: NodeJS.ProcessEnv
-  /** Warnings (e.g. an engine older than supported). */
-  warn?: (line: string) => void
+type Raw = Record<string, unknown>
+
+/** The engine answered with an error, or stopped answering: the component failed (exit 3). */
+function failure(what: string, err: unknown): EngineError {
+  const e = err as {
+    statusCode?: number
+    json?: { message?: string }
+    message?: string
+    code?: string
+  }
+  const msg = e?.json?.message ?? e?.message ?? String(err)
+  return new EngineError(
+    `${what}: ${msg}${e?.code === 'ECONNRESET' && !e?.statusCode ? ' (no answer: timed out or connection lost)' : ''}`,
+    e?.statusCode,
+  )
 }
 
-// No custom http.Agent: docker-modem util.inspect()s each request's options (an agent and its
-// sockets included, depth: null) even with debug off — ~10 ms of CPU a call, which made 160
-// histories cost 1.5 s. Node's global agent keeps connections alive by itself (Node >= 19).
 /**
- * dockerode's options for the chosen address. docker-modem merges its own defaults from
- * $DOCKER_HOST under these, and a host from there would win over socketPath: `host: undefined`
- * keeps --docker-host / the config in charge.
+ * The engine's answer to `call`; `or.value` when it answers `or.status` (404: none there, 304:
+ * nothing to do); any other failure → EngineError naming `what`.
  */
-export function modemOptions(addr: EngineAddress, env: NodeJS.ProcessEnv): Docker.DockerOptions {
-  if (addr.kind === 'unix') return { socketPath: addr.socketPath, host: undefined }
-  const opts: Docker.DockerOptions = { host: addr.host, port: addr.port, protocol: addr.protocol }
-  if (addr.protocol === 'https') {
-    const dir = env.DOCKER_CERT_PATH
-    if (dir) {
-      opts.ca = readFileSync(path.join(dir, 'ca.pem'))
-      opts.cert = readFileSync(path.join(dir, 'cert.pem'))
-      opts.key = readFileSync(path.join(dir, 'key.pem'))
+async function ask<T, A = never>(
+  what: string,
+  call: () => Promise<T>,
+  or?: { status: number; value: A },
+): Promise<T | A> {
+  try {
+    return await call()
+  } catch (err) {
+    if (or && (err as { statusCode?: number } | null)?.statusCode === or.status) return or.value
+    throw failure(what, err)
+  }
+}
+
+const NONE = { status: 404, value: null }
+const GONE = { status: 404, value: false }
+const ALREADY = { status: 304, value: undefined }
+
+type ReadCalls =
+  | 'diskUsage'
+  | 'imageHistory'
+  | 'exportRequest'
+  | 'exportImage'
+  | 'listContainers'
+  | 'inspectContainer'
+  | 'inspectImage'
+  | 'listImages'
+  | 'registryDigest'
+type WriteCalls = Exclude<keyof Engine, ReadCalls | 'info' | 'close'>
+
+/** The reads: disk usage, lists, inspects, histories, the export, a registry digest. */
+function reads(probed: ProbedEngine): Pick<Engine, ReadCalls> {
+  const { api, base, info, idleTimeoutMs } = probed
+  return {
+    async diskUsage() {
+      const raw = await ask('engine disk usage (/system/df)', () => api.df() as Promise<Raw>)
+      return normalizeDiskUsage(raw)
+    },
+    async imageHistory(imageId) {
+      const history = () => api.getImage(imageId).history() as Promise<Raw[]>
+      return (await ask(`history of image ${imageId}`, history)).map(normalizeHistory)
+    },
+    exportRequest(imageId) {
+      return exportRequestOf(base, info.apiVersion, imageId, idleTimeoutMs)
+    },
+    async exportImage(imageId) {
+      return ask(`export of image ${imageId} (/images/{id}/get)`, () => api.getImage(imageId).get())
+    },
+    async listContainers() {
+      const list = () => api.listContainers({ all: true }) as unknown as Promise<Raw[]>
+      return (await ask('container list', list)).map(normalizeContainer)
+    },
+    async inspectContainer(idOrName, o = {}) {
+      const opts = { size: Boolean(o.size) } as Docker.ContainerInspectOptions
+      const inspect = () => api.getContainer(idOrName).inspect(opts) as unknown as Promise<Raw>
+      const raw = await ask(`container ${idOrName}`, inspect, NONE)
+      return raw && normalizeContainerDetails(raw)
+    },
+    async inspectImage(ref) {
+      const inspect = () => api.getImage(ref).inspect() as unknown as Promise<Raw>
+      const raw = await ask(`image ${ref}`, inspect, NONE)
+      return raw && normalizeImageDetails(raw)
+    },
+    async listImages(o = {}) {
+      const query: Record<string, unknown> = {}
+      if (o.labels?.length) query.filters = JSON.stringify({ label: o.labels })
+      if (o.all) query.all = true
+      const list = () => api.listImages(query) as unknown as Promise<Raw[]>
+      return (await ask('image list', list)).map(normalizeImage)
+    },
+    async registryDigest(ref) {
+      const d = (await ask(`registry lookup of ${ref}`, () =>
+        api.getImage(ref).distribution({}),
+      )) as {
+        Descriptor?: { digest?: string }
+      }
+      const digest = d?.Descriptor?.digest
+      if (!digest) throw new EngineError(`the registry gave no digest for ${ref}`)
+      return digest
+    },
+  }
+}
+
+/** The changes: containers started, stopped, run in, committed, removed; images tagged, copied, removed. */
+function writes(api: Docker): Pick<Engine, WriteCalls> {
+  return {
+    exec: (containerId, argv, opts) => execIn(api, containerId, argv, opts),
+    async startContainer(idOrName) {
+      await ask(`start of container ${idOrName}`, () => api.getContainer(idOrName).start(), ALREADY)
+    },
+    async stopContainer(idOrName, timeoutS) {
+      const stop = () =>
+        api.getContainer(idOrName).stop(timeoutS === undefined ? {} : { t: timeoutS })
+      await ask(`stop of container ${idOrName}`, stop, ALREADY)
+    },
+    async tagImage(image, repo, tag) {
+      const call = () => api.getImage(image).tag({ repo, tag })
+      await ask(`tag of image ${image} as ${repo}:${tag}`, call)
+    },
+    async removeImage(ref, o = {}) {
+      const call = () => api.getImage(ref).remove({ force: false, noprune: !o.pruneParents })
+      return ask(`removal of image ${ref}`, () => call().then(() => true), GONE)
+    },
+    async removeContainer(idOrName) {
+      const call = () => api.getContainer(idOrName).remove({ force: false, v: false })
+      return ask(`removal of container ${idOrName}`, () => call().then(() => true), GONE)
+    },
+    async removeVolume(name) {
+      const call = () => api.getVolume(name).remove({ force: false })
+      return ask(`removal of volume ${name}`, () => call().then(() => true), GONE)
+    },
+    async pruneBuildCache(keepBytes) {
+      // keep-storage: API 1.39+ (renamed reserved-space in 1.48, which still takes keep-storage)
+      const opts = { 'keep-storage': keepBytes } as Docker.PruneBuilderOptions
+      const r = (await ask('build cache prune (/build/prune)', () => api.pruneBuilder(opts))) as {
+        SpaceReclaimed?: number
+      }
+      return Number(r.SpaceReclaimed ?? 0)
+    },
+    async commitContainer(idOrName, o) {
+      const { repo, tag, pause, comment, changes } = o
+      const commit = () => api.getContainer(idOrName).commit({ repo, tag, pause, comment, changes })
+      const r = (await ask(`commit of container ${idOrName}`, commit)) as {
+        Id?: string
+        ID?: string
+      }
+      const id = r.Id ?? r.ID
+      if (!id) throw new EngineError(`commit of container ${idOrName}: the engine gave no image id`)
+      return id
+    },
+    labelImage: (image, o) => labelledCopy(api, image, o),
+  }
+}
+
+/** See Engine.exec: argv run in a running container, its output demultiplexed and capped. */
+async function execIn(
+  api: Docker,
+  containerId: string,
+  argv: string[],
+  opts: ExecOptions = {},
+): Promise<ExecResult> {
+  const max = opts.maxOutputBytes ?? 1024 * 1024
+  const what = `exec in container ${containerId}`
+  const exec = await ask(what, () =>
+    api
+      .getContainer(containerId)
+      .exec({ Cmd: argv, AttachStdout: true, AttachStderr: true, User: opts.user ?? '' }),
+  )
+  const stream = (await ask(what, () =>
+    exec.start({ hijack: true, stdin: false }),
+  )) as NodeJS.ReadWriteStream & { destroy(): void }
+  const collect = () => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const sink = new PassThrough()
+    sink.on('data', (c: Buffer) => {
+      if (size < max) chunks.push(c.subarray(0, max - size))
+      size += c.length
+    })
+    return { sink, text: () => Buffer.concat(chunks).toString('utf8') }
+  }
+  const out = collect()
+  const err = collect()
+  api.modem.demuxStream(stream, out.sink, err.sink)
+  let timedOut = false
+  await new Promise<void>((resolve, reject) => {
+    const timer = opts.timeoutMs
+      ? setTimeout(() => {
+          timedOut = true
+          stream.destroy()
+          resolve()
+        }, opts.timeoutMs)
+      : undefined
+    const done = () => {
+      clearTimeout(timer)
+      resolve()
     }
-  }
-  return opts
-}
-
-/** The export of one image as a plain request (see Engine.exportRequest), from dockerode's options. */
-export function exportRequestOf(
-  base: Docker.DockerOptions,
-  apiVersion: string,
-  imageId: string,
-  idleTimeoutMs: number,
-): ExportRequest {
-  const tls = (v: unknown) => (Buffer.isBuffer(v) ? v : undefined)
-  const req: ExportRequest = {
-    protocol: base.protocol === 'https' ? 'https' : 'http',
-    path: `/v${apiVersion}/images/${encodeURIComponent(imageId)}/get`,
-    idleTimeoutMs,
-    what: `export of image ${imageId} (/images/{id}/get)`,
-  }
-  if (base.socketPath) req.socketPath = base.socketPath
-  else {
-    // an IPv6 literal comes bracketed from the URL ('[::1]'): node's http wants it bare
-    req.host = base.host?.replace(/^\[(.*)\]$/, '$1')
-    req.port = Number(base.port)
-  }
-  const [ca, cert, key] = [tls(base.ca), tls(base.cert), tls(base.key)]
-  if (ca) req.ca = ca
-  if (cert) req.cert = cert
-  if (key) req.key = key
-  return req
-}
-
-/** No byte from the engine for this long on an open request → the request is abandoned. */
-export const IDLE_TIMEOUT_MS = 120_000
-
-function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(onTimeout()), ms)
+    stream.on('end', done)
+    stream.on('close', done)
+    stream.on('error', (e: Error) => {
+      clearTimeout(timer)
+      reject(new Error(`exec in container ${containerId}: ${e.message}`))
+    })
   })
-  return Promise.race([p, t]).finally(() => clearTimeout(timer))
+  const info = timedOut ? null : await exec.inspect().catch(() => null)
+  return {
+    exitCode: info && typeof info.ExitCode === 'number' && !info.Running ? info.ExitCode : null,
+    stdout: out.text(),
+    stderr: err.text(),
+    timedOut,
+  }
+}
+
+/** See Engine.labelImage: a build of `FROM <image>` with one LABEL instruction, tagged repo:tag. */
+async function labelledCopy(
+  api: Docker,
+  image: string,
+  o: { repo: string; tag: string; labels: Record<string, string> },
+): Promise<string> {
+  const what = `labelled copy of image ${image}`
+  // one LABEL instruction: the `labels` build parameter makes a step (an intermediate image)
+  // per label, left behind untagged when the copy's tag is removed
+  const q = (v: string) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, ' ')}"`
+  const labels = Object.entries(o.labels)
+    .map(([k, v]) => `${q(k)}=${q(v)}`)
+    .join(' ')
+  const pack = tarStream.pack()
+  pack.entry({ name: 'Dockerfile', mode: 0o644 }, `FROM ${image}\nLABEL ${labels}\n`)
+  pack.finalize()
+  const build = () =>
+    api.buildImage(pack as unknown as NodeJS.ReadableStream, {
+      t: `${o.repo}:${o.tag}`,
+      networkmode: 'none',
+      rm: true,
+      forcerm: true,
+    })
+  const stream = (await ask(what, build)) as NodeJS.ReadableStream
+  type Event = { error?: string; aux?: { ID?: string } }
+  const events = await ask(
+    what,
+    () =>
+      new Promise<Event[]>((resolve, reject) =>
+        api.modem.followProgress(stream, (err: Error | null, res: unknown[]) =>
+          err ? reject(err) : resolve(res as Event[]),
+        ),
+      ),
+  )
+  const failed = events.find((e) => e.error)
+  if (failed) throw new EngineError(`${what}: ${failed.error}`)
+  const tagged = await ask(what, () => api.getImage(`${o.repo}:${o.tag}`).inspect())
+  return tagged.Id
+}
+
+/** The adapter's own access (internal.ts): the client and the inspect JSON as the engine sends it. */
+function internals(api: Docker): EngineInternals {
+  return {
+    api,
+    inspectContainerRaw: (idOrName) =>
+      ask(`container ${idOrName}`, () => api.getContainer(idOrName).inspect(), NONE),
+    inspectImageRaw: (ref) => ask(`image ${ref}`, () => api.getImage(ref).inspect(), NONE),
+  }
 }
 
 /**
@@ -198,318 +392,13 @@ export async function connectEngine(
   addr: EngineAddress,
   opts: ConnectOptions = {},
 ): Promise<Engine> {
-  const env = opts.env ?? process.env
-  const timeoutMs = opts.timeoutMs ?? 4000
-  const unreachable = (cause: string) =>
-    new UnavailableError(
-      `Docker engine unreachable at ${addr.url}: ${cause}`,
-      'start the engine, or point shipshape at it with --docker-host / DOCKER_HOST / docker.host in the config',
-    )
-  const base = modemOptions(addr, env)
-  let version: Docker.DockerVersion
-  try {
-    const probe = new Docker({ ...base, timeout: timeoutMs })
-    version = await withTimeout(probe.version(), timeoutMs, () =>
-      unreachable(`no answer within ${timeoutMs / 1000} s`),
-    )
-  } catch (err) {
-    if (err instanceof UnavailableError) throw err
-    throw unreachable(describeCause(err))
-  }
-  const engineApi = version.ApiVersion
-  if (compareApiVersions(engineApi, CLIENT_MIN_API) < 0) {
-    opts.warn?.(
-      `engine API ${engineApi} (Docker ${version.Version}) is older than the oldest supported (${CLIENT_MIN_API}, Docker 20.10); results may be incomplete`,
-    )
-  }
-  const apiVersion = negotiateApiVersion(engineApi)
-  // Every later call: a socket idle this long is a hung engine (a request in flight would
-  // otherwise keep the process alive forever). Streams that make progress are not affected.
-  const api = new Docker({
-    ...base,
-    version: `v${apiVersion}`,
-    timeout: opts.callTimeoutMs ?? IDLE_TIMEOUT_MS,
-  })
-  let rawInfo: Record<string, unknown>
-  try {
-    // /info is heavier than /version on a loaded engine: give it more time once the engine has answered.
-    rawInfo = await withTimeout(
-      api.info() as Promise<Record<string, unknown>>,
-      Math.max(30_000, timeoutMs),
-      () => unreachable('no answer to /info within 30 s'),
-    )
-  } catch (err) {
-    if (err instanceof UnavailableError) throw err
-    throw unreachable(describeCause(err))
-  }
-  const info: EngineInfo = {
-    address: addr.url,
-    version: version.Version,
-    apiVersion,
-    engineApiVersion: engineApi,
-    os: `${version.Os}`,
-    arch: `${version.Arch}`,
-    storageDriver: String(rawInfo.Driver ?? ''),
-    dockerRootDir: String(rawInfo.DockerRootDir ?? ''),
-    imageStore: detectImageStore(rawInfo),
-  }
-  // The engine answered with an error, or stopped answering: the component failed (exit 3).
-  const named = (what: string) => (err: unknown) => {
-    const e = err as {
-      statusCode?: number
-      json?: { message?: string }
-      message?: string
-      code?: string
-    }
-    const msg = e?.json?.message ?? e?.message ?? String(err)
-    throw new EngineError(
-      `${what}: ${msg}${e?.code === 'ECONNRESET' && !e?.statusCode ? ' (no answer: timed out or connection lost)' : ''}`,
-      e?.statusCode,
-    )
-  }
-  return {
-    info,
-    api,
-    async diskUsage() {
-      const raw = (await api.df().catch(named('engine disk usage (/system/df)'))) as Record<
-        string,
-        unknown
-      >
-      return normalizeDiskUsage(raw)
-    },
-    async imageHistory(imageId) {
-      const raw = (await api
-        .getImage(imageId)
-        .history()
-        .catch(named(`history of image ${imageId}`))) as Record<string, unknown>[]
-      return raw.map(normalizeHistory)
-    },
-    exportRequest(imageId) {
-      return exportRequestOf(base, apiVersion, imageId, opts.callTimeoutMs ?? IDLE_TIMEOUT_MS)
-    },
-    async exportImage(imageId) {
-      return api
-        .getImage(imageId)
-        .get()
-        .catch(named(`export of image ${imageId} (/images/{id}/get)`))
-    },
-    async listContainers() {
-      const raw = (await api
-        .listContainers({ all: true })
-        .catch(named('container list'))) as unknown as Record<string, unknown>[]
-      return raw.map(normalizeContainer)
-    },
-    async inspectContainer(idOrName) {
-      try {
-        return normalizeContainerDetails(
-          (await api.getContainer(idOrName).inspect()) as unknown as Record<string, unknown>,
-        )
-      } catch (err) {
-        if ((err as { statusCode?: number }).statusCode === 404) return null
-        return named(`container ${idOrName}`)(err)
-      }
-    },
-    async inspectImage(ref) {
-      try {
-        return normalizeImageDetails(
-          (await api.getImage(ref).inspect()) as unknown as Record<string, unknown>,
-        )
-      } catch (err) {
-        if ((err as { statusCode?: number }).statusCode === 404) return null
-        return named(`image ${ref}`)(err)
-      }
-    },
-    async exec(containerId, argv, opts = {}) {
-      const max = opts.maxOutputBytes ?? 1024 * 1024
-      const container = api.getContainer(containerId)
-      const exec = await container
-        .exec({ Cmd: argv, AttachStdout: true, AttachStderr: true, User: opts.user ?? '' })
-        .catch(named(`exec in container ${containerId}`))
-      const stream = (await exec
-        .start({ hijack: true, stdin: false })
-        .catch(named(`exec in container ${containerId}`))) as NodeJS.ReadWriteStream & {
-        destroy(): void
-      }
-      const collect = () => {
-        const chunks: Buffer[] = []
-        let size = 0
-        const sink = new PassThrough()
-        sink.on('data', (c: Buffer) => {
-          if (size < max) chunks.push(c.subarray(0, max - size))
-          size += c.length
-        })
-        return { sink, text: () => Buffer.concat(chunks).toString('utf8') }
-      }
-      const out = collect()
-      const err = collect()
-      api.modem.demuxStream(stream, out.sink, err.sink)
-      let timedOut = false
-      await new Promise<void>((resolve, reject) => {
-        const timer = opts.timeoutMs
-          ? setTimeout(() => {
-              timedOut = true
-              stream.destroy()
-              resolve()
-            }, opts.timeoutMs)
-          : undefined
-        const done = () => {
-          clearTimeout(timer)
-          resolve()
-        }
-        stream.on('end', done)
-        stream.on('close', done)
-        stream.on('error', (e: Error) => {
-          clearTimeout(timer)
-          reject(new Error(`exec in container ${containerId}: ${e.message}`))
-        })
-      })
-      const info = timedOut ? null : await exec.inspect().catch(() => null)
-      return {
-        exitCode: info && typeof info.ExitCode === 'number' && !info.Running ? info.ExitCode : null,
-        stdout: out.text(),
-        stderr: err.text(),
-        timedOut,
-      }
-    },
-    async startContainer(idOrName) {
-      await api
-        .getContainer(idOrName)
-        .start()
-        .catch((err: { statusCode?: number }) => {
-          if (err?.statusCode === 304) return // already started
-          return named(`start of container ${idOrName}`)(err)
-        })
-    },
-    async stopContainer(idOrName, timeoutS) {
-      await api
-        .getContainer(idOrName)
-        .stop(timeoutS === undefined ? {} : { t: timeoutS })
-        .catch((err: { statusCode?: number }) => {
-          if (err?.statusCode === 304) return // already stopped
-          return named(`stop of container ${idOrName}`)(err)
-        })
-    },
-    async inspectContainerRaw(idOrName, o = {}) {
-      try {
-        const opts = { size: Boolean(o.size) } as Docker.ContainerInspectOptions
-        return await api.getContainer(idOrName).inspect(opts)
-      } catch (err) {
-        if ((err as { statusCode?: number }).statusCode === 404) return null
-        return named(`container ${idOrName}`)(err)
-      }
-    },
-    async inspectImageRaw(ref) {
-      try {
-        return await api.getImage(ref).inspect()
-      } catch (err) {
-        if ((err as { statusCode?: number }).statusCode === 404) return null
-        return named(`image ${ref}`)(err)
-      }
-    },
-    async listImages(o = {}) {
-      const filters = o.labels?.length ? { label: o.labels } : undefined
-      const raw = (await api
-        .listImages(filters ? { filters: JSON.stringify(filters) } : {})
-        .catch(named('image list'))) as unknown as Record<string, unknown>[]
-      return raw.map(normalizeImage)
-    },
-    async registryDigest(ref) {
-      const d = (await api
-        .getImage(ref)
-        .distribution({})
-        .catch(named(`registry lookup of ${ref}`))) as { Descriptor?: { digest?: string } }
-      const digest = d?.Descriptor?.digest
-      if (!digest) throw new EngineError(`the registry gave no digest for ${ref}`)
-      return digest
-    },
-    async tagImage(image, repo, tag) {
-      await api
-        .getImage(image)
-        .tag({ repo, tag })
-        .catch(named(`tag of image ${image} as ${repo}:${tag}`))
-    },
-    async removeImage(ref, o = {}) {
-      try {
-        await api.getImage(ref).remove({ force: false, noprune: !o.pruneParents })
-        return true
-      } catch (err) {
-        if ((err as { statusCode?: number }).statusCode === 404) return false
-        return named(`removal of image ${ref}`)(err)
-      }
-    },
-    async removeContainer(idOrName) {
-      try {
-        await api.getContainer(idOrName).remove({ force: false, v: false })
-        return true
-      } catch (err) {
-        if ((err as { statusCode?: number }).statusCode === 404) return false
-        return named(`removal of container ${idOrName}`)(err)
-      }
-    },
-    async removeVolume(name) {
-      try {
-        await api.getVolume(name).remove({ force: false })
-        return true
-      } catch (err) {
-        if ((err as { statusCode?: number }).statusCode === 404) return false
-        return named(`removal of volume ${name}`)(err)
-      }
-    },
-    async pruneBuildCache(keepBytes) {
-      // keep-storage: API 1.39+ (renamed reserved-space in 1.48, which still takes keep-storage)
-      const r = (await api
-        .pruneBuilder({ 'keep-storage': keepBytes } as Docker.PruneBuilderOptions)
-        .catch(named('build cache prune (/build/prune)'))) as { SpaceReclaimed?: number }
-      return Number(r.SpaceReclaimed ?? 0)
-    },
-    async commitContainer(idOrName, o) {
-      const r = (await api
-        .getContainer(idOrName)
-        .commit({
-          repo: o.repo,
-          tag: o.tag,
-          pause: o.pause,
-          comment: o.comment,
-          changes: o.changes,
-        })
-        .catch(named(`commit of container ${idOrName}`))) as { Id?: string; ID?: string }
-      const id = r.Id ?? r.ID
-      if (!id) throw new EngineError(`commit of container ${idOrName}: the engine gave no image id`)
-      return id
-    },
-    async labelImage(image, o) {
-      // one LABEL instruction: the `labels` build parameter makes a step (an intermediate image)
-      // per label, left behind untagged when the copy's tag is removed
-      const q = (v: string) =>
-        `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, ' ')}"`
-      const labels = Object.entries(o.labels)
-        .map(([k, v]) => `${q(k)}=${q(v)}`)
-        .join(' ')
-      const pack = tarStream.pack()
-      pack.entry({ name: 'Dockerfile', mode: 0o644 }, `FROM ${image}\nLABEL ${labels}\n`)
-      pack.finalize()
-      const stream = (await api
-        .buildImage(pack as unknown as NodeJS.ReadableStream, {
-          t: `${o.repo}:${o.tag}`,
-          networkmode: 'none',
-          rm: true,
-          forcerm: true,
-        })
-        .catch(named(`labelled copy of image ${image}`))) as NodeJS.ReadableStream
-      const events = await new Promise<{ error?: string; aux?: { ID?: string } }[]>(
-        (resolve, reject) =>
-          api.modem.followProgress(stream, (err: Error | null, res: unknown[]) =>
-            err ? reject(err) : resolve(res as { error?: string; aux?: { ID?: string } }[]),
-          ),
-      ).catch(named(`labelled copy of image ${image}`))
-      const failed = events.find((e) => e.error)
-      if (failed) throw new EngineError(`labelled copy of image ${image}: ${failed.error}`)
-      const tagged = await api
-        .getImage(`${o.repo}:${o.tag}`)
-        .inspect()
-        .catch(named(`labelled copy of image ${image}`))
-      return tagged.Id
-    },
+  const probed = await probeEngine(addr, opts)
+  const engine: AdapterEngine = {
+    info: probed.info,
+    ...reads(probed),
+    ...writes(probed.api),
+    [INTERNALS]: internals(probed.api),
     close() {},
   }
+  return engine
 }

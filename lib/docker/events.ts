@@ -1,12 +1,13 @@
 /**
  * The engine's event stream (GET /events), container starts only, and the container start times
- * the engine remembers: the raw-API side of lib/schedule/events.ts. Event and State fields are
- * read here and nowhere else.
+ * the engine remembers: the raw-API side of lib/schedule/events.ts. Event fields are read here
+ * and nowhere else (a container's State: normalize.ts).
  */
 import type { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
 import { EngineError } from '../errors.js'
 import type { Engine } from './engine.js'
+import { internalsOf } from './internal.js'
 
 export interface ContainerStart {
   /** the image id, when the event itself names one (the container was created from an id) */
@@ -61,7 +62,7 @@ export async function followContainerStarts(
   }
   let stream: Readable
   try {
-    stream = (await engine.api.getEvents(opts)) as Readable
+    stream = (await internalsOf(engine).api.getEvents(opts)) as Readable
   } catch (err) {
     if (signal.aborted) return
     throw new EngineError(
@@ -85,26 +86,33 @@ export async function followContainerStarts(
     signal.addEventListener('abort', onAbort, { once: true })
     stream.setEncoding('utf8')
     stream.on('data', (chunk: string) => {
-      buf += chunk
-      let nl: number
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl).trim()
-        buf = buf.slice(nl + 1)
-        if (!line) continue
-        let raw: unknown
-        try {
-          raw = JSON.parse(line)
-        } catch {
-          continue // not an event: nothing to record
-        }
+      buf = eachEvent(buf + chunk, (raw) => {
         const start = parseContainerStart(raw)
         if (start) onStart(start)
-      }
+      })
     })
     stream.once('end', () => finish())
     stream.once('close', () => finish())
     stream.on('error', (err) => finish(err))
   })
+}
+
+/** Each complete line of the event stream (JSON) to `each`; returns what is left of `buf`. */
+function eachEvent(buf: string, each: (raw: unknown) => void): string {
+  let nl: number
+  while ((nl = buf.indexOf('\n')) >= 0) {
+    const line = buf.slice(0, nl).trim()
+    buf = buf.slice(nl + 1)
+    if (!line) continue
+    let raw: unknown
+    try {
+      raw = JSON.parse(line)
+    } catch {
+      continue // not an event: nothing to record
+    }
+    each(raw)
+  }
+  return buf
 }
 
 function describe(err: unknown): string {
@@ -122,16 +130,15 @@ export async function containerUses(
 ): Promise<{ imageId: string; startedAt: Date; volumes: string[]; usedUntil: Date }[]> {
   const out: { imageId: string; startedAt: Date; volumes: string[]; usedUntil: Date }[] = []
   for (const c of await engine.listContainers()) {
-    const raw = await engine.inspectContainerRaw(c.id)
-    if (!raw) continue // removed meanwhile
-    const started = Date.parse(raw.State?.StartedAt ?? '')
+    const d = await engine.inspectContainer(c.id)
+    if (!d) continue // removed meanwhile
+    const started = Date.parse(d.startedAt)
     if (!Number.isFinite(started) || started <= 0) continue
-    const finished = Date.parse(raw.State?.FinishedAt ?? '')
-    const running = raw.State?.Running === true
-    const until = running
+    const finished = Date.parse(d.finishedAt ?? '')
+    const until = d.running
       ? now.getTime()
       : Math.max(started, Number.isFinite(finished) ? finished : 0)
-    const imageId = str(raw.Image) ?? c.imageId
+    const imageId = d.imageId || c.imageId
     const volumes = c.mounts.filter((m) => m.type === 'volume' && m.name).map((m) => m.name!)
     if (imageId)
       out.push({ imageId, startedAt: new Date(started), volumes, usedUntil: new Date(until) })
@@ -168,29 +175,18 @@ export async function usesSince(
     until: sec(until),
     filters: JSON.stringify({ type: ['container', 'volume'], event: ['start', 'mount'] }),
   }
-  const stream = (await engine.api.getEvents(opts)) as Readable
+  const stream = (await internalsOf(engine).api.getEvents(opts)) as Readable
   const starts: ContainerStart[] = []
   const mounts: { name: string; time: Date }[] = []
   let buf = ''
   stream.setEncoding('utf8')
   for await (const chunk of stream) {
-    buf += chunk as string
-    let nl: number
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl).trim()
-      buf = buf.slice(nl + 1)
-      if (!line) continue
-      let raw: unknown
-      try {
-        raw = JSON.parse(line)
-      } catch {
-        continue
-      }
+    buf = eachEvent(buf + (chunk as string), (raw) => {
       const st = parseContainerStart(raw)
       if (st) starts.push(st)
       const m = parseVolumeMount(raw)
       if (m) mounts.push(m)
-    }
+    })
   }
   return { starts, mounts }
 }
@@ -201,12 +197,12 @@ export async function containerStartTimes(
 ): Promise<{ imageId: string; containerId: string; time: Date }[]> {
   const out: { imageId: string; containerId: string; time: Date }[] = []
   for (const c of await engine.listContainers()) {
-    const raw = await engine.inspectContainerRaw(c.id)
-    if (!raw) continue // removed meanwhile
-    const started = Date.parse(raw.State?.StartedAt ?? '')
+    const d = await engine.inspectContainer(c.id)
+    if (!d) continue // removed meanwhile
+    const started = Date.parse(d.startedAt)
     // "0001-01-01T00:00:00Z": created, never started
     if (!Number.isFinite(started) || started <= 0) continue
-    const imageId = str(raw.Image) ?? c.imageId
+    const imageId = d.imageId || c.imageId
     if (imageId) out.push({ imageId, containerId: c.id, time: new Date(started) })
   }
   return out

@@ -10,9 +10,11 @@ import type {
   DeviceRequest,
   ImageDetails,
   DiskUsage,
+  EngineInfo,
   HistoryEntry,
   ImageSummary,
   MountSummary,
+  PublishedPort,
   VolumeSummary,
 } from './types.js'
 
@@ -153,6 +155,35 @@ export function normalizeDiskUsage(raw: Raw): DiskUsage {
   }
 }
 
+type VersionFacts = Pick<EngineInfo, 'version' | 'apiVersion' | 'engineApiVersion' | 'os' | 'arch'>
+
+/** GET /version: the engine's version and newest API, and the API version shipshape speaks. */
+export function normalizeVersion(raw: Raw): VersionFacts {
+  const engineApi = str(raw.ApiVersion)
+  return {
+    version: str(raw.Version),
+    apiVersion: negotiateApiVersion(engineApi),
+    engineApiVersion: engineApi,
+    os: `${raw.Os}`,
+    arch: `${raw.Arch}`,
+  }
+}
+
+/** What the rest of shipshape knows about the engine: /version (normalized) and GET /info. */
+export function normalizeEngineInfo(address: string, v: VersionFacts, info: Raw): EngineInfo {
+  return {
+    address,
+    version: v.version,
+    apiVersion: v.apiVersion,
+    engineApiVersion: v.engineApiVersion,
+    os: v.os,
+    arch: v.arch,
+    storageDriver: String(info.Driver ?? ''),
+    dockerRootDir: String(info.DockerRootDir ?? ''),
+    imageStore: detectImageStore(info),
+  }
+}
+
 export function detectImageStore(info: Raw): 'classic' | 'containerd' {
   const status = (info.DriverStatus as unknown[][] | null) ?? []
   const snapshotter = status.some(
@@ -194,6 +225,7 @@ export function normalizeContainerDetails(raw: Raw): ContainerDetails {
   const state = (raw.State ?? {}) as Raw
   const host = (raw.HostConfig ?? {}) as Raw
   const config = (raw.Config ?? {}) as Raw
+  const finishedAt = str(state.FinishedAt)
   return {
     id: str(raw.Id),
     name: str(raw.Name).replace(/^\//, ''),
@@ -212,10 +244,66 @@ export function normalizeContainerDetails(raw: Raw): ContainerDetails {
     user: str(config.User),
     restartCount: num(raw.RestartCount) ?? 0,
     startedAt: str(state.StartedAt),
+    // "0001-01-01T00:00:00Z": never stopped
+    finishedAt: finishedAt && !finishedAt.startsWith('0001-') ? finishedAt : null,
+    sizeRwBytes: measured(raw.SizeRw),
     health: healthStatus((state.Health as Raw | undefined)?.Status),
     composeProject: labels(config.Labels)['com.docker.compose.project'] ?? null,
     composeService: labels(config.Labels)['com.docker.compose.service'] ?? null,
+    ...containerNetwork(raw),
   }
+}
+
+const obj = (v: unknown): Raw => (v && typeof v === 'object' ? (v as Raw) : {})
+
+/** "8080/tcp" → [8080, 'tcp'] */
+function portKey(key: string): [number, string] | null {
+  const m = /^(\d+)(?:\/([a-z]+))?$/.exec(key)
+  return m ? [Number(m[1]), m[2] ?? 'tcp'] : null
+}
+
+/** A container's network mode, published and exposed ports, and whether it has a HEALTHCHECK. */
+function containerNetwork(
+  raw: Raw,
+): Pick<ContainerDetails, 'networkMode' | 'published' | 'exposed' | 'healthcheck'> {
+  const host = obj(raw.HostConfig)
+  const config = obj(raw.Config)
+  const running = obj(raw.State).Running === true
+  // a running container's actual bindings (random host ports resolved); else what it asks for
+  const bindings = running ? obj(obj(raw.NetworkSettings).Ports) : obj(host.PortBindings)
+  const published: PublishedPort[] = []
+  for (const [key, list] of Object.entries(bindings)) {
+    const p = portKey(key)
+    if (!p || !Array.isArray(list)) continue
+    for (const b of list as Raw[]) {
+      const hostPort = Number(str(obj(b).HostPort))
+      if (!Number.isInteger(hostPort) || hostPort <= 0) continue
+      published.push({ port: p[0], protocol: p[1], hostIp: str(obj(b).HostIp), hostPort })
+    }
+  }
+  const exposed = Object.keys(obj(config.ExposedPorts))
+    .map(portKey)
+    .filter((p): p is [number, string] => p !== null && p[1] === 'tcp')
+    .map((p) => p[0])
+  // the daemon merges the image's HEALTHCHECK into the container's config; NONE turns it off
+  const test = obj(config.Healthcheck).Test
+  const healthcheck = Array.isArray(test) && test.length > 0 && test[0] !== 'NONE'
+  return {
+    networkMode: str(host.NetworkMode),
+    published: dedupePorts(published),
+    exposed: [...new Set(exposed)].sort((a, b) => a - b),
+    healthcheck,
+  }
+}
+
+function dedupePorts(ports: PublishedPort[]): PublishedPort[] {
+  const seen = new Set<string>()
+  return ports.filter((p) => {
+    const k = `${p.port}/${p.protocol}:${p.hostPort}`
+    if (seen.has(k)) return false // the same binding on 0.0.0.0 and ::
+    seen.add(k)
+    return true
+  })
 }
 
 function healthStatus(v: unknown): ContainerDetails['health'] {

@@ -1,4 +1,4 @@
-import { chooseEngineAddress } from './address.js'
+import { chooseEngineAddress } from '../shared/address.js'
 import { connectEngine, type Engine } from './engine.js'
 
 export interface OpenEngineOptions {

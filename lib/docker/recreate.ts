@@ -1,281 +1,28 @@
 /**
  * Recreate a plain (non-compose) container on a new image, reversibly: the old container is
  * stopped and renamed aside, a new one with everything the operator set is created under its
- * name; undo puts the very old container back. planRecreate() is pure (raw inspect JSON in,
- * create options out); the I/O functions are idempotent so that a crash at any point can be
- * resumed or undone.
+ * name; undo puts the very old container back. The plan is pure (recreate-plan.ts: raw inspect
+ * JSON in, create options out; planRecreateOn() reads that JSON from the engine); the I/O
+ * functions here are idempotent so that a crash at any point can be resumed or undone.
  */
-import type Docker from 'dockerode'
 import { EngineError, NeedsPersonError, RefusedError } from '../errors.js'
 import type { Engine } from './engine.js'
+import { internalsOf } from './internal.js'
+import {
+  findDependents,
+  planRecreate,
+  restartPolicyOf,
+  type RecreatePlan,
+  type RestartPolicy,
+} from './recreate-plan.js'
 
-/** Pure: what to create so the new container is the old one on `newImage`. */
-export interface RecreatePlan {
-  /** without leading '/' */
-  name: string
-  /** includes name, Image: newImage, Config fields, HostConfig, NetworkingConfig for the first network */
-  create: Docker.ContainerCreateOptions
-  /** further networks to connect after create (a create can carry only one endpoint on API < 1.44) */
-  connect: { network: string; endpoint: Docker.EndpointSettings }[]
-  /** whether the old one was running (start the new one only then) */
-  wasRunning: boolean
-}
+export type { RecreatePlan, RestartPolicy } from './recreate-plan.js'
 
 type Raw = Record<string, unknown>
 
 const isObj = (v: unknown): v is Raw => typeof v === 'object' && v !== null && !Array.isArray(v)
 const obj = (v: unknown): Raw => (isObj(v) ? v : {})
 const str = (v: unknown): string => (typeof v === 'string' ? v : '')
-const strs = (v: unknown): string[] =>
-  Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []
-const isEmpty = (v: unknown): boolean =>
-  v === null ||
-  v === undefined ||
-  v === '' ||
-  (Array.isArray(v) && v.length === 0) ||
-  (isObj(v) && Object.keys(v).length === 0)
-
-/** Deep equality of JSON values; null, undefined, '', [] and {} are all "unset". */
-function same(a: unknown, b: unknown): boolean {
-  if (isEmpty(a) && isEmpty(b)) return true
-  if (Array.isArray(a) && Array.isArray(b)) {
-    return a.length === b.length && a.every((x, i) => same(x, b[i]))
-  }
-  if (isObj(a) && isObj(b)) {
-    const keys = new Set([...Object.keys(a), ...Object.keys(b)])
-    return [...keys].every((k) => same(a[k], b[k]))
-  }
-  return a === b
-}
-
-/** Entries of a {key: value} map that the image does not have with the same value. */
-function ownEntries(mine: unknown, image: unknown): Raw | undefined {
-  const base = obj(image)
-  const out: Raw = {}
-  for (const [k, v] of Object.entries(obj(mine))) {
-    if (!(k in base) || !same(base[k], v)) out[k] = v
-  }
-  return Object.keys(out).length ? out : undefined
-}
-
-const cleanPath = (p: string): string => (p.length > 1 ? p.replace(/\/+$/, '') : p)
-
-/** The container path of a HostConfig.Binds entry `src:dest[:opts]`. */
-function bindDestination(bind: string): string {
-  const parts = bind.split(':')
-  return cleanPath(parts.length >= 2 ? (parts[1] ?? '') : (parts[0] ?? ''))
-}
-
-/** The MAC docker 20.10–26.x gives an endpoint: 02:42 and the IPv4 address. */
-function derivedMac(ip: string): string {
-  const octets = ip.split('.').map(Number)
-  if (octets.length !== 4 || octets.some((n) => !(n >= 0 && n <= 255))) return ''
-  return ['02', '42', ...octets.map((n) => n.toString(16).padStart(2, '0'))].join(':')
-}
-
-/** An endpoint's MAC unless docker made it up (a stopped container's endpoint shows none). */
-function operatorMac(ep: Raw): string | undefined {
-  const mac = str(ep.MacAddress).toLowerCase()
-  const ip = str(ep.IPAddress)
-  if (!mac || (ip ? mac === derivedMac(ip) : mac.startsWith('02:42:'))) return undefined
-  return str(ep.MacAddress)
-}
-
-function endpointFor(
-  ep: Raw,
-  dropAliases: Set<string>,
-  mac: string | undefined,
-): Docker.EndpointSettings {
-  const out: Docker.EndpointSettings = {}
-  const aliases = strs(ep.Aliases).filter((a) => !dropAliases.has(a))
-  if (aliases.length) out.Aliases = [...new Set(aliases)]
-  const ipam = obj(ep.IPAMConfig)
-  if (str(ipam.IPv4Address) || str(ipam.IPv6Address) || strs(ipam.LinkLocalIPs).length) {
-    out.IPAMConfig = ipam as Docker.IPAMConfig
-  }
-  if (strs(ep.Links).length) out.Links = strs(ep.Links)
-  if (!isEmpty(ep.DriverOpts)) out.DriverOpts = obj(ep.DriverOpts) as Record<string, string>
-  if (mac) out.MacAddress = mac
-  // API 1.48+: the gateway priority an operator gave (`--network name=…,gw-priority=…`)
-  if (typeof ep.GwPriority === 'number' && ep.GwPriority !== 0) {
-    ;(out as Raw).GwPriority = ep.GwPriority
-  }
-  return out
-}
-
-/** HostConfig.Links as inspect shows them (`/db:/app/db`) back to create's `db:db`. */
-function createLink(link: string): string {
-  const i = link.indexOf(':')
-  if (i < 0) return link.replace(/^\//, '')
-  const target = link.slice(0, i).replace(/^\//, '')
-  const alias =
-    link
-      .slice(i + 1)
-      .split('/')
-      .pop() ?? ''
-  return alias ? `${target}:${alias}` : target
-}
-
-/** NetworkMode values with no endpoint of their own. */
-function noEndpoints(mode: string): boolean {
-  return mode === 'host' || mode === 'none' || mode.startsWith('container:')
-}
-
-/**
- * What to create so the new container is the old one on `newImage`. Values the old image
- * supplied are left out (the new image's own ENV, CMD, labels… win); values the operator set
- * are kept. Refuses (RefusedError) a container created with --rm: stopping it would remove it
- * and its anonymous volumes, leaving nothing to go back to.
- */
-export function planRecreate(
-  container: Docker.ContainerInspectInfo,
-  oldImage: Docker.ImageInspectInfo,
-  newImage: string,
-): RecreatePlan {
-  const c = container as unknown as Raw
-  const id = str(c.Id)
-  const shortId = id.slice(0, 12)
-  const name = str(c.Name).replace(/^\//, '')
-  const cfg = obj(c.Config)
-  const img = obj((oldImage as unknown as Raw).Config)
-  const host = obj(c.HostConfig)
-  const mode = str(host.NetworkMode)
-  const containerMode = mode.startsWith('container:')
-
-  if (host.AutoRemove === true) {
-    throw new RefusedError(
-      `container ${name} was created with --rm: stopping it removes it and its anonymous volumes, so it cannot be kept aside for an undo`,
-      'recreate it by hand (docker run without --rm), then run the rebuild again',
-    )
-  }
-  const selfRefs = new Set([`container:${id}`, `container:${name}`, `container:${shortId}`])
-  for (const key of ['NetworkMode', 'IpcMode', 'PidMode', 'UTSMode', 'UsernsMode', 'Cgroup']) {
-    if (selfRefs.has(str(host[key]))) {
-      throw new RefusedError(
-        `container ${name}: HostConfig.${key} ${str(host[key])} names the container itself`,
-      )
-    }
-  }
-
-  const create: Docker.ContainerCreateOptions = { name, Image: newImage }
-  const out = create as Raw
-
-  // Hostname: docker's default is the short id; with another container's network namespace
-  // the engine copies that container's hostname/domain in, and refuses them on create.
-  const hostname = str(cfg.Hostname)
-  if (!containerMode && hostname && hostname !== shortId) create.Hostname = hostname
-  if (!containerMode && str(cfg.Domainname)) create.Domainname = str(cfg.Domainname)
-  for (const k of [
-    'AttachStdin',
-    'AttachStdout',
-    'AttachStderr',
-    'Tty',
-    'OpenStdin',
-    'StdinOnce',
-  ]) {
-    if (typeof cfg[k] === 'boolean') out[k] = cfg[k]
-  }
-  if (typeof cfg.StopTimeout === 'number') create.StopTimeout = cfg.StopTimeout
-  if (cfg.NetworkDisabled === true) create.NetworkDisabled = true
-  // Config.MacAddress: only ever the operator's (both engines leave it empty otherwise)
-  const mac = mode === 'host' || containerMode ? '' : str(cfg.MacAddress)
-  if (mac) create.MacAddress = mac
-
-  const imageEnv = new Set(strs(img.Env))
-  const env = strs(cfg.Env).filter((e) => !imageEnv.has(e))
-  if (env.length) create.Env = env
-
-  // Once an Entrypoint is given the engine takes no Cmd from the image: keep both together.
-  if (!same(cfg.Entrypoint, img.Entrypoint)) {
-    const entry = cfg.Entrypoint
-    create.Entrypoint = isEmpty(entry) ? [''] : (entry as string[])
-    if (!isEmpty(cfg.Cmd)) create.Cmd = strs(cfg.Cmd)
-  } else if (!same(cfg.Cmd, img.Cmd)) {
-    create.Cmd = strs(cfg.Cmd)
-  }
-  for (const k of ['WorkingDir', 'User', 'StopSignal']) {
-    if (str(cfg[k]) && str(cfg[k]) !== str(img[k])) out[k] = str(cfg[k])
-  }
-  for (const k of ['Shell', 'OnBuild']) {
-    if (!isEmpty(cfg[k]) && !same(cfg[k], img[k])) out[k] = strs(cfg[k])
-  }
-  // Healthcheck: the engine fills the fields an override left out from the image; keep only
-  // those the operator changed, the new image supplies the rest.
-  if (isObj(cfg.Healthcheck)) {
-    const own = ownEntries(cfg.Healthcheck, img.Healthcheck)
-    if (own) create.Healthcheck = own as Docker.HealthConfig
-  }
-  const exposed = ownEntries(cfg.ExposedPorts, img.ExposedPorts)
-  if (exposed && !containerMode) create.ExposedPorts = exposed as Record<string, object>
-  const volumes = ownEntries(cfg.Volumes, img.Volumes)
-  if (volumes) create.Volumes = volumes as Record<string, object>
-  const labels = ownEntries(cfg.Labels, img.Labels)
-  if (labels) create.Labels = labels as Record<string, string>
-
-  // HostConfig is the operator's input as stored; copied whole (fields of newer engines too).
-  const hc: Raw = { ...host }
-  // The engine's default masks (non-empty) would pin this engine version's list; an empty
-  // list is the operator's `--security-opt systempaths=unconfined`.
-  for (const k of ['MaskedPaths', 'ReadonlyPaths']) {
-    if (!Array.isArray(hc[k]) || strs(hc[k]).length) delete hc[k]
-  }
-  if (strs(hc.Links).length) hc.Links = strs(hc.Links).map(createLink)
-
-  // Anonymous volumes: the data stays with the service, mounted by name in the new container.
-  const containerMounts = (Array.isArray(c.Mounts) ? c.Mounts : []).map(obj)
-  const volumeAt = new Map<string, Raw>()
-  for (const m of containerMounts) {
-    if (m.Type === 'volume' && str(m.Name)) volumeAt.set(cleanPath(str(m.Destination)), m)
-  }
-  const given = new Set(strs(hc.Binds).map(bindDestination))
-  const mounts: Raw[] = (Array.isArray(hc.Mounts) ? hc.Mounts : []).map((m0) => {
-    const m = obj(m0)
-    const target = cleanPath(str(m.Target))
-    given.add(target)
-    // `--mount type=volume,dst=/x` without a source is anonymous too: name it
-    const vol = volumeAt.get(target)
-    if (m.Type === 'volume' && !str(m.Source) && vol) return { ...m, Source: str(vol.Name) }
-    return m
-  })
-  for (const [target, m] of volumeAt) {
-    if (given.has(target)) continue
-    const mount: Raw = { Type: 'volume', Source: str(m.Name), Target: str(m.Destination) }
-    if (m.RW === false) mount.ReadOnly = true
-    const driver = str(m.Driver)
-    if (driver && driver !== 'local') mount.VolumeOptions = { DriverConfig: { Name: driver } }
-    mounts.push(mount)
-    given.add(target)
-  }
-  if (mounts.length) hc.Mounts = mounts
-  create.HostConfig = hc as Docker.HostConfig
-
-  // Networks: the NetworkMode one in the create, the others connected afterwards. Aliases the
-  // engine adds by itself (the old short id; on 20.10 the hostname) are left to the engine.
-  const connect: RecreatePlan['connect'] = []
-  if (!noEndpoints(mode)) {
-    const networks = obj(obj(c.NetworkSettings).Networks)
-    const modeName = mode === 'default' || mode === '' ? 'bridge' : mode
-    const primary =
-      modeName in networks
-        ? modeName
-        : Object.keys(networks).find((k) => {
-            const nid = str(obj(networks[k]).NetworkID)
-            return nid !== '' && modeName.length >= 12 && nid.startsWith(modeName)
-          })
-    const dropAliases = new Set([shortId, hostname].filter(Boolean))
-    for (const [net, ep0] of Object.entries(networks)) {
-      const ep = obj(ep0)
-      if (net === primary) {
-        const endpoint = endpointFor(ep, dropAliases, mac || operatorMac(ep))
-        create.NetworkingConfig = { EndpointsConfig: { [net]: endpoint } }
-      } else {
-        connect.push({ network: net, endpoint: endpointFor(ep, dropAliases, operatorMac(ep)) })
-      }
-    }
-  }
-
-  return { name, create, connect, wasRunning: obj(c.State).Running === true }
-}
 
 /** The aside name of the old container during a recreate: `<name>-shipshape-old-<stamp>` */
 export function asideName(name: string, stamp: string): string {
@@ -305,7 +52,7 @@ async function find(engine: Engine, ref: { name: string } | { id: string }): Pro
   const key = 'name' in ref ? ref.name : ref.id
   let raw: Raw
   try {
-    raw = (await engine.api.getContainer(key).inspect()) as unknown as Raw
+    raw = (await internalsOf(engine).api.getContainer(key).inspect()) as unknown as Raw
   } catch (err) {
     if (statusOf(err) === 404) return null
     throw engineError(`inspect of container ${key}`, err)
@@ -320,7 +67,9 @@ const sameId = (full: string, id: string): boolean =>
 
 async function stop(engine: Engine, id: string, label: string, timeoutS?: number): Promise<void> {
   try {
-    await engine.api.getContainer(id).stop(timeoutS === undefined ? {} : { t: timeoutS })
+    await internalsOf(engine)
+      .api.getContainer(id)
+      .stop(timeoutS === undefined ? {} : { t: timeoutS })
   } catch (err) {
     if (statusOf(err) === 304) return // already stopped
     throw engineError(`stop of container ${label} (${short(id)})`, err)
@@ -329,7 +78,7 @@ async function stop(engine: Engine, id: string, label: string, timeoutS?: number
 
 async function start(engine: Engine, id: string, label: string): Promise<void> {
   try {
-    await engine.api.getContainer(id).start()
+    await internalsOf(engine).api.getContainer(id).start()
   } catch (err) {
     if (statusOf(err) === 304) return // already running
     throw engineError(`start of container ${label} (${short(id)})`, err)
@@ -338,22 +87,10 @@ async function start(engine: Engine, id: string, label: string): Promise<void> {
 
 async function rename(engine: Engine, id: string, from: string, to: string): Promise<void> {
   try {
-    await engine.api.getContainer(id).rename({ name: to })
+    await internalsOf(engine).api.getContainer(id).rename({ name: to })
   } catch (err) {
     throw engineError(`rename of container ${from} (${short(id)}) to ${to}`, err)
   }
-}
-
-export interface RestartPolicy {
-  Name: string
-  MaximumRetryCount?: number
-}
-
-/** The restart policy a container was created with ({Name: ''} = none). */
-export function restartPolicyOf(raw: Docker.ContainerInspectInfo): RestartPolicy {
-  const p = obj(obj((raw as unknown as Raw).HostConfig).RestartPolicy)
-  const max = typeof p.MaximumRetryCount === 'number' ? p.MaximumRetryCount : 0
-  return { Name: str(p.Name), ...(str(p.Name) === 'on-failure' ? { MaximumRetryCount: max } : {}) }
 }
 
 /** POST /containers/{id}/update with a restart policy (a stopped container too). */
@@ -364,55 +101,23 @@ async function setRestart(
   policy: RestartPolicy,
 ): Promise<void> {
   try {
-    await engine.api.getContainer(id).update({
-      RestartPolicy: {
-        Name: policy.Name || 'no',
-        MaximumRetryCount: policy.MaximumRetryCount ?? 0,
-      },
-    })
+    await internalsOf(engine)
+      .api.getContainer(id)
+      .update({
+        RestartPolicy: {
+          Name: policy.Name || 'no',
+          MaximumRetryCount: policy.MaximumRetryCount ?? 0,
+        },
+      })
   } catch (err) {
     throw engineError(`update of the restart policy of container ${label} (${short(id)})`, err)
   }
 }
 
-/**
- * Containers that hold on to `target` by its id: its network namespace (`--network container:`,
- * also ipc/pid/uts), `--volumes-from`, `--link`. Recreating it under a new id breaks them (they
- * stay pinned to the old one, which the cleanup removes). Pure.
- */
-export function findDependents(
-  target: { id: string; name: string },
-  others: Docker.ContainerInspectInfo[],
-): { name: string; how: string }[] {
-  const refs = new Set([target.id, target.id.slice(0, 12), target.name, `/${target.name}`])
-  const out: { name: string; how: string }[] = []
-  for (const o of others as unknown as Raw[]) {
-    if (str(o.Id) === target.id) continue
-    const name = str(o.Name).replace(/^\//, '')
-    const host = obj(o.HostConfig)
-    for (const key of ['NetworkMode', 'IpcMode', 'PidMode', 'UTSMode']) {
-      const v = str(host[key])
-      if (v.startsWith('container:') && refs.has(v.slice('container:'.length))) {
-        const flag = key === 'NetworkMode' ? 'network' : key.replace('Mode', '').toLowerCase()
-        out.push({ name, how: `--${flag} container:${target.name}` })
-      }
-    }
-    for (const v of Array.isArray(host.VolumesFrom) ? (host.VolumesFrom as unknown[]) : []) {
-      const from = String(v).split(':')[0] ?? ''
-      if (refs.has(from)) out.push({ name, how: `--volumes-from ${target.name}` })
-    }
-    for (const v of Array.isArray(host.Links) ? (host.Links as unknown[]) : []) {
-      const from = String(v).split(':')[0] ?? ''
-      if (refs.has(from)) out.push({ name, how: `--link ${target.name}` })
-    }
-  }
-  return out
-}
-
 async function remove(engine: Engine, id: string, label: string): Promise<void> {
   try {
     // v: false — anonymous volumes stay (the old container's are shared with the new one)
-    await engine.api.getContainer(id).remove({ v: false, force: true })
+    await internalsOf(engine).api.getContainer(id).remove({ v: false, force: true })
   } catch (err) {
     if (statusOf(err) === 404) return // already gone
     throw engineError(`removal of container ${label} (${short(id)})`, err)
@@ -426,7 +131,7 @@ function createdFrom(raw: Raw, plan: RecreatePlan): boolean {
 
 async function createFrom(engine: Engine, name: string, plan: RecreatePlan): Promise<string> {
   try {
-    const created = await engine.api.createContainer({ ...plan.create, name })
+    const created = await internalsOf(engine).api.createContainer({ ...plan.create, name })
     return created.id
   } catch (err) {
     if (statusOf(err) === 409) {
@@ -490,7 +195,9 @@ export async function recreateContainer(
     for (const { network, endpoint } of plan.connect) {
       if (network in attached) continue
       try {
-        await engine.api.getNetwork(network).connect({ Container: newId, EndpointConfig: endpoint })
+        await internalsOf(engine)
+          .api.getNetwork(network)
+          .connect({ Container: newId, EndpointConfig: endpoint })
       } catch (err) {
         throw engineError(
           `connect of container ${name} (${short(newId)}) to network ${network}`,
@@ -552,10 +259,11 @@ export async function restoreContainer(
  * undo that starts while the engine restarts would otherwise fail on its first call.
  */
 export async function waitForEngine(engine: Engine, ms = 60_000): Promise<void> {
+  const { api } = internalsOf(engine)
   const end = Date.now() + ms
   for (;;) {
     try {
-      await engine.api.ping()
+      await api.ping()
       return
     } catch (err) {
       if (Date.now() > end) throw engineError('ping of the engine', err)
@@ -577,4 +285,41 @@ export async function dropAside(
     )
   }
   await remove(engine, o.oldId, o.aside)
+}
+
+/**
+ * planRecreate() over the engine's inspect of the container and of the image it was created
+ * from (read in parallel), with the restart policy it was created with; `missing` names what is
+ * gone (the container first). Throws RefusedError as planRecreate() does.
+ */
+export async function planRecreateOn(
+  engine: Engine,
+  o: { containerId: string; imageId: string; newImage: string },
+): Promise<{ plan: RecreatePlan; restart: RestartPolicy } | { missing: 'container' | 'image' }> {
+  const raw = internalsOf(engine)
+  const [container, image] = await Promise.all([
+    raw.inspectContainerRaw(o.containerId),
+    raw.inspectImageRaw(o.imageId),
+  ])
+  if (!container) return { missing: 'container' }
+  if (!image) return { missing: 'image' }
+  const plan = planRecreate(container, image, o.newImage)
+  return { plan, restart: restartPolicyOf(container) }
+}
+
+/**
+ * The containers among `others` (ids) that hold on to `target` by its id (see findDependents);
+ * one gone meanwhile holds nothing.
+ */
+export async function dependentsOn(
+  engine: Engine,
+  target: { id: string; name: string },
+  others: string[],
+): Promise<{ name: string; how: string }[]> {
+  const raw = internalsOf(engine)
+  const inspected = await Promise.all(others.map((id) => raw.inspectContainerRaw(id)))
+  return findDependents(
+    target,
+    inspected.filter((x) => x !== null),
+  )
 }

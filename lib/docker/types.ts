@@ -98,6 +98,15 @@ export interface DeviceRequest {
   capabilities: string[][]
 }
 
+export interface PublishedPort {
+  /** the container's port */
+  port: number
+  protocol: string
+  /** '' or 0.0.0.0 / :: for every address */
+  hostIp: string
+  hostPort: number
+}
+
 /** GET /containers/{id}/json, the fields shipshape reads. */
 export interface ContainerDetails {
   id: string
@@ -119,11 +128,23 @@ export interface ContainerDetails {
   restartCount: number
   /** State.StartedAt (ISO; '' when never started) */
   startedAt: string
+  /** State.FinishedAt as the engine gives it; null when it never stopped */
+  finishedAt: string | null
+  /** SizeRw: bytes written in its own layer; null unless inspected with `size` */
+  sizeRwBytes: number | null
   /** State.Health.Status when the container has a HEALTHCHECK, else null */
   health: 'starting' | 'healthy' | 'unhealthy' | null
   /** compose labels, when compose made it */
   composeProject: string | null
   composeService: string | null
+  /** HostConfig.NetworkMode: host, none, bridge, a network name, container:ID */
+  networkMode: string
+  /** published ports: a running one's actual bindings, else what it asks for */
+  published: PublishedPort[]
+  /** TCP ports the container or its image EXPOSEs */
+  exposed: number[]
+  /** a HEALTHCHECK (its own or its image's) other than NONE */
+  healthcheck: boolean
 }
 
 /** GET /images/{name}/json, the fields shipshape reads. */

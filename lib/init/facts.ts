@@ -2,17 +2,10 @@
  * What `config init` knows about the host: gathered by gather.ts (I/O), read by propose.ts
  * (pure). Plain data, so unit tests write it as tables.
  */
-import type { HistoryEntry, MountSummary } from '../docker/types.js'
+import type { HistoryEntry, MountSummary, PublishedPort } from '../docker/types.js'
 import type { GpuRequest } from '../docker/gpu.js'
 
-export interface PublishedPort {
-  /** the container's port */
-  port: number
-  protocol: string
-  /** '' or 0.0.0.0 / :: for every address */
-  hostIp: string
-  hostPort: number
-}
+export type { PublishedPort } from '../docker/types.js'
 
 /** One container, from its inspect, its image and its labels. */
 export interface ContainerFacts {
@@ -88,67 +81,6 @@ export interface InitFacts {
   /** FUSE mounts in mountinfo order */
   mounts: FuseMount[]
   warnings: string[]
-}
-
-type Raw = Record<string, unknown>
-
-const obj = (v: unknown): Raw => (v && typeof v === 'object' ? (v as Raw) : {})
-const str = (v: unknown): string => (typeof v === 'string' ? v : '')
-
-/** "8080/tcp" → [8080, 'tcp'] */
-function portKey(key: string): [number, string] | null {
-  const m = /^(\d+)(?:\/([a-z]+))?$/.exec(key)
-  return m ? [Number(m[1]), m[2] ?? 'tcp'] : null
-}
-
-/**
- * The fields of GET /containers/{id}/json that lib/docker/types.ts has no place for yet (network
- * mode, ports, the HEALTHCHECK of a stopped container). Pure.
- */
-export function networkFacts(raw: Raw): {
-  networkMode: string
-  published: PublishedPort[]
-  exposed: number[]
-  healthcheck: boolean
-} {
-  const host = obj(raw.HostConfig)
-  const config = obj(raw.Config)
-  const running = obj(raw.State).Running === true
-  // a running container's actual bindings (random host ports resolved); else what it asks for
-  const bindings = running ? obj(obj(raw.NetworkSettings).Ports) : obj(host.PortBindings)
-  const published: PublishedPort[] = []
-  for (const [key, list] of Object.entries(bindings)) {
-    const p = portKey(key)
-    if (!p || !Array.isArray(list)) continue
-    for (const b of list as Raw[]) {
-      const hostPort = Number(str(obj(b).HostPort))
-      if (!Number.isInteger(hostPort) || hostPort <= 0) continue
-      published.push({ port: p[0], protocol: p[1], hostIp: str(obj(b).HostIp), hostPort })
-    }
-  }
-  const exposed = Object.keys(obj(config.ExposedPorts))
-    .map(portKey)
-    .filter((p): p is [number, string] => p !== null && p[1] === 'tcp')
-    .map((p) => p[0])
-  // the daemon merges the image's HEALTHCHECK into the container's config; NONE turns it off
-  const test = obj(config.Healthcheck).Test
-  const healthcheck = Array.isArray(test) && test.length > 0 && test[0] !== 'NONE'
-  return {
-    networkMode: str(host.NetworkMode),
-    published: dedupePorts(published),
-    exposed: [...new Set(exposed)].sort((a, b) => a - b),
-    healthcheck,
-  }
-}
-
-function dedupePorts(ports: PublishedPort[]): PublishedPort[] {
-  const seen = new Set<string>()
-  return ports.filter((p) => {
-    const k = `${p.port}/${p.protocol}:${p.hostPort}`
-    if (seen.has(k)) return false // the same binding on 0.0.0.0 and ::
-    seen.add(k)
-    return true
-  })
 }
 
 const CUDA_ENV = /^(CUDA_VERSION|NV_CUDA_CUDART_VERSION|NVIDIA_REQUIRE_CUDA)=(.*)$/

@@ -10,7 +10,6 @@ import pLimit from 'p-limit'
 import { parse as parseYaml } from 'yaml'
 import type { Config } from '../config/schema.js'
 import type { Engine } from '../docker/engine.js'
-import { normalizeContainerDetails } from '../docker/normalize.js'
 import type { HistoryEntry, ImageDetails } from '../docker/types.js'
 import { isUnder, readMountinfo, type MountEntry } from '../host/mountinfo.js'
 import { labelFiles } from '../rebuild/target.js'
@@ -18,7 +17,6 @@ import { measureDir } from '../host/du.js'
 import { gpuRequest } from '../docker/gpu.js'
 import {
   cudaHints,
-  networkFacts,
   type BuildFacts,
   type ComposeFileFacts,
   type ContainerFacts,
@@ -27,7 +25,7 @@ import {
   type SourceFacts,
   type SourceKind,
 } from './facts.js'
-import { sourceRefusal } from './propose.js'
+import { sourceRefusal } from './propose-assets.js'
 
 export interface GatherInitOptions {
   hostname: string
@@ -150,11 +148,11 @@ export async function gatherInitFacts(engine: Engine, o: GatherInitOptions): Pro
   progress('Listing containers')
   const list = await engine.listContainers()
   progress(`Inspecting ${list.length} containers`)
-  const raws = (
-    await Promise.all(list.map((c) => limit(() => engine.inspectContainerRaw(c.id))))
-  ).filter((r) => r !== null) // removed meanwhile
+  const inspected = (
+    await Promise.all(list.map((c) => limit(() => engine.inspectContainer(c.id))))
+  ).filter((d) => d !== null) // removed meanwhile
 
-  const imageIds = [...new Set(raws.map((r) => String(r.Image)))]
+  const imageIds = [...new Set(inspected.map((d) => d.imageId))]
   const images = new Map<string, { details: ImageDetails | null; history: HistoryEntry[] }>()
   await Promise.all(
     imageIds.map((id) =>
@@ -172,8 +170,7 @@ export async function gatherInitFacts(engine: Engine, o: GatherInitOptions): Pro
   )
 
   const containers: ContainerFacts[] = await Promise.all(
-    raws.map(async (raw): Promise<ContainerFacts> => {
-      const d = normalizeContainerDetails(raw as unknown as Record<string, unknown>)
+    inspected.map(async (d): Promise<ContainerFacts> => {
       const img = images.get(d.imageId)
       const imageLabels = img?.details?.labels ?? {}
       return {
@@ -185,7 +182,10 @@ export async function gatherInitFacts(engine: Engine, o: GatherInitOptions): Pro
         running: d.running,
         labels: d.labels,
         mounts: d.mounts,
-        ...networkFacts(raw as unknown as Record<string, unknown>),
+        networkMode: d.networkMode,
+        published: d.published,
+        exposed: d.exposed,
+        healthcheck: d.healthcheck,
         gpu: gpuRequest(d),
         cudaHints: img?.details ? cudaHints(img.details, img.history) : [],
         build: await buildFacts(d.labels, imageLabels),

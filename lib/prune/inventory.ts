@@ -135,9 +135,8 @@ export async function gatherPruneInventory(
       .filter((c) => c.state !== 'running' && c.state !== 'paused' && c.state !== 'restarting')
       .map((c) =>
         limit(async () => {
-          const raw = await engine.inspectContainerRaw(c.id).catch(() => null)
-          const at = raw?.State?.FinishedAt
-          finished.set(c.id, at && !at.startsWith('0001-') ? at : null)
+          const details = await engine.inspectContainer(c.id).catch(() => null)
+          finished.set(c.id, details?.finishedAt ?? null)
         }),
       ),
   )

@@ -242,13 +242,13 @@ async function lookBefore(
     )
   }
   if (operation !== ROLLBACK_OPERATION && engine.info.address.startsWith('unix:')) {
-    const [img, raw] = await Promise.all([
+    const [img, container] = await Promise.all([
       engine.inspectImage(fromImageId),
       target.containers[0]
-        ? engine.inspectContainerRaw(target.containers[0].id, { size: true })
+        ? engine.inspectContainer(target.containers[0].id, { size: true })
         : null,
     ])
-    const need = (img?.sizeBytes ?? 0) + Number((raw as { SizeRw?: number } | null)?.SizeRw ?? 0)
+    const need = (img?.sizeBytes ?? 0) + (container?.sizeRwBytes ?? 0)
     try {
       const space = await freeBytes(engine.info.dockerRootDir || '/var/lib/docker')
       refusals.push(...judgeBuildSpace({ needBytes: need, freeBytes: space.free, dir: space.dir }))

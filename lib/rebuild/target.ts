@@ -10,7 +10,7 @@ import { composeImageRef, detectCompose, type ComposeTarget } from '../docker/co
 import type { Engine } from '../docker/engine.js'
 import type { ContainerSummary } from '../docker/types.js'
 import type { Refusal } from '../shared/refusal.js'
-import { findDependents, planRecreate } from '../docker/recreate.js'
+import { dependentsOn, planRecreateOn } from '../docker/recreate.js'
 import { RefusedError } from '../errors.js'
 import { runCaptured } from '../host/run.js'
 import type { RebuildContext } from './context.js'
@@ -376,25 +376,15 @@ async function resolveContainer(
   }
   // what the recreate step would refuse (a --rm container, a namespace shared with itself) is
   // refused now, before the backup and the build
-  const [raw, img] = await Promise.all([
-    o.engine.inspectContainerRaw(c.id),
-    o.engine.inspectImageRaw(c.imageId),
-  ])
-  if (raw && img) {
-    try {
-      planRecreate(raw, img, c.image)
-    } catch (err) {
-      if (!(err instanceof RefusedError)) throw err
-      t.refusals.push({ check: 'recreate', message: err.message, remedy: err.remedy })
-    }
+  try {
+    await planRecreateOn(o.engine, { containerId: c.id, imageId: c.imageId, newImage: c.image })
+  } catch (err) {
+    if (!(err instanceof RefusedError)) throw err
+    t.refusals.push({ check: 'recreate', message: err.message, remedy: err.remedy })
   }
   // containers that hold on to this one by its id would be left on the old one, which goes
-  const others = (
-    await Promise.all(
-      all.filter((x) => x.id !== c.id).map((x) => o.engine.inspectContainerRaw(x.id)),
-    )
-  ).filter((x): x is NonNullable<typeof x> => x !== null)
-  const deps = findDependents({ id: c.id, name: t.containers[0]!.name }, others)
+  const others = all.filter((x) => x.id !== c.id).map((x) => x.id)
+  const deps = await dependentsOn(o.engine, { id: c.id, name: t.containers[0]!.name }, others)
   if (deps.length) {
     t.refusals.push({
       check: 'dependents',

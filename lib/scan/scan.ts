@@ -12,7 +12,6 @@
  */
 import { redactSecrets } from '../docker/normalize.js'
 import type { Engine } from '../docker/engine.js'
-import { normalizeImage } from '../docker/normalize.js'
 import { UsageError } from '../errors.js'
 import {
   dpkgPackages,
@@ -68,10 +67,7 @@ function layerHistory(config: Record<string, unknown>): { createdBy: string; com
 
 /** The Size `GET /images/json` lists for the image (containerd store: content + snapshots). */
 async function listedSize(engine: Engine, id: string): Promise<number | null> {
-  const raw = (await engine.api.listImages({ all: true }).catch((err: Error) => {
-    throw new Error(`image list (/images/json): ${err.message}`, { cause: err })
-  })) as unknown as Record<string, unknown>[]
-  const found = raw.map(normalizeImage).find((i) => i.id === id)
+  const found = (await engine.listImages({ all: true })).find((i) => i.id === id)
   return found ? found.sizeBytes : null
 }
 

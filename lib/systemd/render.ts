@@ -15,7 +15,7 @@ import type { Config } from '../config/index.js'
 import { durationSetting } from '../config/units.js'
 import { jobArgv, type Job } from '../config/jobs.js'
 import { checkSourcePath } from '../assets/policy.js'
-import { DEFAULT_DOCKER_HOST, parseEngineAddress } from '../docker/address.js'
+import { DEFAULT_DOCKER_HOST, parseEngineAddress } from '../shared/address.js'
 import { UsageError } from '../errors.js'
 import { loadTemplates, UNIT_NAMES, type Templates, type UnitName } from './templates.js'
 

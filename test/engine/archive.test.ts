@@ -2,7 +2,7 @@
 // (`docker save`): Docker 20.10 (legacy layout), 26.1 with the graph-driver store (OCI layout,
 // plain tar layers) and 26.1 with the containerd image store (OCI layout, gzip layers).
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { parseEngineAddress } from '../../lib/docker/address.js'
+import { parseEngineAddress } from '../../lib/shared/address.js'
 import {
   readImageArchive,
   type ArchiveLayer,

@@ -20,7 +20,7 @@ import {
 } from '../harness/fixtures.js'
 import { describeEngine, engineTest as test } from '../harness/suite.js'
 import { loadConfig } from '../../lib/config/index.js'
-import { parseEngineAddress } from '../../lib/docker/address.js'
+import { parseEngineAddress } from '../../lib/shared/address.js'
 import { connectEngine } from '../../lib/docker/engine.js'
 import { executePlan } from '../../lib/prune/execute.js'
 

@@ -11,16 +11,17 @@ import os from 'node:os'
 import path from 'node:path'
 import type Docker from 'dockerode'
 import { afterAll, afterEach, beforeAll, expect } from 'vitest'
-import { parseEngineAddress } from '../../lib/docker/address.js'
+import { parseEngineAddress } from '../../lib/shared/address.js'
 import { connectEngine, type Engine } from '../../lib/docker/engine.js'
+import { internalsOf } from '../../lib/docker/internal.js'
 import {
   asideName,
   dropAside,
-  planRecreate,
   recreateContainer,
   restoreContainer,
   type RecreatePlan,
 } from '../../lib/docker/recreate.js'
+import { planRecreate } from '../../lib/docker/recreate-plan.js'
 import type { PrivateEngine } from '../harness/engine.js'
 import { buildImage, busyboxImage, docker, dockerOk } from '../harness/fixtures.js'
 import { describeEngine, engineTest as test } from '../harness/suite.js'
@@ -101,7 +102,7 @@ describeEngine('recreate', (getEngine) => {
 
   const inspect = async (ref: string): Promise<Inspect | null> => {
     try {
-      return (await api.api.getContainer(ref).inspect()) as Inspect
+      return (await internalsOf(api).api.getContainer(ref).inspect()) as Inspect
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) return null
       throw err
@@ -114,7 +115,7 @@ describeEngine('recreate', (getEngine) => {
   }
   const plan = async (name: string): Promise<RecreatePlan> => {
     const c = await must(name)
-    return planRecreate(c, await api.api.getImage(c.Image).inspect(), TAG)
+    return planRecreate(c, await internalsOf(api).api.getImage(c.Image).inspect(), TAG)
   }
   const cat = async (name: string, file: string, user?: string) =>
     (await dockerOk(engine, ['exec', ...(user ? ['-u', user] : []), name, 'cat', file])).trim()
@@ -219,7 +220,7 @@ describeEngine('recreate', (getEngine) => {
     expect(before.NetworkSettings.Ports['80/tcp']).toEqual(
       expect.arrayContaining([{ HostIp: '127.0.0.1', HostPort: String(port) }]),
     )
-    const p = planRecreate(before, await api.api.getImage(before.Image).inspect(), TAG)
+    const p = planRecreate(before, await internalsOf(api).api.getImage(before.Image).inspect(), TAG)
     const aside = asideName(name, `t${seq}`)
 
     const { newId } = await recreateContainer(api, {

@@ -3,7 +3,7 @@
 // image sees (busybox find + stat) and what the engine says (image Size).
 import fs from 'node:fs'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { parseEngineAddress } from '../../lib/docker/address.js'
+import { parseEngineAddress } from '../../lib/shared/address.js'
 import { readImageArchive } from '../../lib/docker/archive.js'
 import { connectEngine, type Engine } from '../../lib/docker/engine.js'
 import { UsageError } from '../../lib/errors.js'

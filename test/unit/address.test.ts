@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { chooseEngineAddress, parseEngineAddress } from '../../lib/docker/address.js'
+import { chooseEngineAddress, parseEngineAddress } from '../../lib/shared/address.js'
 import { ExitCode } from '../../lib/errors.js'
 
 describe('chooseEngineAddress', () => {

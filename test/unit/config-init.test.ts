@@ -9,7 +9,6 @@ import { configSchema, type Config } from '../../lib/config/schema.js'
 import { RefusedError, UsageError } from '../../lib/errors.js'
 import {
   cudaHints,
-  networkFacts,
   type ContainerFacts,
   type FuseMount,
   type InitFacts,
@@ -671,47 +670,6 @@ describe('render', () => {
 })
 
 describe('facts from raw engine data (pure)', () => {
-  it('networkFacts: running ports, wanted ports of a stopped one, EXPOSE, HEALTHCHECK NONE', () => {
-    const running = networkFacts({
-      State: { Running: true },
-      HostConfig: {
-        NetworkMode: 'appnet',
-        PortBindings: { '80/tcp': [{ HostIp: '', HostPort: '' }] },
-      },
-      NetworkSettings: {
-        Ports: {
-          '80/tcp': [
-            { HostIp: '0.0.0.0', HostPort: '32768' },
-            { HostIp: '::', HostPort: '32768' },
-          ],
-          '9000/tcp': null,
-        },
-      },
-      Config: {
-        ExposedPorts: { '80/tcp': {}, '53/udp': {} },
-        Healthcheck: { Test: ['CMD', 'true'] },
-      },
-    })
-    expect(running).toEqual({
-      networkMode: 'appnet',
-      published: [{ port: 80, protocol: 'tcp', hostIp: '0.0.0.0', hostPort: 32768 }],
-      exposed: [80],
-      healthcheck: true,
-    })
-    const stopped = networkFacts({
-      State: { Running: false },
-      HostConfig: {
-        NetworkMode: 'host',
-        PortBindings: { '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: '8080' }] },
-      },
-      Config: { Healthcheck: { Test: ['NONE'] } },
-    })
-    expect(stopped.published).toEqual([
-      { port: 8080, protocol: 'tcp', hostIp: '127.0.0.1', hostPort: 8080 },
-    ])
-    expect(stopped.healthcheck).toBe(false)
-  })
-
   it('cudaHints: ENV, the CUDA wheel index, a plain pip install of torch; never the CPU wheel', () => {
     const none = { env: ['PATH=/bin'], labels: {} }
     expect(cudaHints({ env: ['CUDA_VERSION=12.4.1'], labels: {} }, [])).toEqual([

@@ -2,8 +2,8 @@
 // (--docker-host › $DOCKER_HOST › config) is the one both talk to.
 import Docker from 'dockerode'
 import { afterEach, describe, expect, it } from 'vitest'
-import { parseEngineAddress } from '../../lib/docker/address.js'
-import { exportRequestOf, modemOptions } from '../../lib/docker/engine.js'
+import { parseEngineAddress } from '../../lib/shared/address.js'
+import { exportRequestOf, modemOptions } from '../../lib/docker/connect.js'
 
 const saved = process.env.DOCKER_HOST
 afterEach(() => {

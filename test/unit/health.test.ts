@@ -58,6 +58,12 @@ function details(over: Partial<ContainerDetails>): ContainerDetails {
     startedAt: '2026-12-07T10:00:00Z',
     composeProject: null,
     composeService: null,
+    finishedAt: null,
+    sizeRwBytes: null,
+    networkMode: 'bridge',
+    published: [],
+    exposed: [],
+    healthcheck: true,
     ...over,
   }
 }

@@ -3,9 +3,12 @@ import {
   compareApiVersions,
   detectImageStore,
   negotiateApiVersion,
+  normalizeContainerDetails,
   normalizeDiskUsage,
+  normalizeEngineInfo,
   normalizeHistory,
   normalizeImage,
+  normalizeVersion,
   redactSecrets,
 } from '../../lib/docker/normalize.js'
 
@@ -163,5 +166,91 @@ describe('redactSecrets', () => {
     expect(normalizeHistory({ CreatedBy: '|1 API_KEY=abc /bin/sh -c make' }).createdBy).toBe(
       '|1 API_KEY=*** /bin/sh -c make',
     )
+  })
+})
+
+describe('normalizeContainerDetails', () => {
+  it('running ports, wanted ports of a stopped one, EXPOSE, HEALTHCHECK NONE', () => {
+    const running = normalizeContainerDetails({
+      State: { Running: true },
+      HostConfig: {
+        NetworkMode: 'appnet',
+        PortBindings: { '80/tcp': [{ HostIp: '', HostPort: '' }] },
+      },
+      NetworkSettings: {
+        Ports: {
+          '80/tcp': [
+            { HostIp: '0.0.0.0', HostPort: '32768' },
+            { HostIp: '::', HostPort: '32768' },
+          ],
+          '9000/tcp': null,
+        },
+      },
+      Config: {
+        ExposedPorts: { '80/tcp': {}, '53/udp': {} },
+        Healthcheck: { Test: ['CMD', 'true'] },
+      },
+    })
+    expect(running).toMatchObject({
+      networkMode: 'appnet',
+      published: [{ port: 80, protocol: 'tcp', hostIp: '0.0.0.0', hostPort: 32768 }],
+      exposed: [80],
+      healthcheck: true,
+    })
+    const stopped = normalizeContainerDetails({
+      State: { Running: false },
+      HostConfig: {
+        NetworkMode: 'host',
+        PortBindings: { '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: '8080' }] },
+      },
+      Config: { Healthcheck: { Test: ['NONE'] } },
+    })
+    expect(stopped.published).toEqual([
+      { port: 8080, protocol: 'tcp', hostIp: '127.0.0.1', hostPort: 8080 },
+    ])
+    expect(stopped.healthcheck).toBe(false)
+  })
+
+  it('State.FinishedAt as given, null when never stopped; SizeRw only when computed', () => {
+    const stopped = normalizeContainerDetails({
+      State: { Running: false, FinishedAt: '2026-12-01T10:00:00.123456789Z' },
+      SizeRw: 4096,
+    })
+    expect(stopped.finishedAt).toBe('2026-12-01T10:00:00.123456789Z')
+    expect(stopped.sizeRwBytes).toBe(4096)
+    const fresh = normalizeContainerDetails({ State: { FinishedAt: '0001-01-01T00:00:00Z' } })
+    expect(fresh.finishedAt).toBe(null)
+    expect(fresh.sizeRwBytes).toBe(null)
+    expect(normalizeContainerDetails({ SizeRw: -1 }).sizeRwBytes).toBe(null)
+  })
+})
+
+describe('normalizeVersion / normalizeEngineInfo', () => {
+  it('speaks the newest API both sides know; reads /info', () => {
+    const v = normalizeVersion({
+      Version: '26.1.5',
+      ApiVersion: '1.45',
+      Os: 'linux',
+      Arch: 'amd64',
+    })
+    expect(v).toEqual({
+      version: '26.1.5',
+      apiVersion: '1.45',
+      engineApiVersion: '1.45',
+      os: 'linux',
+      arch: 'amd64',
+    })
+    expect(normalizeVersion({ Version: '28.0.1', ApiVersion: '1.48' }).apiVersion).toBe('1.45')
+    const info = normalizeEngineInfo('unix:///x.sock', v, {
+      Driver: 'overlayfs',
+      DockerRootDir: '/var/lib/docker',
+      DriverStatus: [['driver-type', 'io.containerd.snapshotter.v1']],
+    })
+    expect(info).toMatchObject({
+      address: 'unix:///x.sock',
+      storageDriver: 'overlayfs',
+      dockerRootDir: '/var/lib/docker',
+      imageStore: 'containerd',
+    })
   })
 })

@@ -10,12 +10,8 @@
 import fs from 'node:fs'
 import type Docker from 'dockerode'
 import { describe, expect, it } from 'vitest'
-import {
-  asideName,
-  findDependents,
-  planRecreate,
-  restartPolicyOf,
-} from '../../lib/docker/recreate.js'
+import { asideName } from '../../lib/docker/recreate.js'
+import { findDependents, planRecreate, restartPolicyOf } from '../../lib/docker/recreate-plan.js'
 import { RefusedError } from '../../lib/errors.js'
 
 type Raw = Record<string, unknown>

@@ -137,11 +137,12 @@ function fakeEngine(archive: Buffer, opts: { listedSize?: number } = {}): Engine
   }
   return {
     info: { address: 'unix:///fake.sock' },
-    api: {
-      listImages: async () => [
-        { Id: 'sha256:other', Size: 1 },
-        { Id: ID, Size: opts.listedSize ?? 123_456, RepoTags: ['app:1'] },
-      ],
+    listImages: async (o: { all?: boolean } = {}) => {
+      if (!o.all) throw new Error('the scan lists all images (GET /images/json?all=1)')
+      return [
+        { id: 'sha256:other', sizeBytes: 1 },
+        { id: ID, sizeBytes: opts.listedSize ?? 123_456, tags: ['app:1'] },
+      ]
     },
     inspectImage: async (ref: string) => (ref === 'app:1' || ref === ID ? details : null),
     exportImage: async (id: string) => {

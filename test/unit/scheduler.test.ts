@@ -10,6 +10,7 @@ import { ExitCode, UnavailableError, UsageError } from '../../lib/errors.js'
 import { lockPath, parseProcStat, type LockInfo } from '../../lib/host/lock.js'
 import type { Engine } from '../../lib/docker/engine.js'
 import { parseContainerStart } from '../../lib/docker/events.js'
+import { INTERNALS } from '../../lib/docker/internal.js'
 import { watchStarts } from '../../lib/schedule/events.js'
 import { LAST_USED_SCHEMA, readLastUsed, writeLastUsed } from '../../lib/state/last-used.js'
 import {
@@ -546,20 +547,23 @@ describe('container start events (a fake engine)', () => {
     const streams: PassThrough[] = []
     const fake = {
       info: { address: 'unix:///fake.sock' },
-      api: {
-        getEvents: async (opts: { filters: string }) => {
-          expect(JSON.parse(opts.filters)).toEqual({ type: ['container'], event: ['start'] })
-          const s = new PassThrough()
-          streams.push(s)
-          return s
+      [INTERNALS]: {
+        api: {
+          getEvents: async (opts: { filters: string }) => {
+            expect(JSON.parse(opts.filters)).toEqual({ type: ['container'], event: ['start'] })
+            const s = new PassThrough()
+            streams.push(s)
+            return s
+          },
         },
       },
       listContainers: async () => [{ id: 'c0', imageId: 'sha256:ccc' }],
-      inspectContainerRaw: async (id: string) =>
+      inspectContainer: async (id: string) =>
         id === 'c0'
-          ? { Image: 'sha256:ccc', State: { StartedAt: '2026-01-01T00:00:00.5Z' } }
-          : null,
-      inspectContainer: async (id: string) => (id === 'c1' ? { imageId: 'sha256:aaa' } : null),
+          ? { imageId: 'sha256:ccc', startedAt: '2026-01-01T00:00:00.5Z', finishedAt: null }
+          : id === 'c1'
+            ? { imageId: 'sha256:aaa' }
+            : null,
       inspectImage: async (ref: string) => (ref === 'old:2' ? { id: 'sha256:bbb' } : null),
       listImages: async () => ['aaa', 'bbb', 'ccc'].map((x) => ({ id: `sha256:${x}` })),
     } as unknown as Engine

@@ -17,9 +17,8 @@ import { composeUp, composeUpArgv } from '../../docker/compose.js'
 import { showArgv } from '../../host/run.js'
 import {
   asideName,
-  planRecreate,
+  planRecreateOn,
   recreateContainer,
-  restartPolicyOf,
   restoreContainer,
   waitForEngine,
   type RestartPolicy,
@@ -80,18 +79,24 @@ export const recreateStep: Step<RebuildContext> = {
       const old = c.containers[0]
       if (!old) throw new Error(`${c.service}: no container to recreate`)
       const aside = asideName(old.name, c.stamp)
-      const [raw, image] = await Promise.all([
-        c.engine.inspectContainerRaw(old.id),
-        c.engine.inspectImageRaw(c.fromImageId),
-      ])
-      if (!raw) throw new Error(`container ${old.name} (${old.id.slice(0, 12)}) is gone`)
-      if (!image) throw new Error(`image ${c.fromImageId.slice(7, 19)} is gone`)
-      const plan = planRecreate(raw, image, c.imageRef)
+      const read = await planRecreateOn(c.engine, {
+        containerId: old.id,
+        imageId: c.fromImageId,
+        newImage: c.imageRef,
+      })
+      if ('missing' in read) {
+        throw new Error(
+          read.missing === 'container'
+            ? `container ${old.name} (${old.id.slice(0, 12)}) is gone`
+            : `image ${c.fromImageId.slice(7, 19)} is gone`,
+        )
+      }
+      const { plan } = read
       // the old one's state before the first try (a re-run after a crash sees it stopped)
       const noted = j.data().wasRunning
       // the policy before the aside one is set to restart=no: put back by the undo, and given to
       // the new container (a re-run after a crash reads restart=no from the old one)
-      const restart = (j.data().restart as RestartPolicy | undefined) ?? restartPolicyOf(raw)
+      const restart = (j.data().restart as RestartPolicy | undefined) ?? read.restart
       await j.note({
         aside,
         wasRunning: typeof noted === 'boolean' ? noted : plan.wasRunning,
