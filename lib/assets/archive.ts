@@ -26,7 +26,7 @@ import { readManifest } from './manifest.js'
 import { remoteInfo } from './preflight.js'
 import { readBackupInfo, type BackupInfo } from './steps/backup.js'
 import { verifyDestination } from './steps/verify-remote.js'
-import type { HashName, ManifestEntry } from './types.js'
+import type { HashName, ManifestEntry } from '../shared/manifest-types.js'
 
 export const ARCHIVES_DIR = '.shipshape-archives'
 const REVERIFY_MS = 20_000

@@ -56,7 +56,7 @@ import { bytesToName, showName } from '../host/names.js'
 import { Tree, errCode, splitRel, type Ident } from '../host/safefs.js'
 import { compareEntries, mtimeMsOf, type Mismatch } from './manifest.js'
 import { TAR_END, paxTime, tarHeader, tarPadding } from './tarheader.js'
-import type { HashName, Manifest, ManifestEntry, Progress } from './types.js'
+import type { HashName, Manifest, ManifestEntry, Progress } from '../shared/manifest-types.js'
 
 export type Compression = 'none' | 'zstd' | 'gzip'
 

@@ -28,7 +28,7 @@ import { runRunbook, type RunSummary, type Step } from '../runbook/index.js'
 import { priorRun } from '../runbook/prior.js'
 import { mtimeMsOf, readManifest, walkTree, type WalkProblem } from './manifest.js'
 import { checkSourcePath } from './policy.js'
-import type { Manifest, ManifestEntry } from './types.js'
+import type { Manifest, ManifestEntry } from '../shared/manifest-types.js'
 
 export interface KeptOriginal {
   /** the run's work dir in backupDir (holds original.json, manifest.json, the archive) */

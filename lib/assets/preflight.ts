@@ -45,7 +45,7 @@ import {
   type Refusal,
   type SourceState,
 } from './policy.js'
-import type { HashName, ManifestEntry } from './types.js'
+import type { HashName, ManifestEntry } from '../shared/manifest-types.js'
 
 export interface RemoteInfo {
   /** the rclone remote spec (may hold credentials: never print it; use `display`) */

@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import { UnavailableError } from '../errors.js'
-import type { HashName, ManifestEntry } from '../assets/types.js'
+import type { HashName, ManifestEntry } from '../shared/manifest-types.js'
 import type { MountEntry } from './mountinfo.js'
 
 const HASH_PREFERENCE: readonly HashName[] = ['sha256', 'md5', 'sha1']

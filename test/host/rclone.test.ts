@@ -8,7 +8,7 @@ import { readFile, stat, writeFile, mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { afterEach, expect, test } from 'vitest'
 import { copyTree, SameFilesError } from '../../lib/assets/copy.js'
-import type { ManifestEntry } from '../../lib/assets/types.js'
+import type { ManifestEntry } from '../../lib/shared/manifest-types.js'
 import { UnavailableError } from '../../lib/errors.js'
 import { readMountinfo } from '../../lib/host/mountinfo.js'
 import {

@@ -10,7 +10,7 @@ import {
   judgeTree,
   unknownRestartNames,
 } from '../../lib/assets/policy.js'
-import type { EntryKind, ManifestEntry } from '../../lib/assets/types.js'
+import type { EntryKind, ManifestEntry } from '../../lib/shared/manifest-types.js'
 
 const OPTS = {
   allowedRoots: ['/opt', '/srv'],

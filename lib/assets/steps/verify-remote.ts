@@ -7,7 +7,7 @@ import { readBackTree } from '../copy.js'
 import { compareEntries, readManifest } from '../manifest.js'
 import type { Output } from '../../cli/output.js'
 import type { RemoteInfo } from '../preflight.js'
-import type { ManifestEntry, Progress } from '../types.js'
+import type { ManifestEntry, Progress } from '../../shared/manifest-types.js'
 
 /**
  * The bytes must be on the remote, not only in the mount's write cache (rclone#4293): rclone
