@@ -12,18 +12,16 @@ import type { ManifestEntry } from '../../lib/shared/manifest-types.js'
 import { UnavailableError } from '../../lib/errors.js'
 import { readMountinfo } from '../../lib/host/mountinfo.js'
 import {
-  compareRemote,
   isNotConnected,
   listRemote,
   RcloneError,
-  RemoteVerifyError,
   remoteFeatures,
   remoteHashes,
   remoteJoin,
   remoteOfMount,
   vfsStats,
-  waitForRemote,
 } from '../../lib/host/rclone.js'
+import { compareRemote, RemoteVerifyError, waitForRemote } from '../../lib/assets/compare.js'
 import { mountRclone, rcloneTempDirs, unmountAll } from '../harness/rclone.js'
 import { describeRclone } from '../harness/rclone-suite.js'
 

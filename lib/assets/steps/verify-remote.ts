@@ -1,6 +1,7 @@
 import path from 'node:path'
 import type { Step } from '../../runbook/index.js'
-import { remoteJoin, waitForRemote } from '../../host/rclone.js'
+import { remoteJoin } from '../../host/rclone.js'
+import { waitForRemote } from '../compare.js'
 import type { MigrateContext } from '../context.js'
 import { isUtf8Name, showName } from '../../host/names.js'
 import { readBackTree } from '../copy.js'
