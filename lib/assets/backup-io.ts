@@ -29,7 +29,10 @@ async function writeAll(fh: FileHandle, bufs: Buffer[]): Promise<void> {
 }
 
 /** A Writable appending to the file handle (it never closes it); releases what it wrote. */
-export function handleWriter(fh: FileHandle, release: (chunk: Buffer) => void = () => {}): Writable {
+export function handleWriter(
+  fh: FileHandle,
+  release: (chunk: Buffer) => void = () => {},
+): Writable {
   return new Writable({
     highWaterMark: AHEAD,
     writev(chunks, cb) {

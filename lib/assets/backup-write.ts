@@ -6,11 +6,10 @@
 import { createHash, type Hash } from 'node:crypto'
 import { type BigIntStats, constants as fsc } from 'node:fs'
 import fs, { type FileHandle, type FileReadResult } from 'node:fs/promises'
-import path from 'node:path'
 import { PassThrough } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import zlib from 'node:zlib'
-import { fsyncDir } from '../host/durable.js'
+import { renameDurable } from '../host/durable.js'
 import { Tree, errCode, splitRel } from '../host/safefs.js'
 import type { HashName, ManifestEntry } from '../shared/manifest-types.js'
 import { inodesOf } from './backup-sample.js'
@@ -149,7 +148,6 @@ async function packEntries(
 /** Write the backup archive (see the file header). */
 export async function writeBackup(opts: WriteBackupOptions): Promise<WriteBackupResult> {
   const hashNames: HashName[] = ['sha256', ...opts.hashes.filter((h) => h !== 'sha256')]
-  const dir = path.dirname(opts.archive)
   const part = `${opts.archive}.part`
   opts.signal?.throwIfAborted()
   // the source first: a source that is a link (or another directory) is refused before anything
@@ -198,8 +196,7 @@ export async function writeBackup(opts: WriteBackupOptions): Promise<WriteBackup
     const { size } = await out.stat()
     closed = true
     await out.close()
-    await fs.rename(part, opts.archive)
-    await fsyncDir(dir)
+    await renameDurable(part, opts.archive)
     return { entries, archiveBytes: size }
   } catch (err) {
     tar.destroy(err instanceof Error ? err : new Error(String(err)))
