@@ -22,12 +22,14 @@
  *
  * Pipes (zstd reading or writing a file descriptor, a tar fed to its stdin) use spawnChild().
  */
-import { createWriteStream, type WriteStream } from 'node:fs'
-import { mkdir, stat } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { Readable, Writable } from 'node:stream'
 import { $, ps, which, type Options, type ProcessOutput, type ProcessPromise } from 'zx'
 import { UnavailableError } from '../errors.js'
+import { closeLog, follow, LineCutter, openLog, shown, TAIL_LINES } from './run-output.js'
+
+export { LineCutter } from './run-output.js'
 
 export const KILL_GRACE_MS = 10_000
 /** after the child exits, how long its output pipes may stay open (a grandchild holding them) */
@@ -272,67 +274,6 @@ function bound(
   }
 }
 
-// --- lines ----------------------------------------------------------------------------------
-
-/** a "line" without a newline this long goes to the log as it is; its last KEEP_CHARS are kept */
-const MAX_LINE_CHARS = 64 * 1024
-const KEEP_CHARS = 4096
-const TAIL_LINES = 20
-
-/**
- * Cuts one output stream into lines. Complete lines (and the last one, at the end) go to
- * `line` with their terminator; a line longer than MAX_LINE_CHARS goes out in pieces through
- * `raw` and only its last KEEP_CHARS reach `line`.
- */
-export class LineCutter {
-  private buf = ''
-  /** chars at the start of buf already written out through raw */
-  private written = 0
-  private cut = false
-
-  constructor(
-    private readonly raw: (text: string) => void,
-    private readonly line: (text: string, line: string) => void,
-  ) {}
-
-  push(chunk: string): void {
-    this.buf += chunk
-    let nl: number
-    while ((nl = this.buf.indexOf('\n')) >= 0) {
-      const text = this.buf.slice(this.written, nl + 1)
-      const line = this.buf.slice(0, nl).replace(/\r$/, '')
-      this.line(text, this.cut ? `…${line.slice(-KEEP_CHARS)}` : line)
-      this.buf = this.buf.slice(nl + 1)
-      this.written = 0
-      this.cut = false
-    }
-    if (this.buf.length > MAX_LINE_CHARS) {
-      this.raw(this.buf.slice(this.written))
-      this.buf = this.buf.slice(-KEEP_CHARS)
-      this.written = this.buf.length
-      this.cut = true
-    }
-  }
-
-  end(): void {
-    if (this.buf === '' && !this.cut) return
-    this.push('\n')
-  }
-}
-
-/** Feeds a stream's text to a LineCutter until it ends or closes. */
-function follow(stream: Readable | null, cutter: LineCutter): void {
-  if (!stream) return
-  stream.setEncoding('utf8')
-  stream.on('data', (d: string) => cutter.push(d))
-  // end() twice is harmless: the buffer is empty after the first
-  stream.once('end', () => cutter.end())
-  stream.once('close', () => cutter.end())
-}
-
-/** What a terminal would show of a line: the part after its last carriage return. */
-const shown = (line: string) => line.slice(line.lastIndexOf('\r') + 1)
-
 // --- runs whose output goes to a log --------------------------------------------------------
 
 export interface RunLoggedOptions {
@@ -358,28 +299,6 @@ export interface RunLoggedResult {
   /** the last 20 output lines (stdout and stderr, in order) */
   tail: string[]
   ms: number
-}
-
-function openLog(file: string): Promise<WriteStream> {
-  return mkdir(path.dirname(file), { recursive: true, mode: 0o700 }).then(
-    () =>
-      new Promise<WriteStream>((resolve, reject) => {
-        const ws = createWriteStream(file, { flags: 'a', mode: 0o600 })
-        ws.once('open', () => {
-          ws.off('error', reject)
-          resolve(ws)
-        })
-        ws.once('error', reject)
-      }),
-  )
-}
-
-function closeLog(ws: WriteStream): Promise<void> {
-  return new Promise((resolve) => {
-    if (ws.destroyed) return resolve()
-    ws.end(() => resolve())
-    ws.once('error', () => resolve())
-  })
 }
 
 /**
