@@ -1,6 +1,8 @@
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
+const RUNNER = 'start child processes through lib/host/run.ts (the one process runner)'
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.cache/**', 'coverage/**'] },
   js.configs.recommended,
@@ -12,6 +14,22 @@ export default tseslint.config(
         { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
       ],
       'no-console': 'off',
+    },
+  },
+  {
+    // every child process goes through the one runner (lib/host/run.ts, on zx)
+    files: ['lib/**/*.ts', 'scripts/**/*.ts'],
+    ignores: ['lib/host/run.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            ...['node:child_process', 'child_process'].map((name) => ({ name, message: RUNNER })),
+            { name: 'zx', importNames: ['$'], message: RUNNER },
+          ],
+        },
+      ],
     },
   },
 )

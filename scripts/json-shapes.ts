@@ -6,7 +6,7 @@
  * incompatibly.
  */
 import type { MigrateResult } from '../lib/assets/index.js'
-import type { Manifest } from '../lib/assets/types.js'
+import type { Manifest } from '../lib/shared/manifest-types.js'
 import type { ConfigCheckJson, ConfigShowJson } from '../lib/config/json.js'
 import type { ConfigOrigin } from '../lib/config/load.js'
 import type { DoctorResult } from '../lib/doctor/index.js'

@@ -12,7 +12,7 @@ import type { Engine } from '../docker/engine.js'
 import type { Ident } from '../host/safefs.js'
 import type { ContainerBinding } from '../shared/mount.js'
 import type { RemoteInfo } from './preflight.js'
-import type { ManifestEntry, Progress } from './types.js'
+import type { ManifestEntry, Progress } from '../shared/manifest-types.js'
 
 export interface MigrateContext {
   name: string

@@ -23,7 +23,7 @@ import {
   type Ident,
 } from '../host/safefs.js'
 import { inodesOf } from './backup.js'
-import type { HashName, ManifestEntry, Progress } from './types.js'
+import type { HashName, ManifestEntry, Progress } from '../shared/manifest-types.js'
 
 export interface CopyOptions {
   source: string

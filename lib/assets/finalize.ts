@@ -27,7 +27,7 @@ import type { Config } from '../config/index.js'
 import { openRun, type RunSummary, type Step } from '../runbook/index.js'
 import { mtimeMsOf, readManifest, walkTree, type WalkProblem } from './manifest.js'
 import { checkSourcePath } from './policy.js'
-import type { Manifest, ManifestEntry } from './types.js'
+import type { Manifest, ManifestEntry } from '../shared/manifest-types.js'
 
 export interface KeptOriginal {
   /** the run's work dir in backupDir (holds original.json, manifest.json, the archive) */

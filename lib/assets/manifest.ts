@@ -53,7 +53,7 @@ import fs from 'node:fs/promises'
 import { writeFileDurable } from '../host/durable.js'
 import { nameToBytes, showName } from '../host/names.js'
 import { Dir, TreeChangedError, type Ident } from '../host/safefs.js'
-import type { EntryKind, HashName, Manifest, ManifestEntry } from './types.js'
+import type { EntryKind, HashName, Manifest, ManifestEntry } from '../shared/manifest-types.js'
 
 export interface WalkProblem {
   /** relative to the root, '/'-separated, shown as people see it (showName: bytes as \xNN) */

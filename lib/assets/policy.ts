@@ -7,7 +7,7 @@ import path from 'node:path'
 import { formatBytes } from '../config/units.js'
 import { isUnder } from '../host/mountinfo.js'
 import type { Refusal } from '../shared/refusal.js'
-import type { ManifestEntry } from './types.js'
+import type { ManifestEntry } from '../shared/manifest-types.js'
 
 /** Never a source, whatever allowedRoots says: the system, the engine's own state. */
 export const PROTECTED_PATHS = [

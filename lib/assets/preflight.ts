@@ -47,7 +47,7 @@ import {
   unknownRestartNames,
   type SourceState,
 } from './policy.js'
-import type { HashName, ManifestEntry } from './types.js'
+import type { HashName, ManifestEntry } from '../shared/manifest-types.js'
 
 export interface RemoteInfo {
   /** the rclone remote spec (may hold credentials: never print it; use `display`) */

@@ -9,7 +9,7 @@ import type { Output } from '../cli/output.js'
 import type { AssetConfig, HealthConfig } from '../config/index.js'
 import type { Engine } from '../docker/engine.js'
 import type { RevertFrom } from './revert-policy.js'
-import type { Progress } from './types.js'
+import type { Progress } from '../shared/manifest-types.js'
 
 export interface RevertPaths {
   source: string

@@ -15,7 +15,7 @@ import path from 'node:path'
 import { formatBytes } from '../config/units.js'
 import { showName } from '../host/names.js'
 import type { Refusal } from '../shared/refusal.js'
-import type { ManifestEntry } from './types.js'
+import type { ManifestEntry } from '../shared/manifest-types.js'
 
 /** rclone keeps mtimes to the second on some remotes: what the copy's own checks allow too */
 export const MTIME_TOLERANCE_MS = 1000

@@ -16,7 +16,7 @@
  * ustar's 7 octal digits, 'size' past its 11 (8 GiB and more: an ML model file).
  */
 import { isUtf8Name, nameToBytes } from '../host/names.js'
-import type { ManifestEntry } from './types.js'
+import type { ManifestEntry } from '../shared/manifest-types.js'
 
 const BLOCK = 512
 export const TAR_END = Buffer.alloc(2 * BLOCK)

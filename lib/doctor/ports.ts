@@ -2,7 +2,6 @@
  * What `doctor` reads of the host, as small ports: the checks (checks/) get them from the
  * context, tests pass fakes. The only write is probeDir's file, removed again at once.
  */
-import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { access, constants, open, readdir, readFile, stat, statfs, unlink } from 'node:fs/promises'
 import os from 'node:os'
@@ -17,6 +16,7 @@ import { holderState, type HolderState, type LockInfo } from '../host/lock.js'
 import { readMountinfo, type MountEntry } from '../host/mountinfo.js'
 import { effectiveUid, pathFacts, type PathFacts } from '../host/private.js'
 import { rcloneVersion } from '../host/rclone.js'
+import { runCaptured } from '../host/run.js'
 
 export interface SystemctlResult {
   exitCode: number | null
@@ -161,17 +161,18 @@ export function hostPorts(overrides: Partial<DoctorPorts> = {}): DoctorPorts {
     holderState: (info) => holderState(info),
     systemdRunning: async () =>
       (await stat('/run/systemd/system').catch(() => undefined))?.isDirectory() ?? false,
-    systemctl: (args) =>
-      new Promise((resolve) => {
-        execFile('systemctl', args, { timeout: 5000 }, (err, stdout, stderr) => {
-          const code = (err as { code?: unknown } | null)?.code
-          resolve({
-            exitCode: err ? (typeof code === 'number' ? code : null) : 0,
-            stdout: String(stdout),
-            stderr: String(stderr) || (err && typeof code !== 'number' ? err.message : ''),
-          })
-        })
-      }),
+    systemctl: async (args) => {
+      try {
+        const r = await runCaptured(['systemctl', ...args], { timeoutMs: 5000 })
+        return {
+          exitCode: r.timedOut ? null : r.exitCode,
+          stdout: r.stdout,
+          stderr: r.stderr || (r.timedOut ? 'systemctl timed out after 5 s' : ''),
+        }
+      } catch (err) {
+        return { exitCode: null, stdout: '', stderr: (err as Error).message }
+      }
+    },
     fuseConf: '/etc/fuse.conf',
   }
   return { ...ports, ...overrides }

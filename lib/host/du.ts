@@ -1,7 +1,7 @@
 import { lstat } from 'node:fs/promises'
-import { $ } from 'zx'
 import { isUnder, mountsBelow, readMountinfo, type MountEntry } from './mountinfo.js'
 import { guardPath, mountWarning, type MountProbe } from './mountprobe.js'
+import { runCaptured } from './run.js'
 
 export interface DuEntry {
   path: string
@@ -41,6 +41,21 @@ function duWarnings(stderr: string, limit = 5): string[] {
 }
 
 const DU_TIMEOUT = '15m'
+const DU_TIMEOUT_MS = 15 * 60_000
+
+/** du through the runner; one that cannot start is a failed du (exit 127), as from a shell. */
+async function du(
+  args: string[],
+): Promise<{ exitCode: number | null; signal: string | null; stdout: string; stderr: string }> {
+  try {
+    return await runCaptured(['du', ...args], {
+      timeoutMs: DU_TIMEOUT_MS,
+      maxBytes: 256 * 1024 * 1024,
+    })
+  } catch (err) {
+    return { exitCode: 127, signal: null, stdout: '', stderr: (err as Error).message }
+  }
+}
 
 /** du killed (timeout) or unable to run: the sizes are incomplete, and the report says so. */
 function duFailure(
@@ -116,11 +131,8 @@ export async function scanPath(dir: string, mounts: MountEntry[], maxDepth = 2):
   scan.mounts = mountsBelow(mounts, dir).filter(
     (m) => m.fsType !== 'nsfs' && (!home || m.device !== home.device),
   )
-  const res = await $({
-    nothrow: true,
-    quiet: true,
-    timeout: DU_TIMEOUT,
-  })`du -a -x -B1 -0 --max-depth=${maxDepth} -- ${dir}` // -a: big files are children too
+  // -a: big files are children too
+  const res = await du(['-a', '-x', '-B1', '-0', `--max-depth=${maxDepth}`, '--', dir])
   scan.entries = parseDuOutput(res.stdout)
   scan.warnings.push(...duWarnings(res.stderr), ...duFailure(dir, res))
   return scan
@@ -135,11 +147,7 @@ export async function measureDir(
   if (hung.length) {
     return { sizeBytes: null, warnings: hung.map((p) => mountWarning(p, `du of ${dir}`)) }
   }
-  const res = await $({
-    nothrow: true,
-    quiet: true,
-    timeout: DU_TIMEOUT,
-  })`du -x -s -B1 -0 -- ${dir}`
+  const res = await du(['-x', '-s', '-B1', '-0', '--', dir])
   const entry = parseDuOutput(res.stdout)[0]
   return {
     sizeBytes: entry && !res.signal ? entry.sizeBytes : null,

@@ -15,6 +15,11 @@
  *
  *   fsyncDir(dir)   the directory's entries reach the disk (after a create, rename or unlink)
  *
+ *   renameDurable(from, to)
+ *     rename(2) `from` over `to` (same directory or file system), then `to`'s directory fsync'ed:
+ *     how a file written and fsync'ed under a temp name (writeFileDurable's, or a big one streamed
+ *     by its writer: the backup archive's `.part`) is published.
+ *
  *   mkdirDurable(dir, mode = 0o700) → the first directory created, or undefined
  *     mkdir -p with `mode` on every directory it creates, each new entry fsync'ed in its parent.
  */
@@ -31,6 +36,12 @@ export async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await fh.close()
   }
+}
+
+/** Publish a file written and fsync'ed under another name (see the file header). */
+export async function renameDurable(from: string, to: string): Promise<void> {
+  await rename(from, to)
+  await fsyncDir(path.dirname(to))
 }
 
 /** The temp name next to `file` (hidden, unique per process and call). */

@@ -6,9 +6,8 @@
  * a child is exactly what a timer would run, can be stopped (its process group gets SIGTERM), and
  * gives its memory back after each run of a process that lives for months.
  */
-import { spawn } from 'node:child_process'
 import { formatBytes, type Config } from '../config/index.js'
-import { KILL_GRACE_MS } from '../host/run.js'
+import { KILL_GRACE_MS, LineCutter, spawnChild, type Child } from '../host/run.js'
 import { jobArgv } from '../config/jobs.js'
 import { oneLine } from '../errors.js'
 
@@ -125,81 +124,70 @@ export function summarizePrune(stdout: string): string | undefined {
   return parts.join(', ')
 }
 
+/** What the child said last on stderr: its error line (shipshape's, else commander's), else any. */
+function lastWords(o: CliJobOptions) {
+  const warnings = warningLog(o.name, o.log)
+  let lastError = ''
+  let usageError = ''
+  let lastLine = ''
+  const take = (line: string) => {
+    const l = line.trim()
+    if (!l) return
+    if (l.startsWith('shipshape: ')) lastError = l.slice('shipshape: '.length)
+    else if (l.startsWith('error: ')) usageError = l
+    else if (l.startsWith('warning: ')) warnings.warn(l.slice('warning: '.length))
+    else lastLine = l
+  }
+  return {
+    cutter: new LineCutter(
+      () => {},
+      (_text, line) => take(line),
+    ),
+    end(): string {
+      warnings.end()
+      return lastError || usageError || lastLine
+    },
+  }
+}
+
 /**
- * Runs argv as a child in its own process group (an abort stops the whole group: SIGTERM, then
- * SIGKILL) and resolves with its note, or rejects with ChildExitError naming what it said last.
+ * Runs argv through the process runner (host/run.ts: its own process group; an abort stops the
+ * whole tree, SIGTERM then SIGKILL killGraceMs later) and resolves with its note, or rejects
+ * with ChildExitError naming what it said last.
  */
 export function cliJob(o: CliJobOptions): (signal: AbortSignal) => Promise<string | undefined> {
-  return (signal) =>
-    new Promise((resolve, reject) => {
-      signal.throwIfAborted()
-      const [file, ...args] = o.argv
-      if (!file) throw new Error('cliJob: empty argv')
-      const child = spawn(file, args, {
-        env: o.env ?? process.env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true,
-      })
-      const warnings = warningLog(o.name, o.log)
-      const stdout: Buffer[] = []
-      let stdoutBytes = 0
-      // what the child said last: its error line (shipshape's, else commander's), else any line
-      let lastError = ''
-      let usageError = ''
-      let lastLine = ''
-      let pendingErr = ''
-      const takeLine = (line: string) => {
-        const l = line.trim()
-        if (!l) return
-        if (l.startsWith('shipshape: ')) lastError = l.slice('shipshape: '.length)
-        else if (l.startsWith('error: ')) usageError = l
-        else if (l.startsWith('warning: ')) warnings.warn(l.slice('warning: '.length))
-        else lastLine = l
-      }
-      child.stdout.on('data', (c: Buffer) => {
-        stdoutBytes += c.length
-        if (stdoutBytes <= 16 * 1024 * 1024) stdout.push(c)
-      })
-      child.stderr.setEncoding('utf8')
-      child.stderr.on('data', (c: string) => {
-        pendingErr += c
-        let nl: number
-        while ((nl = pendingErr.indexOf('\n')) >= 0) {
-          takeLine(pendingErr.slice(0, nl))
-          pendingErr = pendingErr.slice(nl + 1)
-        }
-        if (pendingErr.length > 64 * 1024) pendingErr = pendingErr.slice(-4096)
-      })
-      let killTimer: NodeJS.Timeout | undefined
-      const group = (sig: NodeJS.Signals) => {
-        try {
-          if (child.pid !== undefined) process.kill(-child.pid, sig)
-        } catch {
-          // gone already
-        }
-      }
-      const onAbort = () => {
-        group('SIGTERM')
-        killTimer ??= setTimeout(() => group('SIGKILL'), o.killGraceMs ?? KILL_GRACE_MS)
-      }
-      signal.addEventListener('abort', onAbort, { once: true })
-      const cleanup = () => {
-        signal.removeEventListener('abort', onAbort)
-        clearTimeout(killTimer)
-      }
-      child.once('error', (err) => {
-        cleanup()
-        reject(err)
-      })
-      child.once('close', (code, sig) => {
-        cleanup()
-        takeLine(pendingErr)
-        warnings.end()
-        if (signal.aborted) return reject(signal.reason)
-        if (code === 0) return resolve(o.summarize?.(Buffer.concat(stdout).toString('utf8')))
-        const said = lastError || usageError || lastLine
-        const how = code === null ? `killed by ${sig ?? 'a signal'}` : `exit ${code}`
-        reject(new ChildExitError(said ? oneLine(said) : `${o.name} ended (${how})`, code ?? 1))
-      })
+  return async (signal) => {
+    signal.throwIfAborted()
+    if (!o.argv[0]) throw new Error('cliJob: empty argv')
+    const child: Child = await spawnChild(o.argv, {
+      env: o.env ?? process.env,
+      killGraceMs: o.killGraceMs ?? KILL_GRACE_MS,
     })
+    const said = lastWords(o)
+    const stdout: Buffer[] = []
+    let stdoutBytes = 0
+    child.stdout?.on('data', (c: Buffer) => {
+      stdoutBytes += c.length
+      if (stdoutBytes <= 16 * 1024 * 1024) stdout.push(c)
+    })
+    child.stderr?.setEncoding('utf8')
+    child.stderr?.on('data', (c: string) => said.cutter.push(c))
+    const onAbort = () => child.stop()
+    signal.addEventListener('abort', onAbort, { once: true })
+    if (signal.aborted) onAbort()
+    let ended: Awaited<Child['closed']>
+    try {
+      ended = await child.closed
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+      child.dispose()
+    }
+    said.cutter.end()
+    const last = said.end()
+    if (signal.aborted) throw signal.reason
+    const { exitCode: code, signal: sig } = ended
+    if (code === 0) return o.summarize?.(Buffer.concat(stdout).toString('utf8'))
+    const how = code === null ? `killed by ${sig ?? 'a signal'}` : `exit ${code}`
+    throw new ChildExitError(last ? oneLine(last) : `${o.name} ended (${how})`, code ?? 1)
+  }
 }

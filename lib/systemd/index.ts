@@ -3,14 +3,13 @@
  * them, write them into a directory, or install them into systemd.unitDir (install.ts) and have
  * systemd reload. Nothing is enabled: the person picks the timers or the schedule service.
  */
-import { execFile } from 'node:child_process'
 import { realpathSync } from 'node:fs'
 import { mkdir, readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
-import { promisify } from 'node:util'
 import type { Output } from '../cli/output.js'
 import { findPackageRoot, type Config, type ConfigSource } from '../config/index.js'
 import { UnavailableError } from '../errors.js'
+import { runCaptured } from '../host/run.js'
 import { ttyConfirm } from '../runbook/confirm.js'
 import {
   checkWritableDir,
@@ -72,20 +71,26 @@ export interface SystemdPort {
   systemctl(args: string[]): Promise<void>
 }
 
-const execFileP = promisify(execFile)
-
 export const hostSystemd: SystemdPort = {
   running: async () =>
     (await stat('/run/systemd/system').catch(() => undefined))?.isDirectory() ?? false,
   unitPath: SYSTEM_UNIT_PATH,
   systemctl: async (args) => {
-    try {
-      await execFileP('systemctl', args, { timeout: 60_000 })
-    } catch (err) {
-      const e = err as { stderr?: string; message: string }
-      throw new UnavailableError(
-        `systemctl ${args.join(' ')} failed: ${(e.stderr || e.message).trim()}`,
+    const failed = (why: string) =>
+      new UnavailableError(
+        `systemctl ${args.join(' ')} failed: ${why.trim()}`,
         `the unit files are written; run systemctl ${args.join(' ')} once systemd answers`,
+      )
+    let r: Awaited<ReturnType<typeof runCaptured>>
+    try {
+      r = await runCaptured(['systemctl', ...args], { timeoutMs: 60_000 })
+    } catch (err) {
+      throw failed((err as Error).message)
+    }
+    if (r.timedOut) throw failed(r.stderr || 'timed out after 60 s')
+    if (r.exitCode !== 0) {
+      throw failed(
+        r.stderr || `Command failed: systemctl ${args.join(' ')} (exit ${r.exitCode ?? r.signal})`,
       )
     }
   },

@@ -8,22 +8,20 @@ import { readFile, stat, writeFile, mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { afterEach, expect, test } from 'vitest'
 import { copyTree, SameFilesError } from '../../lib/assets/copy.js'
-import type { ManifestEntry } from '../../lib/assets/types.js'
+import type { ManifestEntry } from '../../lib/shared/manifest-types.js'
 import { UnavailableError } from '../../lib/errors.js'
 import { readMountinfo } from '../../lib/host/mountinfo.js'
 import {
-  compareRemote,
   isNotConnected,
   listRemote,
   RcloneError,
-  RemoteVerifyError,
   remoteFeatures,
   remoteHashes,
   remoteJoin,
   remoteOfMount,
   vfsStats,
-  waitForRemote,
 } from '../../lib/host/rclone.js'
+import { compareRemote, RemoteVerifyError, waitForRemote } from '../../lib/assets/compare.js'
 import { mountRclone, rcloneTempDirs, unmountAll } from '../harness/rclone.js'
 import { describeRclone } from '../harness/rclone-suite.js'
 

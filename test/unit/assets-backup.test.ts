@@ -29,7 +29,7 @@ import {
   walkTree,
   writeManifest,
 } from '../../lib/assets/manifest.js'
-import type { ManifestEntry } from '../../lib/assets/types.js'
+import type { ManifestEntry } from '../../lib/shared/manifest-types.js'
 
 const run = promisify(execFile)
 const MiB = 1024 * 1024

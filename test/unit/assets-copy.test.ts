@@ -27,7 +27,7 @@ import {
   TEMP_SUFFIX,
   tempNameFor,
 } from '../../lib/assets/copy.js'
-import type { ManifestEntry } from '../../lib/assets/types.js'
+import type { ManifestEntry } from '../../lib/shared/manifest-types.js'
 
 let root: string
 let source: string

@@ -12,7 +12,7 @@ import {
   judgeContainers,
   judgeMount,
 } from '../../lib/shared/mount.js'
-import type { EntryKind, ManifestEntry } from '../../lib/assets/types.js'
+import type { EntryKind, ManifestEntry } from '../../lib/shared/manifest-types.js'
 
 const OPTS = {
   allowedRoots: ['/opt', '/srv'],

@@ -8,7 +8,7 @@ import {
   revertSpaceNeed,
   rootOwnerOf,
 } from '../../lib/assets/revert-policy.js'
-import type { ManifestEntry } from '../../lib/assets/types.js'
+import type { ManifestEntry } from '../../lib/shared/manifest-types.js'
 
 const file = (p: string, over: Partial<ManifestEntry> = {}): ManifestEntry => ({
   path: p,

@@ -17,7 +17,12 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { mkdirDurable, tempPathFor, writeFileDurable } from '../../lib/host/durable.js'
+import {
+  mkdirDurable,
+  renameDurable,
+  tempPathFor,
+  writeFileDurable,
+} from '../../lib/host/durable.js'
 
 // the temp name's random part, fixed by a test that plants something at it
 const fixed = vi.hoisted(() => ({ hex: null as string | null }))
@@ -180,6 +185,18 @@ describe('writeFileDurable', () => {
     expect(won).toHaveLength(1)
     expect(await readFile(file, 'utf8')).toBe(`w${won[0]}`)
     expect(await temps()).toEqual([])
+  })
+})
+
+describe('renameDurable', () => {
+  it('publishes a file written under a temp name over its name, mode kept', async () => {
+    const file = path.join(dir, 'archive.tar')
+    await writeFile(file, 'old')
+    await writeFile(`${file}.part`, 'new', { mode: 0o600 })
+    await renameDurable(`${file}.part`, file)
+    expect(await readFile(file, 'utf8')).toBe('new')
+    expect((await stat(file)).mode & 0o777).toBe(0o600)
+    await expect(stat(`${file}.part`)).rejects.toThrow(/ENOENT/)
   })
 })
 

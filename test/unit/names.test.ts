@@ -3,7 +3,7 @@ import { bytesToName, isUtf8Name, nameToBytes, showName } from '../../lib/host/n
 import { tarHeader } from '../../lib/assets/tarheader.js'
 import { TarWalker, type TarHeader } from '../../lib/docker/tarwalk.js'
 import { entryWrittenSince, writtenSince } from '../../lib/assets/finalize.js'
-import type { ManifestEntry } from '../../lib/assets/types.js'
+import type { ManifestEntry } from '../../lib/shared/manifest-types.js'
 
 const hex = (b: Buffer) => b.toString('hex')
 

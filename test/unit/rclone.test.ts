@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import type { ManifestEntry } from '../../lib/assets/types.js'
+import type { ManifestEntry } from '../../lib/shared/manifest-types.js'
 import {
-  compareRemote,
   displayRemote,
   isNotConnected,
   LsjsonReader,
@@ -12,6 +11,7 @@ import {
   remoteOfMount,
   type RemoteListing,
 } from '../../lib/host/rclone.js'
+import { compareRemote } from '../../lib/assets/compare.js'
 import type { MountEntry } from '../../lib/host/mountinfo.js'
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex')

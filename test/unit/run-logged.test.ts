@@ -1,10 +1,16 @@
 import { readFileSync } from 'node:fs'
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { UnavailableError } from '../../lib/errors.js'
-import { dockerChildEnv, runCaptured, runLogged } from '../../lib/host/run.js'
+import {
+  dockerChildEnv,
+  MissingExecutableError,
+  runCaptured,
+  runLogged,
+  spawnChild,
+} from '../../lib/host/run.js'
 
 const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' }
 const sh = (script: string) => ['sh', '-c', script]
@@ -215,6 +221,105 @@ describe('runCaptured', () => {
   it('times out', async () => {
     const r = await runCaptured(sh('sleep 60'), { env, timeoutMs: 200 })
     expect(r).toMatchObject({ timedOut: true, signal: 'SIGTERM' })
+  })
+
+  it('kills the whole tree: background children, and one that left the process group', async () => {
+    const pids: number[] = []
+    const r = await runCaptured(sh('sleep 30 & echo $!; setsid sleep 30 & echo $!; sleep 30'), {
+      env,
+      timeoutMs: 500,
+      onStdoutLine: (l) => pids.push(Number(l)),
+    })
+    expect(r).toMatchObject({ timedOut: true, signal: 'SIGTERM', stdout: '' })
+    expect(pids).toHaveLength(2)
+    for (const pid of pids) expect(await gone(pid)).toBe(true)
+  })
+
+  it('hands stdout on a line at a time; a throwing handler stops the child and rejects', async () => {
+    const seen: string[] = []
+    const r = await runCaptured(sh('printf "a\\nb\\r\\nc"'), {
+      env,
+      timeoutMs: 5000,
+      onStdoutLine: (l) => seen.push(l),
+    })
+    expect(r.exitCode).toBe(0)
+    expect(seen).toEqual(['a', 'b', 'c'])
+    const t0 = Date.now()
+    await expect(
+      runCaptured(sh('echo x; sleep 60'), {
+        env,
+        timeoutMs: 60_000,
+        onStdoutLine: () => {
+          throw new Error('bad line')
+        },
+      }),
+    ).rejects.toThrow('bad line')
+    expect(Date.now() - t0).toBeLessThan(5000)
+  })
+
+  it('rejects with the abort reason once the child is gone', async () => {
+    const ac = new AbortController()
+    setTimeout(() => ac.abort(new Error('stop now')), 200)
+    await expect(
+      runCaptured(sh('sleep 60'), { env, timeoutMs: 60_000, signal: ac.signal }),
+    ).rejects.toThrow('stop now')
+  })
+
+  it('stops at maxBytes of stdout, naming the command as told', async () => {
+    await expect(
+      runCaptured(sh('yes'), { env, timeoutMs: 10_000, maxBytes: 1000, show: 'yes-man' }),
+    ).rejects.toThrow('yes-man: more than 1000 bytes of output')
+  })
+
+  it('redacts the stderr it returns', async () => {
+    const r = await runCaptured(sh('echo "key=s3cret" >&2'), {
+      env,
+      timeoutMs: 5000,
+      redact: (t) => t.replace('s3cret', '***'),
+    })
+    expect(r.stderr).toBe('key=***\n')
+  })
+
+  it('says not executable for a file that is there', async () => {
+    const file = path.join(tmp, 'not-exec')
+    await writeFile(file, '#!/bin/sh\n', { mode: 0o644 })
+    const err = await runCaptured([file], { env, timeoutMs: 5000 }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(MissingExecutableError)
+    expect((err as Error).message).toBe(`${file} is not available (not executable)`)
+  })
+
+  it('passes arguments through the shell unchanged (zx quotes them)', async () => {
+    const odd = ["it's", '$HOME', '`id`', 'a b', '', '*', 'x\ny', '\\', 'é']
+    const r = await runCaptured(['printf', '%s\\0', ...odd], { env, timeoutMs: 5000 })
+    expect(r.stdout.split('\0').slice(0, -1)).toEqual(odd)
+  })
+})
+
+describe('spawnChild', () => {
+  it('feeds stdin from a pipe and writes stdout into a file descriptor', async () => {
+    const file = path.join(tmp, 'spawn-out')
+    const fh = await open(file, 'w')
+    try {
+      const child = await spawnChild(['tr', 'a-z', 'A-Z'], { env, stdin: 'pipe', stdout: fh.fd })
+      expect(child.stdout).toBeNull()
+      child.stdin!.end('hello\n')
+      expect(await child.closed).toEqual({ exitCode: 0, signal: null })
+      child.dispose()
+    } finally {
+      await fh.close()
+    }
+    expect(await readFile(file, 'utf8')).toBe('HELLO\n')
+  })
+
+  it('runs in its own process group, its pid the command itself (the shell execs it)', async () => {
+    const child = await spawnChild(sh('echo $$ $(ps -o pgid= -p $$)'), { env })
+    let out = ''
+    child.stdout!.on('data', (c: Buffer) => (out += c.toString()))
+    await child.closed
+    child.dispose()
+    const [pid, pgid] = out.trim().split(/\s+/).map(Number)
+    expect(pid).toBe(child.pid)
+    expect(pgid).toBe(child.pid)
   })
 })
 

@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { writeBackup } from '../../lib/assets/backup.js'
 import { copyTree, readBackTree, removeCopy } from '../../lib/assets/copy.js'
 import { walkTree } from '../../lib/assets/manifest.js'
-import type { ManifestEntry } from '../../lib/assets/types.js'
+import type { ManifestEntry } from '../../lib/shared/manifest-types.js'
 import { Dir, removeTree, TreeChangedError } from '../../lib/host/safefs.js'
 import { filesHolding, startFlipper, VICTIM_MARK, victimNow } from '../support/flipper.js'
 

@@ -13,7 +13,7 @@ import {
 } from '../backup.js'
 import type { MigrateContext } from '../context.js'
 import { manifestOf, readManifest, writeManifest } from '../manifest.js'
-import type { HashName } from '../types.js'
+import type { HashName } from '../../shared/manifest-types.js'
 
 export interface BackupInfo {
   archive: string

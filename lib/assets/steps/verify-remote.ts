@@ -1,13 +1,14 @@
 import path from 'node:path'
 import type { Step } from '../../runbook/index.js'
-import { remoteJoin, waitForRemote } from '../../host/rclone.js'
+import { remoteJoin } from '../../host/rclone.js'
+import { waitForRemote } from '../compare.js'
 import type { MigrateContext } from '../context.js'
 import { isUtf8Name, showName } from '../../host/names.js'
 import { readBackTree } from '../copy.js'
 import { compareEntries, readManifest } from '../manifest.js'
 import type { Output } from '../../cli/output.js'
 import type { RemoteInfo } from '../preflight.js'
-import type { ManifestEntry, Progress } from '../types.js'
+import type { ManifestEntry, Progress } from '../../shared/manifest-types.js'
 
 /**
  * The bytes must be on the remote, not only in the mount's write cache (rclone#4293): rclone

@@ -8,7 +8,7 @@ import { copyTree, readBackTree } from '../../copy.js'
 import { manifestOf, readManifest, walkTree, writeManifest } from '../../manifest.js'
 import type { RevertContext } from '../../revert-context.js'
 import { destChangedSince, ownedLike, rootOwnerOf } from '../../revert-policy.js'
-import type { ManifestEntry } from '../../types.js'
+import type { ManifestEntry } from '../../../shared/manifest-types.js'
 import { kindOf } from './kind.js'
 
 /** The inode facts of the source's tree do not hold on another copy of it. */

@@ -1,6 +1,6 @@
 /**
- * Shared shapes of `shipshape migrate-assets` (lib/assets/): the manifest of an asset directory,
- * the hashes it carries, and the progress callback. The manifest is the one truth every later
+ * Shared shapes of the manifest (migrate-assets, the rclone adapter): the manifest of an asset
+ * directory, the hashes it carries, and the progress callback. The manifest is the one truth every later
  * step checks against: the backup archive, the copy on the mount, the files on the remote.
  */
 
