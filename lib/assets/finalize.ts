@@ -25,7 +25,7 @@ import { Dir, removeTree, splitRel, Tree, type RemoveResult } from '../host/safe
 import type { Output } from '../cli/output.js'
 import type { Config } from '../config/index.js'
 import { runRunbook, type RunSummary, type Step } from '../runbook/index.js'
-import { priorRun } from '../runbook/prior.js'
+import { assetPriorRun } from './command.js'
 import { mtimeMsOf, readManifest, walkTree, type WalkProblem } from './manifest.js'
 import { checkSourcePath } from './policy.js'
 import type { Manifest, ManifestEntry } from './types.js'
@@ -329,18 +329,15 @@ export async function runFinalize(
 ): Promise<FinalizeResult> {
   const now = opts.now ?? (() => new Date())
   // an interrupted --finalize blocks a new one (even with nothing due) until --resume/--rollback
-  await priorRun({
-    stateDir: ctx.config.stateDir,
-    // an unfinished revert blocks it too: the originals are in the middle of being put back
-    operations: ['migrate-assets-finalize', 'migrate-assets-revert'],
-    key: 'asset',
-    target: name,
-    dryRun: opts.dryRun,
-    resume: opts.resume,
-    rollback: opts.rollback,
-    command: (op) =>
+  // an unfinished revert blocks it too: the originals are in the middle of being put back
+  await assetPriorRun(
+    ctx.config.stateDir,
+    name,
+    opts,
+    ['migrate-assets-finalize', 'migrate-assets-revert'],
+    (op) =>
       `shipshape migrate-assets ${name} ${op === 'migrate-assets-revert' ? '--revert' : '--finalize'}`,
-  })
+  )
   await unansweredMounts(ctx.config.backupDir, [name], (w) => ctx.out.warn(w))
   const all = await findKeptOriginals(ctx.config.backupDir, name)
   const due: KeptOriginal[] = []
