@@ -26,7 +26,8 @@ import { findKeptOriginals, hungMountOf, type KeptOriginal } from './finalize.js
 import { readManifest } from './manifest.js'
 import { remoteInfo } from './preflight.js'
 import { readBackupInfo, type BackupInfo } from './steps/backup.js'
-import { verifyDestination } from './steps/verify-remote.js'
+import { nodeAssetFs } from './ports.js'
+import { verifyDestination } from './verify-destination.js'
 import type { HashName, ManifestEntry } from '../shared/manifest-types.js'
 
 export const ARCHIVES_DIR = '.shipshape-archives'
@@ -52,7 +53,7 @@ export interface ArchiveState {
 export async function findArchives(config: Config, name: string): Promise<ArchiveState[]> {
   const out: ArchiveState[] = []
   for (const k of await findKeptOriginals(config.backupDir, name)) {
-    const info = (await readBackupInfo(path.join(k.workDir, 'backup.json'))) as
+    const info = (await readBackupInfo(nodeAssetFs, path.join(k.workDir, 'backup.json'))) as
       (BackupInfo & ArchiveFate) | null
     if (!info?.archive) continue
     // the archive as recorded, in the run's own dir of backupDir (root's alone), a plain file
@@ -166,7 +167,7 @@ export async function settleArchive(
     progress,
   })
   const infoFile = path.join(workDir, 'backup.json')
-  const info = (await readBackupInfo(infoFile)) as BackupInfo & ArchiveFate
+  const info = (await readBackupInfo(nodeAssetFs, infoFile)) as BackupInfo & ArchiveFate
   const local = a.local!
   if (what.action === 'move') {
     const rel = remoteArchiveRel(assetName, workDir, local)

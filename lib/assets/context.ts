@@ -1,9 +1,10 @@
 /**
  * What every migrate-assets step gets: the asset, the run's fixed paths, the facts of the
- * preflight, and the side-effect ports (engine, output, clock). Paths are fixed by the run's
- * stamp, so a --resume or --rollback (same stamp, read from the journal) finds the same files.
- * Facts one step leaves for the next live in files of the run's workDir (backup.json,
- * manifest.json), never only in memory.
+ * preflight, and the side-effect ports (engine, output, clock, fs, backup, remote, health gate:
+ * ports.ts). Paths are fixed by the run's stamp, so a --resume or --rollback (same stamp, read
+ * from the journal) finds the same files. Facts one step leaves for the next live in files of
+ * the run's workDir (backup.json, manifest.json), never only in memory; the manifest is read
+ * (and validated) once per run and carried in `manifest`.
  */
 import path from 'node:path'
 import type { Output } from '../cli/output.js'
@@ -12,9 +13,10 @@ import type { Engine } from '../docker/engine.js'
 import type { Ident } from '../host/safefs.js'
 import type { ContainerBinding } from '../shared/mount.js'
 import type { RemoteInfo } from './preflight.js'
-import type { ManifestEntry, Progress } from '../shared/manifest-types.js'
+import type { AssetFs, AssetPorts } from './ports.js'
+import type { Manifest, ManifestEntry } from '../shared/manifest-types.js'
 
-export interface MigrateContext {
+export interface MigrateContext extends AssetPorts {
   name: string
   asset: AssetConfig
   /** UTC stamp of the run ('20261125T150405Z'): names its backup dir and the aside directory */
@@ -32,9 +34,8 @@ export interface MigrateContext {
   uploadTimeoutMs: number
   engine: Engine
   out: Output
-  /** a progress reporter for a phase of `total` bytes (a bar on a TTY, nothing otherwise) */
-  progress(label: string, total: number): { tick: Progress; done(): void }
-  now(): Date
+  /** the run's manifest.json: read and validated once, set by the backup step that writes it */
+  manifest: ManifestOnce
   /** facts for the result (--json), filled as steps run */
   facts: MigrateFacts
 }
@@ -81,5 +82,27 @@ export function migratePaths(opts: {
     backupInfo: path.join(workDir, 'backup.json'),
     doneLog: path.join(opts.stateDir, 'migrate-assets', `${opts.name}-${opts.stamp}.copied`),
     aside: `${opts.asset.source}.shipshape-${opts.stamp}`,
+  }
+}
+
+/** A manifest file read and validated once per run (the steps after the backup all hold to it). */
+export interface ManifestOnce {
+  get(): Promise<Manifest>
+  /** what is known without reading: null when not read (or written) yet */
+  peek(): Manifest | null
+  set(m: Manifest): void
+}
+
+export function manifestOnce(fs: Pick<AssetFs, 'readManifest'>, file: string): ManifestOnce {
+  let known: Manifest | null = null
+  return {
+    async get() {
+      known ??= await fs.readManifest(file)
+      return known
+    },
+    peek: () => known,
+    set(m) {
+      known = m
+    },
   }
 }

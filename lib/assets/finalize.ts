@@ -24,7 +24,8 @@ import { showName } from '../host/names.js'
 import { Dir, removeTree, splitRel, Tree, type RemoveResult } from '../host/safefs.js'
 import type { Output } from '../cli/output.js'
 import type { Config } from '../config/index.js'
-import { openRun, type RunSummary, type Step } from '../runbook/index.js'
+import type { RunSummary, Step } from '../runbook/index.js'
+import { openAssetRun } from './command.js'
 import { mtimeMsOf, readManifest, walkTree, type WalkProblem } from './manifest.js'
 import { checkSourcePath } from './policy.js'
 import type { Manifest, ManifestEntry } from '../shared/manifest-types.js'
@@ -328,19 +329,14 @@ export async function runFinalize(
 ): Promise<FinalizeResult> {
   const now = opts.now ?? (() => new Date())
   // an interrupted --finalize blocks a new one (even with nothing due) until --resume/--rollback
-  const run = await openRun({
-    ...opts,
-    stateDir: ctx.config.stateDir,
-    operation: 'migrate-assets-finalize',
-    // an unfinished revert blocks it too: the originals are in the middle of being put back
-    blockedBy: ['migrate-assets-revert'],
-    args: { asset: name },
-    target: name,
-    out: ctx.out,
-    now,
-    command: (op) =>
+  // an unfinished revert blocks it too: the originals are in the middle of being put back
+  const run = await openAssetRun(
+    { stateDir: ctx.config.stateDir, name, out: ctx.out, now },
+    opts,
+    ['migrate-assets-finalize', 'migrate-assets-revert'],
+    (op) =>
       `shipshape migrate-assets ${name} ${op === 'migrate-assets-revert' ? '--revert' : '--finalize'}`,
-  })
+  )
   await unansweredMounts(ctx.config.backupDir, [name], (w) => ctx.out.warn(w))
   const all = await findKeptOriginals(ctx.config.backupDir, name)
   const due: KeptOriginal[] = []

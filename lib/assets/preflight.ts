@@ -253,6 +253,21 @@ export async function findBindings(
   }
 }
 
+/** Running containers that bind the source, and those the config names under restart. */
+export function restartOf(
+  found: Awaited<ReturnType<typeof findBindings>>,
+  names: readonly string[],
+): { id: string; name: string }[] {
+  const restart = new Map<string, string>()
+  for (const b of found.bindings) if (b.running) restart.set(b.id, b.name)
+  for (const c of found.all) {
+    if (c.running && names.some((r) => r === c.name || r === c.composeService)) {
+      restart.set(c.id, c.name)
+    }
+  }
+  return [...restart].map(([id, name]) => ({ id, name }))
+}
+
 export interface PreflightInput {
   asset: AssetConfig
   config: Config
@@ -278,10 +293,63 @@ export function emptyPreflight(): PreflightResult {
   }
 }
 
+/** A mount that answers: writable, keeps symlinks?, dest empty, the remote behind it. */
+async function checkLiveMount(
+  input: PreflightInput,
+  state: { allowOther: boolean },
+  entry: Awaited<ReturnType<typeof mountState>>['entry'],
+  result: PreflightResult,
+): Promise<void> {
+  const { asset } = input
+  const { refusals, warnings } = result
+  const probeDir = await deepestExisting(path.dirname(asset.dest), asset.mount)
+  const probe = await probeMount(probeDir)
+  if (!probe.writable) {
+    refusals.push({
+      check: 'mount-writable',
+      message: `cannot write to ${probeDir} on ${asset.mount}: ${probe.error}`,
+      remedy: 'check the mount is read-write and the remote has room',
+    })
+  } else {
+    result.mount = { allowOther: state.allowOther, keepsSymlinks: probe.keepsSymlinks }
+  }
+  if (!input.continuing) {
+    const d = await destState(asset.dest)
+    if (d === 'not-empty' || d === 'not-a-dir') {
+      refusals.push({
+        check: 'dest',
+        message: `dest ${asset.dest} ${d === 'not-a-dir' ? 'exists and is not a directory' : 'exists and is not empty'}`,
+        remedy: 'pick another dest, or empty it after checking what it holds',
+      })
+    }
+  }
+  const spec = asset.remote ?? (entry ? remoteOfMount(entry) : null)
+  if (spec) {
+    if (!(await rcloneAvailable())) {
+      throw new UnavailableError(
+        `rclone is needed to check the files reached the remote behind ${asset.mount}, and it is not installed`,
+        'apt-get install rclone',
+      )
+    }
+    result.remote = await remoteInfo(spec, asset.mount)
+  } else if (entry?.fsType === 'fuse.rclone') {
+    const why = mountRemote(entry)
+    refusals.push({
+      check: 'remote',
+      message: `cannot tell which rclone remote is behind ${asset.mount}${'reason' in why && why.reason ? ` (${why.reason})` : ''}: without it, shipshape cannot check the files reached the remote and not only the mount's cache`,
+      remedy: `set assets.<name>.remote to the remote the mount serves (e.g. rd:)`,
+    })
+  } else {
+    warnings.push(
+      `${asset.mount} is not an rclone mount: files are verified by reading them back through it, and a write-back cache cannot be checked`,
+    )
+  }
+}
+
 export async function preflight(input: PreflightInput): Promise<PreflightResult> {
   const { asset, config, engine } = input
   const result = emptyPreflight()
-  const { refusals, warnings } = result
+  const { refusals } = result
   refusals.push(
     ...checkSourcePath(asset.source, {
       allowedRoots: config.allowedRoots,
@@ -309,50 +377,7 @@ export async function preflight(input: PreflightInput): Promise<PreflightResult>
 
   const { state, entry } = await mountState(asset.mount, asset.mountType)
   refusals.push(...judgeMount(asset.mount, asset.mountType, state))
-  if (state.kind === 'live') {
-    const probeDir = await deepestExisting(path.dirname(asset.dest), asset.mount)
-    const probe = await probeMount(probeDir)
-    if (!probe.writable) {
-      refusals.push({
-        check: 'mount-writable',
-        message: `cannot write to ${probeDir} on ${asset.mount}: ${probe.error}`,
-        remedy: 'check the mount is read-write and the remote has room',
-      })
-    } else {
-      result.mount = { allowOther: state.allowOther, keepsSymlinks: probe.keepsSymlinks }
-    }
-    if (!input.continuing) {
-      const d = await destState(asset.dest)
-      if (d === 'not-empty' || d === 'not-a-dir') {
-        refusals.push({
-          check: 'dest',
-          message: `dest ${asset.dest} ${d === 'not-a-dir' ? 'exists and is not a directory' : 'exists and is not empty'}`,
-          remedy: 'pick another dest, or empty it after checking what it holds',
-        })
-      }
-    }
-    const spec = asset.remote ?? (entry ? remoteOfMount(entry) : null)
-    if (spec) {
-      if (!(await rcloneAvailable())) {
-        throw new UnavailableError(
-          `rclone is needed to check the files reached the remote behind ${asset.mount}, and it is not installed`,
-          'apt-get install rclone',
-        )
-      }
-      result.remote = await remoteInfo(spec, asset.mount)
-    } else if (entry?.fsType === 'fuse.rclone') {
-      const why = mountRemote(entry)
-      refusals.push({
-        check: 'remote',
-        message: `cannot tell which rclone remote is behind ${asset.mount}${'reason' in why && why.reason ? ` (${why.reason})` : ''}: without it, shipshape cannot check the files reached the remote and not only the mount's cache`,
-        remedy: `set assets.<name>.remote to the remote the mount serves (e.g. rd:)`,
-      })
-    } else {
-      warnings.push(
-        `${asset.mount} is not an rclone mount: files are verified by reading them back through it, and a write-back cache cannot be checked`,
-      )
-    }
-  }
+  if (state.kind === 'live') await checkLiveMount(input, state, entry, result)
 
   if (src.kind === 'dir') {
     const walked = await walkTree(asset.source)
@@ -400,14 +425,7 @@ export async function preflight(input: PreflightInput): Promise<PreflightResult>
       remedy: 'fix assets.<name>.restart in the host config (`docker ps -a` lists the names)',
     })
   }
-  const restart = new Map<string, string>()
-  for (const b of found.bindings) if (b.running) restart.set(b.id, b.name)
-  for (const c of found.all) {
-    if (c.running && asset.restart.some((r) => r === c.name || r === c.composeService)) {
-      restart.set(c.id, c.name)
-    }
-  }
-  result.restart = [...restart].map(([id, name]) => ({ id, name }))
+  result.restart = restartOf(found, asset.restart)
 
   // a service unhealthy before the migration would fail its check after it, and again after
   // the rollback: say so now, while nothing has changed

@@ -2,14 +2,15 @@
  * What every `migrate-assets NAME --revert` step gets: the asset, the finished migration it
  * undoes (its work dir in backupDir: manifest.json, original.json), the revert run's fixed paths
  * (named by the revert's own stamp, noted by its first step: a --resume/--rollback finds the
- * same staging directory), where the bytes come back from, and the side-effect ports.
+ * same staging directory), where the bytes come back from, and the side-effect ports (ports.ts).
  */
 import path from 'node:path'
 import type { Output } from '../cli/output.js'
 import type { AssetConfig, HealthConfig } from '../config/index.js'
 import type { Engine } from '../docker/engine.js'
 import type { RevertFrom } from './revert-policy.js'
-import type { Progress } from '../shared/manifest-types.js'
+import type { ManifestOnce } from './context.js'
+import type { AssetPorts } from './ports.js'
 
 export interface RevertPaths {
   source: string
@@ -56,7 +57,7 @@ export function revertPaths(o: {
   }
 }
 
-export interface RevertContext {
+export interface RevertContext extends AssetPorts {
   name: string
   asset: AssetConfig
   /** the revert run's UTC stamp */
@@ -73,8 +74,8 @@ export interface RevertContext {
   health: HealthConfig | undefined
   engine: Engine
   out: Output
-  progress(label: string, total: number): { tick: Progress; done(): void }
-  now(): Date
+  /** the manifest the bytes brought back are held to (paths.expected): written by the stage step */
+  expected: ManifestOnce
   facts: RevertFacts
 }
 

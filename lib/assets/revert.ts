@@ -7,16 +7,29 @@
  * lib/assets/steps/revert/ runs under the host lock and its own journal (operation
  * migrate-assets-revert: --resume/--rollback finish or undo an interrupted revert).
  */
-import { lstat, readFile, readlink } from 'node:fs/promises'
+import { lstat } from 'node:fs/promises'
 import path from 'node:path'
 import type { Output } from '../cli/output.js'
-import { formatBytes, type Config } from '../config/index.js'
+import { formatBytes, type AssetConfig, type Config } from '../config/index.js'
 import type { Engine } from '../docker/engine.js'
 import { RefusedError } from '../errors.js'
 import { freeBytes } from '../host/space.js'
-import { openRun, type RunSummary } from '../runbook/index.js'
+import type { RunSummary } from '../runbook/index.js'
+import { manifestOnce } from './context.js'
 import { stampOf } from '../shared/stamp.js'
 import { findArchives } from './archive.js'
+import {
+  openAssetRun,
+  baseResult,
+  findAsset,
+  MIGRATE_OPERATION,
+  progressOf,
+  refusedError,
+  refuseChangedPaths,
+  runAssetRunbook,
+  type AssetRunOptions,
+  type MigrateResult,
+} from './command.js'
 import {
   findKeptOriginals,
   foreignOriginal,
@@ -24,17 +37,12 @@ import {
   writtenSince,
   type KeptOriginal,
 } from './finalize.js'
-import {
-  findAsset,
-  MIGRATE_OPERATION,
-  MIGRATE_SCHEMA,
-  progressOf,
-  type MigrateResult,
-} from './index.js'
 import { readManifest, walkTree } from './manifest.js'
-import type { Refusal } from '../shared/refusal.js'
+import { notedRestart, stampFrom, type PriorNotes } from './plan.js'
 import { checkSourcePath, judgeSource } from './policy.js'
-import { findBindings, sourceState } from './preflight.js'
+import { type Refusal } from '../shared/refusal.js'
+import { nodeAssetPorts } from './ports.js'
+import { findBindings, restartOf, sourceState } from './preflight.js'
 import { revertPaths, type RevertContext, type RevertFacts } from './revert-context.js'
 import {
   chooseRevertSource,
@@ -64,14 +72,8 @@ export interface RevertInfo {
   health: string | null
 }
 
-export interface RevertOptions {
-  dryRun?: boolean
-  yes?: boolean
-  resume?: boolean
-  rollback?: boolean
+export interface RevertOptions extends AssetRunOptions {
   removeCopy?: boolean
-  confirm?: (q: string) => Promise<boolean>
-  now?: () => Date
 }
 
 /** The migration --revert undoes: the newest finished, not reverted, for this asset's paths. */
@@ -90,28 +92,6 @@ async function findMigration(
       ? `its last migration was reverted already`
       : `no finished migration is recorded in ${path.join(config.backupDir, name)} (original.json)`,
   }
-}
-
-async function readJson(file: string): Promise<Record<string, unknown> | null> {
-  return readFile(file, 'utf8')
-    .then((t) => JSON.parse(t) as Record<string, unknown>)
-    .catch(() => null)
-}
-
-/** Running containers that bind the source, and those the config names under restart. */
-async function containersToRestart(
-  engine: Engine,
-  asset: { source: string; mount: string; restart: string[] },
-): Promise<{ id: string; name: string }[]> {
-  const found = await findBindings(engine, asset.source, asset.mount)
-  const restart = new Map<string, string>()
-  for (const b of found.bindings) if (b.running) restart.set(b.id, b.name)
-  for (const c of found.all) {
-    if (c.running && asset.restart.some((r) => r === c.name || r === c.composeService)) {
-      restart.set(c.id, c.name)
-    }
-  }
-  return [...restart].map(([id, name]) => ({ id, name }))
 }
 
 interface RevertPreflight {
@@ -236,6 +216,115 @@ async function revertPreflight(config: Config, name: string): Promise<RevertPref
   return out
 }
 
+/**
+ * An interrupted revert goes on (or back) with what its stage step noted; a new one (or one
+ * resumed that was interrupted before its first note: nothing done) looks afresh.
+ */
+async function revertFacts(
+  config: Config,
+  name: string,
+  asset: AssetConfig,
+  prior: PriorNotes | undefined,
+  rollback: boolean,
+): Promise<RevertPreflight> {
+  const noted = prior?.steps.get('stage')?.notes ?? {}
+  if (!prior || (typeof noted.migration !== 'string' && !rollback)) {
+    return revertPreflight(config, name)
+  }
+  refuseChangedPaths('revert', name, prior, noted, asset)
+  const migration = typeof noted.migration === 'string' ? noted.migration : null
+  const from = noted.from === 'original' || noted.from === 'destination' ? noted.from : null
+  const m = await readManifest(path.join(migration ?? '/nonexistent', 'manifest.json')).catch(
+    () => null,
+  )
+  return {
+    refusals: [],
+    migration,
+    from,
+    destChanged: [],
+    originalLeft: null,
+    files: m?.files ?? 0,
+    bytes: m?.bytes ?? 0,
+  }
+}
+
+function revertWarnings(pre: RevertPreflight, asset: AssetConfig): string[] {
+  const warnings = pre.originalLeft ? [pre.originalLeft] : []
+  const n = pre.destChanged.length
+  if (n) {
+    warnings.push(
+      `the app changed ${n} entr${n === 1 ? 'y' : 'ies'} of ${asset.dest} since the migration (${pre.destChanged.slice(0, 3).join('; ')}${n > 3 ? '; …' : ''}): the destination is the truth, its files as they are now come back`,
+    )
+  }
+  return warnings
+}
+
+/** The result of a revert that reached the runbook. */
+async function revertResult(o: {
+  base: MigrateResult
+  summary: RunSummary
+  error?: unknown
+  rollback: boolean
+  pre: RevertPreflight
+  ctx: RevertContext
+}): Promise<MigrateResult> {
+  const { summary, pre, ctx } = o
+  const { facts } = ctx
+  const expected = await ctx.expected.get().catch(() => null)
+  const files = expected?.files ?? pre.files
+  const bytes = expected?.bytes ?? pre.bytes
+  const outcome: MigrateResult['outcome'] =
+    summary.outcome === 'ok' ? (o.rollback ? 'rolled-back' : 'reverted') : summary.outcome
+  const record = await ctx.fs.readJson(ctx.paths.record)
+  const from = (record?.from as RevertFrom | undefined) ?? pre.from
+  return {
+    ...o.base,
+    outcome,
+    files,
+    bytes,
+    verified:
+      facts.verified !== undefined
+        ? {
+            files: facts.verified,
+            by: `sha256 of every file brought back, read before the swap`,
+            uploadWaitMs: null,
+          }
+        : null,
+    containers: ctx.restart.map((c) => c.name),
+    journal: summary.journal,
+    steps: summary.steps,
+    revert: {
+      from,
+      files,
+      bytes,
+      verified: facts.verified ?? null,
+      destChanged: pre.destChanged.length,
+      originalLeft: pre.originalLeft,
+      copy: {
+        path: ctx.asset.dest,
+        files,
+        bytes,
+        remove: ctx.removeCopy,
+        removed: facts.copyRemoved === true,
+      },
+      health: facts.health ?? null,
+    },
+    ...(o.error ? { error: (o.error as Error).message } : {}),
+  }
+}
+
+function reportReverted(out: Output, name: string, asset: AssetConfig, r: MigrateResult): void {
+  if (r.outcome !== 'reverted') return
+  out.info(
+    `${name}: reverted. ${asset.source} is a directory again (the bytes from the ${r.revert?.from ?? '?'}, ${r.revert?.verified ?? 0} files checked)`,
+  )
+  if (!r.revert?.copy.removed) {
+    out.info(
+      `the copy on the mount was left at ${asset.dest} (${r.revert?.copy.files ?? 0} files, ${formatBytes(r.revert?.copy.bytes ?? 0)}): remove it by hand once it is no longer needed`,
+    )
+  }
+}
+
 export async function runMigrateRevert(
   ctx: { config: Config; engine: Engine; out: Output },
   name: string,
@@ -245,107 +334,46 @@ export async function runMigrateRevert(
   const asset = findAsset(config, name)
   const now = opts.now ?? (() => new Date())
   const continuing = Boolean(opts.resume || opts.rollback)
-  const command = (op: string) =>
-    `shipshape migrate-assets ${name}${op === REVERT_OPERATION ? ' --revert' : op === MIGRATE_OPERATION ? '' : ' --finalize'}`
-  const run = await openRun({
-    ...opts,
-    stateDir: config.stateDir,
-    operation: REVERT_OPERATION,
-    blockedBy: [MIGRATE_OPERATION, 'migrate-assets-finalize'],
-    args: { asset: name },
-    target: name,
-    out,
-    now,
-    command,
-  })
+  const run = await openAssetRun(
+    { stateDir: config.stateDir, name, out, now },
+    opts,
+    [REVERT_OPERATION, MIGRATE_OPERATION, 'migrate-assets-finalize'],
+    (op) =>
+      `shipshape migrate-assets ${name}${op === REVERT_OPERATION ? ' --revert' : op === MIGRATE_OPERATION ? '' : ' --finalize'}`,
+  )
   const prior = run.prior
-  const base: MigrateResult = {
-    schema: MIGRATE_SCHEMA,
-    asset: name,
-    source: asset.source,
-    dest: asset.dest,
-    outcome: 'dry-run',
-    files: 0,
-    bytes: 0,
-    backup: null,
-    verified: null,
-    original: null,
-    containers: [],
-    warnings: [],
-    journal: null,
-    steps: [],
-  }
+  const base = baseResult(name, asset)
   if (continuing && !prior) {
     throw new RefusedError(
       `no unfinished revert of ${name} to ${opts.resume ? 'resume' : 'roll back'}`,
       `shipshape migrate-assets ${name} --revert starts one`,
     )
   }
-
-  // an interrupted revert goes on (or back) with what it noted first; a new one looks afresh
-  const noted = prior?.steps.get('stage')?.notes ?? {}
-  let pre: RevertPreflight
-  if (prior && (typeof noted.migration === 'string' || opts.rollback)) {
-    const changed = (['source', 'dest', 'mount'] as const).filter(
-      (k) => typeof noted[k] === 'string' && noted[k] !== asset[k],
-    )
-    if (changed.length) {
-      throw new RefusedError(
-        `the unfinished revert of ${name} (${prior.file}) was started with ${changed.map((k) => `${k} ${String(noted[k])}`).join(', ')}; the config now says otherwise`,
-        'put the config back as it was for --resume/--rollback, then change it',
-      )
-    }
-    const migration = typeof noted.migration === 'string' ? noted.migration : null
-    const from = noted.from === 'original' || noted.from === 'destination' ? noted.from : null
-    const m = await readManifest(path.join(migration ?? '/nonexistent', 'manifest.json')).catch(
-      () => null,
-    )
-    pre = {
-      refusals: [],
-      migration,
-      from,
-      destChanged: [],
-      originalLeft: null,
-      files: m?.files ?? 0,
-      bytes: m?.bytes ?? 0,
-    }
-  } else {
-    // a new revert, or one resumed that was interrupted before its first note (nothing done)
-    pre = await revertPreflight(config, name)
-  }
+  const pre = await revertFacts(config, name, asset, prior, Boolean(opts.rollback))
   if (pre.refusals.length || (!opts.rollback && (!pre.migration || !pre.from))) {
-    const lines = pre.refusals.map((r) => `${r.message}${r.remedy ? ` (fix: ${r.remedy})` : ''}`)
-    const err = new RefusedError(
-      lines.length === 1
-        ? `migrate-assets ${name} --revert refused: ${lines[0]}`
-        : `migrate-assets ${name} --revert refused, nothing changed:\n  - ${lines.join('\n  - ')}`,
-      lines.length === 1 ? undefined : 'fix each of the above, then run it again',
-    )
-    ;(err as { result?: MigrateResult }).result = {
+    throw refusedError(`migrate-assets ${name} --revert`, pre.refusals, {
       ...base,
       outcome: 'refused',
       files: pre.files,
       bytes: pre.bytes,
       refusals: pre.refusals,
-    }
-    throw err
+    })
   }
 
-  const stamp =
-    typeof noted.stamp === 'string' && /^\d{8}T\d{6}Z$/.test(noted.stamp)
-      ? noted.stamp
-      : stampOf(now())
+  const noted = prior?.steps.get('stage')?.notes ?? {}
+  const stamp = stampFrom(noted.stamp, stampOf(now()))
   // a revert interrupted before its first note did nothing: its journal only needs closing
   const migration = pre.migration ?? path.join(config.backupDir, name, 'unknown')
   const paths = revertPaths({ name, asset, stamp, migration, stateDir: config.stateDir })
-  const stopped = prior?.steps.get('stop')?.notes.containers
-  const restart = Array.isArray(stopped)
-    ? (stopped as { id: string; name: string }[])
-    : opts.rollback && prior
+  const restart =
+    notedRestart(prior) ??
+    (opts.rollback && prior
       ? []
-      : await containersToRestart(engine, asset)
+      : restartOf(await findBindings(engine, asset.source, asset.mount), asset.restart))
+  const ports = nodeAssetPorts({ progress: progressOf(out), now })
   const facts: RevertFacts = {}
   const rctx: RevertContext = {
+    ...ports,
     name,
     asset,
     stamp,
@@ -357,94 +385,35 @@ export async function runMigrateRevert(
     health: asset.health,
     engine,
     out,
-    progress: progressOf(out),
-    now,
+    expected: manifestOnce(ports.fs, paths.expected),
     facts,
   }
-  for (const w of [pre.originalLeft].filter((x): x is string => Boolean(x))) {
+  for (const w of revertWarnings(pre, asset)) {
     out.warn(w)
     base.warnings.push(w)
-  }
-  if (pre.destChanged.length) {
-    const w = `the app changed ${pre.destChanged.length} entr${pre.destChanged.length === 1 ? 'y' : 'ies'} of ${asset.dest} since the migration (${pre.destChanged.slice(0, 3).join('; ')}${pre.destChanged.length > 3 ? '; …' : ''}): the destination is the truth, its files as they are now come back`
-    out.warn(w)
-    base.warnings.push(w)
-  }
-
-  const finish = async (summary: RunSummary, error?: unknown): Promise<MigrateResult> => {
-    const expected = await readManifest(paths.expected).catch(() => null)
-    const files = expected?.files ?? pre.files
-    const bytes = expected?.bytes ?? pre.bytes
-    const outcome: MigrateResult['outcome'] =
-      summary.outcome === 'ok' ? (opts.rollback ? 'rolled-back' : 'reverted') : summary.outcome
-    const record = await readJson(paths.record)
-    const from = (record?.from as RevertFrom | undefined) ?? pre.from
-    return {
-      ...base,
-      outcome,
-      files,
-      bytes,
-      verified:
-        facts.verified !== undefined
-          ? {
-              files: facts.verified,
-              by: `sha256 of every file brought back, read before the swap`,
-              uploadWaitMs: null,
-            }
-          : null,
-      containers: restart.map((c) => c.name),
-      journal: summary.journal,
-      steps: summary.steps,
-      revert: {
-        from,
-        files,
-        bytes,
-        verified: facts.verified ?? null,
-        destChanged: pre.destChanged.length,
-        originalLeft: pre.originalLeft,
-        copy: {
-          path: asset.dest,
-          files,
-          bytes,
-          remove: rctx.removeCopy,
-          removed: facts.copyRemoved === true,
-        },
-        health: facts.health ?? null,
-      },
-      ...(error ? { error: (error as Error).message } : {}),
-    }
   }
 
   out.info(
     `${name}: revert ${asset.source} → a directory again, the bytes from ${rctx.from === 'original' ? `the kept original ${paths.original}` : `the destination ${asset.dest}`} (${pre.files} files, ${formatBytes(pre.bytes)}${restart.length ? `; restarts ${restart.map((c) => c.name).join(', ')}` : ''})`,
   )
-  const { summary, failure } = await run.execute(revertSteps, rctx, {
-    recheck: continuing
+  const result = await runAssetRunbook(
+    run,
+    revertSteps,
+    rctx,
+    continuing
       ? undefined
       : async () => {
-          const link = await readlink(asset.source).catch(() => null)
-          if (link !== asset.dest) {
+          const link = await ports.fs.kindOf(asset.source).catch(() => null)
+          if (link?.kind !== 'symlink' || link.target !== asset.dest) {
             throw new RefusedError(
               `${asset.source} changed while the plan was shown: it is not the symlink to ${asset.dest} any more; nothing changed`,
               'run the command again: it looks afresh',
             )
           }
         },
-  })
-  if (failure) {
-    ;(failure as { result?: MigrateResult }).result = await finish(summary, failure)
-    throw failure
-  }
-  const result = await finish(summary)
-  if (result.outcome === 'reverted') {
-    out.info(
-      `${name}: reverted. ${asset.source} is a directory again (the bytes from the ${result.revert?.from ?? '?'}, ${result.revert?.verified ?? 0} files checked)`,
-    )
-    if (!result.revert?.copy.removed) {
-      out.info(
-        `the copy on the mount was left at ${asset.dest} (${result.revert?.copy.files ?? 0} files, ${formatBytes(result.revert?.copy.bytes ?? 0)}): remove it by hand once it is no longer needed`,
-      )
-    }
-  }
+    (summary, error) =>
+      revertResult({ base, summary, error, rollback: Boolean(opts.rollback), pre, ctx: rctx }),
+  )
+  reportReverted(out, name, asset, result)
   return result
 }

@@ -1,18 +1,10 @@
-import { readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { formatBytes } from '../../config/index.js'
-import { mkdirDurable, writeFileDurable } from '../../host/durable.js'
-import { ensurePrivateDir } from '../../host/private.js'
 import type { Step } from '../../runbook/index.js'
-import {
-  chooseCompression,
-  sampleCompressibility,
-  writeBackup,
-  zstdAvailable,
-  type Compression,
-} from '../backup.js'
+import type { Compression } from '../backup.js'
 import type { MigrateContext } from '../context.js'
-import { manifestOf, readManifest, writeManifest } from '../manifest.js'
+import { manifestOf } from '../manifest.js'
+import type { AssetFs } from '../ports.js'
 import type { HashName } from '../../shared/manifest-types.js'
 
 export interface BackupInfo {
@@ -23,12 +15,11 @@ export interface BackupInfo {
 
 const EXT: Record<Compression, string> = { none: '.tar', zstd: '.tar.zst', gzip: '.tar.gz' }
 
-export async function readBackupInfo(file: string): Promise<BackupInfo | null> {
-  try {
-    return JSON.parse(await readFile(file, 'utf8')) as BackupInfo
-  } catch {
-    return null
-  }
+export async function readBackupInfo(
+  fs: Pick<AssetFs, 'readJson'>,
+  file: string,
+): Promise<BackupInfo | null> {
+  return (await fs.readJson(file)) as BackupInfo | null
 }
 
 /** Reads the source once: the archive and the manifest's hashes come from the same bytes. */
@@ -51,12 +42,11 @@ export const backupStep: Step<MigrateContext> = {
       mount: ctx.asset.mount,
     })
     // backupDir is root's alone (lib/host/private.ts): created 0700, refused when others can write
-    await ensurePrivateDir(path.dirname(path.dirname(ctx.paths.workDir)), 'backupDir')
-    await mkdirDurable(ctx.paths.workDir, 0o700)
+    await ctx.fs.makeWorkDir(ctx.paths.workDir)
     // the source as walked, never a link to another directory put there since (safefs.ts)
     const rootIdent = ctx.sourceIdent ?? undefined
-    const sample = await sampleCompressibility(ctx.paths.source, entries, { rootIdent })
-    const compression = chooseCompression(sample.ratio, await zstdAvailable())
+    const sample = await ctx.backup.chooseCompression(ctx.paths.source, entries, rootIdent)
+    const compression = sample.compression
     const archive = path.join(ctx.paths.workDir, `archive${EXT[compression]}`)
     await journal.note({ archive, compression, sampledRatio: Number(sample.ratio.toFixed(3)) })
     const hashes: HashName[] = ['sha256']
@@ -65,7 +55,7 @@ export const backupStep: Step<MigrateContext> = {
     const bar = ctx.progress('backup', total)
     let written
     try {
-      written = await writeBackup({
+      written = await ctx.backup.write({
         root: ctx.paths.source,
         rootIdent,
         entries,
@@ -77,12 +67,11 @@ export const backupStep: Step<MigrateContext> = {
     } finally {
       bar.done()
     }
-    await writeManifest(
-      ctx.paths.manifest,
-      manifestOf(ctx.paths.source, written.entries, ctx.now()),
-    )
+    const manifest = manifestOf(ctx.paths.source, written.entries, ctx.now())
+    await ctx.fs.writeManifest(ctx.paths.manifest, manifest)
+    ctx.manifest.set(manifest)
     const info: BackupInfo = { archive, compression, archiveBytes: written.archiveBytes }
-    await writeFileDurable(ctx.paths.backupInfo, JSON.stringify(info, null, 2) + '\n')
+    await ctx.fs.writeDurable(ctx.paths.backupInfo, JSON.stringify(info, null, 2) + '\n')
     ctx.facts.compression = compression
     ctx.facts.archiveBytes = written.archiveBytes
     ctx.out.info(
@@ -90,11 +79,11 @@ export const backupStep: Step<MigrateContext> = {
     )
   },
   async verify(ctx) {
-    const info = await readBackupInfo(ctx.paths.backupInfo)
+    const info = await readBackupInfo(ctx.fs, ctx.paths.backupInfo)
     if (!info) return false
-    const st = await stat(info.archive).catch(() => null)
-    if (st?.size !== info.archiveBytes) return false
-    await readManifest(ctx.paths.manifest)
+    if ((await ctx.fs.sizeOf(info.archive)) !== info.archiveBytes) return false
+    // on --resume: the manifest on disk is whole and valid (read once here, then carried)
+    ctx.manifest.set(await ctx.fs.readManifest(ctx.paths.manifest))
     ctx.facts.compression = info.compression
     ctx.facts.archiveBytes = info.archiveBytes
     return true

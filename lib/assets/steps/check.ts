@@ -1,11 +1,9 @@
 import path from 'node:path'
 import type { Step } from '../../runbook/index.js'
-import { describeFailure, describeHold, waitHealthy } from '../../health/check.js'
-import { writeFileDurable } from '../../host/durable.js'
+import { describeFailure, describeHold } from '../../health/check.js'
 import { isUnder } from '../../host/mountinfo.js'
 import { isUtf8Name } from '../../host/names.js'
 import type { MigrateContext } from '../context.js'
-import { readManifest } from '../manifest.js'
 
 const NOT_FOUND = /executable file not found|no such file or directory.*exec|not found/i
 
@@ -21,7 +19,7 @@ export const checkStep: Step<MigrateContext> = {
     ctx.health ? 'run the health check' : 'no health check configured',
   ],
   async run(ctx) {
-    const manifest = await readManifest(ctx.paths.manifest)
+    const manifest = await ctx.manifest.get()
     const seenBy: string[] = []
     for (const c of ctx.restart) {
       for (const b of ctx.bindings.filter(
@@ -58,7 +56,7 @@ export const checkStep: Step<MigrateContext> = {
     }
     ctx.facts.seenBy = seenBy
     if (ctx.health) {
-      const h = await waitHealthy(ctx.health, {
+      const h = await ctx.waitHealthy(ctx.health, {
         engine: ctx.engine,
         containers: ctx.restart.map((c) => c.id),
       })
@@ -69,7 +67,7 @@ export const checkStep: Step<MigrateContext> = {
     }
     // where the original is and until when: for the operator and a later prune (durable: a
     // crash right after this step must not leave it empty, or the original is never finalized)
-    await writeFileDurable(
+    await ctx.fs.writeDurable(
       path.join(ctx.paths.workDir, 'original.json'),
       JSON.stringify(
         {

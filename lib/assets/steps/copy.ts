@@ -1,10 +1,7 @@
-import { lstat, mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { formatBytes } from '../../config/index.js'
 import type { Step } from '../../runbook/index.js'
 import type { MigrateContext } from '../context.js'
-import { copyTree, removeCopy } from '../copy.js'
-import { readManifest } from '../manifest.js'
 
 /** Resumable: the copy log in stateDir names every file already written and checked. */
 export const copyStep: Step<MigrateContext> = {
@@ -15,20 +12,17 @@ export const copyStep: Step<MigrateContext> = {
     `log copied files in ${ctx.paths.doneLog} (a rerun skips them)`,
   ],
   async run(ctx, journal) {
-    const manifest = await readManifest(ctx.paths.manifest)
+    const manifest = await ctx.manifest.get()
     // an empty dest that was there before is emptied by the undo, never removed
     if (journal.data().destExisted === undefined) {
-      const existed = await lstat(ctx.paths.dest).then(
-        () => true,
-        () => false,
-      )
+      const existed = (await ctx.fs.kindOf(ctx.paths.dest)).kind !== 'missing'
       await journal.note({ dest: ctx.paths.dest, destExisted: existed })
     }
-    await mkdir(path.dirname(ctx.paths.doneLog), { recursive: true, mode: 0o700 })
+    await ctx.fs.mkdir(path.dirname(ctx.paths.doneLog), { recursive: true, mode: 0o700 })
     const bar = ctx.progress('copy', manifest.bytes)
     let r
     try {
-      r = await copyTree({
+      r = await ctx.fs.copyTree({
         source: ctx.paths.source,
         sourceIdent: ctx.sourceIdent ?? undefined,
         dest: ctx.paths.dest,
@@ -48,9 +42,9 @@ export const copyStep: Step<MigrateContext> = {
     )
   },
   async undo(ctx, journal) {
-    const manifest = await readManifest(ctx.paths.manifest).catch(() => null)
+    const manifest = await ctx.manifest.get().catch(() => null)
     if (!manifest) return // the backup never finished: the copy never started
-    const r = await removeCopy({
+    const r = await ctx.fs.removeCopy({
       dest: ctx.paths.dest,
       mount: ctx.asset.mount,
       entries: manifest.entries,

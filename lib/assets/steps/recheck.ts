@@ -1,8 +1,7 @@
-import { lstat } from 'node:fs/promises'
 import { showName } from '../../host/names.js'
 import type { Step } from '../../runbook/index.js'
 import type { MigrateContext } from '../context.js'
-import { compareEntries, readManifest, walkTree } from '../manifest.js'
+import { compareEntries } from '../manifest.js'
 
 /**
  * The containers ran through the backup and the copy: once they are stopped, the source must
@@ -16,10 +15,11 @@ export const recheckStep: Step<MigrateContext> = {
     `walk ${ctx.paths.source} again: every entry as in the manifest (size, mtime, inode, ctime)`,
   ],
   async run(ctx) {
-    const manifest = await readManifest(ctx.paths.manifest)
+    const manifest = await ctx.manifest.get()
     // run again on a --resume after the swap: the original is aside by now
-    const swapped = (await lstat(ctx.paths.source).catch(() => null))?.isSymbolicLink() === true
-    const now = await walkTree(swapped ? ctx.paths.aside : ctx.paths.source)
+    const swapped = (await ctx.fs.kindOf(ctx.paths.source)).kind === 'symlink'
+    // the source walked again from disk, right before the swap: the safety check itself
+    const now = await ctx.fs.walkTree(swapped ? ctx.paths.aside : ctx.paths.source)
     const bad = compareEntries(manifest.entries, now.entries, {
       modes: false,
       mtimes: true,

@@ -1,20 +1,5 @@
-import { lstat, readlink, rename, symlink, unlink } from 'node:fs/promises'
 import type { Step } from '../../runbook/index.js'
 import type { MigrateContext } from '../context.js'
-
-type Kind = 'dir' | 'symlink' | 'missing' | 'other'
-
-async function kindOf(p: string): Promise<{ kind: Kind; target?: string }> {
-  try {
-    const st = await lstat(p)
-    if (st.isDirectory()) return { kind: 'dir' }
-    if (st.isSymbolicLink()) return { kind: 'symlink', target: await readlink(p) }
-    return { kind: 'other' }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' }
-    throw err
-  }
-}
 
 /**
  * rename(2) on the source's own filesystem, then a symlink in its place: at every instant the
@@ -30,27 +15,27 @@ export const swapStep: Step<MigrateContext> = {
   async run(ctx, journal) {
     const { source, aside, dest } = ctx.paths
     await journal.note({ aside })
-    const src = await kindOf(source)
-    const side = await kindOf(aside)
+    const src = await ctx.fs.kindOf(source)
+    const side = await ctx.fs.kindOf(aside)
     if (src.kind === 'dir') {
       if (side.kind !== 'missing') throw new Error(`${aside} already exists: not overwriting it`)
-      await rename(source, aside)
+      await ctx.fs.rename(source, aside)
     } else if (src.kind === 'symlink' && src.target === dest && side.kind === 'dir') {
       return // done before a crash
     } else if (!(src.kind === 'missing' && side.kind === 'dir')) {
       throw new Error(`${source} is neither the original directory nor the link shipshape makes`)
     }
-    await symlink(dest, source)
+    await ctx.fs.symlink(dest, source)
   },
   async verify(ctx) {
-    const src = await kindOf(ctx.paths.source)
-    const side = await kindOf(ctx.paths.aside)
+    const src = await ctx.fs.kindOf(ctx.paths.source)
+    const side = await ctx.fs.kindOf(ctx.paths.aside)
     return src.kind === 'symlink' && src.target === ctx.paths.dest && side.kind === 'dir'
   },
   async undo(ctx) {
     const { source, aside, dest } = ctx.paths
-    const src = await kindOf(source)
-    const side = await kindOf(aside)
+    const src = await ctx.fs.kindOf(source)
+    const side = await ctx.fs.kindOf(aside)
     if (side.kind !== 'dir') {
       if (src.kind === 'dir') return // the rename never happened
       throw new Error(`the original ${aside} is not there: not touching ${source}`)
@@ -58,12 +43,12 @@ export const swapStep: Step<MigrateContext> = {
     if (src.kind === 'symlink') {
       if (src.target !== dest)
         throw new Error(`${source} links to ${src.target}, not ${dest}: not removing it`)
-      await unlink(source)
+      await ctx.fs.unlink(source)
     } else if (src.kind !== 'missing') {
       throw new Error(
         `${source} exists and is not the link shipshape made: not moving ${aside} back`,
       )
     }
-    await rename(aside, source)
+    await ctx.fs.rename(aside, source)
   },
 }

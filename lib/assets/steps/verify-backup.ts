@@ -1,7 +1,5 @@
 import type { Step } from '../../runbook/index.js'
-import { verifyBackup } from '../backup.js'
 import type { MigrateContext } from '../context.js'
-import { readManifest } from '../manifest.js'
 import { readBackupInfo } from './backup.js'
 
 /** A backup is relied on only once it has been read back and matched the manifest. */
@@ -10,12 +8,12 @@ export const verifyBackupStep: Step<MigrateContext> = {
   title: 'Read the backup back and check it against the manifest',
   preview: (ctx) => [`read ${ctx.paths.workDir}/archive.tar… and compare every file's sha256`],
   async run(ctx) {
-    const info = await readBackupInfo(ctx.paths.backupInfo)
+    const info = await readBackupInfo(ctx.fs, ctx.paths.backupInfo)
     if (!info) throw new Error(`${ctx.paths.backupInfo} is missing: the backup step did not finish`)
-    const manifest = await readManifest(ctx.paths.manifest)
+    const manifest = await ctx.manifest.get()
     const bar = ctx.progress('check backup', manifest.bytes)
     try {
-      await verifyBackup({
+      await ctx.backup.verify({
         archive: info.archive,
         compression: info.compression,
         manifest,

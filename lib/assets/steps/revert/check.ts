@@ -1,4 +1,4 @@
-import { describeFailure, describeHold, waitHealthy } from '../../../health/check.js'
+import { describeFailure, describeHold } from '../../../health/check.js'
 import type { Step } from '../../../runbook/index.js'
 import type { RevertContext } from '../../revert-context.js'
 
@@ -14,7 +14,7 @@ export const revertCheckStep: Step<RevertContext> = {
       ctx.out.warn(`no health check configured for ${ctx.name}: the containers were only started`)
       return
     }
-    const h = await waitHealthy(ctx.health, {
+    const h = await ctx.waitHealthy(ctx.health, {
       engine: ctx.engine,
       containers: ctx.restart.map((c) => c.id),
     })

@@ -1,26 +1,15 @@
-import { readFile, symlink, unlink } from 'node:fs/promises'
 import path from 'node:path'
-import { writeFileDurable } from '../../../host/durable.js'
 import type { Step } from '../../../runbook/index.js'
 import type { RevertContext } from '../../revert-context.js'
-import { kindOf } from './kind.js'
-
-async function readJson(file: string): Promise<Record<string, unknown> | null> {
-  try {
-    return JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>
-  } catch {
-    return null
-  }
-}
 
 /** original.json with or without revertedAt (finalize and prune leave a reverted migration). */
 async function markOriginal(ctx: RevertContext, at: string | null): Promise<void> {
   const file = path.join(ctx.paths.migration, 'original.json')
-  const j = await readJson(file)
+  const j = await ctx.fs.readJson(file)
   if (!j) return
   if (at) j.revertedAt = at
   else delete j.revertedAt
-  await writeFileDurable(file, JSON.stringify(j, null, 2) + '\n')
+  await ctx.fs.writeDurable(file, JSON.stringify(j, null, 2) + '\n')
 }
 
 /**
@@ -36,13 +25,14 @@ export const revertFinishStep: Step<RevertContext> = {
     `write ${ctx.paths.record}; mark ${path.join(ctx.paths.migration, 'original.json')} reverted`,
   ],
   async run(ctx) {
-    const side = await kindOf(ctx.paths.linkAside)
-    if (side.kind === 'symlink' && side.target === ctx.paths.dest) await unlink(ctx.paths.linkAside)
-    else if (side.kind !== 'missing') {
+    const side = await ctx.fs.kindOf(ctx.paths.linkAside)
+    if (side.kind === 'symlink' && side.target === ctx.paths.dest) {
+      await ctx.fs.unlink(ctx.paths.linkAside)
+    } else if (side.kind !== 'missing') {
       throw new Error(`${ctx.paths.linkAside} is not the symlink the revert moved aside`)
     }
     const at = ctx.now().toISOString()
-    await writeFileDurable(
+    await ctx.fs.writeDurable(
       ctx.paths.record,
       JSON.stringify(
         {
@@ -60,18 +50,16 @@ export const revertFinishStep: Step<RevertContext> = {
   },
   async verify(ctx) {
     return (
-      (await kindOf(ctx.paths.linkAside)).kind === 'missing' &&
-      (await readJson(ctx.paths.record)) !== null
+      (await ctx.fs.kindOf(ctx.paths.linkAside)).kind === 'missing' &&
+      (await ctx.fs.readJson(ctx.paths.record)) !== null
     )
   },
   async undo(ctx) {
-    await unlink(ctx.paths.record).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err
-    })
+    await ctx.fs.unlink(ctx.paths.record)
     await markOriginal(ctx, null)
     // the swap's undo puts this link back at the source
-    if ((await kindOf(ctx.paths.linkAside)).kind === 'missing') {
-      await symlink(ctx.paths.dest, ctx.paths.linkAside)
+    if ((await ctx.fs.kindOf(ctx.paths.linkAside)).kind === 'missing') {
+      await ctx.fs.symlink(ctx.paths.dest, ctx.paths.linkAside)
     }
   },
 }

@@ -1,5 +1,4 @@
 import type { Step } from '../../../runbook/index.js'
-import { readManifest, walkTree } from '../../manifest.js'
 import type { RevertContext } from '../../revert-context.js'
 import { destChangedSince } from '../../revert-policy.js'
 
@@ -15,8 +14,9 @@ export const revertRecheckStep: Step<RevertContext> = {
     `walk ${ctx.paths.dest} again: every file as in ${ctx.paths.expected} (size, mtime)`,
   ],
   async run(ctx) {
-    const expected = await readManifest(ctx.paths.expected)
-    const walk = await walkTree(ctx.paths.dest)
+    const expected = await ctx.expected.get()
+    // the destination walked again from disk, right before the swap: the safety check itself
+    const walk = await ctx.fs.walkTree(ctx.paths.dest)
     const changes = [
       ...destChangedSince(expected.entries, walk.entries),
       ...walk.problems.map((p) => `${p.path}: ${p.reason}`),

@@ -1,9 +1,6 @@
-import path from 'node:path'
 import { formatBytes } from '../../../config/index.js'
 import { showName } from '../../../host/names.js'
-import { Dir, removeTree, Tree } from '../../../host/safefs.js'
 import type { Step } from '../../../runbook/index.js'
-import { readManifest } from '../../manifest.js'
 import type { RevertContext } from '../../revert-context.js'
 
 /**
@@ -22,21 +19,10 @@ export const removeCopyStep: Step<RevertContext> = {
   async run(ctx) {
     if (!ctx.removeCopy) return
     const { dest, mount } = ctx.paths
-    const expected = await readManifest(ctx.paths.expected).catch(() => null)
-    const rel = path.relative(mount, path.dirname(dest))
+    const expected = await ctx.expected.get().catch(() => null)
     try {
-      if (rel.startsWith('..') || path.isAbsolute(rel)) {
-        throw new Error(`${dest} is not below the mount ${mount}`)
-      }
-      const tree = rel === '' ? null : await Tree.below(mount, rel)
-      const parent = tree ? tree.root : await Dir.open(mount)
-      try {
-        const r = await removeTree(parent, path.basename(dest))
-        if (r.kept.length) throw new Error(`kept ${showName(r.kept[0]!.path)}: ${r.kept[0]!.why}`)
-      } finally {
-        if (tree) await tree.close()
-        else await parent.close()
-      }
+      const r = await ctx.fs.removeTree(dest, mount)
+      if (r.kept.length) throw new Error(`kept ${showName(r.kept[0]!.path)}: ${r.kept[0]!.why}`)
       ctx.facts.copyRemoved = true
       ctx.out.info(
         `removed the copy on the mount: ${dest}${expected ? ` (${expected.files} files, ${formatBytes(expected.bytes)})` : ''}`,

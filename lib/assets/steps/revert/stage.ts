@@ -1,15 +1,11 @@
-import { lchown, mkdir, rename, unlink } from 'node:fs/promises'
 import path from 'node:path'
 import { formatBytes } from '../../../config/index.js'
 import { showName } from '../../../host/names.js'
-import { Dir, removeTree, splitRel, Tree, errCode } from '../../../host/safefs.js'
 import type { Step } from '../../../runbook/index.js'
-import { copyTree, readBackTree } from '../../copy.js'
-import { manifestOf, readManifest, walkTree, writeManifest } from '../../manifest.js'
+import { manifestOf } from '../../manifest.js'
 import type { RevertContext } from '../../revert-context.js'
 import { destChangedSince, ownedLike, rootOwnerOf } from '../../revert-policy.js'
 import type { ManifestEntry } from '../../../shared/manifest-types.js'
-import { kindOf } from './kind.js'
 
 /** The inode facts of the source's tree do not hold on another copy of it. */
 const unpinned = (e: ManifestEntry): ManifestEntry => {
@@ -26,9 +22,9 @@ const unpinned = (e: ManifestEntry): ManifestEntry => {
  * original's owners and modes — the app's latest data is what comes back.
  */
 async function expectedEntries(ctx: RevertContext): Promise<ManifestEntry[]> {
-  const migration = await readManifest(ctx.paths.migrationManifest)
+  const migration = await ctx.fs.readManifest(ctx.paths.migrationManifest)
   if (ctx.from === 'original') return migration.entries
-  const walk = await walkTree(ctx.paths.dest)
+  const walk = await ctx.fs.walkTree(ctx.paths.dest)
   if (walk.problems.length) {
     throw new Error(
       `${ctx.paths.dest} holds what cannot be brought back: ${walk.problems
@@ -45,7 +41,7 @@ async function expectedEntries(ctx: RevertContext): Promise<ManifestEntry[]> {
   )
   let hashed: ManifestEntry[]
   try {
-    hashed = await readBackTree({
+    hashed = await ctx.fs.readBackTree({
       dest: ctx.paths.dest,
       mount: ctx.paths.mount,
       entries: now.filter((e) => e.kind === 'file'),
@@ -61,29 +57,12 @@ async function expectedEntries(ctx: RevertContext): Promise<ManifestEntry[]> {
   return ownedLike(migration.entries, withHashes, rootOwnerOf(migration.entries))
 }
 
-/** Owners as the manifest has them, by descriptors (the copy is root's until here). */
-async function putOwners(staging: string, entries: readonly ManifestEntry[]): Promise<void> {
-  const tree = await Tree.open(staging)
-  try {
-    for (const e of entries) {
-      const { dir, name } = splitRel(e.path)
-      await tree.withDir(dir, (d) => lchown(d.at(name), e.uid, e.gid))
-      // chown drops the mode's setuid/setgid bits on files; modes are what copyTree set
-    }
-    const root = rootOwnerOf(entries)
-    await lchown(tree.root.at(), root.uid, root.gid)
-    await tree.root.chmod(0o755)
-  } finally {
-    await tree.close()
-  }
-}
-
 /** The swap (a later step) moved the staging directory to the source already. */
 async function swappedIn(ctx: RevertContext): Promise<boolean> {
-  if ((await kindOf(ctx.paths.source)).kind !== 'dir') return false
-  const side = await kindOf(ctx.paths.linkAside)
+  if ((await ctx.fs.kindOf(ctx.paths.source)).kind !== 'dir') return false
+  const side = await ctx.fs.kindOf(ctx.paths.linkAside)
   if (side.kind === 'symlink' && side.target === ctx.paths.dest) return true
-  return (await kindOf(ctx.paths.record)).kind === 'other' // finish wrote reverted.json
+  return (await ctx.fs.kindOf(ctx.paths.record)).kind === 'other' // finish wrote reverted.json
 }
 
 /**
@@ -116,28 +95,31 @@ export const stageStep: Step<RevertContext> = {
       mount: ctx.asset.mount,
     })
     if (await swappedIn(ctx)) return // a --resume past the swap: the staging dir is the source
-    const there = await readManifest(expected).catch(() => null)
+    // written before a crash: read (and validated) from disk once, then carried
+    const there = await ctx.expected.get().catch(() => null)
     const entries = there?.entries ?? (await expectedEntries(ctx))
-    if (!there) await writeManifest(expected, manifestOf(ctx.paths.source, entries, ctx.now()))
+    if (!there) {
+      const m = manifestOf(ctx.paths.source, entries, ctx.now())
+      await ctx.fs.writeManifest(expected, m)
+      ctx.expected.set(m)
+    }
     if (ctx.from === 'original') {
-      const o = await kindOf(original)
-      const s = await kindOf(staging)
+      const o = await ctx.fs.kindOf(original)
+      const s = await ctx.fs.kindOf(staging)
       if (o.kind === 'missing' && s.kind === 'dir') return // renamed before a crash
       if (o.kind !== 'dir') throw new Error(`the kept original ${original} is not there any more`)
       if (s.kind !== 'missing') throw new Error(`${staging} already exists: not overwriting it`)
-      await rename(original, staging)
+      await ctx.fs.rename(original, staging)
       ctx.out.info(`the kept original is back beside the source: ${staging}`)
       return
     }
-    await mkdir(staging, { mode: 0o700 }).catch(async (err: unknown) => {
-      if (errCode(err) !== 'EEXIST' || (await kindOf(staging)).kind !== 'dir') throw err
-    })
-    await mkdir(path.dirname(ctx.paths.doneLog), { recursive: true, mode: 0o700 })
+    await ctx.fs.mkdir(staging, { mode: 0o700 })
+    await ctx.fs.mkdir(path.dirname(ctx.paths.doneLog), { recursive: true, mode: 0o700 })
     const total = entries.reduce((n, e) => n + (e.kind === 'file' ? e.size : 0), 0)
     const bar = ctx.progress('copy back', total)
     let r
     try {
-      r = await copyTree({
+      r = await ctx.fs.copyTree({
         source: ctx.paths.dest,
         dest: staging,
         entries,
@@ -147,35 +129,31 @@ export const stageStep: Step<RevertContext> = {
     } finally {
       bar.done()
     }
-    await putOwners(staging, entries)
+    // owners as the manifest has them, by descriptors (the copy is root's until here)
+    await ctx.fs.putOwners(staging, entries, rootOwnerOf(entries))
     ctx.facts.copied = r.copied
     ctx.out.info(
       `copied back ${r.copied} files (${formatBytes(r.bytesCopied)}) from ${ctx.paths.dest}${r.skipped ? `, ${r.skipped} already there from an earlier run` : ''}`,
     )
   },
   async verify(ctx) {
-    return (await kindOf(ctx.paths.staging)).kind === 'dir' || (await swappedIn(ctx))
+    return (await ctx.fs.kindOf(ctx.paths.staging)).kind === 'dir' || (await swappedIn(ctx))
   },
   async undo(ctx, journal) {
     const { original, staging } = ctx.paths
-    const s = await kindOf(staging)
+    const s = await ctx.fs.kindOf(staging)
     if (s.kind === 'missing') return // never made, or already put back
     if (s.kind !== 'dir') throw new Error(`${staging} is not the directory the revert made`)
     if (journal.data().from === 'original') {
-      if ((await kindOf(original)).kind !== 'missing') {
+      if ((await ctx.fs.kindOf(original)).kind !== 'missing') {
         throw new Error(`${original} exists again: not moving ${staging} over it`)
       }
-      await rename(staging, original)
+      await ctx.fs.rename(staging, original)
       return
     }
     // a copy of what is on the destination: ours, removed by descriptors
-    const parent = await Dir.open(path.dirname(staging))
-    try {
-      const r = await removeTree(parent, path.basename(staging))
-      if (r.kept.length) throw new Error(`left in ${staging}: ${showName(r.kept[0]!.path)}`)
-    } finally {
-      await parent.close()
-    }
-    await unlink(ctx.paths.doneLog).catch(() => {})
+    const r = await ctx.fs.removeTree(staging)
+    if (r.kept.length) throw new Error(`left in ${staging}: ${showName(r.kept[0]!.path)}`)
+    await ctx.fs.unlink(ctx.paths.doneLog).catch(() => {})
   },
 }

@@ -1,7 +1,5 @@
-import { rename } from 'node:fs/promises'
 import type { Step } from '../../../runbook/index.js'
 import type { RevertContext } from '../../revert-context.js'
-import { kindOf } from './kind.js'
 
 /**
  * Two renames on the source's own filesystem: the symlink moved aside (kept for the undo), the
@@ -17,33 +15,33 @@ export const revertSwapStep: Step<RevertContext> = {
   ],
   async run(ctx, journal) {
     const { source, staging, linkAside, dest } = ctx.paths
-    const st = await kindOf(staging)
+    const st = await ctx.fs.kindOf(staging)
     if (st.kind === 'dir')
       await journal.note({ staging: { dev: String(st.dev), ino: String(st.ino) } })
-    const src = await kindOf(source)
-    const side = await kindOf(linkAside)
+    const src = await ctx.fs.kindOf(source)
+    const side = await ctx.fs.kindOf(linkAside)
     if (src.kind === 'symlink' && src.target === dest && side.kind === 'missing') {
       if (st.kind !== 'dir') throw new Error(`${staging} is not there: nothing to swap in`)
-      await rename(source, linkAside)
+      await ctx.fs.rename(source, linkAside)
     } else if (!(src.kind === 'missing' && side.kind === 'symlink')) {
       if (src.kind === 'dir' && st.kind === 'missing' && side.kind === 'symlink') return // done
       throw new Error(
         `${source} is neither the link to ${dest} nor the directory this revert put there`,
       )
     }
-    await rename(staging, source)
+    await ctx.fs.rename(staging, source)
   },
   async verify(ctx) {
-    const src = await kindOf(ctx.paths.source)
-    const side = await kindOf(ctx.paths.linkAside)
-    const st = await kindOf(ctx.paths.staging)
+    const src = await ctx.fs.kindOf(ctx.paths.source)
+    const side = await ctx.fs.kindOf(ctx.paths.linkAside)
+    const st = await ctx.fs.kindOf(ctx.paths.staging)
     return src.kind === 'dir' && side.kind === 'symlink' && st.kind === 'missing'
   },
   async undo(ctx, journal) {
     const { source, staging, linkAside, dest } = ctx.paths
-    const src = await kindOf(source)
-    const side = await kindOf(linkAside)
-    const st = await kindOf(staging)
+    const src = await ctx.fs.kindOf(source)
+    const side = await ctx.fs.kindOf(linkAside)
+    const st = await ctx.fs.kindOf(staging)
     if (src.kind === 'symlink' && src.target === dest) {
       return // never swapped (or undone already)
     }
@@ -56,10 +54,10 @@ export const revertSwapStep: Step<RevertContext> = {
         throw new Error(`${source} is another directory than the one the revert put there`)
       }
       if (st.kind !== 'missing') throw new Error(`${staging} exists: not moving ${source} over it`)
-      await rename(source, staging)
+      await ctx.fs.rename(source, staging)
     } else if (src.kind !== 'missing') {
       throw new Error(`${source} is not the directory the revert put there: not touching it`)
     }
-    await rename(linkAside, source)
+    await ctx.fs.rename(linkAside, source)
   },
 }

@@ -1,7 +1,6 @@
 import { showName } from '../../../host/names.js'
 import type { Step } from '../../../runbook/index.js'
-import { readBackTree } from '../../copy.js'
-import { compareEntries, readManifest, walkTree } from '../../manifest.js'
+import { compareEntries } from '../../manifest.js'
 import type { RevertContext } from '../../revert-context.js'
 
 /**
@@ -16,8 +15,8 @@ export const verifyStep: Step<RevertContext> = {
     `walk ${ctx.paths.staging} and read every file: sha256 as in ${ctx.paths.expected}`,
   ],
   async run(ctx) {
-    const expected = await readManifest(ctx.paths.expected)
-    const walk = await walkTree(ctx.paths.staging)
+    const expected = await ctx.expected.get()
+    const walk = await ctx.fs.walkTree(ctx.paths.staging)
     const shape = compareEntries(expected.entries, walk.entries, {
       modes: false,
       mtimes: false,
@@ -29,7 +28,11 @@ export const verifyStep: Step<RevertContext> = {
     try {
       actual = shape.length
         ? []
-        : await readBackTree({ dest: ctx.paths.staging, entries: files, onProgress: bar.tick })
+        : await ctx.fs.readBackTree({
+            dest: ctx.paths.staging,
+            entries: files,
+            onProgress: bar.tick,
+          })
     } finally {
       bar.done()
     }
