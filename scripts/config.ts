@@ -16,8 +16,8 @@ import {
   initNotes,
   type ConfigInitDeps,
   type ConfigInitOptions,
-} from '../lib/init/command.js'
-import { CONFIG_INIT_SCHEMA } from '../lib/init/index.js'
+} from '../lib/config-init/command.js'
+import { CONFIG_INIT_SCHEMA } from '../lib/config-init/index.js'
 
 export { CONFIG_CHECK_SCHEMA, CONFIG_SCHEMA }
 

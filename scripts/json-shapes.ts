@@ -5,18 +5,18 @@
  * Add a line here when a command gets a new JSON shape; bump the version when one changes
  * incompatibly.
  */
-import type { MigrateResult } from '../lib/assets/index.js'
+import type { MigrateResult } from '../lib/migrate-assets/index.js'
 import type { Manifest } from '../lib/shared/manifest-types.js'
 import type { ConfigCheckJson, ConfigShowJson } from '../lib/config/json.js'
 import type { ConfigOrigin } from '../lib/config/load.js'
 import type { DoctorResult } from '../lib/doctor/index.js'
-import type { ConfigInitJson } from '../lib/init/index.js'
+import type { ConfigInitJson } from '../lib/config-init/index.js'
 import type { InspectReport } from '../lib/scan/inspect.js'
 import type { PruneResult } from '../lib/prune/index.js'
 import type { RebuildResult } from '../lib/rebuild/index.js'
 import type { Report } from '../lib/report/types.js'
 import type { SystemdResult } from '../lib/systemd/index.js'
-import type { TorchCheckReport } from '../lib/torch/index.js'
+import type { TorchCheckReport } from '../lib/torch-check/index.js'
 
 type WithSchema<T extends { schema: string }, S extends T['schema']> = Omit<T, 'schema'> & {
   schema: S

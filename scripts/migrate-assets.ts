@@ -4,8 +4,12 @@ import { loadConfig } from '../lib/config/index.js'
 import { globalOptions } from '../lib/cli/global.js'
 import { createOutput } from '../lib/cli/output.js'
 import { openEngine } from '../lib/docker/open.js'
-import { runMigrateAssets, runMigrateFinalize, type MigrateResult } from '../lib/assets/index.js'
-import { runMigrateRevert } from '../lib/assets/revert.js'
+import {
+  runMigrateAssets,
+  runMigrateFinalize,
+  type MigrateResult,
+} from '../lib/migrate-assets/index.js'
+import { runMigrateRevert } from '../lib/migrate-assets/revert.js'
 import { checkStateDirs } from '../lib/host/private.js'
 import { UsageError } from '../lib/errors.js'
 

@@ -2,7 +2,7 @@ import { Command } from 'commander'
 import { withCommand } from '../lib/cli/command.js'
 import { formatBytes } from '../lib/config/units.js'
 import { table } from '../lib/cli/table.js'
-import { runTorchCheck, type TorchCheckReport } from '../lib/torch/index.js'
+import { runTorchCheck, type TorchCheckReport } from '../lib/torch-check/index.js'
 
 interface TorchOptions {
   all?: boolean

@@ -6,7 +6,8 @@ import { constants as fsc } from 'node:fs'
 import { promisify } from 'node:util'
 import zlib from 'node:zlib'
 import { runCaptured } from '../host/run.js'
-import { Tree, splitRel } from '../host/safefs.js'
+import { splitRel } from '../host/safefs.js'
+import { Tree } from '../host/safefs-tree.js'
 import type { ManifestEntry } from '../shared/manifest-types.js'
 import {
   KiB,

@@ -5,7 +5,8 @@
 import { createHash, type Hash } from 'node:crypto'
 import { constants as fsc } from 'node:fs'
 import { rmdir, type FileHandle } from 'node:fs/promises'
-import { Tree, TreeChangedError, errCode, splitRel, type DirentType } from '../host/safefs.js'
+import { TreeChangedError, errCode, splitRel, type DirentType } from '../host/safefs.js'
+import { Tree } from '../host/safefs-tree.js'
 import type { HashName, ManifestEntry, Progress } from '../shared/manifest-types.js'
 import {
   CHUNK,

@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto'
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { nameToBytes, showName } from '../host/names.js'
-import { Tree, errCode, splitRel } from '../host/safefs.js'
+import { errCode, splitRel } from '../host/safefs.js'
+import { Tree } from '../host/safefs-tree.js'
 import type { ManifestEntry, Progress } from '../shared/manifest-types.js'
 
 /** The destination cannot do something the tree needs (symlinks on an rclone mount). */

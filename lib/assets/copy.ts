@@ -11,7 +11,8 @@
 import { createHash } from 'node:crypto'
 import { constants as fsc } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
-import { Tree, TreeChangedError, errCode, splitRel, type Dir, type Ident } from '../host/safefs.js'
+import { TreeChangedError, errCode, splitRel, type Dir, type Ident } from '../host/safefs.js'
+import { Tree } from '../host/safefs-tree.js'
 import { inodesOf } from './backup.js'
 import {
   CHUNK,

@@ -5,7 +5,7 @@
  */
 import path from 'node:path'
 import { formatBytes } from '../config/units.js'
-import { isUnder } from '../host/mountinfo.js'
+import { isUnder } from '../shared/paths.js'
 import type { Refusal } from '../shared/refusal.js'
 import type { ManifestEntry } from '../shared/manifest-types.js'
 

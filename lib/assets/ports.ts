@@ -26,7 +26,9 @@ import type { Engine } from '../docker/engine.js'
 import { waitHealthy, type HealthResult } from '../health/check.js'
 import { mkdirDurable, writeFileDurable } from '../host/durable.js'
 import { ensurePrivateDir } from '../host/private.js'
-import { Dir, errCode, removeTree, splitRel, Tree, type Ident } from '../host/safefs.js'
+import { Dir, errCode, splitRel, type Ident } from '../host/safefs.js'
+import { Tree } from '../host/safefs-tree.js'
+import { removeTree } from '../host/safefs-remove.js'
 import {
   chooseCompression,
   sampleCompressibility,

@@ -20,7 +20,8 @@ import type { Engine } from '../docker/engine.js'
 import { freeBytes } from '../host/space.js'
 import { UnavailableError } from '../errors.js'
 import { describeFailure, waitHealthy } from '../health/check.js'
-import { isUnder, readMountinfo, type MountEntry } from '../host/mountinfo.js'
+import { readMountinfo, type MountEntry } from '../host/mountinfo.js'
+import { isUnder } from '../shared/paths.js'
 import { guardPath } from '../host/mountprobe.js'
 import {
   displayRemote,

@@ -1,5 +1,6 @@
 import { lstat } from 'node:fs/promises'
-import { isUnder, mountsBelow, readMountinfo, type MountEntry } from './mountinfo.js'
+import { mountsBelow, readMountinfo, type MountEntry } from './mountinfo.js'
+import { isUnder } from '../shared/paths.js'
 import { guardPath, mountWarning, type MountProbe } from './mountprobe.js'
 import { runCaptured } from './run.js'
 

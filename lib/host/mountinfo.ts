@@ -1,3 +1,4 @@
+import { isUnder } from '../shared/paths.js'
 import { readFile } from 'node:fs/promises'
 
 export interface MountEntry {
@@ -36,12 +37,6 @@ export function parseMountinfo(text: string): MountEntry[] {
 
 export async function readMountinfo(file = '/proc/self/mountinfo'): Promise<MountEntry[]> {
   return parseMountinfo(await readFile(file, 'utf8'))
-}
-
-/** Is `p` equal to or below `dir`? Both absolute, normalised. */
-export function isUnder(p: string, dir: string): boolean {
-  if (dir === '/') return p.startsWith('/')
-  return p === dir || p.startsWith(dir.endsWith('/') ? dir : dir + '/')
 }
 
 /** Mount points strictly below `dir` (the mounts a scan of `dir` must not descend into). */

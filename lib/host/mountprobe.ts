@@ -16,7 +16,8 @@
  *   guardPath(p, o)             the probes of those mounts that did not answer (empty: go on)
  *   mountWarning(probe, what)   (pure) the one-line warning naming the mount and the fix
  */
-import { isUnder, readMountinfo, type MountEntry } from './mountinfo.js'
+import { readMountinfo, type MountEntry } from './mountinfo.js'
+import { isUnder } from '../shared/paths.js'
 import { runCaptured } from './run.js'
 
 export type MountAnswer = 'live' | 'hung' | 'gone'

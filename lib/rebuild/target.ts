@@ -10,17 +10,18 @@ import { composeImageRef, detectCompose, type ComposeTarget } from '../docker/co
 import type { Engine } from '../docker/engine.js'
 import type { ContainerSummary } from '../docker/types.js'
 import type { Refusal } from '../shared/refusal.js'
+import {
+  COMPOSE_ONEOFF_LABEL as ONEOFF,
+  COMPOSE_PROJECT_LABEL as PROJECT,
+  COMPOSE_SERVICE_LABEL as SERVICE,
+  COMPOSE_WORKING_DIR_LABEL as WORKING_DIR,
+  labelFiles,
+} from '../shared/labels.js'
 import { dependentsOn, planRecreateOn } from '../docker/recreate.js'
 import { RefusedError } from '../errors.js'
 import { runCaptured } from '../host/run.js'
 import type { RebuildContext } from './context.js'
 import type { BuildFileSource } from './records.js'
-
-const PROJECT = 'com.docker.compose.project'
-const SERVICE = 'com.docker.compose.service'
-const CONFIG_FILES = 'com.docker.compose.project.config_files'
-const WORKING_DIR = 'com.docker.compose.project.working_dir'
-const ONEOFF = 'com.docker.compose.oneoff'
 
 export interface ServiceTarget {
   kind: 'compose' | 'container'
@@ -40,16 +41,6 @@ const exists = (p: string) =>
     (s) => s,
     () => null,
   )
-
-/** The compose files a container's project was started with, absolute (v1 records them as given). */
-export function labelFiles(c: { labels: Record<string, string> }): string[] {
-  const dir = c.labels[WORKING_DIR] ?? '/'
-  return (c.labels[CONFIG_FILES] ?? '')
-    .split(',')
-    .map((f) => f.trim())
-    .filter(Boolean)
-    .map((f) => path.resolve(dir, f))
-}
 
 /** Compose containers of project/service (one-off `run` containers left out), by name. */
 export function composeContainersOf(

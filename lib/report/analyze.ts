@@ -4,7 +4,7 @@
  */
 import path from 'node:path'
 import type { ContainerSummary, DiskUsage, ImageSummary } from '../docker/types.js'
-import { isUnder } from '../host/mountinfo.js'
+import { isUnder } from '../shared/paths.js'
 import type { Inventory } from './gather.js'
 import {
   REPORT_SCHEMA,

@@ -2,6 +2,7 @@
  * The names shipshape puts on the engine's objects, and the ones it reads: written by rebuild,
  * rollback and update (backup tags and labels, the hold tag), read by prune and doctor.
  */
+import path from 'node:path'
 
 /** a backup image (an older shipshape's labelled copy, or a commit): the service it backs up */
 export const BACKUP_LABEL = 'shipshape.backup.of'
@@ -20,3 +21,17 @@ export const HOLD_PREFIX = 'shipshape-hold-'
 
 /** compose's label on a container or volume: the project it belongs to */
 export const COMPOSE_PROJECT_LABEL = 'com.docker.compose.project'
+export const COMPOSE_SERVICE_LABEL = 'com.docker.compose.service'
+export const COMPOSE_CONFIG_FILES_LABEL = 'com.docker.compose.project.config_files'
+export const COMPOSE_WORKING_DIR_LABEL = 'com.docker.compose.project.working_dir'
+export const COMPOSE_ONEOFF_LABEL = 'com.docker.compose.oneoff'
+
+/** The compose files a container's project was started with, absolute (v1 records them as given). */
+export function labelFiles(c: { labels: Record<string, string> }): string[] {
+  const dir = c.labels[COMPOSE_WORKING_DIR_LABEL] ?? '/'
+  return (c.labels[COMPOSE_CONFIG_FILES_LABEL] ?? '')
+    .split(',')
+    .map((f) => f.trim())
+    .filter(Boolean)
+    .map((f) => path.resolve(dir, f))
+}

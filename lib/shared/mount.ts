@@ -2,7 +2,7 @@
  * Pure vocabulary of asset mounts shared by migrate-assets' preflight and doctor: what state a
  * mount is in and what it means, which containers bind a source and whether they can read it.
  */
-import { isUnder } from '../host/mountinfo.js'
+import { isUnder } from './paths.js'
 import type { Refusal } from './refusal.js'
 
 export type MountState =

@@ -15,7 +15,7 @@ import {
 } from '../harness/python.js'
 import { describeEngine, engineTest as test } from '../harness/suite.js'
 import { runCli } from '../cli/run.js'
-import type { TorchCheckReport, TorchTarget } from '../../lib/torch/index.js'
+import type { TorchCheckReport, TorchTarget } from '../../lib/torch-check/index.js'
 import type { InspectReport } from '../../lib/scan/inspect.js'
 import type { Report } from '../../lib/report/types.js'
 

@@ -5,7 +5,7 @@ import {
   priorPathsChanged,
   stampFrom,
   type PriorNotes,
-} from '../../lib/assets/plan.js'
+} from '../../lib/migrate-assets/plan.js'
 import type { Refusal } from '../../lib/shared/refusal.js'
 
 const FRESH = '20261207T000000Z'

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { revertPaths } from '../../lib/assets/revert-context.js'
+import { revertPaths } from '../../lib/migrate-assets/revert-context.js'
 import {
   chooseRevertSource,
   destChangedSince,
@@ -7,7 +7,7 @@ import {
   ownedLike,
   revertSpaceNeed,
   rootOwnerOf,
-} from '../../lib/assets/revert-policy.js'
+} from '../../lib/migrate-assets/revert-policy.js'
 import type { ManifestEntry } from '../../lib/shared/manifest-types.js'
 
 const file = (p: string, over: Partial<ManifestEntry> = {}): ManifestEntry => ({

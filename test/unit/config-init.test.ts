@@ -12,9 +12,9 @@ import {
   type ContainerFacts,
   type FuseMount,
   type InitFacts,
-} from '../../lib/init/facts.js'
-import { storageFuseMounts } from '../../lib/init/gather.js'
-import { writeConfigFile } from '../../lib/init/index.js'
+} from '../../lib/config-init/facts.js'
+import { storageFuseMounts } from '../../lib/config-init/gather.js'
+import { writeConfigFile } from '../../lib/config-init/index.js'
 import {
   carriedSettings,
   guessHealth,
@@ -22,8 +22,8 @@ import {
   propose,
   repoOf,
   type Proposal,
-} from '../../lib/init/propose.js'
-import { renderProposal } from '../../lib/init/render.js'
+} from '../../lib/config-init/propose.js'
+import { renderProposal } from '../../lib/config-init/render.js'
 import { configCommand } from '../../scripts/config.js'
 import { Sink } from './sink.js'
 

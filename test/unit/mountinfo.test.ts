@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { isUnder, mountsBelow, parseMountinfo } from '../../lib/host/mountinfo.js'
+import { mountsBelow, parseMountinfo } from '../../lib/host/mountinfo.js'
+import { isUnder } from '../../lib/shared/paths.js'
 import { parseDuOutput } from '../../lib/host/du.js'
 
 const sample = [

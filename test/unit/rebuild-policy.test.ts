@@ -5,7 +5,7 @@ import { chooseRollback, isNewer, pullRefFor, type BackupImage } from '../../lib
 import { updateRecommendations } from '../../lib/report/analyze.js'
 import { judgeBuildSpace, judgeService } from '../../lib/rebuild/policy.js'
 import { keptNames } from '../../lib/rebuild/records.js'
-import { labelFiles } from '../../lib/rebuild/target.js'
+import { labelFiles } from '../../lib/shared/labels.js'
 
 describe('parseImageRef', () => {
   it.each([

@@ -21,7 +21,8 @@ import { writeBackup } from '../../lib/assets/backup.js'
 import { copyTree, readBackTree, removeCopy } from '../../lib/assets/copy.js'
 import { walkTree } from '../../lib/assets/manifest.js'
 import type { ManifestEntry } from '../../lib/shared/manifest-types.js'
-import { Dir, removeTree, TreeChangedError } from '../../lib/host/safefs.js'
+import { Dir, TreeChangedError } from '../../lib/host/safefs.js'
+import { removeTree } from '../../lib/host/safefs-remove.js'
 import { filesHolding, startFlipper, VICTIM_MARK, victimNow } from '../support/flipper.js'
 
 const ROUNDS = Number(process.env.SHIPSHAPE_RACE_ROUNDS ?? 8)

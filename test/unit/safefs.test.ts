@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { writeBackup } from '../../lib/assets/backup.js'
 import { copyTree, readBackTree } from '../../lib/assets/copy.js'
 import { compareEntries, walkTree } from '../../lib/assets/manifest.js'
-import { Dir, Tree, TreeChangedError } from '../../lib/host/safefs.js'
+import { Dir, TreeChangedError } from '../../lib/host/safefs.js'
+import { Tree } from '../../lib/host/safefs-tree.js'
 
 let tmp: string
 beforeAll(async () => {

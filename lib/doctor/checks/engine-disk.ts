@@ -1,6 +1,7 @@
 /** The engine's disk: free space under its data root (only for a local engine). */
 import { formatBytes } from '../../config/index.js'
-import { isUnder, type MountEntry } from '../../host/mountinfo.js'
+import { type MountEntry } from '../../host/mountinfo.js'
+import { isUnder } from '../../shared/paths.js'
 import { errorText, type Check, type CheckStatus, type DoctorCheck } from '../check.js'
 import type { DiskSpace } from '../ports.js'
 

@@ -7,7 +7,7 @@ import type { Output } from '../../../lib/cli/output.js'
 import type { Engine } from '../../../lib/docker/engine.js'
 import type { HealthResult } from '../../../lib/health/check.js'
 import type { StepJournal } from '../../../lib/runbook/index.js'
-import { manifestOnce } from '../../../lib/assets/context.js'
+import { manifestOnce } from '../../../lib/migrate-assets/context.js'
 import type { AssetFs, AssetPorts, PathInfo } from '../../../lib/assets/ports.js'
 import type { Manifest, ManifestEntry } from '../../../lib/shared/manifest-types.js'
 

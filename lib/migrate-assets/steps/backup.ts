@@ -1,26 +1,13 @@
 import path from 'node:path'
 import { formatBytes } from '../../config/index.js'
 import type { Step } from '../../runbook/index.js'
-import type { Compression } from '../backup.js'
+import type { Compression } from '../../assets/backup.js'
 import type { MigrateContext } from '../context.js'
-import { manifestOf } from '../manifest.js'
-import type { AssetFs } from '../ports.js'
+import { manifestOf } from '../../assets/manifest.js'
 import type { HashName } from '../../shared/manifest-types.js'
-
-export interface BackupInfo {
-  archive: string
-  compression: Compression
-  archiveBytes: number
-}
+import { readBackupInfo, type BackupInfo } from '../../assets/backup-info.js'
 
 const EXT: Record<Compression, string> = { none: '.tar', zstd: '.tar.zst', gzip: '.tar.gz' }
-
-export async function readBackupInfo(
-  fs: Pick<AssetFs, 'readJson'>,
-  file: string,
-): Promise<BackupInfo | null> {
-  return (await fs.readJson(file)) as BackupInfo | null
-}
 
 /** Reads the source once: the archive and the manifest's hashes come from the same bytes. */
 export const backupStep: Step<MigrateContext> = {

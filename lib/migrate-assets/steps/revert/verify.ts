@@ -1,6 +1,6 @@
 import { showName } from '../../../host/names.js'
 import type { Step } from '../../../runbook/index.js'
-import { compareEntries } from '../../manifest.js'
+import { compareEntries } from '../../../assets/manifest.js'
 import type { RevertContext } from '../../revert-context.js'
 
 /**

@@ -1,7 +1,7 @@
 import { showName } from '../../host/names.js'
 import type { Step } from '../../runbook/index.js'
 import type { MigrateContext } from '../context.js'
-import { compareEntries } from '../manifest.js'
+import { compareEntries } from '../../assets/manifest.js'
 
 /**
  * The containers ran through the backup and the copy: once they are stopped, the source must

@@ -30,12 +30,13 @@ import {
   type MigratePaths,
 } from './context.js'
 import { stampOf } from '../shared/stamp.js'
-import { isWrittenBlocker, runFinalize } from './finalize.js'
+import { isWrittenBlocker } from '../assets/finalize.js'
+import { runFinalize } from './finalize.js'
 import { planMigrate } from './plan.js'
-import { nodeAssetPorts, type AssetFs } from './ports.js'
-import { destState, emptyPreflight, preflight } from './preflight.js'
+import { nodeAssetPorts, type AssetFs } from '../assets/ports.js'
+import { destState, emptyPreflight, preflight } from '../assets/preflight.js'
 import { migrateSteps } from './steps/index.js'
-import { readBackupInfo } from './steps/backup.js'
+import { readBackupInfo } from '../assets/backup-info.js'
 
 export {
   findAsset,

@@ -6,7 +6,7 @@ import path from 'node:path'
 import { checkSourcePath, PROTECTED_PATHS } from '../assets/policy.js'
 import type { Config } from '../config/schema.js'
 import { formatBytes } from '../config/units.js'
-import { isUnder } from '../host/mountinfo.js'
+import { isUnder } from '../shared/paths.js'
 import type { FuseMount, InitFacts } from './facts.js'
 import { MAX_LISTED, plural, toName, uniqueName, type Acc, type Entry } from './proposal.js'
 

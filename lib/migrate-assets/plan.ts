@@ -10,7 +10,7 @@
  */
 import type { AssetConfig } from '../config/index.js'
 import type { Refusal } from '../shared/refusal.js'
-import type { PreflightResult } from './preflight.js'
+import type { PreflightResult } from '../assets/preflight.js'
 
 /** What a plan reads of an unfinished run's journal. */
 export interface PriorNotes {

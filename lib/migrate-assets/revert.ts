@@ -17,7 +17,7 @@ import { freeBytes } from '../host/space.js'
 import type { RunSummary } from '../runbook/index.js'
 import { manifestOnce } from './context.js'
 import { stampOf } from '../shared/stamp.js'
-import { findArchives } from './archive.js'
+import { findArchives } from '../assets/archive.js'
 import {
   openAssetRun,
   baseResult,
@@ -36,13 +36,13 @@ import {
   hungMountOf,
   writtenSince,
   type KeptOriginal,
-} from './finalize.js'
-import { readManifest, walkTree } from './manifest.js'
+} from '../assets/finalize.js'
+import { readManifest, walkTree } from '../assets/manifest.js'
 import { notedRestart, stampFrom, type PriorNotes } from './plan.js'
-import { checkSourcePath, judgeSource } from './policy.js'
+import { checkSourcePath, judgeSource } from '../assets/policy.js'
 import { type Refusal } from '../shared/refusal.js'
-import { nodeAssetPorts } from './ports.js'
-import { findBindings, restartOf, sourceState } from './preflight.js'
+import { nodeAssetPorts } from '../assets/ports.js'
+import { findBindings, restartOf, sourceState } from '../assets/preflight.js'
 import { revertPaths, type RevertContext, type RevertFacts } from './revert-context.js'
 import {
   chooseRevertSource,

@@ -7,7 +7,7 @@ import type { HealthConfig } from '../../config/index.js'
 import type { Engine } from '../../docker/engine.js'
 import { describeFailure } from '../../health/check.js'
 import type { Step } from '../../runbook/index.js'
-import type { HealthGate } from '../ports.js'
+import type { HealthGate } from '../../assets/ports.js'
 
 export interface ContainersContext {
   /** running containers to stop and start again (on resume: the ones the stop step noted) */

@@ -12,8 +12,8 @@ import type { AssetConfig, HealthConfig } from '../config/index.js'
 import type { Engine } from '../docker/engine.js'
 import type { Ident } from '../host/safefs.js'
 import type { ContainerBinding } from '../shared/mount.js'
-import type { RemoteInfo } from './preflight.js'
-import type { AssetFs, AssetPorts } from './ports.js'
+import type { RemoteInfo } from '../assets/preflight.js'
+import type { AssetFs, AssetPorts } from '../assets/ports.js'
 import type { Manifest, ManifestEntry } from '../shared/manifest-types.js'
 
 export interface MigrateContext extends AssetPorts {

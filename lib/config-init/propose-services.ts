@@ -4,7 +4,7 @@
  * stays a comment saying why. Pure.
  */
 import path from 'node:path'
-import { labelFiles } from '../rebuild/target.js'
+import { labelFiles } from '../shared/labels.js'
 import type { ContainerFacts, InitFacts } from './facts.js'
 import { AUTH_NOTE, guessHealth } from './guess-health.js'
 import { runningRef } from './propose-protect.js'

@@ -1,7 +1,7 @@
 import path from 'node:path'
 import type { Step } from '../../runbook/index.js'
 import { describeFailure, describeHold } from '../../health/check.js'
-import { isUnder } from '../../host/mountinfo.js'
+import { isUnder } from '../../shared/paths.js'
 import { isUtf8Name } from '../../host/names.js'
 import type { MigrateContext } from '../context.js'
 

@@ -1,6 +1,6 @@
 import type { Step } from '../../runbook/index.js'
 import type { MigrateContext } from '../context.js'
-import { readBackupInfo } from './backup.js'
+import { readBackupInfo } from '../../assets/backup-info.js'
 
 /** A backup is relied on only once it has been read back and matched the manifest. */
 export const verifyBackupStep: Step<MigrateContext> = {

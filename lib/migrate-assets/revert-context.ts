@@ -10,7 +10,7 @@ import type { AssetConfig, HealthConfig } from '../config/index.js'
 import type { Engine } from '../docker/engine.js'
 import type { RevertFrom } from './revert-policy.js'
 import type { ManifestOnce } from './context.js'
-import type { AssetPorts } from './ports.js'
+import type { AssetPorts } from '../assets/ports.js'
 
 export interface RevertPaths {
   source: string
