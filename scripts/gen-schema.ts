@@ -25,7 +25,7 @@ function defaultModuleSource(yamlText: string): string {
   return (
     '// Generated from config/default.yaml by `npm run gen:schema`: do not edit.\n' +
     '// Embedded so that an install without config/ still has its default config;\n' +
-    '// test/unit/config-files.test.ts fails when the two differ.\n' +
+    '// test/unit/config/files.test.ts fails when the two differ.\n' +
     `export const DEFAULT_CONFIG_YAML = \`${literal}\`\n`
   )
 }

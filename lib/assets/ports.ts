@@ -3,7 +3,7 @@
  * operation a step does goes through `fs`, the backup through `backup`, the check that the bytes
  * reached the remote through `destination`, the health gate through `health`. Steps import neither
  * node:fs nor node:child_process: the real ports (nodeAssetPorts) are built once by the command,
- * unit tests hand in fakes (test/unit/assets-steps.test.ts).
+ * unit tests hand in fakes (test/unit/migrate-assets/steps.test.ts).
  *
  * The real `fs` is the same code the steps called before: lstat/readlink for what a path is,
  * writeFileDurable for state files (lib/host/durable.ts), trees others can write opened by

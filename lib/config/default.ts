@@ -1,6 +1,6 @@
 // Generated from config/default.yaml by `npm run gen:schema`: do not edit.
 // Embedded so that an install without config/ still has its default config;
-// test/unit/config-files.test.ts fails when the two differ.
+// test/unit/config/files.test.ts fails when the two differ.
 export const DEFAULT_CONFIG_YAML = `# yaml-language-server: $schema=./shipshape.schema.json
 #
 # shipshape's embedded default config: used when there is no --config, no

@@ -216,7 +216,7 @@ function errorFrom(m: Extract<WorkerMessage, { type: 'error' }>): Error {
 
 /**
  * collect-worker.js beside this module; from the TypeScript sources (vitest), the built one
- * (`npm test` builds first; test/unit/scan-image.test.ts fails on a stale build); null when
+ * (`npm test` builds first; test/unit/scan/scan.test.ts fails on a stale build); null when
  * there is none: the scan then reads the export in this thread.
  */
 export function workerFile(): URL | null {

@@ -1,7 +1,7 @@
 /**
  * lib/host/rclone.ts against real `rclone mount :local:DIR MNT` mounts (test/harness/rclone.ts).
  * The pure half (remoteJoin, displayRemote, compareRemote, the lsjson reader) is in
- * test/unit/rclone.test.ts.
+ * test/unit/host/rclone.test.ts.
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { readFile, stat, writeFile, mkdir } from 'node:fs/promises'

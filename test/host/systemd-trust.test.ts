@@ -3,7 +3,7 @@
  * hand (absolute, relative, `..`, loops), the package tree with links out of it, and the
  * judgement on directories chmod'ed 0777 or chown'ed to another uid (that part as root: skipped
  * loudly otherwise, failing under SHIPSHAPE_REQUIRE_SYSTEMD=1 like the other systemd tests).
- * The pure rules are in test/unit/systemd-trust.test.ts.
+ * The pure rules are in test/unit/systemd/trust.test.ts.
  */
 import { lstatSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { chmod, chown, lchown, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
