@@ -5,8 +5,6 @@
  *
  * Undo: the tag goes back to what it named before (the build moved it to the new image).
  */
-import { composeBuild, composeBuildArgv } from '../../docker/compose.js'
-import { runLogged, showArgv } from '../../host/run.js'
 import type { Step } from '../../runbook/types.js'
 import type { RebuildContext } from '../context.js'
 import { holdImages, releaseImages } from '../hold.js'
@@ -40,19 +38,19 @@ export const buildStep: Step<RebuildContext> = {
   title: 'Build the new image',
   preview: (c) => [
     c.compose
-      ? showArgv(composeBuildArgv(c.compose, { noCache: c.noCache }))
-      : showArgv(dockerBuildArgv(c)),
+      ? c.ports.exec.show(c.ports.compose.buildArgv(c.compose, { noCache: c.noCache }))
+      : c.ports.exec.show(dockerBuildArgv(c)),
     `output to ${c.paths.log}`,
   ],
   async run(c, j) {
     await j.note({ log: c.paths.log })
     const spinner = c.out.spinner(`building ${c.imageRef}…`)
     const onLine = (l: string) => spinner.update(`building ${c.imageRef}: ${short(l)}`)
-    const t0 = Date.now()
+    const t0 = c.ports.clock.ms()
     try {
       if (c.kind === 'compose') {
         if (!c.compose) throw new Error(`${c.service}: the compose project is unknown`)
-        await composeBuild(c.compose, {
+        await c.ports.compose.build(c.compose, {
           noCache: c.noCache,
           log: c.paths.log,
           onLine,
@@ -60,7 +58,7 @@ export const buildStep: Step<RebuildContext> = {
           signal: c.signal,
         })
       } else {
-        const r = await runLogged(dockerBuildArgv(c), {
+        const r = await c.ports.exec.runLogged(dockerBuildArgv(c), {
           env: c.buildEnv,
           log: c.paths.log,
           onLine,
@@ -77,7 +75,7 @@ export const buildStep: Step<RebuildContext> = {
       spinner.fail(`build of ${c.imageRef} failed`)
       throw new Error(`${(err as Error).message} (full output: ${c.paths.log})`, { cause: err })
     }
-    c.facts.buildMs = Date.now() - t0
+    c.facts.buildMs = c.ports.clock.ms() - t0
     spinner.succeed(`built ${c.imageRef} in ${Math.round(c.facts.buildMs / 1000)} s`)
     const img = await c.engine.inspectImage(c.imageRef)
     if (!img) throw new Error(`the build left no image ${c.imageRef} (see ${c.paths.log})`)

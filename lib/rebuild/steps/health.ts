@@ -23,12 +23,17 @@ export const healthStep: Step<RebuildContext> = {
   title: 'Check the service’s health',
   preview: (c) => [describeHealth(c)],
   async run(c, j) {
-    const t0 = Date.now()
+    const t0 = c.ports.clock.ms()
     const names = (await serviceContainers(c)).map((x) => x.name)
     const spinner = c.out.spinner(`waiting for ${c.service} to be healthy…`)
-    const h = await waitHealthy(c.health, { engine: c.engine, containers: names })
+    const h = await waitHealthy(c.health, {
+      engine: c.engine,
+      containers: names,
+      sleep: c.ports.clock.sleep,
+      now: c.ports.clock.ms,
+    })
     c.facts.health = h
-    c.facts.gateMs = Date.now() - t0
+    c.facts.gateMs = c.ports.clock.ms() - t0
     await j.note({ ok: h.ok, attempts: h.attempts, ms: c.facts.gateMs, heldMs: h.heldMs })
     if (!h.ok) {
       spinner.fail(`${c.service} is not healthy`)
