@@ -7,7 +7,7 @@
 import path from 'node:path'
 import type { Output } from '../cli/output.js'
 import type { HealthConfig, ServiceConfig } from '../config/index.js'
-import type { ComposeTarget } from '../docker/compose.js'
+import type { ComposeTarget, composeBuild, composeUp } from '../docker/compose.js'
 import type { Engine } from '../docker/engine.js'
 import type { HealthResult } from '../health/check.js'
 import type { RunLoggedOptions, RunLoggedResult } from '../host/run.js'
@@ -119,17 +119,8 @@ export interface RebuildPorts {
 export interface RebuildComposePort {
   buildArgv(t: ComposeTarget, o: { noCache?: boolean }): string[]
   upArgv(t: ComposeTarget): string[]
-  build(
-    t: ComposeTarget,
-    o: {
-      noCache?: boolean
-      log: string
-      onLine?: (l: string) => void
-      timeoutMs?: number
-      signal?: AbortSignal
-    },
-  ): Promise<void>
-  up(t: ComposeTarget, o: { log: string; timeoutMs?: number }): Promise<void>
+  build(t: ComposeTarget, o: Parameters<typeof composeBuild>[1]): Promise<void>
+  up(t: ComposeTarget, o: Parameters<typeof composeUp>[1]): Promise<void>
   /** how compose is called to run `imageId`: with the files saved with it (rebuild/files.ts) */
   targetFor(c: RebuildContext, imageId: string): Promise<ComposeTarget>
 }

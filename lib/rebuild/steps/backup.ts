@@ -23,6 +23,7 @@ import {
 } from '../context.js'
 import { runCopies } from '../files.js'
 import { buildFilesDir, type BackupRecord } from '../records.js'
+import { firstNotes } from './build.js'
 
 const prevTag = (c: RebuildContext) => `${PREV_PREFIX}${c.stamp}`
 const commitTag = (c: RebuildContext) => `${COMMIT_PREFIX}${c.stamp}`
@@ -55,12 +56,7 @@ export const backupStep: Step<RebuildContext> = {
   ],
   async run(c, j) {
     await j.note({
-      stamp: c.stamp,
-      imageRef: c.imageRef,
-      fromImageId: c.fromImageId,
-      refWasId: c.refWasId,
-      containers: c.containers,
-      healthyBefore: c.healthyBefore,
+      ...firstNotes(c),
       // the build inputs as found now: a --resume copies and saves these, whatever the disk says then
       filesToKeep: c.filesToKeep,
     })

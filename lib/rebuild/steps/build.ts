@@ -28,6 +28,16 @@ export function dockerBuildArgv(c: RebuildContext): string[] {
 /** Short for a spinner: the line, trimmed to fit. */
 const short = (line: string) => (line.length > 100 ? `${line.slice(0, 97)}…` : line)
 
+/** What the first step of a run notes: prepare.ts rebuilds the context of a --resume from it. */
+export const firstNotes = (c: RebuildContext) => ({
+  stamp: c.stamp,
+  imageRef: c.imageRef,
+  fromImageId: c.fromImageId,
+  refWasId: c.refWasId,
+  containers: c.containers,
+  healthyBefore: c.healthyBefore,
+})
+
 export async function retagTo(c: RebuildContext, imageId: string): Promise<void> {
   const cur = await c.engine.inspectImage(c.imageRef)
   if (cur?.id !== imageId) await c.engine.tagImage(imageId, c.repo, c.tag)
@@ -105,13 +115,8 @@ export const retagStep: Step<RebuildContext> = {
   preview: (c) => [`tag ${c.toImageId?.slice(7, 19) ?? '?'} as ${c.imageRef}`],
   async run(c, j) {
     await j.note({
-      stamp: c.stamp,
-      imageRef: c.imageRef,
-      fromImageId: c.fromImageId,
-      refWasId: c.refWasId,
+      ...firstNotes(c),
       toImageId: c.toImageId,
-      containers: c.containers,
-      healthyBefore: c.healthyBefore,
       restoreFiles: Boolean(c.restoreFiles),
     })
     if (!c.toImageId) throw new Error('no image to roll back to')

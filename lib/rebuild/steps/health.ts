@@ -2,7 +2,13 @@
  * The health gate: the configured checks must pass within health.timeout, then hold for
  * health.stableFor with no restart (lib/health/check.ts).
  */
-import { describeFailure, describeHold, displayHealthUrl, waitHealthy } from '../../health/check.js'
+import {
+  describeFailure,
+  describeHold,
+  displayHealthUrl,
+  waitHealthy,
+  type HealthResult,
+} from '../../health/check.js'
 import type { Step } from '../../runbook/types.js'
 import type { RebuildContext } from '../context.js'
 import { serviceContainers } from '../target.js'
@@ -18,6 +24,16 @@ export function describeHealth(c: RebuildContext): string {
   return `${what.join(', ')} within ${h.timeout / 1000} s (${h.retries + 1} tries)${hold}`
 }
 
+/** The configured checks on `containers`, timed and waited for on the context's clock. */
+export function healthGate(c: RebuildContext, containers: string[]): Promise<HealthResult> {
+  return waitHealthy(c.health, {
+    engine: c.engine,
+    containers,
+    sleep: c.ports.clock.sleep,
+    now: c.ports.clock.ms,
+  })
+}
+
 export const healthStep: Step<RebuildContext> = {
   id: 'health',
   title: 'Check the service’s health',
@@ -26,12 +42,7 @@ export const healthStep: Step<RebuildContext> = {
     const t0 = c.ports.clock.ms()
     const names = (await serviceContainers(c)).map((x) => x.name)
     const spinner = c.out.spinner(`waiting for ${c.service} to be healthy…`)
-    const h = await waitHealthy(c.health, {
-      engine: c.engine,
-      containers: names,
-      sleep: c.ports.clock.sleep,
-      now: c.ports.clock.ms,
-    })
+    const h = await healthGate(c, names)
     c.facts.health = h
     c.facts.gateMs = c.ports.clock.ms() - t0
     await j.note({ ok: h.ok, attempts: h.attempts, ms: c.facts.gateMs, heldMs: h.heldMs })

@@ -22,10 +22,11 @@ import {
   waitForEngine,
   type RestartPolicy,
 } from '../../docker/recreate.js'
-import { describeFailure, waitHealthy } from '../../health/check.js'
+import { describeFailure } from '../../health/check.js'
 import type { Step } from '../../runbook/types.js'
 import type { RebuildContext } from '../context.js'
 import { retagTo } from './build.js'
+import { healthGate } from './health.js'
 import { serviceContainers } from '../target.js'
 
 /** After compose ran from saved files: say which files on disk differ from what runs. */
@@ -147,12 +148,7 @@ export const recreateStep: Step<RebuildContext> = {
       })
     }
     const names = (await serviceContainers(c)).map((x) => x.name)
-    const h = await waitHealthy(c.health, {
-      engine: c.engine,
-      containers: names,
-      sleep: c.ports.clock.sleep,
-      now: c.ports.clock.ms,
-    })
+    const h = await healthGate(c, names)
     if (!h.ok) {
       const why = `${c.service} is back on ${c.fromImageId.slice(7, 19)} but not healthy: ${describeFailure(h)}`
       if (c.healthyBefore) throw new Error(why)
