@@ -7,10 +7,11 @@
 import path from 'node:path'
 import type { Output } from '../cli/output.js'
 import type { HealthConfig, ServiceConfig } from '../config/index.js'
-import type { ComposeTarget } from '../docker/compose.js'
+import type { ComposeTarget, composeBuild, composeUp } from '../docker/compose.js'
 import type { Engine } from '../docker/engine.js'
 import type { HealthResult } from '../health/check.js'
-import type { BuildFileSource } from './records.js'
+import type { RunLoggedOptions, RunLoggedResult } from '../host/run.js'
+import type { BackupRecord, BuildFiles, BuildFileSource, FileDiff } from './records.js'
 
 /** 'app', 'app:1.2', 'reg:5000/team/app:tag' → repo and tag; null for a digest or an image id. */
 export function parseImageRef(ref: string): { repo: string; tag: string } | null {
@@ -92,6 +93,72 @@ export interface RebuildContext {
   facts: RebuildFacts
   /** aborted on the first SIGINT/SIGTERM: a build in progress is stopped (then undone) */
   signal: AbortSignal
+  /** every side effect a step has besides the engine (lib/rebuild/ports.ts: the real ones) */
+  ports: RebuildPorts
+}
+
+/** The side effects of the rebuild steps other than the engine: fakes in test/unit. */
+export interface RebuildPorts {
+  compose: RebuildComposePort
+  exec: RebuildExecPort
+  fs: RebuildFsPort
+  clock: RebuildClock
+}
+
+/** compose as the steps call it (lib/docker/compose.ts) */
+export interface RebuildComposePort {
+  buildArgv(t: ComposeTarget, o: { noCache?: boolean }): string[]
+  upArgv(t: ComposeTarget): string[]
+  build(t: ComposeTarget, o: Parameters<typeof composeBuild>[1]): Promise<void>
+  up(t: ComposeTarget, o: Parameters<typeof composeUp>[1]): Promise<void>
+  /** how compose is called to run `imageId`: with the files saved with it (rebuild/files.ts) */
+  targetFor(c: RebuildContext, imageId: string): Promise<ComposeTarget>
+}
+
+/** the process runner (lib/host/run.ts) */
+export interface RebuildExecPort {
+  show(argv: string[]): string
+  runLogged(argv: string[], o: RunLoggedOptions): Promise<RunLoggedResult>
+}
+
+/** the files the steps read and write (host/durable.ts, rebuild/records.ts, rebuild/files.ts) */
+export interface RebuildFsPort {
+  /** creates the directory and every missing parent with `mode`, durably */
+  mkdir(dir: string, mode: number): Promise<void>
+  /** a file's bytes without following a link; null when there is no regular file */
+  readIf(file: string): Promise<Buffer | null>
+  writeFile(file: string, data: Buffer, mode: number): Promise<void>
+  /** rm -rf */
+  removeTree(p: string): Promise<void>
+  readBuildFiles(backupDir: string, service: string, imageId: string): Promise<BuildFiles | null>
+  /** the run's copies saved as the build files of `imageId` */
+  saveRunFiles(
+    c: RebuildContext,
+    imageId: string,
+    origin: BuildFiles['origin'],
+  ): Promise<BuildFiles>
+  writeBackupRecord(stateDir: string, r: BackupRecord): Promise<void>
+  removeBackupRecord(
+    stateDir: string,
+    service: string,
+    stamp: string,
+    kind: BackupRecord['kind'],
+  ): Promise<void>
+  diffBuildFiles(backupDir: string, rec: BuildFiles): Promise<FileDiff[]>
+  restoreBuildFiles(o: {
+    backupDir: string
+    rec: BuildFiles
+    stamp: string
+    onAside?: (dir: string) => Promise<void>
+  }): Promise<{ restored: string[]; asideDir: string | null }>
+  unrestoreBuildFiles(aside: string): Promise<void>
+}
+
+export interface RebuildClock {
+  now(): Date
+  /** milliseconds, for durations */
+  ms(): number
+  sleep(ms: number): Promise<void>
 }
 
 export interface RebuildFacts {

@@ -18,6 +18,7 @@ import type { Refusal } from '../shared/refusal.js'
 import { stampOf } from '../shared/stamp.js'
 import { parseImageRef, rebuildPaths, type RebuildContext } from './context.js'
 import { judgeBuildSpace, judgeService } from './policy.js'
+import { rebuildPorts } from './ports.js'
 import { readBuildFiles, type BuildFileSource } from './records.js'
 import {
   REBUILD_OPERATION,
@@ -163,6 +164,7 @@ export async function prepare(
     now,
     facts: { backups: [] },
     signal: interrupted.signal,
+    ports: rebuildPorts(now),
   }
   return {
     abort: () => interrupted.abort(new Error('interrupted')),

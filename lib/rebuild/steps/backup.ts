@@ -10,8 +10,6 @@
  * still exists (a failed build, a plain container put back as it was). After a compose recreate the
  * old container is gone, and the commit is the only copy of its writable layer: kept.
  */
-import { rm } from 'node:fs/promises'
-import { mkdirDurable, readIf, writeFileDurable } from '../../host/durable.js'
 import type { Step } from '../../runbook/types.js'
 import { holdImages, releaseImages } from '../hold.js'
 import {
@@ -23,14 +21,9 @@ import {
   PREV_PREFIX,
 } from '../../shared/labels.js'
 import type { RebuildContext } from '../context.js'
-import { runCopies, saveRunFiles } from '../files.js'
-import {
-  buildFilesDir,
-  readBuildFiles,
-  removeBackupRecord,
-  writeBackupRecord,
-  type BackupRecord,
-} from '../records.js'
+import { runCopies } from '../files.js'
+import { buildFilesDir, type BackupRecord } from '../records.js'
+import { firstNotes } from './build.js'
 
 const prevTag = (c: RebuildContext) => `${PREV_PREFIX}${c.stamp}`
 const commitTag = (c: RebuildContext) => `${COMMIT_PREFIX}${c.stamp}`
@@ -63,26 +56,21 @@ export const backupStep: Step<RebuildContext> = {
   ],
   async run(c, j) {
     await j.note({
-      stamp: c.stamp,
-      imageRef: c.imageRef,
-      fromImageId: c.fromImageId,
-      refWasId: c.refWasId,
-      containers: c.containers,
-      healthyBefore: c.healthyBefore,
+      ...firstNotes(c),
       // the build inputs as found now: a --resume copies and saves these, whatever the disk says then
       filesToKeep: c.filesToKeep,
     })
     await holdImages(c)
     // <backupDir>/rebuild/<service>/<stamp>: every level it creates 0700 (backupDir itself too)
-    await mkdirDurable(c.paths.workDir, 0o700)
+    await c.ports.fs.mkdir(c.paths.workDir, 0o700)
     for (const f of runCopies(c)) {
       // a compose file or .env may carry passwords: the copy is root's alone
       // read without following a link (host/durable.ts readIf); the copy is root's alone
-      const data = await readIf(f.path)
-      if (data) await writeFileDurable(f.from as string, data, { mode: 0o600 })
+      const data = await c.ports.fs.readIf(f.path)
+      if (data) await c.ports.fs.writeFile(f.from as string, data, 0o600)
     }
-    if (!(await readBuildFiles(c.backupDir, c.service, c.fromImageId))) {
-      const rec = await saveRunFiles(
+    if (!(await c.ports.fs.readBuildFiles(c.backupDir, c.service, c.fromImageId))) {
+      const rec = await c.ports.fs.saveRunFiles(
         c,
         c.fromImageId,
         c.configMatchesRunning === true
@@ -100,7 +88,7 @@ export const backupStep: Step<RebuildContext> = {
             : `no build files were saved for ${c.fromImageId.slice(7, 19)}: the files found before this build are saved as its own (edits made since it was built are in them)`,
       )
     }
-    const created = c.now().toISOString()
+    const created = c.ports.clock.now().toISOString()
     const record = (kind: BackupRecord['kind'], tag: string, id: string): BackupRecord => ({
       schema: 'shipshape.backup-record/1',
       service: c.service,
@@ -113,7 +101,7 @@ export const backupStep: Step<RebuildContext> = {
     })
     const prevRef = `${c.repo}:${prevTag(c)}`
     if (!(await prevNamesFrom(c))) await c.engine.tagImage(c.fromImageId, c.repo, prevTag(c))
-    await writeBackupRecord(c.stateDir, record('image', prevRef, c.fromImageId))
+    await c.ports.fs.writeBackupRecord(c.stateDir, record('image', prevRef, c.fromImageId))
     const commitRef = `${c.repo}:${commitTag(c)}`
     const first = c.containers[0]
     let commit: string | null = await ours(c, commitRef)
@@ -132,7 +120,7 @@ export const backupStep: Step<RebuildContext> = {
         comment: `shipshape rebuild ${c.service}: container ${first.name} before the rebuild`,
       })
     }
-    if (commit) await writeBackupRecord(c.stateDir, record('commit', commitRef, commit))
+    if (commit) await c.ports.fs.writeBackupRecord(c.stateDir, record('commit', commitRef, commit))
     await j.note({ prev: c.fromImageId, commit })
     c.facts.backups = [
       { tag: prevRef, id: c.fromImageId, kind: 'image' },
@@ -167,15 +155,12 @@ export const backupStep: Step<RebuildContext> = {
     }
     // the prev tag only: the image is the one the service runs again
     if (await prevNamesFrom(c)) await c.engine.removeImage(`${c.repo}:${prevTag(c)}`)
-    await removeBackupRecord(c.stateDir, c.service, c.stamp, 'commit')
-    await removeBackupRecord(c.stateDir, c.service, c.stamp, 'image')
+    await c.ports.fs.removeBackupRecord(c.stateDir, c.service, c.stamp, 'commit')
+    await c.ports.fs.removeBackupRecord(c.stateDir, c.service, c.stamp, 'image')
     c.facts.backups = []
     if (j.data().savedFromFiles === true) {
-      await rm(buildFilesDir(c.backupDir, c.service, c.fromImageId), {
-        recursive: true,
-        force: true,
-      })
+      await c.ports.fs.removeTree(buildFilesDir(c.backupDir, c.service, c.fromImageId))
     }
-    await rm(c.paths.workDir, { recursive: true, force: true })
+    await c.ports.fs.removeTree(c.paths.workDir)
   },
 }

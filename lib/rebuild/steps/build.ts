@@ -5,8 +5,6 @@
  *
  * Undo: the tag goes back to what it named before (the build moved it to the new image).
  */
-import { composeBuild, composeBuildArgv } from '../../docker/compose.js'
-import { runLogged, showArgv } from '../../host/run.js'
 import type { Step } from '../../runbook/types.js'
 import type { RebuildContext } from '../context.js'
 import { holdImages, releaseImages } from '../hold.js'
@@ -30,6 +28,16 @@ export function dockerBuildArgv(c: RebuildContext): string[] {
 /** Short for a spinner: the line, trimmed to fit. */
 const short = (line: string) => (line.length > 100 ? `${line.slice(0, 97)}…` : line)
 
+/** What the first step of a run notes: prepare.ts rebuilds the context of a --resume from it. */
+export const firstNotes = (c: RebuildContext) => ({
+  stamp: c.stamp,
+  imageRef: c.imageRef,
+  fromImageId: c.fromImageId,
+  refWasId: c.refWasId,
+  containers: c.containers,
+  healthyBefore: c.healthyBefore,
+})
+
 export async function retagTo(c: RebuildContext, imageId: string): Promise<void> {
   const cur = await c.engine.inspectImage(c.imageRef)
   if (cur?.id !== imageId) await c.engine.tagImage(imageId, c.repo, c.tag)
@@ -40,19 +48,19 @@ export const buildStep: Step<RebuildContext> = {
   title: 'Build the new image',
   preview: (c) => [
     c.compose
-      ? showArgv(composeBuildArgv(c.compose, { noCache: c.noCache }))
-      : showArgv(dockerBuildArgv(c)),
+      ? c.ports.exec.show(c.ports.compose.buildArgv(c.compose, { noCache: c.noCache }))
+      : c.ports.exec.show(dockerBuildArgv(c)),
     `output to ${c.paths.log}`,
   ],
   async run(c, j) {
     await j.note({ log: c.paths.log })
     const spinner = c.out.spinner(`building ${c.imageRef}…`)
     const onLine = (l: string) => spinner.update(`building ${c.imageRef}: ${short(l)}`)
-    const t0 = Date.now()
+    const t0 = c.ports.clock.ms()
     try {
       if (c.kind === 'compose') {
         if (!c.compose) throw new Error(`${c.service}: the compose project is unknown`)
-        await composeBuild(c.compose, {
+        await c.ports.compose.build(c.compose, {
           noCache: c.noCache,
           log: c.paths.log,
           onLine,
@@ -60,7 +68,7 @@ export const buildStep: Step<RebuildContext> = {
           signal: c.signal,
         })
       } else {
-        const r = await runLogged(dockerBuildArgv(c), {
+        const r = await c.ports.exec.runLogged(dockerBuildArgv(c), {
           env: c.buildEnv,
           log: c.paths.log,
           onLine,
@@ -77,7 +85,7 @@ export const buildStep: Step<RebuildContext> = {
       spinner.fail(`build of ${c.imageRef} failed`)
       throw new Error(`${(err as Error).message} (full output: ${c.paths.log})`, { cause: err })
     }
-    c.facts.buildMs = Date.now() - t0
+    c.facts.buildMs = c.ports.clock.ms() - t0
     spinner.succeed(`built ${c.imageRef} in ${Math.round(c.facts.buildMs / 1000)} s`)
     const img = await c.engine.inspectImage(c.imageRef)
     if (!img) throw new Error(`the build left no image ${c.imageRef} (see ${c.paths.log})`)
@@ -107,13 +115,8 @@ export const retagStep: Step<RebuildContext> = {
   preview: (c) => [`tag ${c.toImageId?.slice(7, 19) ?? '?'} as ${c.imageRef}`],
   async run(c, j) {
     await j.note({
-      stamp: c.stamp,
-      imageRef: c.imageRef,
-      fromImageId: c.fromImageId,
-      refWasId: c.refWasId,
+      ...firstNotes(c),
       toImageId: c.toImageId,
-      containers: c.containers,
-      healthyBefore: c.healthyBefore,
       restoreFiles: Boolean(c.restoreFiles),
     })
     if (!c.toImageId) throw new Error('no image to roll back to')

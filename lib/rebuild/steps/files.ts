@@ -4,19 +4,10 @@
  * rollback: the files saved with the image it went to, against the disk — shown, and with
  * --restore-files written back (the disk's files saved aside first).
  */
-import { rm } from 'node:fs/promises'
 import path from 'node:path'
 import type { Step } from '../../runbook/types.js'
 import type { RebuildContext } from '../context.js'
-import { saveRunFiles } from '../files.js'
-import {
-  buildFilesDir,
-  diffBuildFiles,
-  keptPath,
-  readBuildFiles,
-  restoreBuildFiles,
-  unrestoreBuildFiles,
-} from '../records.js'
+import { buildFilesDir, keptPath } from '../records.js'
 
 export const keepFilesStep: Step<RebuildContext> = {
   id: 'keep-files',
@@ -27,19 +18,21 @@ export const keepFilesStep: Step<RebuildContext> = {
   async run(c, j) {
     const to = c.toImageId
     if (!to) throw new Error('no new image')
-    const had = await readBuildFiles(c.backupDir, c.service, to)
+    const had = await c.ports.fs.readBuildFiles(c.backupDir, c.service, to)
     if (!had) await j.note({ saved: true })
-    const rec = await saveRunFiles(c, to, c.operation === 'update' ? 'pulled' : 'built')
+    const rec = await c.ports.fs.saveRunFiles(c, to, c.operation === 'update' ? 'pulled' : 'built')
     c.out.info(
       `build files of ${to.slice(7, 19)} kept: ${rec.entries.map((e) => path.basename(e.path)).join(', ')}`,
     )
   },
   async verify(c) {
-    return Boolean(c.toImageId && (await readBuildFiles(c.backupDir, c.service, c.toImageId)))
+    return Boolean(
+      c.toImageId && (await c.ports.fs.readBuildFiles(c.backupDir, c.service, c.toImageId)),
+    )
   },
   async undo(c, j) {
     if (j.data().saved === true && c.toImageId) {
-      await rm(buildFilesDir(c.backupDir, c.service, c.toImageId), { recursive: true, force: true })
+      await c.ports.fs.removeTree(buildFilesDir(c.backupDir, c.service, c.toImageId))
     }
   },
 }
@@ -58,13 +51,13 @@ export const restoreFilesStep: Step<RebuildContext> = {
   async run(c, j) {
     const to = c.toImageId
     if (!to) throw new Error('no image')
-    const rec = await readBuildFiles(c.backupDir, c.service, to)
+    const rec = await c.ports.fs.readBuildFiles(c.backupDir, c.service, to)
     if (!rec) {
       c.facts.files = { imageId: to, origin: null, diff: [], restored: [], replacedSavedIn: null }
       c.out.info(`no build files were saved with ${to.slice(7, 19)}: nothing to compare`)
       return
     }
-    const diffs = await diffBuildFiles(c.backupDir, rec)
+    const diffs = await c.ports.fs.diffBuildFiles(c.backupDir, rec)
     const changed = diffs.filter((d) => d.state !== 'same')
     for (const d of changed) {
       if (SHOWN_ROLES.has(d.role)) c.out.info(d.patch.trimEnd())
@@ -85,7 +78,7 @@ export const restoreFilesStep: Step<RebuildContext> = {
     if (c.restoreFiles && changed.length) {
       // the rollback itself passed its gate: a restore that cannot be done is said, not undone
       try {
-        const r = await restoreBuildFiles({
+        const r = await c.ports.fs.restoreBuildFiles({
           backupDir: c.backupDir,
           rec,
           stamp: c.stamp,
@@ -109,6 +102,6 @@ export const restoreFilesStep: Step<RebuildContext> = {
   },
   async undo(c, j) {
     const aside = j.data().aside
-    if (typeof aside === 'string') await unrestoreBuildFiles(aside)
+    if (typeof aside === 'string') await c.ports.fs.unrestoreBuildFiles(aside)
   },
 }

@@ -2,7 +2,13 @@
  * The health gate: the configured checks must pass within health.timeout, then hold for
  * health.stableFor with no restart (lib/health/check.ts).
  */
-import { describeFailure, describeHold, displayHealthUrl, waitHealthy } from '../../health/check.js'
+import {
+  describeFailure,
+  describeHold,
+  displayHealthUrl,
+  waitHealthy,
+  type HealthResult,
+} from '../../health/check.js'
 import type { Step } from '../../runbook/types.js'
 import type { RebuildContext } from '../context.js'
 import { serviceContainers } from '../target.js'
@@ -18,17 +24,27 @@ export function describeHealth(c: RebuildContext): string {
   return `${what.join(', ')} within ${h.timeout / 1000} s (${h.retries + 1} tries)${hold}`
 }
 
+/** The configured checks on `containers`, timed and waited for on the context's clock. */
+export function healthGate(c: RebuildContext, containers: string[]): Promise<HealthResult> {
+  return waitHealthy(c.health, {
+    engine: c.engine,
+    containers,
+    sleep: c.ports.clock.sleep,
+    now: c.ports.clock.ms,
+  })
+}
+
 export const healthStep: Step<RebuildContext> = {
   id: 'health',
   title: 'Check the service’s health',
   preview: (c) => [describeHealth(c)],
   async run(c, j) {
-    const t0 = Date.now()
+    const t0 = c.ports.clock.ms()
     const names = (await serviceContainers(c)).map((x) => x.name)
     const spinner = c.out.spinner(`waiting for ${c.service} to be healthy…`)
-    const h = await waitHealthy(c.health, { engine: c.engine, containers: names })
+    const h = await healthGate(c, names)
     c.facts.health = h
-    c.facts.gateMs = Date.now() - t0
+    c.facts.gateMs = c.ports.clock.ms() - t0
     await j.note({ ok: h.ok, attempts: h.attempts, ms: c.facts.gateMs, heldMs: h.heldMs })
     if (!h.ok) {
       spinner.fail(`${c.service} is not healthy`)

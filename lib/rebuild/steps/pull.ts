@@ -6,7 +6,6 @@
  * Undo: the service's tag names what it did; REF, when it is another tag, names what it did
  * before the pull (or nothing). The pulled image stays for a person to look at (failedImage).
  */
-import { runLogged, showArgv } from '../../host/run.js'
 import type { Step } from '../../runbook/types.js'
 import type { RebuildContext } from '../context.js'
 import { parseImageRef } from '../context.js'
@@ -20,7 +19,7 @@ export const pullStep: Step<RebuildContext> = {
   id: 'pull',
   title: 'Pull the new image',
   preview: (c) => [
-    showArgv(pullArgv(c)),
+    c.ports.exec.show(pullArgv(c)),
     ...(c.pullRef && c.pullRef !== c.imageRef
       ? [
           `tag it as ${c.imageRef} (the tag the service runs; its compose file or container is not changed)`,
@@ -41,8 +40,8 @@ export const pullStep: Step<RebuildContext> = {
           : ((await c.engine.inspectImage(ref))?.id ?? null),
     })
     const spinner = c.out.spinner(`pulling ${ref}…`)
-    const t0 = Date.now()
-    const r = await runLogged(pullArgv(c), {
+    const t0 = c.ports.clock.ms()
+    const r = await c.ports.exec.runLogged(pullArgv(c), {
       env: c.buildEnv,
       log: c.paths.log,
       onLine: (l) => spinner.update(`pulling ${ref}: ${short(l)}`),
@@ -55,7 +54,7 @@ export const pullStep: Step<RebuildContext> = {
         `docker pull ${ref} ${r.timedOut ? `timed out after ${c.config.buildTimeout / 1000} s` : `exited ${r.exitCode ?? r.signal}`}: ${r.tail.slice(-3).join(' | ')} (full output: ${c.paths.log})`,
       )
     }
-    c.facts.buildMs = Date.now() - t0
+    c.facts.buildMs = c.ports.clock.ms() - t0
     const img = await c.engine.inspectImage(ref)
     if (!img) throw new Error(`the pull left no image ${ref} (see ${c.paths.log})`)
     spinner.succeed(

@@ -13,8 +13,6 @@
  * must pass if it passed before (else the undo fails: exit 5, journal kept); a way back that was
  * not healthy before either is finished but still exit 5.
  */
-import { composeUp, composeUpArgv } from '../../docker/compose.js'
-import { showArgv } from '../../host/run.js'
 import {
   asideName,
   planRecreateOn,
@@ -23,12 +21,12 @@ import {
   waitForEngine,
   type RestartPolicy,
 } from '../../docker/recreate.js'
-import { describeFailure, waitHealthy } from '../../health/check.js'
+import { describeFailure } from '../../health/check.js'
 import type { Step } from '../../runbook/types.js'
 import type { RebuildContext } from '../context.js'
 import { retagTo } from './build.js'
+import { healthGate } from './health.js'
 import { serviceContainers } from '../target.js'
-import { composeFor } from '../files.js'
 
 /** After compose ran from saved files: say which files on disk differ from what runs. */
 function sayFilesFrom(c: RebuildContext): void {
@@ -58,7 +56,7 @@ export const recreateStep: Step<RebuildContext> = {
   title: 'Recreate the service on the image it goes to',
   preview: (c) =>
     c.compose
-      ? [showArgv(composeUpArgv(c.compose))]
+      ? [c.ports.exec.show(c.ports.compose.upArgv(c.compose))]
       : [
           `stop ${c.containers[0]?.name ?? '?'}, rename it ${asideName(c.containers[0]?.name ?? '?', c.stamp)}`,
           `create ${c.containers[0]?.name ?? '?'} again on ${c.imageRef} (same env, mounts, ports, networks, labels, restart policy) and start it`,
@@ -66,14 +64,14 @@ export const recreateStep: Step<RebuildContext> = {
   async run(c, j) {
     const to = c.toImageId
     if (!to) throw new Error('no new image to run')
-    const t0 = Date.now()
+    const t0 = c.ports.clock.ms()
     if (c.kind === 'compose') {
       if (!c.compose) throw new Error(`${c.service}: the compose project is unknown`)
       await j.note({ log: c.paths.log })
       // a rebuild runs what was just built from the files on disk; a rollback runs the image with
       // the files saved with it
-      const t = c.operation === 'rollback' ? await composeFor(c, to) : c.compose
-      await composeUp(t, { log: c.paths.log, timeoutMs: 10 * 60_000 })
+      const t = c.operation === 'rollback' ? await c.ports.compose.targetFor(c, to) : c.compose
+      await c.ports.compose.up(t, { log: c.paths.log, timeoutMs: 10 * 60_000 })
       if (t !== c.compose) sayFilesFrom(c)
     } else {
       const old = c.containers[0]
@@ -113,7 +111,7 @@ export const recreateStep: Step<RebuildContext> = {
       plan.wasRunning = true
       await recreateContainer(c.engine, { name: old.name, oldId: old.id, aside, plan })
     }
-    c.facts.recreateMs = Date.now() - t0
+    c.facts.recreateMs = c.ports.clock.ms() - t0
     const names = await running(c, to)
     if (!names) throw new Error(`after the recreate, ${c.service} does not run ${to.slice(7, 19)}`)
     c.facts.containers = names
@@ -139,8 +137,8 @@ export const recreateStep: Step<RebuildContext> = {
         // the old image with the files saved with it: an edited compose file on disk is not
         // what it ran with
         c.facts.filesFrom = undefined
-        const t = await composeFor(c, c.fromImageId)
-        await composeUp(t, { log: c.paths.log, timeoutMs: 10 * 60_000 })
+        const t = await c.ports.compose.targetFor(c, c.fromImageId)
+        await c.ports.compose.up(t, { log: c.paths.log, timeoutMs: 10 * 60_000 })
         if (t !== c.compose) sayFilesFrom(c)
       }
     } else {
@@ -155,7 +153,7 @@ export const recreateStep: Step<RebuildContext> = {
       })
     }
     const names = (await serviceContainers(c)).map((x) => x.name)
-    const h = await waitHealthy(c.health, { engine: c.engine, containers: names })
+    const h = await healthGate(c, names)
     if (!h.ok) {
       const why = `${c.service} is back on ${c.fromImageId.slice(7, 19)} but not healthy: ${describeFailure(h)}`
       if (c.healthyBefore) throw new Error(why)
