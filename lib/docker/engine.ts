@@ -35,6 +35,8 @@ export type { ConnectOptions } from './connect.js'
 /** The engine port: everything shipshape asks of Docker goes through here. */
 export interface Engine {
   readonly info: EngineInfo
+  /** GET /_ping: rejects while the engine does not answer (a dockerd restarting). */
+  ping(): Promise<void>
   diskUsage(): Promise<DiskUsage>
   imageHistory(imageId: string): Promise<HistoryEntry[]>
   /** The image archive as `docker save` streams it (GET /images/{id}/get); read it with lib/docker/archive.ts. */
@@ -160,6 +162,7 @@ const GONE = { status: 404, value: false }
 const ALREADY = { status: 304, value: undefined }
 
 type ReadCalls =
+  | 'ping'
   | 'diskUsage'
   | 'imageHistory'
   | 'exportRequest'
@@ -175,6 +178,9 @@ type WriteCalls = Exclude<keyof Engine, ReadCalls | 'info' | 'close'>
 function reads(probed: ProbedEngine): Pick<Engine, ReadCalls> {
   const { api, base, info, idleTimeoutMs } = probed
   return {
+    async ping() {
+      await api.ping()
+    },
     async diskUsage() {
       const raw = await ask('engine disk usage (/system/df)', () => api.df() as Promise<Raw>)
       return normalizeDiskUsage(raw)

@@ -259,11 +259,10 @@ export async function restoreContainer(
  * undo that starts while the engine restarts would otherwise fail on its first call.
  */
 export async function waitForEngine(engine: Engine, ms = 60_000): Promise<void> {
-  const { api } = internalsOf(engine)
   const end = Date.now() + ms
   for (;;) {
     try {
-      await api.ping()
+      await engine.ping()
       return
     } catch (err) {
       if (Date.now() > end) throw engineError('ping of the engine', err)

@@ -45,7 +45,7 @@ class FakeEngine {
   labels = new Map<string, Record<string, string>>()
   containers: FakeContainer[] = []
   calls: string[] = []
-  api = { ping: async () => 'OK' }
+  async ping(): Promise<void> {}
   private n = 0
 
   inspectImage(ref: string) {
