@@ -23,12 +23,17 @@ export class ShipshapeError extends Error {
   }
 }
 
-/** Bad command-line usage. */
-export class UsageError extends ShipshapeError {
-  constructor(message: string, remedy?: string) {
-    super(message, ExitCode.usage, remedy)
+/** The base of a failure class that always ends with one exit code: (message, remedy?). */
+function withExitCode(code: ExitCodeValue) {
+  return class extends ShipshapeError {
+    constructor(message: string, remedy?: string) {
+      super(message, code, remedy)
+    }
   }
 }
+
+/** Bad command-line usage. */
+export class UsageError extends withExitCode(ExitCode.usage) {}
 
 /** Invalid configuration; the message names the file, line and key. */
 export class ConfigError extends ShipshapeError {
@@ -49,11 +54,7 @@ export interface ConfigProblem {
 }
 
 /** A required component (Docker engine, rclone, compose) is unavailable. */
-export class UnavailableError extends ShipshapeError {
-  constructor(message: string, remedy?: string) {
-    super(message, ExitCode.unavailable, remedy)
-  }
-}
+export class UnavailableError extends withExitCode(ExitCode.unavailable) {}
 
 /** The engine answered a call with an error, or stopped answering mid-way. */
 export class EngineError extends ShipshapeError {
@@ -66,35 +67,19 @@ export class EngineError extends ShipshapeError {
 }
 
 /** A safety check refused the operation before anything changed. */
-export class RefusedError extends ShipshapeError {
-  constructor(message: string, remedy?: string) {
-    super(message, ExitCode.refused, remedy)
-  }
-}
+export class RefusedError extends withExitCode(ExitCode.refused) {}
 
 /** The operation failed and was rolled back cleanly. */
-export class RolledBackError extends ShipshapeError {
-  constructor(message: string, remedy?: string) {
-    super(message, ExitCode.rolledBack, remedy)
-  }
-}
+export class RolledBackError extends withExitCode(ExitCode.rolledBack) {}
 
 /** The operation failed and could not be fully rolled back: a person must look. */
-export class NeedsPersonError extends ShipshapeError {
-  constructor(message: string, remedy?: string) {
-    super(message, ExitCode.needsPerson, remedy)
-  }
-}
+export class NeedsPersonError extends withExitCode(ExitCode.needsPerson) {}
 
 /**
  * A read-only command ran to the end and found something failed (`doctor`: a check failed).
  * Exit 1 like a clean rollback: nothing was changed, nothing needs undoing.
  */
-export class ChecksFailedError extends ShipshapeError {
-  constructor(message: string, remedy?: string) {
-    super(message, ExitCode.rolledBack, remedy)
-  }
-}
+export class ChecksFailedError extends withExitCode(ExitCode.rolledBack) {}
 
 /** The exit-code class of a failure: a ShipshapeError's, a child's exit code, else 1. */
 export function exitCodeOf(err: unknown): number {

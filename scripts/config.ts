@@ -39,17 +39,21 @@ function shared(deps: ConfigCommandDeps) {
   return { lookup, base }
 }
 
+/** A config subcommand: its name, its one-line description and the help printed after its usage. */
+function subcommand(name: string, description: string, helpAfter: string): Command {
+  return new Command(name).description(description).addHelpText('after', helpAfter)
+}
+
 function checkCommand(deps: ConfigCommandDeps): Command {
   const { lookup, base } = shared(deps)
-  return new Command('check')
-    .description('Validate a host config: every problem with its file, line and key')
+  return subcommand(
+    'check',
+    'Validate a host config: every problem with its file, line and key',
+    `\nExit codes: 0 valid, 2 invalid or unreadable.\nJSON shape: "schema": "${CONFIG_CHECK_SCHEMA}".`,
+  )
     .argument(
       '[file]',
       'config file (default: --config, $SHIPSHAPE_CONFIG, config/hosts/<hostname>.yaml, embedded default)',
-    )
-    .addHelpText(
-      'after',
-      `\nExit codes: 0 valid, 2 invalid or unreadable.\nJSON shape: "schema": "${CONFIG_CHECK_SCHEMA}".`,
     )
     .action(
       withCommand(({ g }, file: string | undefined) => checkConfig(lookup(file ?? g.config)), {
@@ -66,12 +70,11 @@ function checkCommand(deps: ConfigCommandDeps): Command {
 
 function showCommand(deps: ConfigCommandDeps): Command {
   const { lookup, base } = shared(deps)
-  return new Command('show')
-    .description('Print the effective config (after defaults) as YAML, or JSON with --json')
-    .addHelpText(
-      'after',
-      `\nExit codes: 0 shown, 2 invalid or unreadable config.\nJSON shape: "schema": "${CONFIG_SCHEMA}"; sizes in bytes, durations in milliseconds, percentages as fractions.`,
-    )
+  return subcommand(
+    'show',
+    'Print the effective config (after defaults) as YAML, or JSON with --json',
+    `\nExit codes: 0 shown, 2 invalid or unreadable config.\nJSON shape: "schema": "${CONFIG_SCHEMA}"; sizes in bytes, durations in milliseconds, percentages as fractions.`,
+  )
     .action(
       withCommand(({ g }) => showConfig(lookup(g.config)), {
         ...base,

@@ -28,18 +28,21 @@ function buildProgram(): Command {
     .option('-q, --quiet', 'no progress or human output; warnings and errors only')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-  program.addCommand(reportCommand())
-  program.addCommand(inspectCommand())
-  program.addCommand(torchCheckCommand())
-  program.addCommand(migrateAssetsCommand())
-  program.addCommand(rebuildCommand())
-  program.addCommand(rollbackCommand())
-  program.addCommand(updateCommand())
-  program.addCommand(pruneCommand())
-  program.addCommand(configCommand())
-  program.addCommand(systemdCommand())
-  program.addCommand(scheduleCommand())
-  program.addCommand(doctorCommand())
+  for (const make of [
+    reportCommand,
+    inspectCommand,
+    torchCheckCommand,
+    migrateAssetsCommand,
+    rebuildCommand,
+    rollbackCommand,
+    updateCommand,
+    pruneCommand,
+    configCommand,
+    systemdCommand,
+    scheduleCommand,
+    doctorCommand,
+  ])
+    program.addCommand(make())
   for (const cmd of program.commands) cmd.exitOverride().configureHelp({ showGlobalOptions: true })
   return program
 }

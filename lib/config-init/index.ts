@@ -6,6 +6,7 @@
 import { lstat } from 'node:fs/promises'
 import path from 'node:path'
 import { parseConfigText } from '../config/load.js'
+import type { EngineCommandContext } from '../config/context.js'
 import type { Config } from '../config/schema.js'
 import { openEngine } from '../docker/open.js'
 import { ConfigError, RefusedError, UsageError } from '../errors.js'
@@ -32,15 +33,9 @@ export interface ConfigInitJson {
   yaml: string
 }
 
-export interface InitOptions {
-  config: Config
+export interface InitOptions extends EngineCommandContext {
   configSource: string
   hostname: string
-  dockerHost?: string | undefined
-  env?: NodeJS.ProcessEnv
-  now?: () => Date
-  progress?: (text: string) => void
-  warn?: (text: string) => void
   /** the facts from elsewhere (tests); default: the engine and this host */
   gather?: (config: Config) => Promise<InitFacts>
   /** JSON Schema reference written at the top of the file */

@@ -48,27 +48,46 @@ export const sizeSchema = z
   )
   .meta({ description: 'A size: kB/MB/GB/TB are powers of 1000, KiB/MiB/GiB/TiB powers of 1024' })
 
+/** A setting written with a unit in YAML ("30s", "85%"), a number once parsed. */
+function unitSchema(o: {
+  error: string
+  pattern: string
+  examples: string[]
+  value: z.ZodNumber
+  parse: (v: string) => number
+  encode: (n: number) => string
+  description: string
+}) {
+  return z
+    .codec(
+      z.string({ error: o.error }).meta({ pattern: o.pattern, examples: o.examples }),
+      o.value,
+      { decode: decodeWith(o.parse), encode: o.encode },
+    )
+    .meta({ description: o.description })
+}
+
 /** "30s", "15m", "168h", "7d", "2w" → milliseconds. */
-export const durationSchema = z
-  .codec(
-    z
-      .string({ error: 'must be a duration such as 30s, 15m, 168h, 7d, 2w' })
-      .meta({ pattern: '^\\s*\\d+[smhdw]\\s*$', examples: ['30s', '15m', '168h', '7d', '2w'] }),
-    z.number().int().min(0),
-    { decode: decodeWith(parseDuration), encode: durationSetting },
-  )
-  .meta({ description: 'A duration: a whole number and one unit out of s, m, h, d, w' })
+export const durationSchema = unitSchema({
+  error: 'must be a duration such as 30s, 15m, 168h, 7d, 2w',
+  pattern: '^\\s*\\d+[smhdw]\\s*$',
+  examples: ['30s', '15m', '168h', '7d', '2w'],
+  value: z.number().int().min(0),
+  parse: parseDuration,
+  encode: durationSetting,
+  description: 'A duration: a whole number and one unit out of s, m, h, d, w',
+})
 
 /** "85%" → 0.85. */
-export const percentSchema = z
-  .codec(
-    z
-      .string({ error: 'must be a percentage such as 85%' })
-      .meta({ pattern: '^\\s*\\d+(\\.\\d+)? ?%\\s*$', examples: ['85%'] }),
-    z.number().min(0).max(1),
-    { decode: decodeWith(parsePercent), encode: percentSetting },
-  )
-  .meta({ description: 'A percentage, e.g. 85%' })
+export const percentSchema = unitSchema({
+  error: 'must be a percentage such as 85%',
+  pattern: '^\\s*\\d+(\\.\\d+)? ?%\\s*$',
+  examples: ['85%'],
+  value: z.number().min(0).max(1),
+  parse: parsePercent,
+  encode: percentSetting,
+  description: 'A percentage, e.g. 85%',
+})
 
 const ABSOLUTE = 'must be an absolute path'
 

@@ -2,6 +2,10 @@ import { clip, layerLabel, table } from '../cli/table.js'
 import { formatBytes } from '../config/units.js'
 import type { InspectReport } from '../scan/inspect.js'
 
+/** The `top` biggest of some sized things, biggest first. */
+const biggest = <T extends { sizeBytes: number }>(items: readonly T[], top: number): T[] =>
+  [...items].sort((a, b) => b.sizeBytes - a.sizeBytes).slice(0, top)
+
 export function renderInspectHuman(r: InspectReport, color: boolean, top: number): string {
   const out: string[] = []
   const name = r.image.tags[0] ?? r.image.id
@@ -34,26 +38,17 @@ export function renderInspectHuman(r: InspectReport, color: boolean, top: number
   section(
     'Python distributions',
     ['NAME', 'VERSION', 'SIZE'],
-    [...r.python.distributions]
-      .sort((a, b) => b.sizeBytes - a.sizeBytes)
-      .slice(0, top)
-      .map((d) => [d.name, d.version, formatBytes(d.sizeBytes)]),
+    biggest(r.python.distributions, top).map((d) => [d.name, d.version, formatBytes(d.sizeBytes)]),
   )
   section(
     'node_modules packages',
     ['NAME', 'PATH', 'SIZE'],
-    [...r.node.packages]
-      .sort((a, b) => b.sizeBytes - a.sizeBytes)
-      .slice(0, top)
-      .map((p) => [p.name, '/' + p.path, formatBytes(p.sizeBytes)]),
+    biggest(r.node.packages, top).map((p) => [p.name, '/' + p.path, formatBytes(p.sizeBytes)]),
   )
   section(
     'Debian packages',
     ['NAME', 'VERSION', 'SIZE'],
-    [...(r.dpkg?.packages ?? [])]
-      .sort((a, b) => b.sizeBytes - a.sizeBytes)
-      .slice(0, top)
-      .map((p) => [p.name, p.version, formatBytes(p.sizeBytes)]),
+    biggest(r.dpkg?.packages ?? [], top).map((p) => [p.name, p.version, formatBytes(p.sizeBytes)]),
   )
   out.push('', `Findings: ${r.findings.length || 'none'}`)
   if (r.findings.length) {

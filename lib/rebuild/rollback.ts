@@ -7,19 +7,16 @@ import { chooseRollback, listBackups } from './list.js'
 import { BACKUP_CREATED_LABEL, BACKUP_LABEL, BACKUP_SOURCE_LABEL } from '../shared/labels.js'
 import type { Command, Prepared } from './prepare.js'
 import { ROLLBACK_OPERATION, type RebuildOptions, type RebuildOutcome } from './result.js'
-import { refused, runService } from './run.js'
+import { refused, serviceRunner } from './run.js'
 import { rollbackSteps } from './steps/index.js'
 import { serviceContainers } from './target.js'
 
-export async function runRollback(
-  c: Command,
-  name: string,
-  opts: RebuildOptions = {},
-): Promise<RebuildOutcome> {
-  return runService(c, name, ROLLBACK_OPERATION, rollbackSteps, 'switched', opts, (p) =>
-    chooseTarget(c, name, p, opts),
-  )
-}
+export const runRollback = serviceRunner(
+  ROLLBACK_OPERATION,
+  rollbackSteps,
+  'switched',
+  chooseTarget,
+)
 
 /** Which image the rollback goes to (--to, else chooseRollback()); already there: nothing to do. */
 async function chooseTarget(

@@ -28,6 +28,22 @@ import { serviceContainers } from './target.js'
 
 type Success = 'rebuilt' | 'switched' | 'updated'
 
+/** A service command: its runbook, run once `start` has chosen what it does (an outcome: nothing to do). */
+export function serviceRunner(
+  operation: Operation,
+  steps: Step<RebuildContext>[],
+  success: Success,
+  start: (
+    c: Command,
+    name: string,
+    p: Prepared,
+    opts: RebuildOptions,
+  ) => Promise<RebuildOutcome | null>,
+) {
+  return (c: Command, name: string, opts: RebuildOptions = {}): Promise<RebuildOutcome> =>
+    runService(c, name, operation, steps, success, opts, (p) => start(c, name, p, opts))
+}
+
 /**
  * Runs `operation` on the service `name`. `start` sees the prepared run (no refusal left) and
  * returns an outcome to stop with (already there, up to date, refused) or null to run the steps.

@@ -13,7 +13,7 @@ import {
   type RebuildOutcome,
   type RebuildResult,
 } from './result.js'
-import { runService } from './run.js'
+import { serviceRunner } from './run.js'
 import { updateSteps } from './steps/index.js'
 
 /** The registry's digest is one the image was pulled or pushed as: nothing newer (pure). */
@@ -61,15 +61,7 @@ export async function askRegistry(
  * like a rebuild: backup → pull → recreate → health gate → keep-files → cleanup, undone on failure.
  * The registry is asked first: when it gives the image that runs, nothing is done (up-to-date).
  */
-export async function runUpdate(
-  c: Command,
-  name: string,
-  opts: RebuildOptions = {},
-): Promise<RebuildOutcome> {
-  return runService(c, name, UPDATE_OPERATION, updateSteps, 'updated', opts, (p) =>
-    choosePull(c, name, p, opts),
-  )
-}
+export const runUpdate = serviceRunner(UPDATE_OPERATION, updateSteps, 'updated', choosePull)
 
 /** What the update pulls; the registry asked first (a new run): nothing newer, nothing to do. */
 async function choosePull(

@@ -31,6 +31,27 @@ const ACTIVE_STATES = ['running', 'paused', 'restarting']
 export const isActiveContainer = (c: Pick<ContainerSummary, 'state'>): boolean =>
   ACTIVE_STATES.some((s) => c.state.includes(s))
 
+/** Containers or volumes: a thing's whole size is reclaimable once nothing active uses it. */
+function tally<T>(
+  items: T[],
+  sizeOf: (t: T) => number,
+  isActive: (t: T) => boolean,
+): DiskUsageByType {
+  const usage: DiskUsageByType = {
+    count: items.length,
+    active: 0,
+    sizeBytes: 0,
+    reclaimableBytes: 0,
+  }
+  for (const t of items) {
+    const size = sizeOf(t)
+    usage.sizeBytes += size
+    if (isActive(t)) usage.active++
+    else usage.reclaimableBytes += size
+  }
+  return usage
+}
+
 /** The same arithmetic as `docker system df`, so the figures match the engine's own. */
 export function diskUsageByType(disk: DiskUsage): Report['disk'] {
   const images: DiskUsageByType = {
@@ -45,31 +66,12 @@ export function diskUsageByType(disk: DiskUsage): Report['disk'] {
       usedImageBytes += i.sizeBytes - i.sharedBytes
   images.reclaimableBytes = Math.max(0, disk.layersSize - usedImageBytes)
 
-  const containers: DiskUsageByType = {
-    count: disk.containers.length,
-    active: 0,
-    sizeBytes: 0,
-    reclaimableBytes: 0,
-  }
-  for (const c of disk.containers) {
-    const size = c.sizeRwBytes ?? 0
-    containers.sizeBytes += size
-    if (isActiveContainer(c)) containers.active++
-    else containers.reclaimableBytes += size
-  }
-
-  const volumes: DiskUsageByType = {
-    count: disk.volumes.length,
-    active: 0,
-    sizeBytes: 0,
-    reclaimableBytes: 0,
-  }
-  for (const v of disk.volumes) {
-    const size = v.sizeBytes ?? 0
-    volumes.sizeBytes += size
-    if ((v.refCount ?? 0) > 0) volumes.active++
-    else volumes.reclaimableBytes += size
-  }
+  const containers = tally(disk.containers, (c) => c.sizeRwBytes ?? 0, isActiveContainer)
+  const volumes = tally(
+    disk.volumes,
+    (v) => v.sizeBytes ?? 0,
+    (v) => (v.refCount ?? 0) > 0,
+  )
 
   const buildCache: DiskUsageByType = {
     count: disk.buildCache.length,

@@ -2,6 +2,7 @@ import type { Engine } from '../docker/engine.js'
 import { openEngine } from '../docker/open.js'
 import { inspectImageOn } from '../scan/inspect.js'
 import type { Config } from '../config/index.js'
+import type { EngineCommandContext } from '../config/context.js'
 import { analyzeReport, imageRef, updateRecommendations } from './analyze.js'
 import { withDeepFindings, type DeepResult } from './deep.js'
 import { serviceOfContainer } from '../config/services.js'
@@ -15,14 +16,8 @@ import type { Report } from './types.js'
 export * from './types.js'
 export { renderHuman, renderMarkdown } from './render.js'
 
-export interface ReportContext {
-  config: Config
+export interface ReportContext extends EngineCommandContext {
   configSource: string
-  dockerHost?: string | undefined
-  env?: NodeJS.ProcessEnv
-  now?: () => Date
-  progress?: (text: string) => void
-  warn?: (text: string) => void
   /** also scan every image over report.bigImage (inspect) and recommend from its findings */
   deep?: boolean
   /**

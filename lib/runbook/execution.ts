@@ -6,7 +6,7 @@
 import os from 'node:os'
 import { performance } from 'node:perf_hooks'
 import type { Output } from '../cli/output.js'
-import { NeedsPersonError, RefusedError, RolledBackError } from '../errors.js'
+import { NeedsPersonError, RefusedError, RolledBackError, type ShipshapeError } from '../errors.js'
 import type { HostLock } from '../host/lock.js'
 import { journalDir, JournalWriter, type JournalRecord, type JournalState } from './journal.js'
 import { formatMs, renderSummary, stepsToUndo, type PlannedStep, type RunMode } from './render.js'
@@ -20,31 +20,26 @@ export interface RunInfo {
   now?: () => Date
 }
 
-/** Exit 1: failed and rolled back cleanly. Carries the summary for --json renderers. */
-export class RunbookRolledBackError extends RolledBackError {
-  constructor(
-    message: string,
-    remedy: string,
-    readonly summary: RunSummary,
-    cause: unknown,
-  ) {
-    super(message, remedy)
-    this.cause = cause
+/** A failure class of `Base` that also carries the run's summary (for --json renderers) and cause. */
+function carryingSummary(Base: new (message: string, remedy?: string) => ShipshapeError) {
+  return class extends Base {
+    constructor(
+      message: string,
+      remedy: string,
+      readonly summary: RunSummary,
+      cause: unknown,
+    ) {
+      super(message, remedy)
+      this.cause = cause
+    }
   }
 }
 
+/** Exit 1: failed and rolled back cleanly. Carries the summary for --json renderers. */
+export class RunbookRolledBackError extends carryingSummary(RolledBackError) {}
+
 /** Exit 5: could not fully roll back; the journal says where. Carries the summary. */
-export class RunbookNeedsPersonError extends NeedsPersonError {
-  constructor(
-    message: string,
-    remedy: string,
-    readonly summary: RunSummary,
-    cause: unknown,
-  ) {
-    super(message, remedy)
-    this.cause = cause
-  }
-}
+export class RunbookNeedsPersonError extends carryingSummary(NeedsPersonError) {}
 
 /** The journal of this run: a new one, or the unfinished one it continues. Refused when unwritable. */
 export async function openJournal<C>(
@@ -165,6 +160,11 @@ export class Execution<C> {
     return this.now().toISOString()
   }
 
+  /** Journals a step's or undo's failure, best effort: the run is failing already. */
+  private recordFailure(t: 'step-failed' | 'undo-failed', id: string, e: unknown): Promise<void> {
+    return this.record({ t, id, error: message(e), at: this.at() }).catch(() => {})
+  }
+
   private record(rec: JournalRecord): Promise<void> {
     return this.journal.append(rec)
   }
@@ -253,12 +253,7 @@ export class Execution<C> {
         this.set(step, { status: 'failed', ms: performance.now() - t0, error: message(e) })
         p.fail(message(e))
         failed = { step, error: e, begun: true }
-        await this.record({
-          t: 'step-failed',
-          id: step.id,
-          error: message(e),
-          at: this.at(),
-        }).catch(() => {})
+        await this.recordFailure('step-failed', step.id, e)
         break
       }
     }
@@ -273,13 +268,8 @@ export class Execution<C> {
       : `${message(failed.error)} before "${failed.step.title}"`
     const undo = await this.undoAll()
     if (undo) {
-      await this.end('needs-person')
-      const summary = this.summary('needs-person')
-      this.printSummary(summary)
-      throw new RunbookNeedsPersonError(
+      throw await this.needsPerson(
         `${op}: ${what}; undoing "${undo.step.title}" failed too: ${message(undo.error)}`,
-        this.needsPersonRemedy(),
-        summary,
         failed.error,
       )
     }
@@ -301,13 +291,8 @@ export class Execution<C> {
   async rollback(): Promise<RunSummary> {
     const undo = await this.undoAll()
     if (undo) {
-      await this.end('needs-person')
-      const summary = this.summary('needs-person')
-      this.printSummary(summary)
-      throw new RunbookNeedsPersonError(
+      throw await this.needsPerson(
         `${this.opts.operation}: undoing "${undo.step.title}" failed: ${message(undo.error)}`,
-        this.needsPersonRemedy(),
-        summary,
         undo.error,
       )
     }
@@ -315,11 +300,15 @@ export class Execution<C> {
     return this.finish('rolled-back')
   }
 
-  private needsPersonRemedy(): string {
-    return (
+  /** Ends the run as needing a person (journal, summary printed) and gives the error to throw. */
+  private async needsPerson(msg: string, cause: unknown): Promise<RunbookNeedsPersonError> {
+    await this.end('needs-person')
+    const summary = this.summary('needs-person')
+    this.printSummary(summary)
+    const remedy =
       `the journal ${this.journal.file} says where it stopped: fix what blocked the undo, then run ` +
       'again with --rollback to finish undoing, or with --resume to carry on'
-    )
+    return new RunbookNeedsPersonError(msg, remedy, summary, cause)
   }
 
   /**
@@ -346,12 +335,7 @@ export class Execution<C> {
       } catch (e) {
         p.fail(message(e))
         this.set(step, { status: 'undo-failed', error: message(e) })
-        await this.record({
-          t: 'undo-failed',
-          id: step.id,
-          error: message(e),
-          at: this.at(),
-        }).catch(() => {})
+        await this.recordFailure('undo-failed', step.id, e)
         return { step, error: e }
       }
       try {

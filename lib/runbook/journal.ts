@@ -100,6 +100,16 @@ export function isUnfinished(state: JournalState): boolean {
   return state.outcome === null || state.outcome === 'needs-person'
 }
 
+/** The status a step has after each record of its progress (a failure's also keeps its error). */
+const STATUS_AFTER = {
+  'step-begin': 'begun',
+  'step-done': 'done',
+  'step-failed': 'failed',
+  'undo-begin': 'undoing',
+  'undo-done': 'undone',
+  'undo-failed': 'undo-failed',
+} as const satisfies Partial<Record<JournalRecord['t'], JournalStepStatus>>
+
 /** Applies one record to a state (mutating it). */
 export function applyRecord(state: JournalState, rec: JournalRecord): void {
   state.records++
@@ -115,30 +125,17 @@ export function applyRecord(state: JournalState, rec: JournalRecord): void {
     case 'start':
     case 'resume':
       break
-    case 'step-begin':
-      step(rec.id).status = 'begun'
-      break
     case 'step-note':
       Object.assign(step(rec.id).notes, rec.data)
-      break
-    case 'step-done':
-      step(rec.id).status = 'done'
-      break
-    case 'step-failed':
-      Object.assign(step(rec.id), { status: 'failed', error: rec.error })
-      break
-    case 'undo-begin':
-      step(rec.id).status = 'undoing'
-      break
-    case 'undo-done':
-      step(rec.id).status = 'undone'
-      break
-    case 'undo-failed':
-      Object.assign(step(rec.id), { status: 'undo-failed', error: rec.error })
       break
     case 'end':
       state.outcome = rec.outcome
       break
+    default: {
+      const s = step(rec.id)
+      s.status = STATUS_AFTER[rec.t]
+      if ('error' in rec) s.error = rec.error
+    }
   }
 }
 

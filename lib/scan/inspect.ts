@@ -1,6 +1,6 @@
 import type { Engine } from '../docker/engine.js'
 import { openEngine } from '../docker/open.js'
-import type { Config } from '../config/index.js'
+import type { EngineCommandContext } from '../config/context.js'
 import { scanImage } from './scan.js'
 import type { ScanResult } from './types.js'
 import { inspectFindings, type Finding } from './rules.js'
@@ -14,14 +14,7 @@ export interface InspectReport extends ScanResult {
   findings: Finding[]
 }
 
-export interface InspectContext {
-  config: Config
-  dockerHost?: string | undefined
-  env?: NodeJS.ProcessEnv
-  now?: () => Date
-  progress?: (text: string) => void
-  warn?: (text: string) => void
-}
+export type InspectContext = EngineCommandContext
 
 /** Scan one image on an open engine and judge it. Read-only. */
 export async function inspectImageOn(
