@@ -172,6 +172,38 @@ export function openAssetRun(
   })
 }
 
+/** How a person goes on with an unfinished run of an asset, by its operation. */
+export function assetCommand(name: string): (operation: string) => string {
+  const flag: Record<string, string> = {
+    [MIGRATE_OPERATION]: '',
+    'migrate-assets-revert': ' --revert',
+    'migrate-assets-finalize': ' --finalize',
+  }
+  return (op) => `shipshape migrate-assets ${name}${flag[op] ?? ''}`
+}
+
+/**
+ * What migrate and --revert start with: the asset, the clock, whether a run is continued, and
+ * the run opened once (`operations`: its own first, then those that block it).
+ */
+export async function startAssetRun(
+  ctx: { config: Config; out: Output },
+  name: string,
+  opts: AssetRunOptions,
+  operations: [string, ...string[]],
+) {
+  const asset = findAsset(ctx.config, name)
+  const now = opts.now ?? (() => new Date())
+  const continuing = Boolean(opts.resume || opts.rollback)
+  const run = await openAssetRun(
+    { stateDir: ctx.config.stateDir, name, out: ctx.out, now },
+    opts,
+    operations,
+    assetCommand(name),
+  )
+  return { asset, now, continuing, run, prior: run.prior }
+}
+
 /**
  * The runbook under the host lock and its journal; `finish` makes the result, also of a run
  * rolled back or stopped for a person (carried on the failure it throws).

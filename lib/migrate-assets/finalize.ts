@@ -17,7 +17,7 @@ import {
   unansweredMounts,
   type KeptOriginal,
 } from '../assets/finalize.js'
-import { openAssetRun } from './command.js'
+import { assetCommand, openAssetRun } from './command.js'
 
 function removeStep(k: KeptOriginal): Step<{ now: () => Date }> {
   return {
@@ -67,8 +67,7 @@ export async function runFinalize(
     { stateDir: ctx.config.stateDir, name, out: ctx.out, now },
     opts,
     ['migrate-assets-finalize', 'migrate-assets-revert'],
-    (op) =>
-      `shipshape migrate-assets ${name} ${op === 'migrate-assets-revert' ? '--revert' : '--finalize'}`,
+    assetCommand(name),
   )
   await unansweredMounts(ctx.config.backupDir, [name], (w) => ctx.out.warn(w))
   const all = await findKeptOriginals(ctx.config.backupDir, name)

@@ -10,7 +10,7 @@ import type { Ident } from '../host/safefs.js'
 import { RefusedError, RolledBackError } from '../errors.js'
 import type { RunSummary } from '../runbook/index.js'
 import {
-  openAssetRun,
+  startAssetRun,
   baseResult,
   findAsset,
   MIGRATE_OPERATION,
@@ -176,17 +176,11 @@ export async function runMigrateAssets(
   opts: MigrateOptions = {},
 ): Promise<MigrateResult> {
   const { config, engine, out } = ctx
-  const asset = findAsset(config, name)
-  const now = opts.now ?? (() => new Date())
-  const continuing = Boolean(opts.resume || opts.rollback)
   // an unfinished revert of the asset blocks a migration too
-  const run = await openAssetRun(
-    { stateDir: config.stateDir, name, out, now },
-    opts,
-    [MIGRATE_OPERATION, 'migrate-assets-revert'],
-    (op) => `shipshape migrate-assets ${name}${op === MIGRATE_OPERATION ? '' : ' --revert'}`,
-  )
-  const prior = run.prior
+  const { asset, now, continuing, run, prior } = await startAssetRun(ctx, name, opts, [
+    MIGRATE_OPERATION,
+    'migrate-assets-revert',
+  ])
   const freshStamp = stampOf(now())
   if (prior) refuseChangedPaths('run', name, prior, prior.steps.get('backup')?.notes ?? {}, asset)
   const base = baseResult(name, asset)

@@ -19,7 +19,7 @@ import { manifestOnce } from './context.js'
 import { stampOf } from '../shared/stamp.js'
 import { findArchives } from '../assets/archive.js'
 import {
-  openAssetRun,
+  startAssetRun,
   baseResult,
   findAsset,
   MIGRATE_OPERATION,
@@ -331,17 +331,11 @@ export async function runMigrateRevert(
   opts: RevertOptions = {},
 ): Promise<MigrateResult> {
   const { config, engine, out } = ctx
-  const asset = findAsset(config, name)
-  const now = opts.now ?? (() => new Date())
-  const continuing = Boolean(opts.resume || opts.rollback)
-  const run = await openAssetRun(
-    { stateDir: config.stateDir, name, out, now },
-    opts,
-    [REVERT_OPERATION, MIGRATE_OPERATION, 'migrate-assets-finalize'],
-    (op) =>
-      `shipshape migrate-assets ${name}${op === REVERT_OPERATION ? ' --revert' : op === MIGRATE_OPERATION ? '' : ' --finalize'}`,
-  )
-  const prior = run.prior
+  const { asset, now, continuing, run, prior } = await startAssetRun(ctx, name, opts, [
+    REVERT_OPERATION,
+    MIGRATE_OPERATION,
+    'migrate-assets-finalize',
+  ])
   const base = baseResult(name, asset)
   if (continuing && !prior) {
     throw new RefusedError(
