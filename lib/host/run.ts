@@ -174,7 +174,9 @@ function signalTree(pid: number, sig: NodeJS.Signals): void {
 export async function spawnChild(argv: string[], o: SpawnOptions = {}): Promise<Child> {
   const [file, ...args] = argv
   if (!file) throw new Error('run: empty argv')
-  const env = o.env ?? process.env
+  // zx starts a bash that execs the command: a BASH_ENV/ENV in root's environment would be sourced
+  // by that shell first, so neither reaches it (the command itself never needed them)
+  const { BASH_ENV: _bashEnv, ENV: _env, ...env } = o.env ?? process.env
   await checkCwd(o.cwd)
   const exe = await resolveExecutable(file, env)
   const opts: Partial<Options> = {

@@ -213,6 +213,23 @@ describe('runLogged', () => {
 })
 
 describe('runCaptured', () => {
+  it('the shell zx starts sources no BASH_ENV/ENV, and the command does not see them', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ss-bashenv-'))
+    const marker = path.join(dir, 'sourced')
+    const rc = path.join(dir, 'rc.sh')
+    await writeFile(rc, `echo x > '${marker}'\n`)
+    try {
+      const r = await runCaptured(sh('echo "[$BASH_ENV][$ENV]"'), {
+        env: { ...env, BASH_ENV: rc, ENV: rc },
+        timeoutMs: 5000,
+      })
+      expect(r).toMatchObject({ exitCode: 0, stdout: '[][]\n' })
+      await expect(stat(marker)).rejects.toMatchObject({ code: 'ENOENT' })
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
   it('collects stdout and stderr apart', async () => {
     const r = await runCaptured(sh('echo out; echo err >&2; exit 4'), { env, timeoutMs: 5000 })
     expect(r).toMatchObject({ exitCode: 4, stdout: 'out\n', stderr: 'err\n', timedOut: false })
