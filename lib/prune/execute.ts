@@ -119,6 +119,8 @@ export async function executePlan(
     now: Date
     buildCacheKeepBytes: number | null
     concurrency?: number
+    /** true once the run is to stop: the removals not begun are left, failed 'interrupted' */
+    stop?: () => boolean
     onResult?: (c: Candidate, r: RemovalResult) => void
   },
 ): Promise<Map<Candidate, RemovalResult>> {
@@ -154,7 +156,9 @@ export async function executePlan(
         limit(async () => {
           let r: RemovalResult
           try {
-            r = await removeOne(engine, c, { ...o, tagsOf })
+            r = o.stop?.()
+              ? { status: 'failed', error: 'not removed: interrupted' }
+              : await removeOne(engine, c, { ...o, tagsOf })
           } catch (err) {
             r = { status: 'failed', error: (err as Error).message }
           }

@@ -1,64 +1,31 @@
 /**
  * `shipshape prune`: inventory (inventory.ts) → plan (plan.ts, pure) → shown; applied only with
- * --yes or prune.apply: true (and never with --dry-run), under the host lock, the plan recorded
- * before the first removal (execute.ts). The result is one JSON shape: shipshape.prune/1.
+ * --yes, --apply FILE or prune.apply: true (never with --dry-run or --plan-out). The applying run
+ * is a runbook (steps.ts) run by lib/runbook/runner.ts: the runner decides dry-run, asks, takes
+ * the host lock, and under it the plan is made again and only what both plans say goes (the saved
+ * plan check, saved.ts); the record is written before the first removal. The result is one JSON
+ * shape: shipshape.prune/1 (result.ts).
  * Applying refuses (exit 4) a stateDir or backupDir another user could write (lib/host/private.ts):
  * kept originals are removed as root on the word of records found in backupDir.
  */
-import { readFile } from 'node:fs/promises'
 import path from 'node:path'
-import { UsageError } from '../errors.js'
 import type { Output } from '../cli/output.js'
 import type { Config } from '../config/index.js'
 import type { Engine } from '../docker/engine.js'
+import type { DiskUsage } from '../docker/types.js'
 import { mkdirDurable, writeFileDurable } from '../host/durable.js'
-import { acquireLock } from '../host/lock.js'
 import { unansweredMounts } from '../assets/finalize.js'
 import { checkStateDirs } from '../host/private.js'
-import { stampOf } from '../shared/stamp.js'
-import { executePlan, type RemovalResult } from './execute.js'
+import { runRunbook } from '../runbook/index.js'
 import { engineBytes, engineDisk, gatherPruneInventory } from './inventory.js'
 import { planPrune, totalsOf } from './plan.js'
-import {
-  CANDIDATE_KINDS,
-  type Candidate,
-  type Keep,
-  type PruneInventory,
-  type PrunePlan,
-} from './types.js'
-import type { DiskUsage } from '../docker/types.js'
+import { PRUNE_SCHEMA, type PruneResult } from './result.js'
+import { readSavedPlan, recheckSavedPlan, type SavedPlan } from './saved.js'
+import { pruneSteps, type PruneRun } from './steps.js'
+import type { PruneInventory, PrunePlan } from './types.js'
 
-export const PRUNE_SCHEMA = 'shipshape.prune/1'
-
-export interface PruneResult {
-  schema: typeof PRUNE_SCHEMA
-  generatedAt: string
-  /**
-   * planned: a dry run (or --plan-out) · pruned: every removal done · partial: some failed ·
-   * nothing-to-do · cancelled: the person said no
-   */
-  outcome: 'planned' | 'pruned' | 'partial' | 'nothing-to-do' | 'cancelled'
-  applied: boolean
-  candidates: (Candidate & { status?: RemovalResult['status']; error?: string })[]
-  kept: Keep[]
-  totals: PrunePlan['totals']
-  /** the engine's own accounting (layers + writable layers + volumes + build cache), before − after */
-  reclaimedBytes: number | null
-  /** files outside the engine removed from this host: kept originals, local backup archives */
-  freedFilesBytes: number | null
-  /** the engine disk's used bytes, before and after (statfs; other writers move it too) */
-  disk: {
-    before: number | null
-    after: number | null
-    totalBytes: number | null
-    threshold: number
-  }
-  failures: { kind: string; name: string; error: string }[]
-  record: string | null
-  /** --plan-out: where the plan was written; --apply: the saved plan carried out */
-  planFile: string | null
-  warnings: string[]
-}
+export { PRUNE_SCHEMA, type PruneResult } from './result.js'
+export { readSavedPlan, recheckSavedPlan, type SavedPlan } from './saved.js'
 
 export interface PruneOptions {
   yes?: boolean
@@ -72,90 +39,6 @@ export interface PruneOptions {
   planOut?: string
   /** remove exactly this saved plan (--plan-out), each item checked again first */
   applyFile?: string
-}
-
-/** A saved plan (prune --plan-out): what --apply may remove, at most. */
-export interface SavedPlan {
-  file: string
-  generatedAt: string
-  candidates: Candidate[]
-}
-
-const planKey = (c: Pick<Candidate, 'kind' | 'id' | 'name'>) =>
-  `${c.kind}\0${c.id}\0${c.kind === 'tag' ? c.name : ''}`
-
-/** Reads a plan `prune --plan-out` wrote; anything else is a usage error (exit 2). */
-export async function readSavedPlan(file: string): Promise<SavedPlan> {
-  let doc: unknown
-  try {
-    doc = JSON.parse(await readFile(file, 'utf8'))
-  } catch (err) {
-    throw new UsageError(
-      `${file}: not a saved prune plan (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
-    )
-  }
-  const d = doc as Partial<PruneResult> | null
-  const kinds = new Set<string>(CANDIDATE_KINDS)
-  const ok =
-    d?.schema === PRUNE_SCHEMA &&
-    typeof d.generatedAt === 'string' &&
-    Array.isArray(d.candidates) &&
-    d.candidates.every(
-      (c) =>
-        c &&
-        kinds.has(c.kind) &&
-        typeof c.id === 'string' &&
-        typeof c.name === 'string' &&
-        typeof c.sizeBytes === 'number',
-    )
-  if (!ok || d.applied) {
-    throw new UsageError(
-      `${file}: not a saved prune plan (write one with \`shipshape prune --plan-out FILE\`)`,
-    )
-  }
-  return { file, generatedAt: d.generatedAt!, candidates: d.candidates! }
-}
-
-/**
- * Pure: the saved plan against the plan made now. Only what both say goes; a saved item the
- * current plan does not take stays, with why (gone, now in use, newly protected, …).
- */
-export function recheckSavedPlan(
-  saved: SavedPlan,
-  now: PrunePlan,
-  present: (c: Candidate) => boolean,
-): { go: Candidate[]; stay: Keep[]; notSaved: number } {
-  const current = new Map(now.candidates.map((c) => [planKey(c), c]))
-  const keptNow = new Map(now.kept.map((k) => [planKey(k), k]))
-  const go: Candidate[] = []
-  const stay: Keep[] = []
-  const savedKeys = new Set<string>()
-  for (const c of saved.candidates) {
-    const key = planKey(c)
-    savedKeys.add(key)
-    const cur = current.get(key)
-    const sameTags =
-      c.kind !== 'image' || JSON.stringify(cur?.tags ?? []) === JSON.stringify(c.tags ?? [])
-    if (cur && sameTags) {
-      go.push(cur)
-      continue
-    }
-    if (cur) {
-      stay.push({
-        kind: c.kind,
-        name: c.name,
-        id: c.id,
-        reason: `in ${saved.file}, kept: its tags changed since the plan (now ${(cur.tags ?? []).join(', ') || 'none'})`,
-      })
-      continue
-    }
-    const why = !present(c)
-      ? 'gone since the plan was made'
-      : (keptNow.get(key)?.reason ?? 'the current policy no longer removes it')
-    stay.push({ kind: c.kind, name: c.name, id: c.id, reason: `in ${saved.file}, kept: ${why}` })
-  }
-  const notSaved = now.candidates.filter((c) => !savedKeys.has(planKey(c))).length
-  return { go, stay, notSaved }
 }
 
 async function writeRecord(file: string, data: unknown): Promise<void> {
@@ -177,6 +60,12 @@ export function pruneApplies(
 
 type PruneCtx = { config: Config; engine: Engine; out: Output }
 
+interface Planned {
+  inventory: PruneInventory
+  usage: DiskUsage
+  plan: PrunePlan
+}
+
 export async function runPrune(ctx: PruneCtx, opts: PruneOptions = {}): Promise<PruneResult> {
   const { config, out } = ctx
   const now = (opts.now ?? (() => new Date()))()
@@ -187,29 +76,59 @@ export async function runPrune(ctx: PruneCtx, opts: PruneOptions = {}): Promise<
     out.warn(w)
   }
   await checkDirs(config, apply, warn)
-  // the lock first when applying: the plan must not change under a running rebuild or migration
-  const lock = apply
-    ? await acquireLock({ stateDir: config.stateDir, operation: 'prune', warn, now: () => now })
-    : null
-  try {
-    const { inventory, usage, plan } = await planNow(ctx, now, apply, warn)
-    if (opts.applyFile) await narrowToSavedPlan(plan, inventory, opts.applyFile, warn)
-    const result = plannedResult(plan, inventory, config, now, opts, warnings)
-    if (opts.planOut) {
-      await mkdirDurable(path.dirname(path.resolve(opts.planOut)), 0o700)
-      await writeFileDurable(opts.planOut, JSON.stringify(result, null, 2) + '\n', { mode: 0o600 })
-    }
-    if (!apply || !plan.candidates.length) return result
-    // a person is asked, even when prune.apply (the timer's setting) says yes
-    if (!opts.yes && (opts.applyFile || opts.interactive) && opts.confirm) {
-      if (!(await opts.confirm(result))) {
-        result.outcome = 'cancelled'
-        return result
-      }
-    }
-    return await applyPlan(ctx, plan, usage, now, result)
-  } finally {
-    await lock?.release()
+  const saved = opts.applyFile ? await readSavedPlan(opts.applyFile) : undefined
+  const plan = async (): Promise<Planned> => {
+    const p = await planNow(ctx, now, apply, warn)
+    if (saved) narrow(p, saved, warn)
+    return p
+  }
+  let shown: PruneResult | undefined
+  const run = await runRunbook<PruneRun, PruneResult>({
+    operation: 'prune',
+    stateDir: config.stateDir,
+    out,
+    now: () => now,
+    // the one place dry-run is decided: a run that does not apply stops after the plan
+    dryRun: !apply,
+    // the timer's prune.apply, with no person to ask; a person at a terminal is asked
+    yes: opts.yes || (!opts.interactive && !opts.applyFile && config.prune.apply),
+    showPlan: false,
+    takeOverUnfinished: true,
+    steps: pruneSteps(),
+    confirm: async () => (opts.confirm ? opts.confirm(shown!) : false),
+    makeContext: async (prior) => {
+      const p = await plan()
+      shown = plannedResult(p, config, now, opts, warnings)
+      if (opts.planOut) await writeRecord(path.resolve(opts.planOut), shown)
+      // nothing to remove and no unfinished run to close: no run at all
+      if (!apply || (!p.plan.candidates.length && !prior)) return { stop: shown }
+      return { ctx: runContext(ctx, now, p, shown) }
+    },
+    // under the lock: what the person saw, planned again; only what both plans say goes
+    recheck: async (run) => {
+      const p = await plan()
+      narrow(p, { file: 'the plan shown', generatedAt: '', candidates: run.plan.candidates }, warn)
+      Object.assign(run, runContext(ctx, now, p, plannedResult(p, config, now, opts, warnings)))
+    },
+    interrupt: (run) => {
+      run.stopping = true
+    },
+  })
+  if ('stopped' in run) return run.stopped
+  return finishRun(ctx, run.ctx, run.summary.outcome, run.failure)
+}
+
+function runContext(ctx: PruneCtx, now: Date, p: Planned, result: PruneResult): PruneRun {
+  return {
+    config: ctx.config,
+    engine: ctx.engine,
+    now,
+    plan: p.plan,
+    usage: p.usage,
+    result,
+    results: new Map(),
+    stopping: false,
+    writeRecord,
   }
 }
 
@@ -227,23 +146,20 @@ async function planNow(
   now: Date,
   apply: boolean,
   warn: (w: string) => void,
-): Promise<{ inventory: PruneInventory; usage: DiskUsage; plan: PrunePlan }> {
+): Promise<Planned> {
   const spinner = out.spinner('Reading the engine’s images, containers, volumes, build cache…')
-  // a hung mount under a kept original: warned of here, its originals kept (not a hang)
-  await unansweredMounts(config.backupDir, Object.keys(config.assets), warn)
-  const { inventory, usage } = await gatherPruneInventory(engine, config, now, warn, { apply })
-  spinner.stop()
-  return { inventory, usage, plan: planPrune(inventory, config.prune, now) }
+  try {
+    // a hung mount under a kept original: warned of here, its originals kept (not a hang)
+    await unansweredMounts(config.backupDir, Object.keys(config.assets), warn)
+    const { inventory, usage } = await gatherPruneInventory(engine, config, now, warn, { apply })
+    return { inventory, usage, plan: planPrune(inventory, config.prune, now) }
+  } finally {
+    spinner.stop()
+  }
 }
 
-/** --apply FILE: only what the saved plan and the plan made now both say goes. */
-async function narrowToSavedPlan(
-  plan: PrunePlan,
-  inventory: PruneInventory,
-  file: string,
-  warn: (w: string) => void,
-): Promise<void> {
-  const saved = await readSavedPlan(file)
+/** Only what the saved plan (--apply FILE, or the plan shown) and the plan made now both say goes. */
+function narrow({ plan, inventory }: Planned, saved: SavedPlan, warn: (w: string) => void): void {
   const ids = new Set([
     ...inventory.images.map((i) => i.id),
     ...inventory.containers.map((c) => c.id),
@@ -265,8 +181,7 @@ async function narrowToSavedPlan(
 }
 
 function plannedResult(
-  plan: PrunePlan,
-  inventory: PruneInventory,
+  { plan, inventory }: Planned,
   config: Config,
   now: Date,
   opts: PruneOptions,
@@ -295,44 +210,35 @@ function plannedResult(
   }
 }
 
-/** The removals: the record written first (state started), then each removal, then the record again. */
-async function applyPlan(
-  { config, engine, out }: PruneCtx,
-  plan: PrunePlan,
-  usage: DiskUsage,
-  now: Date,
-  result: PruneResult,
+/** After the run: each removal's result, what the engine and the disk say was freed, the record. */
+async function finishRun(
+  { engine }: PruneCtx,
+  run: PruneRun,
+  outcome: string,
+  failure: Error | undefined,
 ): Promise<PruneResult> {
-  const record = path.join(config.stateDir, 'prune', `prune-${stampOf(now)}.json`)
-  result.record = record
-  await writeRecord(record, { ...result, state: 'started' })
-  const bar = out.spinner(`Removing ${plan.candidates.length} things…`)
-  let done = 0
-  const results = await executePlan(engine, plan.candidates, {
-    config,
-    now,
-    buildCacheKeepBytes: plan.buildCacheKeepBytes,
-    onResult: (c, r) => {
-      done++
-      bar.update(`Removing: ${done}/${plan.candidates.length} (${c.kind} ${c.name}: ${r.status})`)
-    },
-  })
-  bar.stop()
+  const result = run.result
+  if (outcome === 'cancelled') return { ...result, outcome: 'cancelled' }
   result.applied = true
-  result.candidates = plan.candidates.map((c) => {
-    const r = results.get(c)
-    return { ...c, status: r?.status ?? 'failed', ...(r?.error ? { error: r.error } : {}) }
+  result.candidates = run.plan.candidates.map((c) => {
+    const r = run.results.get(c)
+    return {
+      ...c,
+      status: r?.status ?? 'failed',
+      ...(r ? (r.error ? { error: r.error } : {}) : { error: 'not removed: the run stopped' }),
+    }
   })
   result.failures = result.candidates
     .filter((c) => c.status === 'failed')
     .map((c) => ({ kind: c.kind, name: c.name, error: c.error ?? 'failed' }))
+  if (failure) result.warnings.push(failure.message)
   const after = await engine.diskUsage()
-  result.reclaimedBytes = Math.max(0, engineBytes(usage) - engineBytes(after))
+  result.reclaimedBytes = Math.max(0, engineBytes(run.usage) - engineBytes(after))
   result.freedFilesBytes = result.candidates
     .filter((c) => (c.kind === 'original' || c.kind === 'archive') && c.status === 'removed')
     .reduce((a, c) => a + c.sizeBytes, 0)
   result.disk.after = (await engineDisk(engine))?.usedBytes ?? null
-  result.outcome = result.failures.length ? 'partial' : 'pruned'
-  await writeRecord(record, { ...result, state: 'finished' })
+  result.outcome = result.failures.length || failure ? 'partial' : 'pruned'
+  if (result.record) await writeRecord(result.record, { ...result, state: 'finished' })
   return result
 }

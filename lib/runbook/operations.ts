@@ -57,8 +57,14 @@ export const OPERATIONS: Readonly<Record<string, OperationSpec>> = {
   rebuild: { key: 'service', blockedBy: ['rollback', 'update'], resume: HEALTHY },
   rollback: { key: 'service', blockedBy: ['rebuild', 'update'], resume: HEALTHY },
   update: { key: 'service', blockedBy: ['rebuild', 'rollback'] },
-  // host-wide: only the host lock stands in its way
-  prune: { key: null, blockedBy: [] },
+  // host-wide: only the host lock stands in its way; the next applying prune plans again and
+  // finishes an unfinished one (what it removed is gone; nothing to undo: removals are final)
+  prune: {
+    key: null,
+    blockedBy: [],
+    manual: (j) =>
+      `the next \`shipshape prune --yes\` finishes it: it plans again from what is there (removals cannot be undone; ${j.file} says what had begun)`,
+  },
 }
 
 /** The operations whose unfinished runs on the same target refuse a new one: itself first. */

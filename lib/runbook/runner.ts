@@ -60,6 +60,13 @@ export interface RunOptions extends RunFlags {
   /** The target as people name it, in messages ("an unfinished rebuild run of web"). */
   target?: string
   out: Output
+  /**
+   * A new run takes over an unfinished run of this operation and args instead of refusing: its
+   * steps run again on what is there now (for an operation whose context plans afresh, as prune).
+   */
+  takeOverUnfinished?: boolean
+  /** false: the command shows its own plan (default: the runner prints the steps and previews) */
+  showPlan?: boolean
   /** Asks the question; default: y/N on the terminal, RefusedError without one. */
   confirm?: (question: string) => Promise<boolean>
   now?: () => Date
@@ -124,11 +131,17 @@ export async function openRun(opts: RunOptions): Promise<RunSession> {
   for (const op of ops) checkOperation(op)
   const args = redactArgs(opts.args ?? {})
   const session = new RunSession(opts, mode, args)
-  const open = await findUnfinishedJournals(opts.stateDir, ops)
+  // a journal directory others could write: refused (a dry run says a real run would be)
+  const open = await findUnfinishedJournals(opts.stateDir, ops).catch((e: unknown) => {
+    if (!(e instanceof RefusedError)) throw e
+    session.refuse(e)
+    return []
+  })
   // who else is at it comes before what the host looks like: a running operation changes it
   await assertLockFree(opts.stateDir).catch((e: RefusedError) => session.refuse(e))
   const own = session.judge(open)
   if (mode !== 'run') session.prior = own
+  else if (own && opts.takeOverUnfinished) session.takeOver(own)
   return session
 }
 
@@ -141,7 +154,7 @@ export class RunSession {
 
   constructor(
     private readonly opts: RunOptions,
-    readonly mode: RunMode,
+    public mode: RunMode,
     private readonly args: Record<string, unknown>,
   ) {
     this.key = stableJson(args)
@@ -152,6 +165,15 @@ export class RunSession {
     if (!this.opts.dryRun) throw e
     this.opts.out.warn(
       `a real run would be refused now: ${e.message}${e.remedy ? ` (${e.remedy})` : ''}`,
+    )
+  }
+
+  /** An unfinished run of this operation and args, continued by this one (takeOverUnfinished). */
+  takeOver(own: JournalState): void {
+    this.mode = 'resume'
+    this.prior = own
+    this.opts.out.warn(
+      `an unfinished ${this.opts.operation} run (started ${own.startedAt} by pid ${own.pid}, ${own.file}) ${this.opts.dryRun ? 'would be' : 'is'} finished by this one`,
     )
   }
 
@@ -177,7 +199,7 @@ export class RunSession {
     }
     const own = same.find((j) => j.operation === op)
     this.others = open.filter((j) => j.operation === op && stableJson(j.args) !== this.key)
-    if (own && this.mode === 'run') {
+    if (own && this.mode === 'run' && !this.opts.takeOverUnfinished) {
       this.refuse(
         new RefusedError(
           `an unfinished ${op} run${of} (started ${own.startedAt} by pid ${own.pid}) is in ${own.file}`,
@@ -225,7 +247,9 @@ export class RunSession {
     const out = opts.out
     const seen = this.continued(steps)
     const plan = planRunbook(mode, steps, ctx, seen ?? null)
-    out.human(renderPlan(opts.operation, mode, plan, seen ?? null).join('\n'))
+    if (opts.showPlan !== false) {
+      out.human(renderPlan(opts.operation, mode, plan, seen ?? null).join('\n'))
+    }
     if (opts.dryRun) return { summary: plannedSummary(opts.operation, plan, 'dry-run', true) }
     if (!opts.yes) {
       const ask = opts.confirm ?? ((q: string) => ttyConfirm(q))

@@ -23,6 +23,7 @@ import { loadConfig } from '../../lib/config/index.js'
 import { parseEngineAddress } from '../../lib/shared/address.js'
 import { connectEngine } from '../../lib/docker/engine.js'
 import { executePlan } from '../../lib/prune/execute.js'
+import { findUnfinishedJournals, JournalWriter, readJournal } from '../../lib/runbook/journal.js'
 
 /** The engine's own accounting, read straight from /system/df: layers + writable layers + build cache. */
 async function engineBytes(docker: Docker): Promise<number> {
@@ -201,6 +202,37 @@ describeEngine('prune', () => {
     expect(JSON.parse(d2.stdout).applied).toBe(false)
     expect(await tagsNow()).toContain('stale:2')
     await fs.writeFile(config, base)
+  })
+
+  test('a prune killed mid-way: doctor names it, the next prune --yes plans again and finishes it', async () => {
+    const state = path.join(root, 'state')
+    // what a prune killed -9 in its removals leaves: the remove step begun, no end
+    const w = await JournalWriter.create(state, {
+      operation: 'prune',
+      args: {},
+      host: os.hostname(),
+      pid: 999_999,
+      at: new Date(Date.now() - 60_000).toISOString(),
+      steps: [{ id: 'remove', title: 'Remove what the plan names' }],
+    })
+    await w.append({ t: 'step-begin', id: 'remove', at: new Date().toISOString() })
+    await w.close()
+    const doctor = await cli(['doctor', '--json'])
+    const journalCheck = (
+      JSON.parse(doctor.stdout) as { checks: { id: string; status: string; fix?: string }[] }
+    ).checks.find((c) => c.id === `journal:${path.basename(w.file)}`)
+    expect(journalCheck?.status, doctor.stdout).toBe('fail')
+    expect(journalCheck?.fix).toContain('the next `shipshape prune --yes` finishes it')
+
+    await image('leftover:1', 1)
+    const r = await cli(['prune', '--yes', '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toContain(`${w.file}) is finished by this one`)
+    expect(JSON.parse(r.stdout)).toMatchObject({ outcome: 'pruned', applied: true })
+    expect(await tagsNow()).not.toContain('leftover:1')
+    // one journal, the one taken over, now ended ok
+    expect(await findUnfinishedJournals(state, 'prune')).toEqual([])
+    expect((await readJournal(w.file)).outcome).toBe('ok')
   })
 
   test('the executor goes on past a removal the engine refuses and reports it', async () => {

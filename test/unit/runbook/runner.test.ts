@@ -513,6 +513,30 @@ describe('runRunbook: after a crash', () => {
     expect(other.outcome).toBe('ok')
   })
 
+  it('takeOverUnfinished: a new run finishes the unfinished one (its steps again), not refused', async () => {
+    const file = await crashedJournal()
+    const priors: (string | undefined)[] = []
+    const r = await runSpec({
+      ...opts({ takeOverUnfinished: true, showPlan: false }),
+      steps: [fileStep('a'), copyStep],
+      makeContext: (prior) => {
+        priors.push(prior?.file)
+        return Promise.resolve({ ctx })
+      },
+    })
+    if ('stopped' in r) throw new Error('stopped')
+    expect(r.failure).toBeUndefined()
+    // the journal it took over is the one closed: one journal, ended, the crashed step run again
+    expect(priors).toEqual([file])
+    expect(r.summary.journal).toBe(file)
+    expect(r.summary.steps.map((s) => s.status)).toEqual(['skipped', 'done'])
+    expect((await records(file)).map(brief).slice(-2)).toEqual(['step-done copy', 'end'])
+    expect(await findUnfinishedJournals(stateDir, 'migrate-assets')).toEqual([])
+    expect(out.warnings.join('\n')).toContain(`${file}) is finished by this one`)
+    // showPlan: false — the command shows its own plan: no step list from the runner
+    expect(out.lines.join('\n')).not.toMatch(/Resume migrate-assets/)
+  })
+
   it('--resume skips verified done steps and re-runs the interrupted one with its notes', async () => {
     const file = await crashedJournal()
     const summary = await runRunbook(
