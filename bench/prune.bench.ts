@@ -4,7 +4,10 @@
  * 300 containers in every state, plus volumes, build cache and a full disk so that every rule
  * runs. The inventory is built from a fixed seed: the same on every run.
  *
- * Times planPrune() (pure, in process): a warm-up, then the median of 20 runs (target ≤ 200 ms).
+ * Times planPrune() (pure, in process): the first run (what one `shipshape prune` pays: it plans
+ * once, and again under the lock), then the median of 20 runs after 60 warm-up runs (the planner
+ * compiled: V8 needs about 50 runs of it to settle; 5 would measure the middle of its warm-up).
+ * Target ≤ 200 ms for both.
  * BENCH_SEED changes the seed.
  */
 import { performance } from 'node:perf_hooks'
@@ -14,7 +17,7 @@ import { median } from './fleet.js'
 
 const TARGET_MS = 200
 const RUNS = 20
-const WARMUP = 5
+const WARMUP = 60
 const IMAGES = 500
 const CONTAINERS = 300
 const REPOS = 80
@@ -39,7 +42,7 @@ function rng(seed: number): () => number {
 const keepLabel = (yes: boolean, other: Record<string, string>): Record<string, string> =>
   yes ? { 'shipshape.keep': 'true' } : other
 
-function buildInventory(seed: number): PruneInventory {
+export function buildInventory(seed: number): PruneInventory {
   const r = rng(seed)
   const int = (n: number) => Math.floor(r() * n)
   const pick = <T>(xs: T[]): T => xs[int(xs.length)]!
@@ -193,9 +196,13 @@ const policy: PrunePolicy = {
   apply: false,
 }
 
+export const pruneBenchPolicy = (): PrunePolicy => policy
+
 function main(): void {
   const inv = buildInventory(Number(process.env.BENCH_SEED ?? 20250615))
+  const t0 = performance.now()
   let plan = planPrune(inv, policy, NOW)
+  const first = performance.now() - t0
   for (let i = 1; i < WARMUP; i++) plan = planPrune(inv, policy, NOW)
   const times: number[] = []
   for (let i = 0; i < RUNS; i++) {
@@ -204,15 +211,16 @@ function main(): void {
     times.push(performance.now() - t0)
   }
   const ms = median(times)
-  const ok = ms <= TARGET_MS
+  const ok = ms <= TARGET_MS && first <= TARGET_MS
   const rules = [...new Set(plan.candidates.map((c) => c.rule))].join(', ')
   console.log(
     [
-      `prune plan: ${inv.images.length} images, ${inv.containers.length} containers: median ${ms.toFixed(1)} ms (target ≤ ${TARGET_MS} ms) ${ok ? 'PASS' : 'FAIL'}`,
+      `prune plan: ${inv.images.length} images, ${inv.containers.length} containers: first run ${first.toFixed(1)} ms, median ${ms.toFixed(1)} ms after ${WARMUP} runs (target ≤ ${TARGET_MS} ms) ${ok ? 'PASS' : 'FAIL'}`,
       `  plan: ${plan.totals.count} candidates (${rules}), ${plan.kept.length} kept`,
     ].join('\n'),
   )
   if (!ok) process.exitCode = 1
 }
 
-main()
+// imported for its inventory (a comparison script): no run
+if (!process.env.BENCH_IMPORT) main()
