@@ -59,6 +59,16 @@ export const OPERATIONS: Readonly<Record<string, OperationSpec>> = {
   update: { key: 'service', blockedBy: ['rebuild', 'rollback'] },
   // host-wide: only the host lock stands in its way
   prune: { key: null, blockedBy: [] },
+  // host-wide (one journal per unitDir): `systemd install --resume|--rollback` with the same config
+  'systemd-install': {
+    key: null,
+    blockedBy: [],
+    manual: (j) => {
+      const cmd = 'shipshape systemd install'
+      const dir = typeof j.args.unitDir === 'string' ? ` (systemd.unitDir ${j.args.unitDir})` : ''
+      return `\`${cmd} --resume\` to finish it, or \`${cmd} --rollback\` to put the unit files back as they were, with the config it ran with${dir}`
+    },
+  },
 }
 
 /** The operations whose unfinished runs on the same target refuse a new one: itself first. */
