@@ -39,8 +39,6 @@ import {
 } from './trust.js'
 
 export { renderUnits, UNIT_NAMES } from './render.js'
-export { hostSystemd } from './host.js'
-export type { InstallFs, SystemdPort } from './steps.js'
 
 export const SYSTEMD_SCHEMA = 'shipshape.systemd/1'
 
@@ -68,6 +66,9 @@ export interface SystemdResult {
   /** install only: what to run next (nothing is enabled by install) */
   next?: string[]
 }
+
+/** The ports install writes through (steps.ts); the host's by default (host.ts). */
+export type { InstallFs, SystemdPort }
 
 export interface SystemdContext {
   config: Config
@@ -264,7 +265,6 @@ export async function installUnits(
     stateDir: config.stateDir,
     operation: SYSTEMD_INSTALL,
     args: { unitDir },
-    command: () => 'shipshape systemd install',
     out,
     confirm: ctx.confirm,
     steps: [],
@@ -303,19 +303,29 @@ export async function installUnits(
   }
   if (outcome === 'cancelled') return result('cancelled', false)
   if (outcome === 'rolled-back') return result('rolled-back', false)
+  installed(out, unitDir, changes, reload ? 'done' : loadsFromDir ? 'not-running' : 'elsewhere')
+  await warnEnvironmentFile(ctx, out)
+  nextSteps(out)
+  return result('installed', true)
+}
+
+/** What was written, and whether systemd has loaded it. */
+function installed(
+  out: Output,
+  unitDir: string,
+  changes: PlannedUnit[],
+  reload: 'done' | 'not-running' | 'elsewhere',
+): void {
   out.info(`wrote ${changes.map((u) => u.name).join(', ') || 'no unit files'}`)
-  if (reload) {
+  if (reload === 'done') {
     out.info('systemctl daemon-reload: done')
-  } else if (changes.length && !loadsFromDir) {
+  } else if (changes.length && reload === 'elsewhere') {
     out.info(
       `${unitDir} is not a directory systemd loads units from: link or copy the units into /etc/systemd/system, then systemctl daemon-reload`,
     )
   } else if (changes.length) {
     out.info('systemd is not running here: run systemctl daemon-reload where it runs')
   }
-  await warnEnvironmentFile(ctx, out)
-  nextSteps(out)
-  return result('installed', true)
 }
 
 /** What install will do, for a person (before the runner's numbered plan). */
