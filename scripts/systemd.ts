@@ -8,6 +8,7 @@ import {
   locateInstall,
   printUnits,
   SYSTEMD_SCHEMA,
+  type InstallOptions,
   type SystemdContext,
 } from '../lib/systemd/index.js'
 
@@ -54,16 +55,16 @@ export function systemdCommand(): Command {
     .option('--dry-run', 'show what would be written; change nothing')
     .option('-y, --yes', 'do not ask for confirmation (needed without a TTY)')
     .option('--force', 'replace unit files that exist there with other content')
+    .option('--resume', 'finish an install that was interrupted (its journal in stateDir)')
+    .option('--rollback', 'undo an install that was interrupted: the unit files as they were')
     .addHelpText(
       'after',
-      `\nExit codes: 0 installed (or up to date, or cancelled), 2 bad usage or config, 3 the CLI is not built or\nsystemctl failed, 4 refused (root would run from a path others can change: node,\nthe package, the config or environment file, or a directory above one; a unit file there differs and no --force;\nno --yes without a TTY; cannot write).\nJSON shape: "schema": "${SYSTEMD_SCHEMA}", "action": "install", "units": [{name, path, changed}].`,
+      `\nExit codes: 0 installed (or up to date, or cancelled), 1 a step failed and the install was undone\n(e.g. systemctl daemon-reload failed: the unit files are as they were), 2 bad usage or config,\n3 the CLI is not built, 4 refused (root would run from a path others can change: node,\nthe package, the config or environment file, or a directory above one; a unit file there differs and no --force;\nno --yes without a TTY; cannot write; another run holds the lock or an install is unfinished),\n5 the undo failed too (the journal says where).\nJSON shape: "schema": "${SYSTEMD_SCHEMA}", "action": "install", "units": [{name, path, changed}].`,
     )
     .action(
-      withCommand(
-        (ctx, opts: { dryRun?: boolean; yes?: boolean; force?: boolean }) =>
-          installUnits(context(ctx), opts),
-        { before: (g) => refuseDockerHost(g) },
-      ),
+      withCommand((ctx, opts: InstallOptions) => installUnits(context(ctx), opts), {
+        before: (g) => refuseDockerHost(g),
+      }),
     )
     .exitOverride()
 

@@ -65,6 +65,16 @@ export const OPERATIONS: Readonly<Record<string, OperationSpec>> = {
     manual: (j) =>
       `the next \`shipshape prune --yes\` finishes it: it plans again from what is there (removals cannot be undone; ${j.file} says what had begun)`,
   },
+  // host-wide (one journal per unitDir): `systemd install --resume|--rollback` with the same config
+  'systemd-install': {
+    key: null,
+    blockedBy: [],
+    manual: (j) => {
+      const cmd = 'shipshape systemd install'
+      const dir = typeof j.args.unitDir === 'string' ? ` (systemd.unitDir ${j.args.unitDir})` : ''
+      return `\`${cmd} --resume\` to finish it, or \`${cmd} --rollback\` to put the unit files back as they were, with the config it ran with${dir}`
+    },
+  },
 }
 
 /** The operations whose unfinished runs on the same target refuse a new one: itself first. */

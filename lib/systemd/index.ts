@@ -4,23 +4,31 @@
  * systemd reload. Nothing is enabled: the person picks the timers or the schedule service.
  */
 import { realpathSync } from 'node:fs'
-import { mkdir, readFile, stat } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type { Output } from '../cli/output.js'
 import { findPackageRoot, type Config, type ConfigSource } from '../config/index.js'
 import { UnavailableError } from '../errors.js'
-import { runCaptured } from '../host/run.js'
-import { ttyConfirm } from '../runbook/confirm.js'
+import { runMode, runRunbook, type RunFlags } from '../runbook/runner.js'
+import { ENABLE_SCHEDULE, ENABLE_TIMERS } from '../shared/systemd.js'
+import { hostInstallFs, hostSystemd } from './host.js'
 import {
   checkWritableDir,
   missingDirs,
   planUnitFiles,
   readUnitFiles,
   refuseReplacing,
-  SYSTEM_UNIT_PATH,
   writeUnitFile,
   type PlannedUnit,
 } from './install.js'
+import { jobSandbox, planSandbox, renderUnits, UNIT_NAMES, type RenderedUnit } from './render.js'
+import {
+  installSteps,
+  unitStep,
+  type InstallContext,
+  type InstallFs,
+  type SystemdPort,
+} from './steps.js'
 import {
   checkInstallPaths,
   describeProblems,
@@ -29,8 +37,6 @@ import {
   type TrustProblem,
   type TrustTarget,
 } from './trust.js'
-import { ENABLE_SCHEDULE, ENABLE_TIMERS } from '../shared/systemd.js'
-import { jobSandbox, planSandbox, renderUnits, UNIT_NAMES, type RenderedUnit } from './render.js'
 
 export { renderUnits, UNIT_NAMES } from './render.js'
 
@@ -50,8 +56,8 @@ export interface SystemdResult {
   schema: typeof SYSTEMD_SCHEMA
   action: 'print' | 'install'
   units: SystemdUnitResult[]
-  /** install only */
-  outcome?: 'installed' | 'unchanged' | 'dry-run' | 'cancelled'
+  /** install only (rolled-back: --rollback undid an unfinished install) */
+  outcome?: 'installed' | 'unchanged' | 'dry-run' | 'cancelled' | 'rolled-back'
   unitDir?: string
   /** install only: the ReadWritePaths= directories, created 0700 when missing */
   directories?: { path: string; created: boolean }[]
@@ -61,40 +67,8 @@ export interface SystemdResult {
   next?: string[]
 }
 
-/** The systemd manager, as install uses it; tests pass a fake. */
-export interface SystemdPort {
-  /** systemd is PID 1 here (sd_booted(): /run/systemd/system exists) */
-  running(): Promise<boolean>
-  /** directories the manager loads units from */
-  unitPath: readonly string[]
-  /** systemctl with an argument array */
-  systemctl(args: string[]): Promise<void>
-}
-
-export const hostSystemd: SystemdPort = {
-  running: async () =>
-    (await stat('/run/systemd/system').catch(() => undefined))?.isDirectory() ?? false,
-  unitPath: SYSTEM_UNIT_PATH,
-  systemctl: async (args) => {
-    const failed = (why: string) =>
-      new UnavailableError(
-        `systemctl ${args.join(' ')} failed: ${why.trim()}`,
-        `the unit files are written; run systemctl ${args.join(' ')} once systemd answers`,
-      )
-    let r: Awaited<ReturnType<typeof runCaptured>>
-    try {
-      r = await runCaptured(['systemctl', ...args], { timeoutMs: 60_000 })
-    } catch (err) {
-      throw failed((err as Error).message)
-    }
-    if (r.timedOut) throw failed(r.stderr || 'timed out after 60 s')
-    if (r.exitCode !== 0) {
-      throw failed(
-        r.stderr || `Command failed: systemctl ${args.join(' ')} (exit ${r.exitCode ?? r.signal})`,
-      )
-    }
-  },
-}
+/** The ports install writes through (steps.ts); the host's by default (host.ts). */
+export type { InstallFs, SystemdPort }
 
 export interface SystemdContext {
   config: Config
@@ -109,6 +83,8 @@ export interface SystemdContext {
   /** y/N question; default: on the terminal, RefusedError without one */
   confirm?: (question: string) => Promise<boolean>
   systemd?: SystemdPort
+  /** the unit files and directories install writes; default: the host's (host.ts) */
+  fs?: InstallFs
   /** reads and judges the paths the units run from; default: checkInstallPaths (trust.ts) */
   checkPaths?: (targets: TrustTarget[]) => TrustProblem[]
 }
@@ -221,27 +197,38 @@ const ACTION_WORD: Record<PlannedUnit['action'], string> = {
   unchanged: 'same   ',
 }
 
+/** The runbook operation of `systemd install` (lib/runbook/operations.ts): one journal per unitDir. */
+export const SYSTEMD_INSTALL = 'systemd-install'
+
+export interface InstallOptions extends RunFlags {
+  force?: boolean
+}
+
 /**
- * Writes the units into systemd.unitDir: refused (exit 4) when root would run from a path that
- * others can change (trust.ts: node, the package, the config file, the environment file, the
- * directories the units write to, each with every directory above it), or when a file there has
- * other content unless `force`; the plan is shown and confirmed (--yes without a terminal); the
- * ReadWritePaths= directories are created (they must exist for the units to start); then
- * `systemctl daemon-reload` when systemd runs here and loads units from that directory.
+ * Writes the units into systemd.unitDir. Refused before the run (exit 4) when root would run from
+ * a path that others can change (trust.ts: node, the package, the config file, the environment
+ * file, the directories the units write to, each with every directory above it), when a file
+ * there has other content unless `force`, or when a directory cannot be written. Nothing to write:
+ * "unchanged", no journal. Otherwise a runbook (steps.ts) run by the runner, which owns dry-run,
+ * the confirmation (--yes without a terminal), the host lock and the journal: the ReadWritePaths=
+ * directories (they must exist for the units to start), each unit file, then `systemctl
+ * daemon-reload` when systemd runs here and loads units from that directory. A failed step undoes
+ * the others (exit 1: the unit files as they were); --resume/--rollback continue a crashed run.
  */
 export async function installUnits(
   ctx: SystemdContext,
-  opts: { dryRun?: boolean; yes?: boolean; force?: boolean },
+  opts: InstallOptions,
 ): Promise<SystemdResult> {
   const { out, config } = ctx
+  const mode = runMode(opts)
   const systemd = ctx.systemd ?? hostSystemd
   const unitDir = config.systemd.unitDir
   const units = render(ctx)
   // before anything else, --dry-run included: root must not run what others can change
   refuseUntrusted(untrustedPaths(ctx))
   const plan = planUnitFiles(units, unitDir, await readUnitFiles(unitDir, UNIT_NAMES))
-  refuseReplacing(plan, Boolean(opts.force))
-  const dirs = [config.stateDir, config.backupDir]
+  if (mode === 'run') refuseReplacing(plan, Boolean(opts.force))
+  const dirs = [...new Set([config.stateDir, config.backupDir])]
   const toCreate = await missingDirs(dirs)
   const changes = plan.filter((u) => u.action !== 'unchanged')
   const loadsFromDir = systemd.unitPath.includes(unitDir)
@@ -264,60 +251,101 @@ export async function installUnits(
     next: [ENABLE_TIMERS],
   })
 
-  if (changes.length === 0 && toCreate.length === 0) {
-    out.info(`all ${plan.length} units are up to date in ${unitDir}`)
-    nextSteps(out)
-    return result('unchanged', false)
+  if (mode === 'run') {
+    if (changes.length === 0 && toCreate.length === 0) {
+      out.info(`all ${plan.length} units are up to date in ${unitDir}`)
+      nextSteps(out)
+      return result('unchanged', false)
+    }
+    out.human(planLines(unitDir, plan, toCreate, reload).join('\n'))
   }
 
-  out.human(
-    [
-      `systemd units in ${unitDir}:`,
-      ...plan.map((u) => `  ${ACTION_WORD[u.action]}  ${u.name}`),
-      ...(toCreate.length
-        ? [
-            'directories the units write to (ReadWritePaths=), created 0700:',
-            ...toCreate.map((d) => `  create   ${d}`),
-          ]
-        : []),
-      reload ? 'then: systemctl daemon-reload' : '',
-    ]
-      .filter(Boolean)
-      .join('\n'),
-  )
-  if (opts.dryRun) {
+  const r = await runRunbook<InstallContext>({
+    ...opts,
+    stateDir: config.stateDir,
+    operation: SYSTEMD_INSTALL,
+    args: { unitDir },
+    out,
+    confirm: ctx.confirm,
+    steps: [],
+    makeContext: async (prior) => {
+      const had = new Set(prior?.steps.keys())
+      // a unit file the crashed run had not planned is replaced only with --force, as in a new run
+      if (mode === 'resume') {
+        refuseReplacing(
+          plan.filter((u) => !had.has(unitStep(u.name).id)),
+          Boolean(opts.force),
+        )
+      }
+      const fs = ctx.fs ?? hostInstallFs
+      const makeUnitDir = changes.length > 0 && (await fs.kind(unitDir)) === 'missing'
+      const ic: InstallContext = {
+        fs,
+        systemd,
+        dirs: [
+          ...dirs.map((d) => ({ path: d, mode: 0o700 })),
+          ...(makeUnitDir ? [{ path: unitDir, mode: 0o755 }] : []),
+        ],
+        units: plan,
+        reload,
+      }
+      const createDirs = toCreate.length > 0 || makeUnitDir
+      const steps = installSteps({ ...ic, createDirs }, had)
+      return { ctx: ic, steps: mode === 'rollback' ? steps.filter((s) => had.has(s.id)) : steps }
+    },
+  })
+  if ('stopped' in r) return r.stopped
+  if (r.failure) throw r.failure
+  const { outcome } = r.summary
+  if (outcome === 'dry-run') {
     out.info('dry run: nothing changed')
     return result('dry-run', false)
   }
-  if (!opts.yes) {
-    const ask = ctx.confirm ?? ((q: string) => ttyConfirm(q))
-    const what = [
-      changes.length ? `write ${changes.length} unit file(s) into ${unitDir}` : '',
-      toCreate.length ? `create ${toCreate.join(', ')}` : '',
-      reload ? 'run systemctl daemon-reload' : '',
-    ].filter(Boolean)
-    if (!(await ask(`${what.join(', ')}?`.replace(/^./, (c) => c.toUpperCase())))) {
-      out.info('systemd install: cancelled, nothing changed')
-      return result('cancelled', false)
-    }
-  }
+  if (outcome === 'cancelled') return result('cancelled', false)
+  if (outcome === 'rolled-back') return result('rolled-back', false)
+  installed(out, unitDir, changes, reload ? 'done' : loadsFromDir ? 'not-running' : 'elsewhere')
+  await warnEnvironmentFile(ctx, out)
+  nextSteps(out)
+  return result('installed', true)
+}
 
-  for (const d of toCreate) await mkdir(d, { recursive: true, mode: 0o700 })
-  for (const u of changes) await writeUnitFile(u.path, u.text)
+/** What was written, and whether systemd has loaded it. */
+function installed(
+  out: Output,
+  unitDir: string,
+  changes: PlannedUnit[],
+  reload: 'done' | 'not-running' | 'elsewhere',
+): void {
   out.info(`wrote ${changes.map((u) => u.name).join(', ') || 'no unit files'}`)
-  if (reload) {
-    await systemd.systemctl(['daemon-reload'])
+  if (reload === 'done') {
     out.info('systemctl daemon-reload: done')
-  } else if (changes.length && !loadsFromDir) {
+  } else if (changes.length && reload === 'elsewhere') {
     out.info(
       `${unitDir} is not a directory systemd loads units from: link or copy the units into /etc/systemd/system, then systemctl daemon-reload`,
     )
   } else if (changes.length) {
     out.info('systemd is not running here: run systemctl daemon-reload where it runs')
   }
-  await warnEnvironmentFile(ctx, out)
-  nextSteps(out)
-  return result('installed', true)
+}
+
+/** What install will do, for a person (before the runner's numbered plan). */
+function planLines(
+  unitDir: string,
+  plan: PlannedUnit[],
+  toCreate: string[],
+  reload: boolean,
+): string[] {
+  return [
+    `systemd units in ${unitDir}:`,
+    ...plan.map((u) => `  ${ACTION_WORD[u.action]}  ${u.name}`),
+    ...(toCreate.length
+      ? [
+          'directories the units write to (ReadWritePaths=), created 0700:',
+          ...toCreate.map((d) => `  create   ${d}`),
+        ]
+      : []),
+    ...(reload ? ['then: systemctl daemon-reload'] : []),
+  ]
 }
 
 function nextSteps(out: Output): void {
