@@ -1,7 +1,7 @@
 import os from 'node:os'
 import { Command } from 'commander'
 import { stringify } from 'yaml'
-import { withCommand } from '../lib/cli/command.js'
+import { withCommand, type CommandContext } from '../lib/cli/command.js'
 import {
   checkConfig,
   CONFIG_CHECK_SCHEMA,
@@ -9,6 +9,8 @@ import {
   showConfig,
 } from '../lib/config/command.js'
 import type { LoadConfigOptions } from '../lib/config/load.js'
+import type { Engine } from '../lib/docker/engine.js'
+import { openEngine } from '../lib/docker/open.js'
 import { configToInput } from '../lib/config/schema.js'
 import {
   checkInitOptions,
@@ -16,6 +18,7 @@ import {
   initNotes,
   type ConfigInitDeps,
   type ConfigInitOptions,
+  type InitEngine,
 } from '../lib/config-init/command.js'
 import { CONFIG_INIT_SCHEMA } from '../lib/config-init/index.js'
 
@@ -87,6 +90,25 @@ function showCommand(deps: ConfigCommandDeps): Command {
     .exitOverride()
 }
 
+/**
+ * config init's engine. Its config is not the context's (it reads its own lookup, after refusing
+ * an existing file), so withCommand's engine(), opened with the context's config, cannot serve it:
+ * opened here, once, with the config init read, and closed when the command ends.
+ */
+function initEngine(
+  { g, out }: Pick<CommandContext, 'g' | 'out'>,
+  env: NodeJS.ProcessEnv | undefined,
+): { open: InitEngine; close: () => Promise<void> } {
+  let engine: Promise<Engine> | undefined
+  return {
+    open: (config, progress) =>
+      (engine ??= openEngine({ config, dockerHost: g.dockerHost, env, progress, warn: out.warn })),
+    close: async () => {
+      if (engine) await engine.then((e) => e.close()).catch(() => {})
+    },
+  }
+}
+
 function initCommand(deps: ConfigCommandDeps): Command {
   const { base } = shared(deps)
   return new Command('init')
@@ -106,7 +128,8 @@ function initCommand(deps: ConfigCommandDeps): Command {
     .action(
       withCommand(
         async (ctx, opts: ConfigInitOptions) => {
-          const r = await configInitRun(ctx, opts, deps)
+          const engine = initEngine(ctx, deps.env)
+          const r = await configInitRun(ctx, opts, deps, engine.open).finally(engine.close)
           const notes = initNotes(r, {
             out: opts.out,
             hostname: deps.hostname ?? os.hostname(),

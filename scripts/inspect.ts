@@ -1,6 +1,7 @@
 import { Command } from 'commander'
 import { withCommand } from '../lib/cli/command.js'
-import { runInspect } from '../lib/scan/inspect.js'
+import { inspectImageOn } from '../lib/scan/inspect.js'
+import { chooseEngineAddress } from '../lib/shared/address.js'
 import { renderInspectHuman } from '../lib/inspect/render.js'
 
 export function inspectCommand(): Command {
@@ -15,10 +16,13 @@ export function inspectCommand(): Command {
     )
     .action(
       withCommand(
-        ({ g, out, config, spin }, image: string) =>
-          spin(`Scanning ${image}`, (progress) =>
-            runInspect(image, { config, dockerHost: g.dockerHost, progress, warn: out.warn }),
-          ),
+        // the context's engine: withCommand opens it once and closes it
+        ({ g, config, spin, engine }, image: string) =>
+          spin(`Scanning ${image}`, async (progress) => {
+            const address = chooseEngineAddress({ flag: g.dockerHost, config: config.docker.host })
+            progress(`Connecting to ${address.url}`)
+            return inspectImageOn(await engine(), image, { config, progress })
+          }),
         {
           human: (report, { out, config }) =>
             out.human(renderInspectHuman(report, out.interactive, config.report.top)),

@@ -2,7 +2,7 @@ import { Command } from 'commander'
 import { withCommand } from '../lib/cli/command.js'
 import { formatBytes } from '../lib/config/units.js'
 import { table } from '../lib/cli/table.js'
-import { runTorchCheck, type TorchCheckReport } from '../lib/torch-check/index.js'
+import { torchCheckOn, type TorchCheckReport } from '../lib/torch-check/index.js'
 
 interface TorchOptions {
   all?: boolean
@@ -60,9 +60,10 @@ export function torchCheckCommand(): Command {
     )
     .action(
       withCommand(
-        ({ g, out, config, spin }, targets: string[], opts: TorchOptions) =>
-          spin('Checking torch', (progress) =>
-            runTorchCheck({ config, dockerHost: g.dockerHost, warn: out.warn }, targets, {
+        // the context's engine: withCommand opens it once and closes it
+        ({ config, spin, engine }, targets: string[], opts: TorchOptions) =>
+          spin('Checking torch', async (progress) =>
+            torchCheckOn(await engine(), config, targets, {
               all: opts.all,
               scan: opts.scan,
               probe: opts.probe,

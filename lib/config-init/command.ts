@@ -7,8 +7,10 @@ import path from 'node:path'
 import type { CommandContext } from '../cli/command.js'
 import { findPackageRoot, loadConfigFrom, resolveConfigSource } from '../config/load.js'
 import type { Config } from '../config/schema.js'
+import type { Engine } from '../docker/engine.js'
 import { UsageError } from '../errors.js'
 import type { InitFacts } from './facts.js'
+import { gatherInitFacts } from './gather.js'
 import {
   CONFIG_INIT_SCHEMA,
   defaultConfigFile,
@@ -34,15 +36,25 @@ export interface ConfigInitDeps {
   now?: () => Date
 }
 
+/**
+ * The engine, opened (once) with the config init reads itself — config init has no config in its
+ * command context — and closed by the caller; progress is the spinner's.
+ */
+export type InitEngine = (config: Config, progress: (text: string) => void) => Promise<Engine>
+
 export function checkInitOptions(opts: ConfigInitOptions): void {
   if (opts.stdout && opts.out) throw new UsageError('--out and --stdout exclude each other')
 }
 
-/** Writes the file (or not, with --stdout) and returns what --json prints. */
+/**
+ * Writes the file (or not, with --stdout) and returns what --json prints. The engine is asked
+ * for only when the facts come from it (not with deps.initFacts), after the existing-file check.
+ */
 export async function configInitRun(
   ctx: Pick<CommandContext, 'g' | 'out' | 'spin'>,
   opts: ConfigInitOptions,
   deps: ConfigInitDeps,
+  engine: InitEngine,
 ): Promise<ConfigInitJson> {
   const { g, out } = ctx
   const hostname = deps.hostname ?? os.hostname()
@@ -65,12 +77,11 @@ export async function configInitRun(
       config: loaded.config,
       configSource: loaded.source,
       hostname,
-      dockerHost: g.dockerHost,
-      env: deps.env,
       now: deps.now,
-      gather: deps.initFacts,
-      progress,
-      warn: (w) => out.warn(w),
+      gather:
+        deps.initFacts ??
+        (async (config) =>
+          gatherInitFacts(await engine(config, progress), { hostname, config, progress })),
       schemaRef: file ? path.relative(path.dirname(file), schemaFile) : schemaFile,
     }),
   )

@@ -8,11 +8,9 @@ import path from 'node:path'
 import { parseConfigText } from '../config/load.js'
 import type { EngineCommandContext } from '../config/context.js'
 import type { Config } from '../config/schema.js'
-import { openEngine } from '../docker/open.js'
 import { ConfigError, RefusedError, UsageError } from '../errors.js'
 import { mkdirDurable, writeFileDurable } from '../host/durable.js'
 import type { InitFacts } from './facts.js'
-import { gatherInitFacts } from './gather.js'
 import { propose, type Proposal } from './propose.js'
 import { renderProposal } from './render.js'
 
@@ -33,38 +31,18 @@ export interface ConfigInitJson {
   yaml: string
 }
 
-export interface InitOptions extends EngineCommandContext {
+export interface InitOptions extends Pick<EngineCommandContext, 'config' | 'now'> {
   configSource: string
   hostname: string
-  /** the facts from elsewhere (tests); default: the engine and this host */
-  gather?: (config: Config) => Promise<InitFacts>
+  /** the facts: from the engine and this host (configInitRun wires gather.ts), or a test's */
+  gather: (config: Config) => Promise<InitFacts>
   /** JSON Schema reference written at the top of the file */
   schemaRef?: string
 }
 
 /** Gathers, proposes and renders; the text is checked against the schema before it is returned. */
 export async function initConfig(o: InitOptions): Promise<{ proposal: Proposal; yaml: string }> {
-  let facts: InitFacts
-  if (o.gather) {
-    facts = await o.gather(o.config)
-  } else {
-    const engine = await openEngine({
-      config: o.config,
-      dockerHost: o.dockerHost,
-      env: o.env,
-      warn: o.warn,
-      progress: o.progress,
-    })
-    try {
-      facts = await gatherInitFacts(engine, {
-        hostname: o.hostname,
-        config: o.config,
-        progress: o.progress,
-      })
-    } finally {
-      engine.close()
-    }
-  }
+  const facts = await o.gather(o.config)
   const proposal = propose(facts, {
     config: o.config,
     configSource: o.configSource,

@@ -1,6 +1,7 @@
 /**
- * `shipshape report` as a command: the report built, then with --out saved (growth since the
- * previous one, old ones dropped), with --notify the webhook told. scripts/report.ts renders it.
+ * `shipshape report` as a command: the report built on the context's engine (withCommand opens
+ * and closes it), then with --out saved (growth since the previous one, old ones dropped), with
+ * --notify the webhook told. scripts/report.ts renders it.
  */
 import type { CommandContext } from '../cli/command.js'
 import { redactUrl } from '../cli/url.js'
@@ -9,6 +10,7 @@ import { buildReport, saveReport, type ReportContext } from './index.js'
 import { dropOldReports, engineDiskUse, noticeFor, sendWebhook } from './notify.js'
 import type { Report } from './types.js'
 import { lastUsedPath } from '../state/last-used.js'
+import { chooseEngineAddress } from '../shared/address.js'
 
 export interface ReportCommandOptions {
   markdown?: boolean
@@ -27,18 +29,20 @@ export async function reportCommandRun(
   const { config, out, g } = ctx
   if (opts.top) config.report.top = opts.top
   if (opts.out) await ensureReportDir(opts.out, config.stateDir)
-  let report = await ctx.spin('Starting', (progress) =>
-    buildReport({
+  let report = await ctx.spin('Starting', async (progress) => {
+    // the spinner names the engine while it connects
+    progress(
+      `Connecting to ${chooseEngineAddress({ flag: g.dockerHost, config: config.docker.host }).url}`,
+    )
+    return buildReport(await ctx.engine(), {
       ...ports,
       config,
       configSource: ctx.loaded.source,
-      dockerHost: g.dockerHost,
       deep: opts.deep,
       ...(opts.out ? { recordUseFile: lastUsedPath(config.stateDir) } : {}),
       progress,
-      warn: (w) => out.warn(w),
-    }),
-  )
+    })
+  })
   let previous: Report | null = null
   if (opts.out) {
     const saved = await saveReport(report, opts.out, {

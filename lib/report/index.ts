@@ -1,5 +1,4 @@
 import type { Engine } from '../docker/engine.js'
-import { openEngine } from '../docker/open.js'
 import { inspectImageOn } from '../scan/inspect.js'
 import type { Config } from '../config/index.js'
 import type { EngineCommandContext } from '../config/context.js'
@@ -16,7 +15,8 @@ import type { Report } from './types.js'
 export * from './types.js'
 export { renderHuman, renderMarkdown } from './render.js'
 
-export interface ReportContext extends EngineCommandContext {
+/** What buildReport reads besides the engine (which the caller opens, passes and closes). */
+export interface ReportContext extends Omit<EngineCommandContext, 'dockerHost' | 'env' | 'warn'> {
   configSource: string
   /** also scan every image over report.bigImage (inspect) and recommend from its findings */
   deep?: boolean
@@ -35,76 +35,74 @@ export interface ReportContext extends EngineCommandContext {
   ) => Promise<NonNullable<Report['updates']>>
 }
 
-/** Connect, gather, analyse. Read-only: nothing on the host or engine changes. */
-export async function buildReport(ctx: ReportContext): Promise<Report> {
+/**
+ * Gather and analyse on an open engine (the caller's: it closes it). Read-only: nothing on the
+ * host or engine changes.
+ */
+export async function buildReport(engine: Engine, ctx: ReportContext): Promise<Report> {
   const { config } = ctx
-  const engine = await openEngine({ ...ctx, progress: ctx.progress })
-  try {
-    const inventory = await gatherInventory(engine, {
-      paths: config.report.paths,
-      concurrency: config.report.concurrency,
-      progress: ctx.progress,
-    })
-    const report = analyzeReport(
-      inventory,
-      {
-        host: config.host,
-        configSource: ctx.configSource,
-        top: config.report.top,
-        bigImageBytes: config.report.bigImage,
-        bigAssetsBytes: config.report.bigAssets,
-        assets: config.assets,
+  const inventory = await gatherInventory(engine, {
+    paths: config.report.paths,
+    concurrency: config.report.concurrency,
+    progress: ctx.progress,
+  })
+  const report = analyzeReport(
+    inventory,
+    {
+      host: config.host,
+      configSource: ctx.configSource,
+      top: config.report.top,
+      bigImageBytes: config.report.bigImage,
+      bigAssetsBytes: config.report.bigAssets,
+      assets: config.assets,
+    },
+    (ctx.now ?? (() => new Date()))(),
+  )
+  if (Object.keys(config.assets).length) {
+    const migrations = await gatherMigrations(config, new Date(report.generatedAt)).catch(
+      (err: Error) => {
+        report.warnings.push(`migrated assets: ${err.message}`)
+        return []
       },
-      (ctx.now ?? (() => new Date()))(),
     )
-    if (Object.keys(config.assets).length) {
-      const migrations = await gatherMigrations(config, new Date(report.generatedAt)).catch(
-        (err: Error) => {
-          report.warnings.push(`migrated assets: ${err.message}`)
-          return []
-        },
-      )
-      if (migrations.length) report.migrations = migrations
-    }
-    if (ctx.recordUseFile) {
-      ctx.progress?.('Recording when images and volumes were last used')
-      await recordUse(engine, ctx.recordUseFile, new Date(report.generatedAt), (w) =>
-        report.warnings.push(w),
-      ).catch((err: Error) =>
-        report.warnings.push(`last use not recorded in ${ctx.recordUseFile}: ${err.message}`),
-      )
-    }
-    if (ctx.checkUpdates && Object.values(config.services).some((svc) => svc.update !== 'off')) {
-      ctx.progress?.('Asking the registries about newer images')
-      report.updates = await ctx.checkUpdates({ config, engine }, [])
-      report.recommendations.push(...updateRecommendations(report.updates))
-      for (const u of report.updates.filter((x) => x.error)) {
-        report.warnings.push(`update check of ${u.service}: ${u.error}`)
-      }
-    }
-    if (!ctx.deep) return report
-    const deep: DeepResult[] = []
-    for (const img of report.images.filter((i) => i.big)) {
-      const ref = imageRef(img)
-      ctx.progress?.(`Deep scan of ${ref}`)
-      try {
-        const r = await inspectImageOn(engine, img.id, { config, progress: ctx.progress })
-        deep.push({ image: ref, id: img.id, wastedBytes: r.wastedBytes, findings: r.findings })
-      } catch (err) {
-        report.warnings.push(`deep scan of ${ref} failed: ${(err as Error).message}`)
-      }
-    }
-    const servicesByImage = new Map<string, string[]>()
-    for (const c of await engine.listContainers()) {
-      const svc = serviceOfContainer(config, c)
-      if (!svc) continue
-      const list = servicesByImage.get(c.imageId) ?? []
-      if (!list.includes(svc[0])) servicesByImage.set(c.imageId, [...list, svc[0]])
-    }
-    return withDeepFindings(report, deep, servicesByImage)
-  } finally {
-    engine.close()
+    if (migrations.length) report.migrations = migrations
   }
+  if (ctx.recordUseFile) {
+    ctx.progress?.('Recording when images and volumes were last used')
+    await recordUse(engine, ctx.recordUseFile, new Date(report.generatedAt), (w) =>
+      report.warnings.push(w),
+    ).catch((err: Error) =>
+      report.warnings.push(`last use not recorded in ${ctx.recordUseFile}: ${err.message}`),
+    )
+  }
+  if (ctx.checkUpdates && Object.values(config.services).some((svc) => svc.update !== 'off')) {
+    ctx.progress?.('Asking the registries about newer images')
+    report.updates = await ctx.checkUpdates({ config, engine }, [])
+    report.recommendations.push(...updateRecommendations(report.updates))
+    for (const u of report.updates.filter((x) => x.error)) {
+      report.warnings.push(`update check of ${u.service}: ${u.error}`)
+    }
+  }
+  if (!ctx.deep) return report
+  const deep: DeepResult[] = []
+  for (const img of report.images.filter((i) => i.big)) {
+    const ref = imageRef(img)
+    ctx.progress?.(`Deep scan of ${ref}`)
+    try {
+      const r = await inspectImageOn(engine, img.id, { config, progress: ctx.progress })
+      deep.push({ image: ref, id: img.id, wastedBytes: r.wastedBytes, findings: r.findings })
+    } catch (err) {
+      report.warnings.push(`deep scan of ${ref} failed: ${(err as Error).message}`)
+    }
+  }
+  const servicesByImage = new Map<string, string[]>()
+  for (const c of await engine.listContainers()) {
+    const svc = serviceOfContainer(config, c)
+    if (!svc) continue
+    const list = servicesByImage.get(c.imageId) ?? []
+    if (!list.includes(svc[0])) servicesByImage.set(c.imageId, [...list, svc[0]])
+  }
+  return withDeepFindings(report, deep, servicesByImage)
 }
 
 /**

@@ -1,5 +1,4 @@
 import type { Engine } from '../docker/engine.js'
-import { openEngine } from '../docker/open.js'
 import type { EngineCommandContext } from '../config/context.js'
 import { scanImage } from './scan.js'
 import type { ScanResult } from './types.js'
@@ -36,14 +35,5 @@ export async function inspectImageOn(
     },
     ...scan,
     findings: inspectFindings(scan),
-  }
-}
-
-export async function runInspect(imageRef: string, ctx: InspectContext): Promise<InspectReport> {
-  const engine = await openEngine(ctx)
-  try {
-    return await inspectImageOn(engine, imageRef, ctx)
-  } finally {
-    engine.close()
   }
 }

@@ -3,7 +3,6 @@ import { serviceOfContainer } from '../config/services.js'
 import type { Engine } from '../docker/engine.js'
 import type { ContainerDetails, ImageDetails } from '../docker/types.js'
 import { UsageError } from '../errors.js'
-import { openEngine } from '../docker/open.js'
 import { scanImage } from '../scan/scan.js'
 import type { CodeMatch, ScanResult } from '../scan/types.js'
 import { findCudaCallsInDir } from '../scan/code.js'
@@ -84,6 +83,7 @@ async function resolveTarget(engine: Engine, target: string): Promise<Resolved> 
   )
 }
 
+/** Judge each target on an open engine (the caller's: it closes it). Read-only. */
 export async function torchCheckOn(
   engine: Engine,
   config: Config,
@@ -174,18 +174,5 @@ export async function torchCheckOn(
     generatedAt: (opts.now ?? (() => new Date()))().toISOString(),
     hostGpu,
     targets: out,
-  }
-}
-
-export async function runTorchCheck(
-  ctx: { config: Config; dockerHost?: string | undefined; warn?: (s: string) => void },
-  targets: string[],
-  opts: TorchCheckOptions,
-): Promise<TorchCheckReport> {
-  const engine = await openEngine(ctx)
-  try {
-    return await torchCheckOn(engine, ctx.config, targets, opts)
-  } finally {
-    engine.close()
   }
 }
