@@ -61,7 +61,7 @@ export async function configInitRun(
   const packageRoot = deps.packageRoot ?? findPackageRoot()
   const file = opts.stdout
     ? null
-    : path.resolve(opts.out ?? defaultConfigFile(packageRoot, hostname))
+    : path.resolve(opts.out ?? defaultConfigFile(packageRoot, hostname, deps.env))
   // refused before the engine is asked anything; the write refuses again, atomically
   if (file && !opts.force) await refuseExisting(file)
   const lookup = {

@@ -5,7 +5,7 @@
  */
 import { lstat } from 'node:fs/promises'
 import path from 'node:path'
-import { parseConfigText } from '../config/load.js'
+import { configDir, isClone, parseConfigText } from '../config/load.js'
 import type { EngineCommandContext } from '../config/context.js'
 import type { Config } from '../config/schema.js'
 import { ConfigError, RefusedError, UsageError } from '../errors.js'
@@ -60,15 +60,23 @@ export async function initConfig(o: InitOptions): Promise<{ proposal: Proposal; 
   return { proposal, yaml }
 }
 
-/** Where the config lookup finds this host's file: <package>/config/hosts/<hostname>.yaml. */
-export function defaultConfigFile(packageRoot: string, hostname: string): string {
+/**
+ * Where the config lookup finds this host's file: /etc/shipshape/<hostname>.yaml for an installed
+ * package (an upgrade never touches it), <clone>/config/hosts/<hostname>.yaml run from a clone.
+ */
+export function defaultConfigFile(
+  packageRoot: string,
+  hostname: string,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
   // the same rule as lib/config/load.ts: only a plain hostname names a file there
+  const dir = isClone(packageRoot) ? path.join(packageRoot, 'config', 'hosts') : configDir(env)
   if (!/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(hostname))
     throw new UsageError(
-      `the hostname ${JSON.stringify(hostname)} cannot name a file in config/hosts/`,
+      `the hostname ${JSON.stringify(hostname)} cannot name a file in ${dir}`,
       'name the file with --out FILE (and use it with --config FILE)',
     )
-  return path.join(packageRoot, 'config', 'hosts', `${hostname}.yaml`)
+  return path.join(dir, `${hostname}.yaml`)
 }
 
 const refusal = (file: string) =>

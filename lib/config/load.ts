@@ -1,7 +1,10 @@
 /**
  * Finds, reads and validates the host config.
- * Lookup: --config FILE › $SHIPSHAPE_CONFIG › <package>/config/hosts/<hostname>.yaml ›
- * the embedded default (config/default.yaml, compiled in as lib/config/default.ts).
+ * Lookup: --config FILE › $SHIPSHAPE_CONFIG › /etc/shipshape/<hostname>.yaml ›
+ * /etc/shipshape/shipshape.yaml › (run from a clone, not an installed package)
+ * <clone>/config/hosts/<hostname>.yaml › the embedded default (config/default.yaml, compiled in as
+ * lib/config/default.ts). The config lives outside the package: an upgrade replaces the package,
+ * never the host's config. $SHIPSHAPE_CONFIG_DIR stands for /etc/shipshape (tests, other layouts).
  */
 import { existsSync } from 'node:fs'
 import { readFile, stat } from 'node:fs/promises'
@@ -14,17 +17,30 @@ import { DEFAULT_CONFIG_YAML } from './default.js'
 import { Locator, configError, schemaProblems, yamlProblems } from './problems.js'
 import { configSchema, type Config } from './schema.js'
 
-export type ConfigOrigin = 'flag' | 'env' | 'host' | 'default'
+export type ConfigOrigin = 'flag' | 'env' | 'etc' | 'host' | 'default'
 
 export interface LoadConfigOptions {
   /** --config FILE (relative to the working directory). */
   file?: string
-  /** Defaults to process.env (SHIPSHAPE_CONFIG). */
+  /** Defaults to process.env (SHIPSHAPE_CONFIG, SHIPSHAPE_CONFIG_DIR). */
   env?: NodeJS.ProcessEnv
   /** Defaults to os.hostname(): picks config/hosts/<hostname>.yaml and fills `host`. */
   hostname?: string
-  /** Where config/hosts/ is looked for; defaults to the directory of shipshape's package.json. */
+  /**
+   * Where config/hosts/ is looked for, when it is a clone; defaults to the directory of
+   * shipshape's package.json.
+   */
   packageRoot?: string
+}
+
+/** The system config directory: $SHIPSHAPE_CONFIG_DIR, else /etc/shipshape. */
+export function configDir(env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(env.SHIPSHAPE_CONFIG_DIR || '/etc/shipshape')
+}
+
+/** An installed package (under node_modules) keeps no host config inside: only a clone does. */
+export function isClone(packageRoot: string): boolean {
+  return !packageRoot.split(path.sep).includes('node_modules')
 }
 
 export interface LoadedConfig {
@@ -45,7 +61,8 @@ export const EMBEDDED_DEFAULT = 'embedded default'
 const ORIGIN_TEXT: Record<ConfigOrigin, string> = {
   flag: 'given by --config',
   env: 'given by $SHIPSHAPE_CONFIG',
-  host: 'found for this hostname',
+  etc: 'found in the system config directory',
+  host: 'found for this hostname in the clone',
   default: 'embedded default',
 }
 
@@ -65,19 +82,29 @@ const isFile = async (file: string) => (await stat(file).catch(() => undefined))
 /** Which config the lookup picks, without reading it. */
 export async function resolveConfigSource(opts: LoadConfigOptions = {}): Promise<ConfigSource> {
   if (opts.file) return { source: path.resolve(opts.file), origin: 'flag' }
-  const fromEnv = (opts.env ?? process.env).SHIPSHAPE_CONFIG
+  const env = opts.env ?? process.env
+  const fromEnv = env.SHIPSHAPE_CONFIG
   if (fromEnv) return { source: path.resolve(fromEnv), origin: 'env' }
-  const hostname = opts.hostname ?? os.hostname()
-  // A hostname is a file name here: only plain ones (no "/", no leading ".").
-  if (/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(hostname)) {
-    const hostsDir = path.join(opts.packageRoot ?? findPackageRoot(), 'config', 'hosts')
-    const short = hostname.split('.')[0] ?? hostname
-    for (const name of new Set([hostname, short])) {
-      const file = path.join(hostsDir, `${name}.yaml`)
+  const names = hostFileNames(opts.hostname ?? os.hostname())
+  const etc = configDir(env)
+  for (const name of [...names, 'shipshape']) {
+    const file = path.join(etc, `${name}.yaml`)
+    if (await isFile(file)) return { source: file, origin: 'etc' }
+  }
+  const root = opts.packageRoot ?? findPackageRoot()
+  if (isClone(root)) {
+    for (const name of names) {
+      const file = path.join(root, 'config', 'hosts', `${name}.yaml`)
       if (await isFile(file)) return { source: file, origin: 'host' }
     }
   }
   return { source: EMBEDDED_DEFAULT, origin: 'default' }
+}
+
+/** The file names a hostname picks: itself and its first label (only plain names: no "/", no leading "."). */
+function hostFileNames(hostname: string): string[] {
+  if (!/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(hostname)) return []
+  return [...new Set([hostname, hostname.split('.')[0] ?? hostname])]
 }
 
 /** Reads a config file; a file that cannot be read is a ConfigError (exit 2), never a fallback. */

@@ -114,7 +114,9 @@ export function locateInstall(source: ConfigSource): {
       'build it first: npm ci (or npm run build) in the shipshape directory',
     )
   }
-  const given = source.origin === 'flag' || source.origin === 'env'
+  // the units name the file they read: given, or found in /etc/shipshape (not left to a lookup
+  // by hostname at run time)
+  const given = source.origin === 'flag' || source.origin === 'env' || source.origin === 'etc'
   const configPath = given ? realpathSync(source.source) : null
   return {
     nodePath: realpathSync(process.execPath),

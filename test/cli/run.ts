@@ -31,7 +31,13 @@ export function runCliAt(
   return new Promise((resolve, reject) => {
     const t0 = Date.now()
     const child = spawn(process.execPath, [cli, ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+      // the machine's /etc/shipshape is never read: a directory that does not exist stands for it
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        SHIPSHAPE_CONFIG_DIR: path.join(root, 'test', 'no-etc-shipshape'),
+        ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
       timeout: timeoutMs,
     })

@@ -17,7 +17,8 @@ export interface ConfigOutcome {
 const ORIGIN_TEXT: Record<ConfigOrigin, string> = {
   flag: 'given by --config',
   env: 'given by $SHIPSHAPE_CONFIG',
-  host: 'found for this hostname',
+  etc: 'found in the system config directory',
+  host: 'found for this hostname in the clone',
   default: 'no host config found',
 }
 
