@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander'
 import { ProcessOutput } from 'zx'
 import { ShipshapeError, ExitCode } from '../lib/errors.js'
+import { shipshapeVersion } from '../lib/cli/version.js'
 import { reportCommand } from './report.js'
 import { configCommand } from './config.js'
 import { inspectCommand } from './inspect.js'
@@ -16,9 +17,10 @@ import { doctorCommand } from './doctor.js'
 function buildProgram(): Command {
   const program = new Command('shipshape')
     .description('Keep a Docker host lean and safe: measure, decide, act, verify, undo.')
+    .version(shipshapeVersion(), '-V, --version', 'print the version and exit')
     .option(
       '-c, --config <file>',
-      'host config file (default: $SHIPSHAPE_CONFIG, config/hosts/<hostname>.yaml, embedded default)',
+      'host config file (default: $SHIPSHAPE_CONFIG, /etc/shipshape/<hostname>.yaml, /etc/shipshape/shipshape.yaml, a clone’s config/hosts/<hostname>.yaml, embedded default)',
     )
     .option(
       '-H, --docker-host <url>',

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
@@ -20,6 +20,17 @@ describe('shipshape CLI', { timeout: 20_000 }, () => {
     expect(r.code).toBe(0)
     expect(r.stdout).toMatch(/report/)
     expect(r.stdout).toMatch(/^\s+config\s/m)
+  })
+
+  it('--version and -V print package.json’s version on stdout, exit 0', async () => {
+    const pkg = JSON.parse(
+      await readFile(path.join(path.dirname(CLI), '..', '..', 'package.json'), 'utf8'),
+    ) as { version: string }
+    for (const flag of ['--version', '-V']) {
+      const r = await runCli([flag])
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stdout).toBe(`${pkg.version}\n`)
+    }
   })
 
   it('the built bin is executable (npx shipshape, systemd ExecStart)', async () => {
