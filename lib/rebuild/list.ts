@@ -7,7 +7,7 @@ import type { Engine } from '../docker/engine.js'
 import { BACKUP_LABEL, COMMIT_PREFIX, PREV_PREFIX, readBackupLabels } from '../shared/labels.js'
 import { findService } from './prepare.js'
 import { listBuildFiles, readBackupRecords, readBuildFiles } from './records.js'
-import { resultOf, ROLLBACK_SCHEMA, type BackupImage, type RebuildResult } from './result.js'
+import { resultOf, SCHEMAS, type BackupImage, type RebuildResult } from './result.js'
 
 /**
  * Which backup a plain `rollback` goes to (pure): the newest image backup that is not what runs
@@ -93,7 +93,7 @@ export async function runListBackups(
     backupDir: c.config.backupDir,
   })
   return resultOf({
-    schema: ROLLBACK_SCHEMA,
+    schema: SCHEMAS.rollback,
     service: name,
     kind: service.compose ? 'compose' : 'container',
     outcome: 'listed',
