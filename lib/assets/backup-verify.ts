@@ -8,6 +8,7 @@ import fs, { type FileHandle } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import zlib from 'node:zlib'
+import { headerStat } from '../docker/archive-format.js'
 import { TarWalker, paxTimeMs, type TarHeader } from '../docker/tarwalk.js'
 import { bytesToName, showName } from '../host/names.js'
 import type { ManifestEntry } from '../shared/manifest-types.js'
@@ -28,26 +29,12 @@ export function parsePaxTime(text: string): number | undefined {
   return Number.isFinite(ms) ? ms : undefined
 }
 
+/** A header as a manifest entry; a path alone for what a backup never holds (hard link, device…). */
 function entryOf(h: TarHeader): ManifestEntry | string {
-  const p = h.name.replace(/^(\.\/)+/, '').replace(/\/+$/, '')
-  const kind =
-    h.type === 'file'
-      ? 'file'
-      : h.type === 'directory'
-        ? 'dir'
-        : h.type === 'symlink'
-          ? 'symlink'
-          : undefined
-  if (!kind) return p
-  const e: ManifestEntry = {
-    path: p,
-    kind,
-    size: kind === 'file' ? h.size : 0,
-    mode: h.mode & 0o7777,
-    mtimeMs: h.mtimeMs,
-    uid: h.uid,
-    gid: h.gid,
-  }
+  const path = h.name.replace(/^(\.\/)+/, '').replace(/\/+$/, '')
+  const { type: kind, size, mode, uid, gid } = headerStat(h)
+  if (kind !== 'file' && kind !== 'dir' && kind !== 'symlink') return path
+  const e: ManifestEntry = { path, kind, size, mode, mtimeMs: h.mtimeMs, uid, gid }
   if (kind === 'symlink') e.linkname = h.linkname
   return e
 }

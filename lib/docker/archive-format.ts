@@ -128,20 +128,22 @@ const ENTRY_TYPES: Record<TarEntryType, LayerEntryType> = {
   other: 'other',
 }
 
+/**
+ * What a tar header says of an entry besides its name and time (the image archive's layers and the
+ * backup read-back both take it): its type, content bytes (files only), mode and owner.
+ */
+export function headerStat(
+  h: TarHeader,
+): Pick<LayerEntry, 'type' | 'size' | 'mode' | 'uid' | 'gid'> {
+  const type = ENTRY_TYPES[h.type]
+  // Docker 20.10 writes the file type bits too (0100644): keep permissions, setuid/gid, sticky
+  return { type, size: type === 'file' ? h.size : 0, mode: h.mode & 0o7777, uid: h.uid, gid: h.gid }
+}
+
 export function toLayerEntry(h: TarHeader): LayerEntry {
   const p = normalizeEntryPath(h.name)
-  const type = ENTRY_TYPES[h.type]
-  const e: LayerEntry = {
-    path: p,
-    type,
-    size: type === 'file' ? h.size : 0,
-    // Docker 20.10 writes the file type bits too (0100644): keep permissions, setuid/gid, sticky
-    mode: h.mode & 0o7777,
-    uid: h.uid,
-    gid: h.gid,
-    mtime: h.mtime,
-  }
-  if (h.linkname) e.linkname = type === 'hardlink' ? normalizeEntryPath(h.linkname) : h.linkname
+  const e: LayerEntry = { path: p, ...headerStat(h), mtime: h.mtime }
+  if (h.linkname) e.linkname = e.type === 'hardlink' ? normalizeEntryPath(h.linkname) : h.linkname
   const wh = whiteoutOf(p)
   if (wh) e.whiteout = wh
   return e

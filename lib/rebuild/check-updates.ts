@@ -9,7 +9,7 @@ import { parseImageRef } from './context.js'
 import { dockerCliOf, findService, type Command } from './prepare.js'
 import {
   resultOf,
-  UPDATE_SCHEMA,
+  SCHEMAS,
   type RebuildOptions,
   type RebuildResult,
   type UpdateCheck,
@@ -46,7 +46,7 @@ export async function runUpdateCheck(
     }
   }
   return resultOf({
-    schema: UPDATE_SCHEMA,
+    schema: SCHEMAS.update,
     service: names.join(',') || '*',
     kind: 'compose',
     outcome: 'checked',

@@ -4,17 +4,10 @@
  */
 import type { Config } from '../config/index.js'
 import type { Engine } from '../docker/engine.js'
-import {
-  BACKUP_CREATED_LABEL,
-  BACKUP_KIND_LABEL,
-  BACKUP_LABEL,
-  BACKUP_SOURCE_LABEL,
-  COMMIT_PREFIX,
-  PREV_PREFIX,
-} from '../shared/labels.js'
+import { BACKUP_LABEL, COMMIT_PREFIX, PREV_PREFIX, readBackupLabels } from '../shared/labels.js'
 import { findService } from './prepare.js'
 import { listBuildFiles, readBackupRecords, readBuildFiles } from './records.js'
-import { resultOf, ROLLBACK_SCHEMA, type BackupImage, type RebuildResult } from './result.js'
+import { resultOf, SCHEMAS, type BackupImage, type RebuildResult } from './result.js'
 
 /**
  * Which backup a plain `rollback` goes to (pure): the newest image backup that is not what runs
@@ -70,13 +63,14 @@ export async function listBackups(
     for (const tag of img.tags) {
       const m = BACKUP_TAG.exec(tag)
       if (!m || seen.has(tag)) continue
+      const { kind, created, source } = readBackupLabels(img.labels)
       out.push({
         tag,
         id: img.id,
-        kind: img.labels[BACKUP_KIND_LABEL] === 'commit' ? 'commit' : 'image',
-        created: img.labels[BACKUP_CREATED_LABEL] ?? img.createdAt,
+        kind,
+        created: created ?? img.createdAt,
         sizeBytes: img.sizeBytes,
-        source: img.labels[BACKUP_SOURCE_LABEL] ?? null,
+        source,
       })
     }
   }
@@ -99,7 +93,7 @@ export async function runListBackups(
     backupDir: c.config.backupDir,
   })
   return resultOf({
-    schema: ROLLBACK_SCHEMA,
+    schema: SCHEMAS.rollback,
     service: name,
     kind: service.compose ? 'compose' : 'container',
     outcome: 'listed',

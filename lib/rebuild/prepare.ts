@@ -22,11 +22,9 @@ import { rebuildPorts } from './ports.js'
 import { readBuildFiles, type BuildFileSource } from './records.js'
 import {
   REBUILD_OPERATION,
-  REBUILD_SCHEMA,
   ROLLBACK_OPERATION,
-  ROLLBACK_SCHEMA,
+  SCHEMAS,
   UPDATE_OPERATION,
-  UPDATE_SCHEMA,
   type Operation,
   type RebuildOptions,
   type RebuildResult,
@@ -295,12 +293,7 @@ function baseResult(
   ref: RebuildResult['image']['ref'],
 ): RebuildResult {
   return {
-    schema:
-      operation === REBUILD_OPERATION
-        ? REBUILD_SCHEMA
-        : operation === UPDATE_OPERATION
-          ? UPDATE_SCHEMA
-          : ROLLBACK_SCHEMA,
+    schema: SCHEMAS[operation],
     service: ctx.service,
     kind: target.kind,
     outcome: 'dry-run',

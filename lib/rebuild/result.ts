@@ -3,20 +3,23 @@
  * shipshape.update/1), their operations, and the options the three commands take.
  */
 import type { ShipshapeError } from '../errors.js'
-import type { RunSummary } from '../runbook/index.js'
+import type { RunFlags, RunOptions, RunSummary } from '../runbook/index.js'
 import type { Refusal } from '../shared/refusal.js'
 import type { RebuildFacts } from './context.js'
 import type { BuildFiles } from './records.js'
 
-export const REBUILD_SCHEMA = 'shipshape.rebuild/1'
-export const ROLLBACK_SCHEMA = 'shipshape.rollback/1'
-export const UPDATE_SCHEMA = 'shipshape.update/1'
 export const REBUILD_OPERATION = 'rebuild'
 export const ROLLBACK_OPERATION = 'rollback'
 export const UPDATE_OPERATION = 'update'
 export type Operation =
   typeof REBUILD_OPERATION | typeof ROLLBACK_OPERATION | typeof UPDATE_OPERATION
 export const OPERATIONS: Operation[] = [REBUILD_OPERATION, ROLLBACK_OPERATION, UPDATE_OPERATION]
+/** The JSON shape of each operation's result (`update --check` prints update's). */
+export const SCHEMAS = {
+  rebuild: 'shipshape.rebuild/1',
+  rollback: 'shipshape.rollback/1',
+  update: 'shipshape.update/1',
+} as const satisfies Record<Operation, string>
 
 export interface BackupImage {
   /** repo:shipshape-prev-<stamp> or repo:shipshape-backup-<stamp> */
@@ -32,7 +35,7 @@ export interface BackupImage {
 }
 
 export interface RebuildResult {
-  schema: typeof REBUILD_SCHEMA | typeof ROLLBACK_SCHEMA | typeof UPDATE_SCHEMA
+  schema: (typeof SCHEMAS)[Operation]
   service: string
   kind: 'compose' | 'container'
   outcome:
@@ -112,18 +115,13 @@ export interface UpdateCheck {
   exitCode?: number
 }
 
-export interface RebuildOptions {
-  dryRun?: boolean
-  yes?: boolean
-  resume?: boolean
-  rollback?: boolean
+/** The runbook's flags and questions, and what rebuild, rollback and update add. */
+export interface RebuildOptions extends RunFlags, Pick<RunOptions, 'confirm' | 'now'> {
   noCache?: boolean
   /** rollback: a backup tag (shipshape-prev-…, repo:tag) or an image id */
   to?: string
   /** rollback: write the build files saved with the target image back to disk (disk files saved aside first) */
   restoreFiles?: boolean
-  confirm?: (q: string) => Promise<boolean>
-  now?: () => Date
 }
 
 /** A command's end: the result to render, and the error that decides the exit code (none: 0). */

@@ -1,4 +1,4 @@
-import type { ContainerSummary, EngineInfo } from '../docker/types.js'
+import type { ContainerSummary, EngineInfo, ImageSummary } from '../docker/types.js'
 import type { Finding } from '../scan/rules.js'
 
 export const REPORT_SCHEMA = 'shipshape.report/1'
@@ -30,13 +30,10 @@ export interface ReportLayer {
   comment: string
 }
 
-export interface ReportImage {
-  id: string
-  tags: string[]
-  digests: string[]
-  createdAt: string
-  sizeBytes: number
-  sharedBytes: number | null
+export interface ReportImage extends Pick<
+  ImageSummary,
+  'id' | 'tags' | 'digests' | 'createdAt' | 'sizeBytes' | 'sharedBytes'
+> {
   uniqueBytes: number | null
   containers: number
   dangling: boolean

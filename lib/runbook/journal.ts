@@ -22,18 +22,22 @@ export const JOURNAL_DIR = 'journal'
 
 export type JournalOutcome = 'ok' | 'rolled-back' | 'needs-person'
 
+/** Which run a journal is of, as its 'start' record says (and so every JournalState). */
+export interface JournalOrigin {
+  operation: string
+  args: Record<string, unknown>
+  host: string
+  pid: number
+}
+
 export type JournalRecord =
-  | {
+  | ({
       t: 'start'
       v: 1
-      operation: string
-      args: Record<string, unknown>
-      host: string
-      pid: number
       at: string
       /** The runbook's steps at the start, for a person reading the file. */
       steps: { id: string; title: string }[]
-    }
+    } & JournalOrigin)
   /** A later process took the journal over (--resume or --rollback). */
   | { t: 'resume'; mode: 'resume' | 'rollback'; pid: number; at: string }
   | { t: 'step-begin'; id: string; at: string }
@@ -56,12 +60,8 @@ export interface JournalStepState {
   error?: string
 }
 
-export interface JournalState {
+export interface JournalState extends JournalOrigin {
   file: string
-  operation: string
-  args: Record<string, unknown>
-  host: string
-  pid: number
   startedAt: string
   plan: { id: string; title: string }[]
   steps: Map<string, JournalStepState>

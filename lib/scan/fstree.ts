@@ -21,21 +21,12 @@
  * subtree O(its size), and each node is removed at most once.
  */
 
-export type FsEntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'other'
+import type { LayerEntry, LayerEntryType } from '../docker/archive.js'
 
-export type FsWhiteout = { kind: 'file'; target: string } | { kind: 'opaque'; dir: string }
+export type FsEntryType = LayerEntryType
 
-/** One entry of a layer (lib/docker/archive.ts's LayerEntry fits). */
-export interface FsEntry {
-  /** normalised: no leading '/' or './', no trailing '/'; '' is the layer root */
-  path: string
-  type: FsEntryType
-  /** bytes of content (files only) */
-  size: number
-  /** symlinks: the target as stored */
-  linkname?: string
-  whiteout?: FsWhiteout
-}
+/** One entry of a layer: the fields of lib/docker/archive.ts's LayerEntry that the tree reads. */
+export type FsEntry = Pick<LayerEntry, 'path' | 'type' | 'size' | 'linkname' | 'whiteout'>
 
 export interface FsNode {
   name: string

@@ -12,6 +12,39 @@ export const BACKUP_KIND_LABEL = 'shipshape.backup.kind'
 /** the id of the image the service ran when the backup was made (for a commit: its base) */
 export const BACKUP_SOURCE_LABEL = 'shipshape.backup.source'
 
+/** What a backup's labels say: the service, when, which kind, and the image it was made from. */
+export interface BackupLabels {
+  of: string
+  created: string
+  kind: 'image' | 'commit'
+  source: string
+}
+
+/** The labels rebuild puts on a backup it makes. */
+export function backupLabels(b: BackupLabels): Record<string, string> {
+  return {
+    [BACKUP_LABEL]: b.of,
+    [BACKUP_CREATED_LABEL]: b.created,
+    [BACKUP_KIND_LABEL]: b.kind,
+    [BACKUP_SOURCE_LABEL]: b.source,
+  }
+}
+
+/** An image's backup labels as they are read: null where one is missing; a kind not 'commit' is 'image'. */
+export function readBackupLabels(labels: Record<string, string>): {
+  of: string | null
+  created: string | null
+  kind: BackupLabels['kind']
+  source: string | null
+} {
+  return {
+    of: labels[BACKUP_LABEL] ?? null,
+    created: labels[BACKUP_CREATED_LABEL] ?? null,
+    kind: labels[BACKUP_KIND_LABEL] === 'commit' ? 'commit' : 'image',
+    source: labels[BACKUP_SOURCE_LABEL] ?? null,
+  }
+}
+
 /** `<repo>:shipshape-prev-<stamp>`: the very image a service ran, tagged for a rollback */
 export const PREV_PREFIX = 'shipshape-prev-'
 /** `<repo>:shipshape-backup-<stamp>`: a commit of the service's container (its writable layer) */

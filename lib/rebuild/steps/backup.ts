@@ -12,14 +12,7 @@
  */
 import type { Step } from '../../runbook/types.js'
 import { holdImages, releaseImages } from '../hold.js'
-import {
-  BACKUP_CREATED_LABEL,
-  BACKUP_KIND_LABEL,
-  BACKUP_LABEL,
-  BACKUP_SOURCE_LABEL,
-  COMMIT_PREFIX,
-  PREV_PREFIX,
-} from '../../shared/labels.js'
+import { BACKUP_LABEL, backupLabels, COMMIT_PREFIX, PREV_PREFIX } from '../../shared/labels.js'
 import type { RebuildContext } from '../context.js'
 import { runCopies } from '../files.js'
 import { buildFilesDir, type BackupRecord } from '../records.js'
@@ -106,12 +99,7 @@ export const backupStep: Step<RebuildContext> = {
     const first = c.containers[0]
     let commit: string | null = await ours(c, commitRef)
     if (!commit && first) {
-      const labels = {
-        [BACKUP_LABEL]: c.service,
-        [BACKUP_CREATED_LABEL]: created,
-        [BACKUP_KIND_LABEL]: 'commit',
-        [BACKUP_SOURCE_LABEL]: c.fromImageId,
-      }
+      const labels = backupLabels({ of: c.service, created, kind: 'commit', source: c.fromImageId })
       commit = await c.engine.commitContainer(first.id, {
         repo: c.repo,
         tag: commitTag(c),
