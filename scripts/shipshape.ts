@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander'
 import { ProcessOutput } from 'zx'
 import { ShipshapeError, ExitCode } from '../lib/errors.js'
 import { shipshapeVersion } from '../lib/cli/version.js'
+import { priorityPrefix, stderrIsJournal } from '../lib/cli/output.js'
 import { reportCommand } from './report.js'
 import { configCommand } from './config.js'
 import { inspectCommand } from './inspect.js'
@@ -79,7 +80,7 @@ async function main(argv: string[]): Promise<number> {
     return Number(process.exitCode ?? 0)
   } catch (err) {
     const text = describe(err)
-    if (text) process.stderr.write(text + '\n')
+    if (text) process.stderr.write(priorityPrefix('error', stderrIsJournal()) + text + '\n')
     return exitCodeFor(err)
   }
 }

@@ -1,3 +1,4 @@
+import { fstatSync } from 'node:fs'
 import ora, { type Ora } from 'ora'
 
 /**
@@ -33,6 +34,30 @@ export interface OutputOptions {
   stderr?: NodeJS.WritableStream & { isTTY?: boolean }
 }
 
+/**
+ * Whether stderr is the systemd journal: $JOURNAL_STREAM ("DEV:INODE", set by systemd for a unit's
+ * stdout/stderr) names the very stream fd 2 is (systemd.exec(5)); a child that inherited the
+ * variable but writes elsewhere is not.
+ */
+export function stderrIsJournal(
+  env: NodeJS.ProcessEnv = process.env,
+  stat: () => { dev: number | bigint; ino: number | bigint } = () => fstatSync(2),
+): boolean {
+  const m = /^(\d+):(\d+)$/.exec(env.JOURNAL_STREAM ?? '')
+  if (!m) return false
+  try {
+    const st = stat()
+    return String(st.dev) === m[1] && String(st.ino) === m[2]
+  } catch {
+    return false
+  }
+}
+
+/** The syslog priority prefix the journal reads from a line (sd-daemon(3)): warning 4, error 3. */
+export function priorityPrefix(level: 'warning' | 'error', journal: boolean): string {
+  return journal ? (level === 'warning' ? '<4>' : '<3>') : ''
+}
+
 const noSpinner: Spinner = { update() {}, succeed() {}, fail() {}, stop() {} }
 
 export function createOutput(opts: OutputOptions = {}): Output {
@@ -44,6 +69,8 @@ export function createOutput(opts: OutputOptions = {}): Output {
   const columns = (stderr as { columns?: number }).columns
   const interactive = Boolean(stderr.isTTY) && !process.env.CI && columns !== 0
   const line = (s: string) => stderr.write(s.endsWith('\n') ? s : s + '\n')
+  // only the process's own stderr can be the journal
+  const warning = priorityPrefix('warning', !opts.stderr && stderrIsJournal())
   return {
     json,
     quiet,
@@ -51,7 +78,7 @@ export function createOutput(opts: OutputOptions = {}): Output {
     info: (s) => {
       if (!quiet) line(s)
     },
-    warn: (s) => line(`warning: ${s}`),
+    warn: (s) => line(`${warning}warning: ${s}`),
     human: (s) => {
       if (!quiet) line(s)
     },
