@@ -33,6 +33,10 @@ export function reportCommand(): Command {
       'send a short notification to the webhook in $SHIPSHAPE_WEBHOOK_URL (notify.webhookEnv) when an image newly passes report.bigImage or disk use passes notify.diskLimit',
     )
     .option(
+      '--metrics <file>',
+      'also write a Prometheus textfile (node-exporter textfile collector) to FILE, atomically',
+    )
+    .option(
       '--top <n>',
       'how many images, volumes and path entries to show (overrides report.top)',
       positiveInt,

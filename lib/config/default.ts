@@ -33,6 +33,7 @@ report:
   paths: [] # host directories to measure, e.g. [/opt]
   concurrency: 8 # parallel engine calls and directory scans
   layersPerImage: 3 # biggest layers listed per image
+  # metricsFile: /var/lib/prometheus/node-exporter/shipshape.prom # the nightly report's metrics
 
 # Services (rebuild, rollback, torch-check) and assets (migrate-assets) are per host:
 # see config/hosts/example.yaml.

@@ -11,7 +11,11 @@ export type Job = 'report' | 'prune' | 'schedule' | 'update'
 /** The command line of a job's service, as an argument array. */
 export function jobArgv(
   job: Job,
-  o: { nodePath: string; cliPath: string; config: Pick<Config, 'stateDir'> },
+  o: {
+    nodePath: string
+    cliPath: string
+    config: Pick<Config, 'stateDir'> & { report?: Pick<Config['report'], 'metricsFile'> }
+  },
 ): string[] {
   const base = [o.nodePath, o.cliPath]
   switch (job) {
@@ -24,6 +28,7 @@ export function jobArgv(
         '--out',
         path.posix.join(o.config.stateDir, 'reports'),
         '--notify',
+        ...(o.config.report?.metricsFile ? ['--metrics', o.config.report.metricsFile] : []),
       ]
     case 'prune':
       // no --yes: the host config decides (prune.apply: true applies; false leaves a dry run)

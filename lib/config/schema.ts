@@ -63,6 +63,11 @@ const reportSection = z.strictObject({
   keep: int(1, 10000)
     .default(30)
     .describe('reports kept in <stateDir>/reports by the nightly report (oldest go first)'),
+  metricsFile: absPathSchema
+    .optional()
+    .describe(
+      'the nightly report also writes a Prometheus textfile here (node-exporter textfile collector), e.g. /var/lib/prometheus/node-exporter/shipshape.prom',
+    ),
 })
 
 /** `shipshape prune`: what goes when, and what is never removed. */

@@ -3,7 +3,12 @@
  * and closes it), then with --out saved (growth since the previous one, old ones dropped), with
  * --notify the webhook told. scripts/report.ts renders it.
  */
+import path from 'node:path'
+import { performance } from 'node:perf_hooks'
 import type { CommandContext } from '../cli/command.js'
+import { mkdirDurable, writeFileDurable } from '../host/durable.js'
+import { readJournals } from '../runbook/journal.js'
+import { lastSuccesses, renderMetrics } from './metrics.js'
 import { redactUrl } from '../cli/url.js'
 import { ensureReportDir } from './growth.js'
 import { buildReport, saveReport, type ReportContext } from './index.js'
@@ -19,6 +24,8 @@ export interface ReportCommandOptions {
   deep?: boolean
   keep?: number
   notify?: boolean
+  /** also write a Prometheus textfile here (the nightly job passes report.metricsFile) */
+  metrics?: string
 }
 
 export async function reportCommandRun(
@@ -29,6 +36,7 @@ export async function reportCommandRun(
   const { config, out, g } = ctx
   if (opts.top) config.report.top = opts.top
   if (opts.out) await ensureReportDir(opts.out, config.stateDir)
+  const t0 = performance.now()
   let report = await ctx.spin('Starting', async (progress) => {
     // the spinner names the engine while it connects
     progress(
@@ -55,6 +63,10 @@ export async function reportCommandRun(
     const keep = opts.keep ?? config.report.keep
     const gone = await dropOldReports(opts.out, keep)
     if (gone.length) out.info(`removed ${gone.length} old report file(s) (keep ${keep})`)
+  }
+  if (opts.metrics) {
+    await writeMetrics(opts.metrics, report, (performance.now() - t0) / 1000, config.stateDir)
+    out.info(`wrote ${opts.metrics}`)
   }
   if (opts.notify) await notify(ctx, report, previous)
   // machine output carries the warnings inside; a timer's journal should see them too
@@ -84,4 +96,20 @@ async function notify(ctx: CommandContext, report: Report, previous: Report | nu
     report.warnings.push(`notify: ${why}`)
     out.warn(`notify: ${why}`)
   }
+}
+
+/**
+ * The Prometheus textfile, written atomically (node-exporter reads the directory at any moment:
+ * never a half-written file), 0644: it holds sizes and times, no secret.
+ */
+async function writeMetrics(
+  file: string,
+  report: Report,
+  durationSeconds: number,
+  stateDir: string,
+): Promise<void> {
+  const journals = await readJournals(stateDir)
+  const text = renderMetrics({ report, durationSeconds, lastSuccess: lastSuccesses(journals) })
+  await mkdirDurable(path.dirname(path.resolve(file)), 0o755)
+  await writeFileDurable(file, text, { mode: 0o644 })
 }

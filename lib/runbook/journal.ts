@@ -67,6 +67,8 @@ export interface JournalState extends JournalOrigin {
   steps: Map<string, JournalStepState>
   /** The last 'end' record's outcome; null while none. */
   outcome: JournalOutcome | null
+  /** When the last 'end' record was written; null while none. */
+  endedAt: string | null
   /** Records read or written (a torn or unparsable line is not one). */
   records: number
   /** Unparsable lines skipped (a torn last line after power loss). */
@@ -130,6 +132,7 @@ export function applyRecord(state: JournalState, rec: JournalRecord): void {
       break
     case 'end':
       state.outcome = rec.outcome
+      state.endedAt = rec.at
       break
     default: {
       const s = step(rec.id)
@@ -150,6 +153,7 @@ function fromStart(file: string, start: Extract<JournalRecord, { t: 'start' }>):
     plan: start.steps ?? [],
     steps: new Map(),
     outcome: null,
+    endedAt: null,
     records: 1,
     damaged: 0,
   }

@@ -223,11 +223,15 @@ export function jobSandbox(
       : job === 'report'
         ? 'the --notify webhook posts to wherever its URL points'
         : 'the report job posts the --notify webhook to wherever its URL points'
+  // the nightly report's metrics textfile (report.metricsFile): its directory, when it exists
+  const metrics =
+    job !== 'prune' && c.report.metricsFile ? [`-${path.posix.dirname(c.report.metricsFile)}`] : []
   const readWritePaths = [
     ...sandbox.readWritePaths,
     ...(job === 'report'
       ? []
       : [...sandbox.originalDirs, ...sandbox.archiveMounts].map((d) => `-${d}`)),
+    ...metrics,
   ]
   return {
     capabilities,

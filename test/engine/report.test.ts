@@ -1,5 +1,5 @@
-import { execFile } from 'node:child_process'
-import { mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
+import { execFile, spawnSync } from 'node:child_process'
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, expect, it } from 'vitest'
@@ -415,5 +415,26 @@ describeEngine('report', (getEngine) => {
     const files = (await readdir(out)).sort()
     expect(files.filter((f) => f.endsWith('.json'))).toHaveLength(2)
     expect(files.filter((f) => f.endsWith('.md'))).toHaveLength(2)
+  })
+
+  it('--metrics writes a Prometheus textfile of the same figures; promtool accepts it', async () => {
+    const file = path.join(tmp, 'textfile', 'shipshape.prom')
+    const r = await cli(['report', '--json', '--metrics', file])
+    expect(r.code, r.stderr).toBe(0)
+    const rep = JSON.parse(r.stdout) as Report
+    const text = await readFile(file, 'utf8')
+    expect((await stat(file)).mode & 0o777).toBe(0o644)
+    expect(text).toContain(
+      `shipshape_engine_bytes{host="${rep.host}",type="images"} ${rep.disk.images.sizeBytes}\n`,
+    )
+    expect(text).toContain(`shipshape_path_bytes{host="${rep.host}",path="${opt}"}`)
+    expect(text).toMatch(
+      /^shipshape_run_duration_seconds\{host="[^"]*",operation="report",target=""\} [0-9.]+$/m,
+    )
+    const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' })
+    if (promtool.error) {
+      if (process.env.SHIPSHAPE_REQUIRE_PROMTOOL) throw new Error('promtool is not installed')
+      console.warn('[report] promtool not installed: `promtool check metrics` skipped')
+    } else expect(promtool.status, promtool.stdout + promtool.stderr).toBe(0)
   })
 })

@@ -24,6 +24,7 @@ function journal(
     plan: [],
     steps,
     outcome,
+    endedAt: outcome ? startedAt : null,
     records: 1,
     damaged: 0,
   }

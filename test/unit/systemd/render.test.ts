@@ -110,6 +110,21 @@ describe('renderUnits', () => {
     )
   })
 
+  it('report.metricsFile: the report job writes it, and may write into its directory', () => {
+    const c = config('report:\n  metricsFile: /var/lib/node-exporter/shipshape.prom\n')
+    expect(jobArgv('report', { nodePath: NODE, cliPath: CLI, config: c }).slice(-2)).toEqual([
+      '--metrics',
+      '/var/lib/node-exporter/shipshape.prom',
+    ])
+    const u = render({ config: c })
+    expect(values(u['shipshape-report.service'], 'ReadWritePaths').join(' ')).toContain(
+      '-/var/lib/node-exporter',
+    )
+    expect(values(u['shipshape-prune.service'], 'ReadWritePaths').join(' ')).not.toContain(
+      'node-exporter',
+    )
+  })
+
   it('services: types, restart, timeouts, syslog identifiers, the environment file', () => {
     const u = render()
     expect(value(u['shipshape-report.service'], 'Type')).toBe('oneshot')
