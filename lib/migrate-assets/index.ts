@@ -33,6 +33,8 @@ import type { AssetFs, AssetPorts } from '../assets/ports.js'
 import { destState, emptyPreflight, preflight } from '../assets/preflight.js'
 import { migrateSteps } from './steps/index.js'
 import { readBackupInfo } from '../assets/backup-info.js'
+import { checkStateDirs } from '../host/private.js'
+import { runMigrateRevert, type RevertOptions } from './revert.js'
 
 export {
   findAsset,
@@ -261,4 +263,42 @@ export async function runMigrateFinalize(
     throw err
   }
   return result
+}
+
+export interface MigrateCommandOptions extends RevertOptions {
+  finalize?: boolean
+  revert?: boolean
+}
+
+/** A command's end: the result to render, and the error that decides the exit code (none: 0). */
+export interface MigrateOutcome {
+  result: MigrateResult
+  error?: Error
+}
+
+/**
+ * `migrate-assets NAME [--revert | --finalize]` as a command. The state directories are checked
+ * first (nothing is trusted from a stateDir/backupDir others can write: a planted journal, an
+ * original.json naming /etc), then the engine is opened (--finalize needs none). A run that
+ * failed or was refused with a result ends as that result and its error.
+ */
+export async function runMigrateCommand(
+  ctx: { config: Config; out: Output; engine: () => Promise<Engine> },
+  name: string,
+  opts: MigrateCommandOptions,
+): Promise<MigrateOutcome> {
+  const { config, out } = ctx
+  if (!opts.dryRun) await checkStateDirs(config)
+  try {
+    // with --resume/--rollback: an interrupted --finalize (removals cannot be undone: --rollback
+    // only closes its journal)
+    if (opts.finalize) return { result: await runMigrateFinalize({ config, out }, name, opts) }
+    const c = { config, engine: await ctx.engine(), out }
+    const run = opts.revert ? runMigrateRevert : runMigrateAssets
+    return { result: await run(c, name, opts) }
+  } catch (err) {
+    const result = (err as { result?: MigrateResult }).result
+    if (!result) throw err
+    return { result, error: err as Error }
+  }
 }
