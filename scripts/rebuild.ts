@@ -32,6 +32,19 @@ function act(kind: RebuildKind, prepare: (opts: Opts) => RebuildCommandOptions =
   )
 }
 
+/** The flags of a run (a runbook) after the command's own, then the exit codes and JSON shape. */
+function runFlags(cmd: Command, what: RebuildKind, done: string): Command {
+  return cmd
+    .option('--dry-run', 'print the plan and what each step would touch; change nothing')
+    .option('-y, --yes', 'do not ask for confirmation (needed without a TTY)')
+    .option('--resume', `finish an interrupted ${what} from its journal`)
+    .option('--rollback', `undo an interrupted ${what} from its journal`)
+    .addHelpText(
+      'after',
+      `${EXIT_HELP(done)}\nJSON shape: "schema": "shipshape.${what}/1" (see README).`,
+    )
+}
+
 type Opts = RebuildCommandOptions & { cache?: boolean }
 
 function usage(kind: RebuildKind, name: string | undefined, opts: Opts): void {
@@ -48,25 +61,19 @@ function usage(kind: RebuildKind, name: string | undefined, opts: Opts): void {
 }
 
 export function rebuildCommand(): Command {
-  return new Command('rebuild')
+  const cmd = new Command('rebuild')
     .description(
       'Guarded rebuild of a configured service: back up its image (tag) and container (commit), build, recreate, health-check; rolled back on failure',
     )
     .argument('<service>', 'the service, as named under services: in the host config')
     .option('--no-cache', 'build every layer again (docker build --no-cache)')
-    .option('--dry-run', 'print the plan and what each step would touch; change nothing')
-    .option('-y, --yes', 'do not ask for confirmation (needed without a TTY)')
-    .option('--resume', 'finish an interrupted rebuild from its journal')
-    .option('--rollback', 'undo an interrupted rebuild from its journal')
-    .addHelpText(
-      'after',
-      `${EXIT_HELP('rebuilt and healthy')}\nJSON shape: "schema": "shipshape.rebuild/1" (see README).`,
-    )
-    .action(act('rebuild', (opts) => ({ ...opts, noCache: opts.cache === false })))
+  return runFlags(cmd, 'rebuild', 'rebuilt and healthy').action(
+    act('rebuild', (opts) => ({ ...opts, noCache: opts.cache === false })),
+  )
 }
 
 export function rollbackCommand(): Command {
-  return new Command('rollback')
+  const cmd = new Command('rollback')
     .description(
       'Put a service back on a backup image (default: the newest shipshape-prev tag) and health-check it; undone if it fails',
     )
@@ -80,19 +87,13 @@ export function rollbackCommand(): Command {
       '--restore-files',
       'also write the build files saved with that image (compose files, .env, Dockerfile) back to disk; the files there now are saved aside first',
     )
-    .option('--dry-run', 'print the plan and what each step would touch; change nothing')
-    .option('-y, --yes', 'do not ask for confirmation (needed without a TTY)')
-    .option('--resume', 'finish an interrupted rollback from its journal')
-    .option('--rollback', 'undo an interrupted rollback from its journal')
-    .addHelpText(
-      'after',
-      `${EXIT_HELP('on the backup and healthy (or already on it)')}\nJSON shape: "schema": "shipshape.rollback/1" (see README).`,
-    )
-    .action(act('rollback'))
+  return runFlags(cmd, 'rollback', 'on the backup and healthy (or already on it)').action(
+    act('rollback'),
+  )
 }
 
 export function updateCommand(): Command {
-  return new Command('update')
+  const cmd = new Command('update')
     .description(
       'Guarded update of a service that runs a registry image: back up, pull, recreate, health-check; rolled back on failure',
     )
@@ -106,13 +107,5 @@ export function updateCommand(): Command {
       '--auto',
       'the timer’s run: every service with update: apply that has a newer image is updated; notify ones are listed',
     )
-    .option('--dry-run', 'print the plan and what each step would touch; change nothing')
-    .option('-y, --yes', 'do not ask for confirmation (needed without a TTY)')
-    .option('--resume', 'finish an interrupted update from its journal')
-    .option('--rollback', 'undo an interrupted update from its journal')
-    .addHelpText(
-      'after',
-      `${EXIT_HELP('updated and healthy, or already up to date')}\nJSON shape: "schema": "shipshape.update/1" (see README).`,
-    )
-    .action(act('update'))
+  return runFlags(cmd, 'update', 'updated and healthy, or already up to date').action(act('update'))
 }
