@@ -13,6 +13,7 @@ import { openRun, type RunSession } from '../runbook/runner.js'
 import { priorPathsChanged, type PriorNotes } from './plan.js'
 import type { Refusal } from '../shared/refusal.js'
 import type { RevertInfo } from './revert.js'
+import { nodeAssetPorts, type AssetPorts } from '../assets/ports.js'
 
 export const MIGRATE_SCHEMA = 'shipshape.migrate-assets/1'
 export const MIGRATE_OPERATION = 'migrate-assets'
@@ -102,31 +103,8 @@ export function progressOf(out: Output) {
   }
 }
 
-/**
- * An interrupted run goes on (or back) with the paths it started with (noted by its first
- * step), not today's config: refused (exit 4) when the config says otherwise.
- */
-export function refuseChangedPaths(
-  what: 'run' | 'revert',
-  name: string,
-  prior: PriorNotes,
-  notes: Record<string, unknown>,
-  asset: AssetConfig,
-): void {
-  const changed = priorPathsChanged(notes, asset)
-  if (!changed.length) return
-  const now =
-    what === 'run'
-      ? `the config now says ${changed.map((c) => `${c.key} ${c.now}`).join(', ')}`
-      : 'the config now says otherwise'
-  throw new RefusedError(
-    `the unfinished ${what} of ${name} (${prior.file}) was started with ${changed.map((c) => `${c.key} ${c.was}`).join(', ')}; ${now}`,
-    'put the config back as it was for --resume/--rollback, then change it',
-  )
-}
-
 /** Every refusal at once, nothing changed (exit 4); `result` rides on the error for --json. */
-export function refusedError(command: string, refusals: Refusal[], result: MigrateResult): Error {
+function refusedError(command: string, refusals: Refusal[], result: MigrateResult): Error {
   const lines = refusals.map((r) => `${r.message}${r.remedy ? ` (fix: ${r.remedy})` : ''}`)
   const err = new RefusedError(
     lines.length === 1
@@ -172,14 +150,50 @@ export function openAssetRun(
   })
 }
 
-/** How a person goes on with an unfinished run of an asset, by its operation. */
-export function assetCommand(name: string): (operation: string) => string {
+/** The command of an asset's run, by its operation: `migrate-assets NAME --revert`. */
+function assetRunLabel(name: string, operation: string): string {
   const flag: Record<string, string> = {
     [MIGRATE_OPERATION]: '',
     'migrate-assets-revert': ' --revert',
     'migrate-assets-finalize': ' --finalize',
   }
-  return (op) => `shipshape migrate-assets ${name}${flag[op] ?? ''}`
+  return `migrate-assets ${name}${flag[operation] ?? ''}`
+}
+
+/** How a person goes on with an unfinished run of an asset, by its operation. */
+export function assetCommand(name: string): (operation: string) => string {
+  return (op) => `shipshape ${assetRunLabel(name, op)}`
+}
+
+/** A run of migrate or --revert, started: what both go on with. */
+export interface AssetRun {
+  asset: AssetConfig
+  now: () => Date
+  /** --resume or --rollback */
+  continuing: boolean
+  /** the unfinished run --resume/--rollback continue */
+  prior: PriorNotes | undefined
+  /** the result before anything ran (outcome dry-run, nothing counted): filled in as it goes */
+  base: MigrateResult
+  /** the ports of its steps, the progress bar on the output */
+  ports: AssetPorts
+  /**
+   * An interrupted run goes on (or back) with the paths it started with (`notes`: its first
+   * step's), not today's config: refused (exit 4) when the config says otherwise.
+   */
+  refuseChangedPaths(notes: Record<string, unknown>): void
+  /** Every refusal at once, nothing changed (exit 4); the result rides on the error for --json. */
+  refused(refusals: Refusal[], counted: { files: number; bytes: number }): Error
+  /**
+   * The runbook under the host lock and its journal; `finish` makes the result, also of a run
+   * rolled back or stopped for a person (carried on the failure it throws).
+   */
+  runbook<C>(
+    steps: Step<C>[],
+    ctx: C,
+    recheck: (() => Promise<void>) | undefined,
+    finish: (summary: RunSummary, error?: unknown) => Promise<MigrateResult>,
+  ): Promise<MigrateResult>
 }
 
 /**
@@ -191,32 +205,50 @@ export async function startAssetRun(
   name: string,
   opts: AssetRunOptions,
   operations: [string, ...string[]],
-) {
+): Promise<AssetRun> {
   const asset = findAsset(ctx.config, name)
   const now = opts.now ?? (() => new Date())
-  const continuing = Boolean(opts.resume || opts.rollback)
   const run = await openAssetRun(
     { stateDir: ctx.config.stateDir, name, out: ctx.out, now },
     opts,
     operations,
     assetCommand(name),
   )
-  return { asset, now, continuing, run, prior: run.prior }
-}
-
-/**
- * The runbook under the host lock and its journal; `finish` makes the result, also of a run
- * rolled back or stopped for a person (carried on the failure it throws).
- */
-export async function runAssetRunbook<C>(
-  run: RunSession,
-  steps: Step<C>[],
-  ctx: C,
-  recheck: (() => Promise<void>) | undefined,
-  finish: (summary: RunSummary, error?: unknown) => Promise<MigrateResult>,
-): Promise<MigrateResult> {
-  const { summary, failure } = await run.execute(steps, ctx, { recheck })
-  if (!failure) return finish(summary)
-  ;(failure as { result?: MigrateResult }).result = await finish(summary, failure)
-  throw failure
+  const prior = run.prior
+  const label = assetRunLabel(name, operations[0])
+  const base = baseResult(name, asset)
+  return {
+    asset,
+    now,
+    continuing: Boolean(opts.resume || opts.rollback),
+    prior,
+    base,
+    ports: nodeAssetPorts({ progress: progressOf(ctx.out), now }),
+    refuseChangedPaths(notes) {
+      const changed = prior ? priorPathsChanged(notes, asset) : []
+      if (!prior || !changed.length) return
+      const says =
+        operations[0] === MIGRATE_OPERATION
+          ? `the config now says ${changed.map((c) => `${c.key} ${c.now}`).join(', ')}`
+          : 'the config now says otherwise'
+      throw new RefusedError(
+        `the unfinished ${operations[0] === MIGRATE_OPERATION ? 'run' : 'revert'} of ${name} (${prior.file}) was started with ${changed.map((c) => `${c.key} ${c.was}`).join(', ')}; ${says}`,
+        'put the config back as it was for --resume/--rollback, then change it',
+      )
+    },
+    refused: (refusals, counted) =>
+      refusedError(label, refusals, {
+        ...base,
+        outcome: 'refused',
+        files: counted.files,
+        bytes: counted.bytes,
+        refusals,
+      }),
+    async runbook(steps, c, recheck, finish) {
+      const { summary, failure } = await run.execute(steps, c, { recheck })
+      if (!failure) return finish(summary)
+      ;(failure as { result?: MigrateResult }).result = await finish(summary, failure)
+      throw failure
+    },
+  }
 }

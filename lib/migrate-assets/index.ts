@@ -10,14 +10,10 @@ import type { Ident } from '../host/safefs.js'
 import { RefusedError, RolledBackError } from '../errors.js'
 import type { RunSummary } from '../runbook/index.js'
 import {
-  startAssetRun,
   baseResult,
   findAsset,
   MIGRATE_OPERATION,
-  progressOf,
-  refusedError,
-  refuseChangedPaths,
-  runAssetRunbook,
+  startAssetRun,
   type AssetRunOptions,
   type MigrateResult,
 } from './command.js'
@@ -33,10 +29,12 @@ import { stampOf } from '../shared/stamp.js'
 import { isWrittenBlocker } from '../assets/finalize.js'
 import { runFinalize } from './finalize.js'
 import { planMigrate } from './plan.js'
-import { nodeAssetPorts, type AssetFs } from '../assets/ports.js'
+import type { AssetFs, AssetPorts } from '../assets/ports.js'
 import { destState, emptyPreflight, preflight } from '../assets/preflight.js'
 import { migrateSteps } from './steps/index.js'
 import { readBackupInfo } from '../assets/backup-info.js'
+import { checkStateDirs } from '../host/private.js'
+import { runMigrateRevert, type RevertOptions } from './revert.js'
 
 export {
   findAsset,
@@ -146,7 +144,7 @@ function migrateContext(o: {
   restart: { id: string; name: string }[]
   engine: Engine
   out: Output
-  ports: ReturnType<typeof nodeAssetPorts>
+  ports: AssetPorts
   manifest: ManifestOnce
 }): MigrateContext {
   const facts: MigrateFacts = {}
@@ -177,13 +175,10 @@ export async function runMigrateAssets(
 ): Promise<MigrateResult> {
   const { config, engine, out } = ctx
   // an unfinished revert of the asset blocks a migration too
-  const { asset, now, continuing, run, prior } = await startAssetRun(ctx, name, opts, [
-    MIGRATE_OPERATION,
-    'migrate-assets-revert',
-  ])
+  const started = await startAssetRun(ctx, name, opts, [MIGRATE_OPERATION, 'migrate-assets-revert'])
+  const { asset, now, continuing, prior, base, ports } = started
   const freshStamp = stampOf(now())
-  if (prior) refuseChangedPaths('run', name, prior, prior.steps.get('backup')?.notes ?? {}, asset)
-  const base = baseResult(name, asset)
+  started.refuseChangedPaths(prior?.steps.get('backup')?.notes ?? {})
 
   // a rollback must work when the mount died or the remote is unreachable: no preflight
   const pre =
@@ -197,19 +192,10 @@ export async function runMigrateAssets(
     out.info(`${name}: already migrated (${asset.source} → ${asset.dest}); nothing to do`)
     return { ...base, outcome: 'already-migrated' }
   }
-  if (plan.kind === 'refused') {
-    throw refusedError(`migrate-assets ${name}`, plan.refusals, {
-      ...base,
-      outcome: 'refused',
-      files: pre.files,
-      bytes: pre.bytes,
-      refusals: plan.refusals,
-    })
-  }
+  if (plan.kind === 'refused') throw started.refused(plan.refusals, pre)
 
   const { stamp, restart } = plan
   const paths = migratePaths({ name, asset, stamp, ...config })
-  const ports = nodeAssetPorts({ progress: progressOf(out), now })
   // the run's manifest, read once: on a resume the one the interrupted run wrote
   const manifest = manifestOnce(ports.fs, paths.manifest)
   const known = prior ? await manifest.get().catch(() => null) : null
@@ -230,8 +216,7 @@ export async function runMigrateAssets(
   out.info(
     `${name}: ${asset.source} → ${asset.dest} (${counted.files} files, ${formatBytes(counted.bytes)}${restart.length ? `; restarts ${restart.map((c) => c.name).join(', ')}` : ''})`,
   )
-  const result = await runAssetRunbook(
-    run,
+  const result = await started.runbook(
     migrateSteps,
     mctx,
     () => recheckUnderLock(ports.fs, asset, pre, opts),
@@ -278,4 +263,42 @@ export async function runMigrateFinalize(
     throw err
   }
   return result
+}
+
+export interface MigrateCommandOptions extends RevertOptions {
+  finalize?: boolean
+  revert?: boolean
+}
+
+/** A command's end: the result to render, and the error that decides the exit code (none: 0). */
+export interface MigrateOutcome {
+  result: MigrateResult
+  error?: Error
+}
+
+/**
+ * `migrate-assets NAME [--revert | --finalize]` as a command. The state directories are checked
+ * first (nothing is trusted from a stateDir/backupDir others can write: a planted journal, an
+ * original.json naming /etc), then the engine is opened (--finalize needs none). A run that
+ * failed or was refused with a result ends as that result and its error.
+ */
+export async function runMigrateCommand(
+  ctx: { config: Config; out: Output; engine: () => Promise<Engine> },
+  name: string,
+  opts: MigrateCommandOptions,
+): Promise<MigrateOutcome> {
+  const { config, out } = ctx
+  if (!opts.dryRun) await checkStateDirs(config)
+  try {
+    // with --resume/--rollback: an interrupted --finalize (removals cannot be undone: --rollback
+    // only closes its journal)
+    if (opts.finalize) return { result: await runMigrateFinalize({ config, out }, name, opts) }
+    const c = { config, engine: await ctx.engine(), out }
+    const run = opts.revert ? runMigrateRevert : runMigrateAssets
+    return { result: await run(c, name, opts) }
+  } catch (err) {
+    const result = (err as { result?: MigrateResult }).result
+    if (!result) throw err
+    return { result, error: err as Error }
+  }
 }

@@ -19,14 +19,10 @@ import { manifestOnce } from './context.js'
 import { stampOf } from '../shared/stamp.js'
 import { findArchives } from '../assets/archive.js'
 import {
-  startAssetRun,
-  baseResult,
   findAsset,
   MIGRATE_OPERATION,
-  progressOf,
-  refusedError,
-  refuseChangedPaths,
-  runAssetRunbook,
+  startAssetRun,
+  type AssetRun,
   type AssetRunOptions,
   type MigrateResult,
 } from './command.js'
@@ -38,10 +34,9 @@ import {
   type KeptOriginal,
 } from '../assets/finalize.js'
 import { readManifest, walkTree } from '../assets/manifest.js'
-import { notedRestart, stampFrom, type PriorNotes } from './plan.js'
+import { notedRestart, stampFrom } from './plan.js'
 import { checkSourcePath, judgeSource } from '../assets/policy.js'
 import { type Refusal } from '../shared/refusal.js'
-import { nodeAssetPorts } from '../assets/ports.js'
 import { findBindings, restartOf, sourceState } from '../assets/preflight.js'
 import { revertPaths, type RevertContext, type RevertFacts } from './revert-context.js'
 import {
@@ -223,15 +218,15 @@ async function revertPreflight(config: Config, name: string): Promise<RevertPref
 async function revertFacts(
   config: Config,
   name: string,
-  asset: AssetConfig,
-  prior: PriorNotes | undefined,
+  started: AssetRun,
   rollback: boolean,
 ): Promise<RevertPreflight> {
+  const { prior } = started
   const noted = prior?.steps.get('stage')?.notes ?? {}
   if (!prior || (typeof noted.migration !== 'string' && !rollback)) {
     return revertPreflight(config, name)
   }
-  refuseChangedPaths('revert', name, prior, noted, asset)
+  started.refuseChangedPaths(noted)
   const migration = typeof noted.migration === 'string' ? noted.migration : null
   const from = noted.from === 'original' || noted.from === 'destination' ? noted.from : null
   const m = await readManifest(path.join(migration ?? '/nonexistent', 'manifest.json')).catch(
@@ -331,27 +326,21 @@ export async function runMigrateRevert(
   opts: RevertOptions = {},
 ): Promise<MigrateResult> {
   const { config, engine, out } = ctx
-  const { asset, now, continuing, run, prior } = await startAssetRun(ctx, name, opts, [
+  const started = await startAssetRun(ctx, name, opts, [
     REVERT_OPERATION,
     MIGRATE_OPERATION,
     'migrate-assets-finalize',
   ])
-  const base = baseResult(name, asset)
+  const { asset, now, continuing, prior, base, ports } = started
   if (continuing && !prior) {
     throw new RefusedError(
       `no unfinished revert of ${name} to ${opts.resume ? 'resume' : 'roll back'}`,
       `shipshape migrate-assets ${name} --revert starts one`,
     )
   }
-  const pre = await revertFacts(config, name, asset, prior, Boolean(opts.rollback))
+  const pre = await revertFacts(config, name, started, Boolean(opts.rollback))
   if (pre.refusals.length || (!opts.rollback && (!pre.migration || !pre.from))) {
-    throw refusedError(`migrate-assets ${name} --revert`, pre.refusals, {
-      ...base,
-      outcome: 'refused',
-      files: pre.files,
-      bytes: pre.bytes,
-      refusals: pre.refusals,
-    })
+    throw started.refused(pre.refusals, pre)
   }
 
   const noted = prior?.steps.get('stage')?.notes ?? {}
@@ -364,7 +353,6 @@ export async function runMigrateRevert(
     (opts.rollback && prior
       ? []
       : restartOf(await findBindings(engine, asset.source, asset.mount), asset.restart))
-  const ports = nodeAssetPorts({ progress: progressOf(out), now })
   const facts: RevertFacts = {}
   const rctx: RevertContext = {
     ...ports,
@@ -390,8 +378,7 @@ export async function runMigrateRevert(
   out.info(
     `${name}: revert ${asset.source} → a directory again, the bytes from ${rctx.from === 'original' ? `the kept original ${paths.original}` : `the destination ${asset.dest}`} (${pre.files} files, ${formatBytes(pre.bytes)}${restart.length ? `; restarts ${restart.map((c) => c.name).join(', ')}` : ''})`,
   )
-  const result = await runAssetRunbook(
-    run,
+  const result = await started.runbook(
     revertSteps,
     rctx,
     continuing
