@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { updateAutoError } from '../../../lib/rebuild/command.js'
-import { resultOf, UPDATE_SCHEMA, type UpdateCheck } from '../../../lib/rebuild/result.js'
+import { resultOf, SCHEMAS, type UpdateCheck } from '../../../lib/rebuild/result.js'
 
 const line = (service: string, exitCode?: number): UpdateCheck => ({
   service,
@@ -18,14 +18,14 @@ const line = (service: string, exitCode?: number): UpdateCheck => ({
 })
 
 const checked = (...checks: UpdateCheck[]) =>
-  resultOf({ schema: UPDATE_SCHEMA, service: '*', kind: 'compose', outcome: 'checked', checks })
+  resultOf({ schema: SCHEMAS.update, service: '*', kind: 'compose', outcome: 'checked', checks })
 
 describe('updateAutoError', () => {
   it('every update went well (or none ran): no error', () => {
     expect(updateAutoError(checked(line('a', 0), line('b')))).toBeNull()
     expect(
       updateAutoError(
-        resultOf({ schema: UPDATE_SCHEMA, service: 'a', kind: 'compose', outcome: 'updated' }),
+        resultOf({ schema: SCHEMAS.update, service: 'a', kind: 'compose', outcome: 'updated' }),
       ),
     ).toBeNull()
   })
