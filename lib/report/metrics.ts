@@ -124,22 +124,18 @@ export function renderMetrics(f: MetricsFacts): string {
         ]
       : []),
   ])
+  const byType = (v: (u: Report['disk']['images']) => number): Sample[] =>
+    DISK_TYPES.map((t) => ({ labels: { ...host, type: typeLabel(t) }, value: v(r.disk[t]) }))
   const lines = [
     ...family(
       'shipshape_engine_bytes',
       'Bytes the Docker engine uses, by type (docker system df).',
-      DISK_TYPES.map((t) => ({
-        labels: { ...host, type: typeLabel(t) },
-        value: r.disk[t].sizeBytes,
-      })),
+      byType((u) => u.sizeBytes),
     ),
     ...family(
       'shipshape_engine_reclaimable_bytes',
       'Bytes the engine could free, by type (unused images, stopped containers, unused volumes, build cache).',
-      DISK_TYPES.map((t) => ({
-        labels: { ...host, type: typeLabel(t) },
-        value: r.disk[t].reclaimableBytes,
-      })),
+      byType((u) => u.reclaimableBytes),
     ),
     ...family(
       'shipshape_image_bytes',
