@@ -1,8 +1,8 @@
 /**
  * The side-effect ports of the migrate-assets steps (and those of --revert): every file
  * operation a step does goes through `fs`, the backup through `backup`, the check that the bytes
- * reached the remote through `destination`, the health gate through `health`. Steps import neither
- * node:fs nor start child processes themselves: the real ports (nodeAssetPorts) are built once by the command,
+ * reached the remote through `destination`, the health gate through `health`. Steps neither import
+ * node:fs nor start a child process: the real ports (nodeAssetPorts) are built once by the command,
  * unit tests hand in fakes (test/unit/migrate-assets/steps.test.ts).
  *
  * The real `fs` is the same code the steps called before: lstat/readlink for what a path is,
