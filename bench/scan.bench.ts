@@ -5,7 +5,9 @@
  * image. Prints medians, the ratio scan/save, the scan's peak RSS (/usr/bin/time %M) for both
  * sizes, and how the scan's byte totals relate to the engine's image Size.
  *
- * SHIPSHAPE_TEST_ENGINE=20.10|26.1|26.1-containerd picks the engine; BENCH_ROUNDS (default 5).
+ * SHIPSHAPE_TEST_ENGINE=20.10|26.1|26.1-containerd picks the engine; BENCH_ROUNDS (default 5);
+ * BENCH_BASELINE_RUNNER=/other/checkout/dist/bench/scan-run.js also runs that build's scan in the
+ * same rounds (a refactor measured against the code before it: the ratio of the medians).
  */
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -22,6 +24,7 @@ const runner = path.resolve(here, 'scan-run.js')
 const kind = (process.env.SHIPSHAPE_TEST_ENGINE ?? '20.10') as EngineKind
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const TIME = '/usr/bin/time'
+const baselineRunner = process.env.BENCH_BASELINE_RUNNER
 const MB = 1e6
 const RATIO_TARGET = 1.25
 const RSS_TARGET_MB = 200
@@ -121,6 +124,8 @@ interface SizeResult {
   inspectSize: number
   scans: Run[]
   saves: Run[]
+  /** BENCH_BASELINE_RUNNER's scans, in the same rounds */
+  baseline: Run[]
 }
 
 async function benchImage(engine: PrivateEngine, image: string): Promise<SizeResult> {
@@ -135,14 +140,23 @@ async function benchImage(engine: PrivateEngine, image: string): Promise<SizeRes
   await timed([dockerCli, 'save', image], env)
   const scans: Run[] = []
   const saves: Run[] = []
+  const baseline: Run[] = []
+  const baselineArgv = baselineRunner && [
+    process.execPath,
+    baselineRunner,
+    engine.dockerHost,
+    image,
+  ]
+  if (baselineArgv) await timed(baselineArgv, env)
   for (let r = 0; r < ROUNDS; r++) {
     scans.push(await timed(scanArgv, env))
     saves.push(await timed([dockerCli, 'save', image], env))
+    if (baselineArgv) baseline.push(await timed(baselineArgv, env))
     console.error(
       `  ${image} round ${r + 1}: scan ${scans.at(-1)!.wallMs.toFixed(0)} ms (${((scans.at(-1)!.peakRssKb ?? 0) / 1024).toFixed(0)} MB), save ${saves.at(-1)!.wallMs.toFixed(0)} ms`,
     )
   }
-  return { image, scan, inspectSize, scans, saves }
+  return { image, scan, inspectSize, scans, saves, baseline }
 }
 
 function summary(engine: PrivateEngine, results: SizeResult[]): { lines: string[]; ok: boolean } {
@@ -179,6 +193,12 @@ function summary(engine: PrivateEngine, results: SizeResult[]): { lines: string[
       `  scan ${scanMs.toFixed(0)} ms vs save ${saveMs.toFixed(0)} ms (medians): ratio ${ratio.toFixed(3)} (target ≤ ${RATIO_TARGET}) ${ratio <= RATIO_TARGET ? 'PASS' : 'MISS'}`,
       `  scan peak RSS ${peakMb === null ? 'n/a (no /usr/bin/time)' : `${peakMb.toFixed(1)} MB (target ≤ ${RSS_TARGET_MB} MB) ${peakMb <= RSS_TARGET_MB ? 'PASS' : 'MISS'}`}`,
     )
+    if (r.baseline.length) {
+      const baseMs = median(r.baseline.map((x) => x.wallMs))
+      lines.push(
+        `  scan ${scanMs.toFixed(0)} ms vs the baseline build's scan ${baseMs.toFixed(0)} ms (${baselineRunner}): ratio ${(scanMs / baseMs).toFixed(3)}`,
+      )
+    }
     if (ratio > RATIO_TARGET || (peakMb !== null && peakMb > RSS_TARGET_MB)) ok = false
   }
   if (peaks.length === 2) {
