@@ -19,7 +19,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-describe('stderr as the journal', () => {
+describe('stderr as the journal', { timeout: 30_000 }, () => {
   const st = { dev: 2049, ino: 1234567 }
   it('is the journal only when $JOURNAL_STREAM names the very stream fd 2 is', () => {
     expect(stderrIsJournal({ JOURNAL_STREAM: '2049:1234567' }, () => st)).toBe(true)
