@@ -242,7 +242,8 @@ describeEngine('rebuild and rollback', (getEngine) => {
     return a
   }
 
-  const waitFor = waitUntil
+  // a CLI's preflight under load (eight CI runs at once on two cores) took past waitUntil's 20 s
+  const waitFor = (ok: () => Promise<boolean>, what: string, ms = 90_000) => waitUntil(ok, what, ms)
 
   const cli = (engine: PrivateEngine, a: App, args: string[]): Promise<CliResult> =>
     runCli(['--config', a.config, '--docker-host', engine.dockerHost, ...args], a.env, 300_000)
