@@ -25,7 +25,9 @@ async function inParent<T>(p: string, fn: (dir: Dir, name: string) => Promise<T>
 export const hostInstallFs: InstallFs = {
   async readFile(file) {
     try {
-      const st = await stat(file)
+      // never through a link or into a fifo: planning refused those (install.ts readUnitFiles)
+      const st = await lstat(file)
+      if (!st.isFile()) throw new UsageError(`${file} is not a regular file: not read`)
       return { text: await readFile(file, 'utf8'), mode: st.mode & 0o7777 }
     } catch (err) {
       if (errCode(err) === 'ENOENT') return null

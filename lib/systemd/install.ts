@@ -4,7 +4,7 @@
  * file operations (an atomic write per unit, the ReadWritePaths= directories).
  */
 import { constants } from 'node:fs'
-import { access, mkdir, readFile, stat } from 'node:fs/promises'
+import { access, lstat, mkdir, readFile, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { writeFileDurable } from '../host/durable.js'
 import { RefusedError, UsageError } from '../errors.js'
@@ -70,8 +70,18 @@ export async function readUnitFiles(
   for (const name of names) {
     const file = path.join(dir, name)
     try {
+      // a link (a masked unit points at /dev/null), a fifo, a device: never read through it,
+      // never replaced (its undo could not put back what it was)
+      const st = await lstat(file)
+      if (!st.isFile()) {
+        throw new RefusedError(
+          `${file} is not a regular file (${st.isSymbolicLink() ? 'a symbolic link: a masked or linked unit?' : 'not a file'}): not replaced`,
+          `look at it (ls -l ${file}); remove or unmask it yourself if it should go, then install again`,
+        )
+      }
       found.set(name, await readFile(file, 'utf8'))
     } catch (err) {
+      if (err instanceof RefusedError) throw err
       const code = (err as NodeJS.ErrnoException).code
       if (code !== 'ENOENT') throw new UsageError(`cannot read ${file}: ${code ?? err}`)
       found.set(name, null)

@@ -4,13 +4,22 @@
  * daemon-reload undone (exit 1, the unit files as they were), --rollback of a crashed run.
  */
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import {
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createOutput } from '../../../lib/cli/output.js'
 import { parseConfigText } from '../../../lib/config/index.js'
-import { exitCodeOf } from '../../../lib/errors.js'
+import { exitCodeOf, RefusedError } from '../../../lib/errors.js'
 import { journalCommands } from '../../../lib/runbook/operations.js'
 import { findUnfinishedJournals } from '../../../lib/runbook/journal.js'
 import {
@@ -90,6 +99,22 @@ describe('systemd install through the runner', () => {
     // the backup directory it created is gone; stateDir holds the journal and stays
     expect(existsSync(path.join(d, 'b'))).toBe(false)
     expect(await findUnfinishedJournals(path.join(d, 's'), SYSTEMD_INSTALL)).toEqual([])
+  })
+
+  it('a unit file that is a link (a masked unit) is refused, not read through or replaced', async () => {
+    const { unitDir, ctx, calls } = await world(noBus)
+    await mkdir(unitDir)
+    const link = path.join(unitDir, 'shipshape-report.service')
+    await symlink('/dev/null', link)
+    const err = await installUnits(ctx, { yes: true, force: true }).then(
+      () => null,
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(RefusedError)
+    expect((err as Error).message).toContain(`${link} is not a regular file (a symbolic link`)
+    expect(await readlink(link)).toBe('/dev/null')
+    expect(await readdir(unitDir)).toEqual(['shipshape-report.service'])
+    expect(calls).toEqual([])
   })
 
   it('installs, reloads once, journals the run; unchanged opens no journal', async () => {
